@@ -1,0 +1,3 @@
+from speechtok.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""`speechtok` command line: one subcommand per module in `speechtok.commands`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from speechtok import __version__
+from speechtok.errors import SpeechtokError
+
+#: Subcommand modules, in the order `--help` lists them. A module that is missing is skipped.
+COMMAND_MODULES: tuple[str, ...] = (
+    "ingest",
+    "run",
+    "inspect",
+    "verify",
+    "export",
+    "units",
+    "train",
+    "compare",
+    "demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Builds the top-level parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="speechtok",
+        description=(
+            "Turn speech corpora into speech-LLM training data (manifests, features, semantic "
+            "and acoustic tokens, Arrow shards) and train text, latent and token models."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"speechtok {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"speechtok.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"speechtok.commands.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `speechtok` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except SpeechtokError as exc:
+        print(f"speechtok {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"speechtok {args.command}: interrupted", file=sys.stderr)
+        return 130

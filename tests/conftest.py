@@ -1,0 +1,52 @@
+"""Shared fixtures. `shared_dir` is `../shared` from the project root; tests that need it skip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SPEECHTOK_SHARED", ROOT.parent / "shared"))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(ROOT / ".cache" / "torchinductor"))
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"needs {path} (the project's ../shared folder); it is absent on this machine")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """`../shared`, or skip with a reason."""
+    return _need(SHARED)
+
+
+@pytest.fixture(scope="session")
+def speechocean_dir() -> Path:
+    return _need(SHARED / "data" / "speechocean762-train80")
+
+
+@pytest.fixture(scope="session")
+def fsdd_dir() -> Path:
+    return _need(SHARED / "data" / "fsdd" / "audio")
+
+
+@pytest.fixture(scope="session")
+def lhotse_fixtures_dir() -> Path:
+    return _need(SHARED / "data" / "lhotse-fixtures")
+
+
+@pytest.fixture(scope="session")
+def whisper_ct2_dir() -> Path:
+    return _need(SHARED / "models" / "whisper-tiny.en-ct2")
+
+
+@pytest.fixture(scope="session")
+def lyra_dir() -> Path:
+    return _need(SHARED / "models" / "lyra-v2")
