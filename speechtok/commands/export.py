@@ -1,0 +1,31 @@
+"""`speechtok export OUT --to parquet|hf|lhotse|fairseq|memmap -o DEST [--group G]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from speechtok.pipeline.shard_export import FORMATS, export_output
+
+
+def _run(args: argparse.Namespace) -> int:
+    n = export_output(Path(args.out_dir), args.to, Path(args.output),
+                      groups=args.group or None, split=args.split)
+    print(f"speechtok export: wrote {n} rows as {args.to} to {args.output}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "export", help="export shards to Parquet, HF datasets, lhotse, fairseq or a uint16 memmap",
+        description="Export an output directory: parquet (one file per shard), hf (a directory "
+        "datasets.load_from_disk reads), lhotse (cuts.jsonl.gz with custom fields), fairseq "
+        "(SPLIT.tsv, SPLIT.km, dict.km.txt) or memmap (nanoGPT-style SPLIT.bin + offsets).")
+    parser.add_argument("out_dir", help="output directory")
+    parser.add_argument("--to", required=True, choices=FORMATS, help="target format")
+    parser.add_argument("-o", "--output", required=True, help="destination directory")
+    parser.add_argument("--group", action="append", metavar="GROUP",
+                        help="field group to export (repeatable; default all; fairseq/memmap: "
+                        "the one token group)")
+    parser.add_argument("--split", default="train", help="split name of fairseq/memmap files")
+    parser.set_defaults(func=_run)

@@ -1,0 +1,328 @@
+"""Layer features of self-supervised speech models (HuBERT, WavLM, wav2vec2, data2vec-audio)
+through `transformers`, batched exactly, stopping the forward pass at the deepest layer asked for.
+
+Layer numbering is transformers' ``hidden_states`` index: layer 0 is the input of the first
+transformer layer, layer ``k`` the output of transformer layer ``k`` (fairseq's
+``output_layer=k``); the last layer is ``last_hidden_state`` (for pre-norm "stable layer norm"
+models, after the encoder's final layer norm, as in transformers). Layers past the deepest one
+asked for are never computed: a forward pre-hook on the next transformer layer records its input
+and stops the pass.
+
+Exactness (see `speechtok.features.batching`): models with a group-norm feature encoder
+(``feat_extract_norm="group"``: HuBERT-base, wav2vec2-base) normalise over time, so padding
+would change their outputs; they are batched only over signals of exactly equal length. Layer-norm
+models of the HuBERT, wav2vec2 and WavLM families mask padding correctly and are batched over
+length-sorted signals with an attention mask. data2vec-audio's stacked positional convolutions
+(with layer norms) leak padding into valid frames, so it is bucketed by exact length too.
+Long signals are chunked with overlap (`SSLConfig.chunk_seconds`, `overlap_seconds`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from speechtok.errors import ConfigError, InputError
+from speechtok.features.batching import chunk_spans, exact_length_buckets, padded_buckets
+from speechtok.features.checksum import model_checksum
+
+#: transformers model_type -> class name of the bare encoder model.
+SSL_MODEL_CLASSES = {
+    "hubert": "HubertModel",
+    "wavlm": "WavLMModel",
+    "wav2vec2": "Wav2Vec2Model",
+    "data2vec-audio": "Data2VecAudioModel",
+}
+#: Model types whose attention mask makes padded batches equal to one-by-one runs.
+_MASK_EXACT = ("hubert", "wav2vec2", "wavlm")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SSLConfig:
+    """Options of SSL layer-feature extraction.
+
+    Attributes:
+        model: a local `transformers` model directory (checked first) or a hub id (downloaded
+            only when a network is there and HF_HUB_OFFLINE is not set).
+        layers: hidden-state indices to return (0 .. num_hidden_layers), one or several.
+        device: ``"cpu"`` or ``"cuda"``.
+        normalize: zero-mean unit-variance input per signal; None reads ``do_normalize`` from
+            the model's ``preprocessor_config.json``, else uses ``feat_extract_norm == "layer"``.
+        batching: ``"auto"`` (mask where exact, else exact-length buckets), ``"exact"``
+            (exact-length buckets always) or ``"mask"`` (padded + attention mask; only for
+            models in `_MASK_EXACT` with a layer-norm feature encoder).
+        max_batch_seconds: padded audio per forward pass (bounds memory).
+        chunk_seconds: signals longer than this are chunked; None never chunks.
+        overlap_seconds: context on each side of a chunk's core.
+        dtype: output dtype, ``"float16"`` (default) or ``"float32"``.
+    """
+
+    model: str
+    layers: tuple[int, ...] = (6,)
+    device: str = "cpu"
+    normalize: bool | None = None
+    batching: str = "auto"
+    max_batch_seconds: float = 160.0
+    chunk_seconds: float | None = 60.0
+    overlap_seconds: float = 2.0
+    dtype: str = "float16"
+
+    def validate(self) -> None:
+        if not self.model:
+            raise ConfigError("model", self.model, "must name a model directory or hub id")
+        if not self.layers:
+            raise ConfigError("layers", self.layers, "must name at least one layer")
+        if any(int(k) < 0 for k in self.layers) or len(set(self.layers)) != len(self.layers):
+            raise ConfigError("layers", self.layers, "must be distinct integers >= 0")
+        if self.batching not in ("auto", "exact", "mask"):
+            raise ConfigError("batching", self.batching, "must be 'auto', 'exact' or 'mask'")
+        if self.max_batch_seconds <= 0:
+            raise ConfigError("max_batch_seconds", self.max_batch_seconds, "must be > 0")
+        if self.chunk_seconds is not None and self.chunk_seconds < 1.0:
+            raise ConfigError("chunk_seconds", self.chunk_seconds, "must be >= 1 second or None")
+        if self.overlap_seconds < 0.05:
+            raise ConfigError("overlap_seconds", self.overlap_seconds, "must be >= 0.05 s (the receptive field)")
+        if self.dtype not in ("float16", "float32"):
+            raise ConfigError("dtype", self.dtype, "must be 'float16' or 'float32'")
+        if self.device.split(":")[0] not in ("cpu", "cuda"):
+            raise ConfigError("device", self.device, "must be 'cpu' or 'cuda'")
+
+
+def _looks_like_path(model: str) -> bool:
+    """True for strings that cannot be hub ids ("org/name"): absolute, relative-dot, deeper paths."""
+    return Path(model).is_absolute() or model.startswith((".", "~")) or model.count("/") > 1
+
+
+class _Stop(Exception):
+    """Raised by a forward pre-hook once every requested layer is recorded."""
+
+
+def load_ssl_model(model: str, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
+    """Loads the bare encoder of a HuBERT / WavLM / wav2vec2 / data2vec-audio checkpoint.
+
+    Returns:
+        ``(model in eval mode on device, info)``; info holds ``model_type``, ``do_normalize``
+        (from ``preprocessor_config.json`` or None), ``sampling_rate``, ``local_dir`` (or None).
+    """
+    import transformers
+
+    local = Path(model).expanduser()
+    is_local = local.is_dir()
+    if not is_local and _looks_like_path(model):
+        raise InputError(model, "no such model directory; pass a directory holding config.json and the weights")
+    source = str(local) if is_local else model
+    try:
+        config = transformers.AutoConfig.from_pretrained(source, local_files_only=is_local)
+    except (OSError, ValueError) as exc:  # ValueError: a malformed hub id
+        raise InputError(model, f"not a local model directory and not loadable as a hub id ({exc}); "
+                         "pass a directory holding config.json and the weights") from exc
+    cls_name = SSL_MODEL_CLASSES.get(config.model_type)
+    if cls_name is None:
+        raise InputError(model, f"model_type {config.model_type!r} is not an SSL speech encoder; "
+                         f"supported: {sorted(SSL_MODEL_CLASSES)}")
+    cls = getattr(transformers, cls_name)
+    net = cls.from_pretrained(source, local_files_only=is_local).to(device).eval()
+    info: dict[str, Any] = {"model_type": config.model_type, "do_normalize": None,
+                            "sampling_rate": 16000, "local_dir": str(local) if is_local else None}
+    if not is_local:  # a hub id: checksum and preprocessor config come from the local cache
+        try:
+            from huggingface_hub import snapshot_download
+
+            local = Path(snapshot_download(model, local_files_only=True))
+            info["local_dir"], is_local = str(local), True
+        except (OSError, ValueError):  # not cached as a full snapshot: no checksum, defaults
+            pass
+    pre = local / "preprocessor_config.json"
+    if is_local and pre.exists():
+        p = json.loads(pre.read_text())
+        info["do_normalize"] = p.get("do_normalize")
+        info["sampling_rate"] = int(p.get("sampling_rate", 16000))
+    return net, info
+
+
+@dataclass
+class _Item:
+    wave: int  # index of the signal
+    start: int  # samples [start, stop) of the (normalised) signal
+    stop: int
+    keep: slice  # frames of this item's output to keep
+    frames: list[dict[int, torch.Tensor]] = field(default_factory=list)
+
+
+class SSLFeatureExtractor:
+    """Layer features of an SSL speech model, batched exactly (see module docstring).
+
+    Args:
+        model: local model directory or hub id.
+        layers: hidden-state indices, e.g. ``(6,)`` or ``(6, 9, 12)``.
+        device: ``"cpu"`` or ``"cuda"``.
+        **options: the other `SSLConfig` fields.
+    """
+
+    def __init__(self, model: str, layers: Sequence[int] = (6,), device: str = "cpu", **options: Any) -> None:
+        self.cfg = SSLConfig(model=str(model), layers=tuple(int(k) for k in layers), device=device, **options)
+        self.cfg.validate()
+        self.model: Any = None  # a transformers PreTrainedModel (typed loosely: no stubs)
+        self.model, self.info = load_ssl_model(self.cfg.model, self.cfg.device)
+        conf: Any = self.model.config
+        self.num_layers = int(conf.num_hidden_layers)
+        bad = [k for k in self.cfg.layers if k > self.num_layers]
+        if bad:
+            raise ConfigError("layers", self.cfg.layers, f"must be <= num_hidden_layers ({self.num_layers})")
+        self.dim = int(conf.hidden_size)
+        self.sampling_rate = int(self.info["sampling_rate"])
+        self.hop = int(np.prod(conf.conv_stride))
+        feat_norm = getattr(conf, "feat_extract_norm", "layer")  # data2vec-audio: always layer norm
+        norm = self.cfg.normalize
+        if norm is None:
+            norm = self.info["do_normalize"]
+        self.normalize = feat_norm == "layer" if norm is None else bool(norm)
+        maskable = self.info["model_type"] in _MASK_EXACT and feat_norm == "layer"
+        if self.cfg.batching == "mask" and not maskable:
+            raise ConfigError("batching", "mask", f"is not exact for a {self.info['model_type']} model with "
+                              f"feat_extract_norm={feat_norm!r}; use 'exact' or 'auto'")
+        self.use_mask = maskable and self.cfg.batching != "exact"
+        self._checksum: str | None = None
+
+    @property
+    def frame_rate(self) -> float:
+        """Output frames per second (50 for wav2vec2-style encoders at 16 kHz)."""
+        return self.sampling_rate / self.hop
+
+    def num_frames(self, num_samples: int) -> int:
+        """Output frames for a signal of `num_samples` samples (0 if shorter than the receptive field)."""
+        n = int(num_samples)
+        for k, s in zip(self.model.config.conv_kernel, self.model.config.conv_stride, strict=True):
+            n = (n - k) // s + 1 if n >= k else 0
+        return max(n, 0)
+
+    def model_checksum(self) -> str | None:
+        """sha256 over the model's weight files (see `speechtok.features.checksum`)."""
+        if self._checksum is None and self.info["local_dir"]:
+            self._checksum = model_checksum(self.info["local_dir"])
+        return self._checksum
+
+    def group_meta_fields(self, layer: int | None = None) -> dict[str, Any]:
+        """What a stage puts in `GroupMeta` for one layer's features group."""
+        return {"frame_rate": self.frame_rate, "dim": self.dim, "dtype": self.cfg.dtype,
+                "model_checksum": self.model_checksum()}
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance for a stage config: options, model type, layers, frame rate, batching."""
+        return {**asdict(self.cfg), "layers": list(self.cfg.layers), "model_type": self.info["model_type"],
+                "frame_rate": self.frame_rate, "dim": self.dim, "normalize": self.normalize,
+                "batching": "mask" if self.use_mask else "exact", "model_checksum": self.model_checksum()}
+
+    def _forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> dict[int, torch.Tensor]:
+        """(B, S) float32 (+ (B, S) mask) -> {layer: (B, T, D) float32}, stopping early."""
+        wanted = sorted(self.cfg.layers)
+        deepest = wanted[-1]
+        got: dict[int, torch.Tensor] = {}
+        layers: Any = self.model.encoder.layers
+        handles = []
+
+        def make_hook(k: int) -> Any:
+            def hook(_mod: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+                got[k] = args[0] if args else kwargs["hidden_states"]
+                if k == deepest:
+                    raise _Stop
+
+            return hook
+
+        for k in wanted:
+            if k < self.num_layers:
+                handles.append(layers[k].register_forward_pre_hook(make_hook(k), with_kwargs=True))
+        try:
+            out = self.model(x, attention_mask=mask)
+            got[self.num_layers] = out.last_hidden_state
+        except _Stop:
+            pass
+        finally:
+            for h in handles:
+                h.remove()
+        return {k: got[k] for k in wanted}
+
+    def _prepare(self, waves: Sequence[np.ndarray], sr: int) -> tuple[list[torch.Tensor], list[_Item], list[int]]:
+        if sr != self.sampling_rate:
+            raise InputError("waves", f"sampling rate is {sr} Hz but the model expects {self.sampling_rate} Hz; "
+                             "resample first (lhotse `CutSet.resample`).")
+        signals, items, counts = [], [], []
+        chunk = None if self.cfg.chunk_seconds is None else int(self.cfg.chunk_seconds * sr)
+        overlap = int(self.cfg.overlap_seconds * sr)
+        for i, w in enumerate(waves):
+            arr = np.asarray(w, dtype=np.float32)
+            if arr.ndim != 1:
+                raise InputError(f"signal {i}", f"must be 1-D (S,), but has shape {arr.shape}")
+            if self.normalize and arr.size:
+                arr = (arr - arr.mean()) / np.sqrt(arr.var() + 1e-7)  # transformers' zero_mean_unit_var_norm
+            signals.append(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)))
+            t = self.num_frames(arr.size)
+            counts.append(t)
+            if t == 0:
+                continue
+            if chunk is None or arr.size <= chunk:
+                items.append(_Item(i, 0, arr.size, slice(0, t)))
+                continue
+            for sp in chunk_spans(arr.size, t, chunk=chunk, overlap=overlap, hop=self.hop):
+                items.append(_Item(i, sp.start, sp.stop, slice(sp.keep_from, sp.keep_to)))
+        return signals, items, counts
+
+    @torch.inference_mode()
+    def extract_batch(self, waves: Sequence[np.ndarray], sr: int = 16000) -> dict[int, list[np.ndarray]]:
+        """Layer features of each signal; equal to extracting each signal alone (see module doc).
+
+        Args:
+            waves: float signals (S_i,) in [-1, 1] at `sr` Hz.
+            sr: their sampling rate; must be the model's (16 kHz).
+
+        Returns:
+            ``{layer: [array (T_i, D) of cfg.dtype (float16 by default), one per signal]}`` with
+            ``T_i = num_frames(S_i)`` (50 frames/s); 0 frames for signals under 400 samples.
+        """
+        signals, items, counts = self._prepare(waves, sr)
+        lengths = [it.stop - it.start for it in items]
+        budget = int(self.cfg.max_batch_seconds * self.sampling_rate)
+        batches = padded_buckets(lengths, budget) if self.use_mask else exact_length_buckets(lengths, budget)
+        dev = torch.device(self.cfg.device)
+        for batch in batches:
+            longest = max(lengths[j] for j in batch)
+            x = torch.zeros((len(batch), longest), dtype=torch.float32)  # (B, S) zero-padded
+            mask = torch.zeros((len(batch), longest), dtype=torch.long) if self.use_mask else None
+            for row, j in enumerate(batch):
+                it = items[j]
+                x[row, : lengths[j]] = signals[it.wave][it.start : it.stop]
+                if mask is not None:
+                    mask[row, : lengths[j]] = 1
+            feats = self._forward(x.to(dev), None if mask is None else mask.to(dev))  # {k: (B, T, D)}
+            for row, j in enumerate(batch):
+                it = items[j]
+                t = self.num_frames(lengths[j])
+                if it.keep.stop > t:
+                    raise RuntimeError(f"chunk of {lengths[j]} samples gave {t} frames < {it.keep.stop}")
+                it.frames.append({k: v[row, :t][it.keep].float().cpu() for k, v in feats.items()})
+        out_dtype = np.float16 if self.cfg.dtype == "float16" else np.float32
+        result: dict[int, list[np.ndarray]] = {k: [] for k in self.cfg.layers}
+        by_wave: dict[int, list[_Item]] = {}
+        for it in items:
+            by_wave.setdefault(it.wave, []).append(it)
+        for i, t in enumerate(counts):
+            parts = by_wave.get(i, [])
+            for k in self.cfg.layers:
+                if not parts:
+                    result[k].append(np.zeros((0, self.dim), dtype=out_dtype))
+                    continue
+                arr = torch.cat([p.frames[0][k] for p in parts]).numpy().astype(out_dtype)
+                if arr.shape[0] != t:
+                    raise RuntimeError(f"signal {i}: stitched {arr.shape[0]} frames, expected {t}")
+                result[k].append(arr)
+        return result
+
+    def extract(self, wave: np.ndarray, sr: int = 16000) -> dict[int, np.ndarray]:
+        """Layer features of one signal: ``{layer: (T, D)}``."""
+        return {k: v[0] for k, v in self.extract_batch([wave], sr).items()}

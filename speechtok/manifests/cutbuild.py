@@ -1,0 +1,206 @@
+"""Turn one validated `SourceItem` into lhotse MonoCuts (or problems). Runs in workers.
+
+`process_item` decodes the file once (`check_audio`), checks what the manifest declared
+against what decoded, applies the channel policy, checks each segment's bounds and channel,
+and builds one MonoCut per segment (and per channel with ``channel_policy="split"``), each
+with the segment's supervision(s). Cuts are resampled lazily (lhotse `cut.resample`) when a
+target rate is given; the audio files are never rewritten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from lhotse import MonoCut, Recording, SupervisionSegment
+from lhotse.audio import AudioSource
+
+from speechtok.errors import ConfigError
+from speechtok.manifests.audio_check import (
+    AudioCheckConfig,
+    AudioInfo,
+    channel_problem,
+    check_audio,
+)
+from speechtok.manifests.items import SegmentSpec, SourceItem
+from speechtok.manifests.quarantine import Problem
+
+ChannelPolicy = Literal["first", "split", "reject"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildConfig:
+    """How items become cuts.
+
+    Attributes:
+        check: audio validation thresholds.
+        channel_policy: for multi-channel files (up to ``check.max_channels``) whose manifest
+            does not name a channel: ``"first"`` keeps channel 0, ``"split"`` makes one cut per
+            channel (ids ``<id>_ch<c>``), ``"reject"`` quarantines them as ``bad_channels``.
+        sample_rate: target rate in Hz (lazy lhotse resampling), or None to keep the file's.
+    """
+
+    check: AudioCheckConfig = field(default_factory=AudioCheckConfig)
+    channel_policy: ChannelPolicy = "first"
+    sample_rate: int | None = None
+
+    def validate(self) -> None:
+        self.check.validate()
+        if self.channel_policy not in ("first", "split", "reject"):
+            raise ConfigError("channel_policy", self.channel_policy, "must be one of first, split, reject")
+        if self.sample_rate is not None and not 1000 <= self.sample_rate <= 384000:
+            raise ConfigError("sample_rate", self.sample_rate, "must be between 1000 and 384000 Hz")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemResult:
+    """Cuts made from one item, and its problems (quarantined ones and flags)."""
+
+    cuts: list[MonoCut]
+    problems: list[Problem]
+
+
+def _declared_problem(item: SourceItem, info: AudioInfo, cfg: AudioCheckConfig) -> Problem | None:
+    sr = info.sampling_rate
+    if item.declared_sampling_rate is not None and int(item.declared_sampling_rate) != sr:
+        return Problem(
+            reason="duration_mismatch",
+            detail=f"manifest declares {item.declared_sampling_rate} Hz but the file is {sr} Hz",
+        )
+    tol = info.tolerance_samples(cfg)
+    if item.declared_num_samples is not None and abs(int(item.declared_num_samples) - info.num_samples) > tol:
+        return Problem(
+            reason="duration_mismatch",
+            detail=f"manifest declares {item.declared_num_samples} samples but {info.num_samples} decode",
+        )
+    if item.declared_duration is not None and abs(item.declared_duration - info.duration) > tol / sr:
+        return Problem(
+            reason="duration_mismatch",
+            detail=f"manifest declares {item.declared_duration:.3f} s but {info.duration:.3f} s decode",
+        )
+    return None
+
+
+def _recording(item: SourceItem, info: AudioInfo) -> Recording:
+    return Recording(
+        id=item.recording_id,
+        sources=[AudioSource(type="file", channels=list(range(info.num_channels)), source=str(item.path))],
+        sampling_rate=info.sampling_rate,
+        num_samples=info.num_samples,
+        duration=info.num_samples / info.sampling_rate,
+    )
+
+
+def _supervisions(seg: SegmentSpec, cut_id: str, rec_id: str, duration: float, ch: int) -> list[SupervisionSegment]:
+    if seg.supervisions is not None:
+        return [SupervisionSegment.from_dict(dict(s, recording_id=rec_id)) for s in seg.supervisions]
+    return [
+        SupervisionSegment(
+            id=cut_id,
+            recording_id=rec_id,
+            start=0.0,
+            duration=duration,
+            channel=ch,
+            text=seg.text,
+            speaker=seg.speaker,
+            language=seg.language,
+            gender=seg.gender,
+            custom=seg.custom,
+        )
+    ]
+
+
+def process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
+    """Validates `item`'s audio and builds its cuts; never raises for a bad item.
+
+    An unexpected error while handling one item (a decoder crash, malformed lhotse fields)
+    quarantines that item as ``unreadable`` (OS errors) or ``bad_entry`` with the error text,
+    so that one item never stops a run.
+    """
+    try:
+        return _process_item(item, cfg)
+    except Exception as exc:  # noqa: BLE001 - recorded in the quarantine with its text
+        reason = "unreadable" if isinstance(exc, OSError) else "bad_entry"
+        return ItemResult(
+            cuts=[],
+            problems=[
+                Problem(
+                    reason=reason,
+                    id=item.recording_id,
+                    path=str(item.path),
+                    origin=item.origin,
+                    detail=f"{type(exc).__name__}: {exc}",
+                )
+            ],
+        )
+
+
+def _process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
+    path = str(item.path)
+    found = check_audio(item.path, cfg.check)
+    if isinstance(found, Problem):
+        more = f" ({len(item.segments)} segments)" if len(item.segments) > 1 else ""
+        return ItemResult(
+            cuts=[],
+            problems=[Problem(reason=found.reason, detail=found.detail + more, id=item.recording_id, path=path, origin=item.origin)],
+        )
+    info = found
+    declared = _declared_problem(item, info, cfg.check)
+    if declared is not None:
+        return ItemResult(
+            cuts=[],
+            problems=[Problem(reason=declared.reason, detail=declared.detail, id=item.recording_id, path=path, origin=item.origin)],
+        )
+    rec = _recording(item, info)
+    cuts: list[MonoCut] = []
+    problems: list[Problem] = []
+    tol_s = info.tolerance_samples(cfg.check) / info.sampling_rate
+
+    def bad(reason: str, detail: str, sid: str) -> None:
+        problems.append(Problem(reason=reason, detail=detail, id=sid, path=path, origin=item.origin))
+
+    for seg in item.segments:
+        if seg.channel is not None:
+            channels = [seg.channel]
+        elif info.num_channels == 1 or cfg.channel_policy == "first":
+            channels = [0]
+        elif cfg.channel_policy == "split":
+            channels = list(range(info.num_channels))
+        else:
+            bad("bad_channels", f"{info.num_channels} channels and channel_policy='reject'", seg.id)
+            continue
+        duration = seg.duration if seg.duration is not None else rec.duration - seg.start
+        if seg.start < 0 or duration <= 0:
+            bad("bad_segment", f"start={seg.start} s, duration={duration} s", seg.id)
+            continue
+        if seg.start + duration > rec.duration + tol_s:
+            bad(
+                "duration_mismatch",
+                f"segment [{seg.start:.3f}, {seg.start + duration:.3f}] s ends after the recording ({rec.duration:.3f} s)",
+                seg.id,
+            )
+            continue
+        duration = min(duration, rec.duration - seg.start)
+        for ch in channels:
+            cut_id = seg.id if len(channels) == 1 else f"{seg.id}_ch{ch}"
+            cp = channel_problem(info, ch)
+            if cp is not None:
+                bad(cp.reason, cp.detail, cut_id)
+                continue
+            cut = MonoCut(
+                id=cut_id,
+                start=seg.start,
+                duration=duration,
+                channel=ch,
+                supervisions=_supervisions(seg, cut_id, rec.id, duration, ch),
+                recording=rec,
+                custom=seg.custom if seg.supervisions is not None else None,
+            )
+            if cfg.sample_rate is not None and cfg.sample_rate != rec.sampling_rate:
+                cut = cut.resample(cfg.sample_rate)
+            cuts.append(cut)
+            if not seg.has_transcript:
+                problems.append(
+                    Problem(reason="no_transcript", id=cut_id, path=path, origin=item.origin, detail="kept without text")
+                )
+    return ItemResult(cuts=cuts, problems=problems)

@@ -1,0 +1,51 @@
+"""Source readers: each turns a corpus on disk into a stream of `SourceItem | Problem`.
+
+Kinds: ``dir`` (audio tree), ``kaldi`` (data dir with wav.scp), ``jsonl`` (one utterance per
+line with an ``audio`` path), ``lhotse`` (cuts, or recordings + supervisions). `detect_kind`
+picks one for ``kind="auto"``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from speechtok.errors import ConfigError, InputError
+from speechtok.manifests.sources.lhotse_manifest import first_manifest_object, manifest_kind
+
+KINDS: tuple[str, ...] = ("auto", "dir", "kaldi", "jsonl", "lhotse")
+_MANIFEST_SUFFIXES = (".jsonl.gz", ".jsonl", ".json.gz", ".json")
+
+
+def detect_kind(source: Path) -> str:
+    """Guesses the kind of `source`.
+
+    A directory with ``wav.scp`` is ``kaldi``; a directory holding lhotse ``cuts*`` or
+    ``recordings*`` manifests (and no audio) is ``lhotse``; another directory is ``dir``; a
+    JSON/JSONL file is ``jsonl`` when its first object has an ``audio`` key, else ``lhotse``.
+    """
+    source = Path(source)
+    if not source.exists():
+        raise InputError(str(source), "does not exist")
+    if source.is_dir():
+        if (source / "wav.scp").exists():
+            return "kaldi"
+        names = [p.name for p in source.iterdir()]
+        if any(n.startswith(("cuts", "recordings")) and n.endswith(_MANIFEST_SUFFIXES) for n in names):
+            return "lhotse"
+        return "dir"
+    if source.name.endswith(_MANIFEST_SUFFIXES):
+        first = first_manifest_object(source)
+        if first is not None and manifest_kind(first) == "utterances":
+            return "jsonl"
+        return "lhotse"
+    if source.name == "wav.scp":
+        raise InputError(str(source), "is a wav.scp file; pass its Kaldi data directory instead")
+    raise InputError(
+        str(source),
+        "is neither a directory nor a .json/.jsonl(.gz) manifest; pass --kind explicitly",
+    )
+
+
+def check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ConfigError("kind", kind, f"must be one of {', '.join(KINDS)}")
