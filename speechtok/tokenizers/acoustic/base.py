@@ -1,0 +1,155 @@
+"""The acoustic-tokenizer protocol, its info record and the checks every codec shares.
+
+An acoustic tokenizer turns mono waveforms into residual-vector-quantised codes and back:
+
+    encode_batch(waves: list[np.ndarray float32 (S,)], sr) -> list[np.ndarray uint16 (T, Q)]
+    decode(codes: np.ndarray uint16 (T, Q), num_samples=None) -> np.ndarray float32 (S',)
+
+`T` is the number of codec frames (`ceil(S / hop_length)` for every codec here), `Q` the number
+of codebooks in use. Batched encoding returns exactly the codes of encoding each wave alone
+(see `batching.py` for how).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from speechtok.errors import ConfigError, InputError
+
+
+@dataclass(frozen=True, kw_only=True)
+class CodecInfo:
+    """What a consumer of the codes needs to know (written to the shard metadata).
+
+    Attributes:
+        name: codec id, e.g. ``"encodec_24khz"``, ``"dac_16khz"``, ``"lyra_v2"``.
+        sample_rate: waveform rate in Hz the codec reads and writes.
+        hop_length: samples per codec frame.
+        frame_rate: codec frames per second (``sample_rate / hop_length``).
+        num_codebooks: `Q`, codebooks in use (columns of the code matrix).
+        codebook_size: entries per codebook; codes are in ``[0, codebook_size)``.
+    """
+
+    name: str
+    sample_rate: int
+    hop_length: int
+    frame_rate: float
+    num_codebooks: int
+    codebook_size: int
+
+    @property
+    def bits_per_frame(self) -> float:
+        """Bits per frame: ``Q * log2(codebook_size)``."""
+        return self.num_codebooks * math.log2(self.codebook_size)
+
+    @property
+    def bitrate(self) -> float:
+        """Nominal bitrate in bits per second (no entropy coding)."""
+        return self.frame_rate * self.bits_per_frame
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict including the derived bitrate."""
+        return {
+            "name": self.name,
+            "sample_rate": self.sample_rate,
+            "hop_length": self.hop_length,
+            "frame_rate": self.frame_rate,
+            "num_codebooks": self.num_codebooks,
+            "codebook_size": self.codebook_size,
+            "bitrate": self.bitrate,
+        }
+
+
+@runtime_checkable
+class AcousticTokenizer(Protocol):
+    """Protocol every codec wrapper follows (EnCodec, DAC, Lyra)."""
+
+    @property
+    def info(self) -> CodecInfo: ...
+
+    def encode_batch(self, waves: Sequence[np.ndarray], sr: int) -> list[np.ndarray]:
+        """waves: float32 (S_i,) at `sr` == info.sample_rate -> uint16 (T_i, Q) each."""
+        ...
+
+    def decode(self, codes: np.ndarray, num_samples: int | None = None) -> np.ndarray:
+        """uint16 (T, Q) -> float32 (S,), trimmed to `num_samples` when given."""
+        ...
+
+    def checksum(self) -> str:
+        """sha256 hex of the weights (for stage fingerprints)."""
+        ...
+
+
+def check_waves(waves: Sequence[np.ndarray], sr: int, expected_sr: int) -> list[np.ndarray]:
+    """Validates a batch of mono waveforms; returns them as contiguous float32 (S,) arrays.
+
+    Raises:
+        ConfigError: `sr` differs from the codec's rate (resample with lhotse first).
+        InputError: a wave is not 1-D, is empty, or holds NaN/Inf.
+    """
+    if sr != expected_sr:
+        raise ConfigError("sr", sr, f"must equal the codec's sample rate {expected_sr} (resample first)")
+    out = []
+    for i, w in enumerate(waves):
+        a = np.ascontiguousarray(np.asarray(w, dtype=np.float32))
+        if a.ndim != 1:
+            raise InputError(f"wave[{i}]", f"must be mono with shape (S,), but has shape {a.shape}")
+        if a.size == 0:
+            raise InputError(f"wave[{i}]", "is empty (0 samples)")
+        if not np.isfinite(a).all():
+            raise InputError(f"wave[{i}]", "holds NaN or Inf samples")
+        out.append(a)
+    return out
+
+
+def check_codes(codes: np.ndarray, info: CodecInfo) -> np.ndarray:
+    """Validates a (T, Q) code matrix against `info`; returns it as int64.
+
+    Raises:
+        InputError: wrong rank, wrong Q, or a code outside ``[0, codebook_size)``.
+    """
+    c = np.asarray(codes)
+    if c.ndim != 2 or c.shape[1] != info.num_codebooks:
+        raise InputError(
+            "codes", f"must have shape (T, {info.num_codebooks}), but has shape {c.shape}"
+        )
+    if c.shape[0] == 0:
+        raise InputError("codes", "has 0 frames")
+    c64 = c.astype(np.int64)
+    if c64.min() < 0 or c64.max() >= info.codebook_size:
+        raise InputError(
+            "codes",
+            f"must lie in [0, {info.codebook_size}), but span [{c64.min()}, {c64.max()}]",
+        )
+    return c64
+
+
+def num_frames(num_samples: int, hop_length: int) -> int:
+    """Frames a codec emits for `num_samples` samples: ``ceil(num_samples / hop_length)``."""
+    return -(-num_samples // hop_length)
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 hex digest of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_device(device: str) -> Any:
+    """`"cpu"`, `"cuda"`, `"cuda:1"` -> torch.device; errors clearly when CUDA is absent."""
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", device, "must be available (no CUDA device here; use 'cpu')")
+    return dev
