@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -72,7 +72,7 @@ class NpyFrameSource:
     """
 
     def __init__(
-        self, paths: Sequence[str | Path], *, chunk_frames: int = 65536, fingerprint: str | None = None
+        self, paths: Sequence[str | Path], *, chunk_frames: int = 16384, fingerprint: str | None = None
     ) -> None:
         if chunk_frames < 1:
             raise ConfigError("chunk_frames", chunk_frames, "must be >= 1")
@@ -94,7 +94,7 @@ class NpyFrameSource:
                 while done < n:
                     m = min(self.chunk_frames, n - done)
                     view = buf[:m]
-                    got = f.readinto(memoryview(view).cast("B"))
+                    got = f.readinto(view.data.cast("B"))
                     if got != view.nbytes:
                         raise InputError(str(path), f"truncated: expected {n} frames, read {done}")
                     yield view
@@ -127,10 +127,8 @@ class ShardFrameSource:
     """
 
     def __init__(self, out_dir: str | Path, group: str, column: str | None = None) -> None:
-        from speechtok.pipeline.shards import ShardDataset  # optional: the shards module
-
         self.group = group
-        self._ds = ShardDataset(out_dir, groups=("cuts", group))
+        self._ds = open_shard_dataset(out_dir, (group,))
         self._column = column
 
     def total_frames(self) -> int:
@@ -138,15 +136,31 @@ class ShardFrameSource:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for row in self._ds:
-            yield _feature_array(row, self.group, self._column)
+            feats = _feature_array(row, self.group, self._column)
+            if feats.size:  # rows of quarantined cuts have no frames
+                yield feats
 
     def fingerprint(self) -> str | None:
         return str(self._ds.meta(self.group).fingerprint)
 
 
+def open_shard_dataset(out_dir: str | Path, groups: tuple[str, ...]) -> Any:
+    """`ShardDataset(out_dir, groups=groups)` from the shards module, imported lazily."""
+    import importlib
+
+    for name in ("speechtok.pipeline.shards", "speechtok.pipeline.shard_reader"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "ShardDataset"):
+            return module.ShardDataset(out_dir, groups=groups)
+    raise InputError(str(out_dir), "cannot read shards: speechtok.pipeline has no ShardDataset")
+
+
 def _feature_array(row: dict, group: str, column: str | None) -> np.ndarray:
     """Finds the features payload of a ShardDataset row, as `(T, D)`."""
-    candidates = [column] if column else [f"{group}.feats", "feats", group, f"{group}.features"]
+    candidates = [column] if column else [group, f"{group}.feats", "feats"]
     for key in candidates:
         if key is not None and key in row:
             return np.asarray(row[key])
@@ -219,4 +233,4 @@ def sample_frames(source: FrameSource, budget: int, seed: int) -> FrameSample:
         )
     if not np.isfinite(out).all():
         raise InputError("frame source", "sampled frames contain NaN or Inf; fix the features")
-    return FrameSample(frames=out, total_frames=total, sha256=hashlib.sha256(out.tobytes()).hexdigest())
+    return FrameSample(frames=out, total_frames=total, sha256=hashlib.sha256(out.data.cast("B")).hexdigest())
