@@ -1,4 +1,4 @@
-"""Kaldi-compatible log-mel filterbank features: a fast, batched torch path matching lhotse.
+"""Kaldi-compatible log-mel filterbank features: a fast, batched CPU/CUDA path matching lhotse.
 
 The reference is lhotse's `Fbank` (`lhotse.features.kaldi.extractors`), with its defaults:
 25 ms povey window, 10 ms shift, 512-point FFT, 80 mel bins from 20 Hz to Nyquist - 400 Hz,
@@ -8,14 +8,19 @@ pre-emphasised against itself), power spectrum, ``log(max(energy, float32 eps))`
 ends, sample 0 included, as lhotse does) and no dither (deterministic output).
 
 The fast path lays all signals of a batch, each padded as lhotse pads it, on one frame grid
-(`_pack`), so one strided view holds every frame of the batch; it pre-emphasises the whole
-buffer once, then processes the frames in cache-sized blocks: one pass for DC removal,
-pre-emphasis and window into a zero-padded FFT buffer, one real FFT (MKL on CPU), the squared
-real and imaginary parts, a block-sparse mel matmul written in place, ``log``. A batched call
-gives what one call per signal gives (bit-identical in the tests; at most float rounding where
-blocks split differently). It matches lhotse within `FBANK_ATOL` where
-lhotse's log-mel value is above `FBANK_LOUD_FLOOR`, and within `FBANK_ATOL_ALL` anywhere (tested
-on real speech and synthetic signals). An `FbankExtractor` reuses its buffers between calls: use
+(`_pack`), so one strided view holds every frame of the batch, and processes the frames in
+cache-sized blocks: one pass for DC removal, pre-emphasis and window into a zero-padded FFT
+buffer, one real FFT (MKL on CPU), the power spectrum, a block-sparse mel matmul written in
+place, ``log`` (numpy's, ~3x faster than torch's). On CPU the framing pass and the power
+spectrum are two small numba kernels (`_jit_kernels`; per frame ~0.07 + 0.05 us instead of
+~0.15 + 0.11 us of torch ops, and the mel matmul then runs on half the rows); without numba, or
+on CUDA, or with ``jit=False``, torch ops do the same. Measured per-frame CPU cost (1 thread,
+best of 9): FFT 0.37 us, mel matmul 0.15, packing 0.07, framing 0.07, power 0.05, clamp and
+log 0.05: 0.77 us, ~13,000x real time (the FFT and the matmul are ~2/3). A batched call gives
+what one call per signal gives (at most float rounding where blocks split differently). It
+matches lhotse within `FBANK_ATOL` where lhotse's log-mel value is above `FBANK_LOUD_FLOOR`,
+and within `FBANK_ATOL_ALL` anywhere (tested on real speech and synthetic signals, both
+paths). An `FbankExtractor` reuses its buffers between calls: use
 one per thread (`compute_fbank*` keep one per thread).
 """
 
@@ -63,7 +68,7 @@ class FbankConfig:
     snip_edges: bool = False
     low_freq: float = 20.0
     high_freq: float = -400.0  # <= 0: offset from Nyquist
-    block_frames: int = 512  # frames per processing block (memory and cache use)
+    block_frames: int = 1024  # frames per processing block (memory and cache use)
 
     def validate(self) -> None:
         """Raises `ConfigError` on the first invalid field."""
@@ -227,26 +232,91 @@ def _pack(
     return buf, first, counts
 
 
+def _jit_kernels() -> tuple[Any, Any] | None:
+    """Two numba kernels for the CPU path, or None when numba is missing (torch ops are used).
+
+    ``frame(x, f0, count, shift, window, a, remove_dc, w, out)`` writes frames ``f0 ..
+    f0 + count - 1`` of the packed float32 buffer `x` (frame f starts at ``f * shift``) into
+    the first `window` columns of ``out`` (count, fft_length): per frame,
+    ``z[0] = (1 - a) (x[0] - mean) w[0]``, ``z[i] = (x[i] - a x[i-1] - (1 - a) mean) w[i]``
+    (Kaldi's DC removal, pre-emphasis and window in one pass over L1-resident samples: ~0.07 us
+    per frame vs ~0.15 for the equivalent torch ops).
+
+    ``power(spec, p)``: interleaved (N, 2F') re, im -> (N, F) ``re^2 + im^2`` for the first F
+    bins (~0.05 us per frame; torch's stride-2 add takes ~0.11), so the mel matmul runs on F
+    rows instead of 2F (~0.15 us instead of ~0.27).
+    """
+    global _JIT
+    if _JIT is not None:
+        return _JIT or None
+    try:
+        import numba
+    except ImportError:
+        _JIT = False
+        return None
+
+    def frame(x: Any, f0: int, count: int, shift: int, n: int, a: Any, remove_dc: bool,
+              w: Any, out: Any) -> None:  # pragma: no cover - compiled
+        one_a = np.float32(1.0) - a
+        inv_n = np.float32(1.0 / n)
+        for f in range(count):
+            xf = x[(f0 + f) * shift : (f0 + f) * shift + n]
+            row = out[f]
+            mean = np.sum(xf) * inv_n if remove_dc else np.float32(0.0)
+            c = one_a * mean
+            row[0] = (xf[0] - mean) * one_a * w[0]
+            for i in range(1, n):
+                row[i] = (xf[i] - a * xf[i - 1] - c) * w[i]
+
+    def power(spec: Any, p: Any) -> None:  # pragma: no cover - compiled
+        for f in range(p.shape[0]):
+            row, pr = spec[f], p[f]
+            for b in range(pr.shape[0]):
+                pr[b] = row[2 * b] * row[2 * b] + row[2 * b + 1] * row[2 * b + 1]
+
+    try:
+        jit = numba.njit(cache=True, fastmath=True, nogil=True, boundscheck=False)
+        _JIT = (jit(frame), jit(power))
+    except Exception:  # no writable cache directory: compile per process instead
+        jit = numba.njit(fastmath=True, nogil=True, boundscheck=False)
+        _JIT = (jit(frame), jit(power))
+    return _JIT
+
+
+_JIT: Any = None  # the compiled kernels, False when numba is missing, None before the first try
+
+
 class FbankExtractor:
     """Precomputed window and mel matrix; turns signals into log-mel features.
 
     Args:
         cfg: options (validated here).
         device: ``"cpu"`` or ``"cuda"`` (or a `torch.device`); outputs come back as numpy.
+        jit: on CPU, frame with a numba kernel when numba is importable (`_jit_framer`; the
+            first call compiles it, ~1 s, cached on disk where possible); False: torch ops only.
+            Both give the same values up to float rounding.
     """
 
-    def __init__(self, cfg: FbankConfig | None = None, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, cfg: FbankConfig | None = None, device: str | torch.device = "cpu", *, jit: bool = True
+    ) -> None:
         self.cfg = cfg or FbankConfig()
         self.cfg.validate()
         self.device = torch.device(device)
         self._window = _window(self.cfg).to(self.device)
+        self._jit = _jit_kernels() if jit and self.device.type == "cpu" else None
+        self._window_np = self._window.cpu().numpy()
         self._eps = float(torch.finfo(torch.float32).eps)
-        self._groups = self._mel_groups(_mel_matrix(self.cfg))
-        m = self.cfg.num_mel_bins
+        m, mel = self.cfg.num_mel_bins, _mel_matrix(self.cfg)
         self._group_cols = [slice(g0, min(g0 + _MEL_GROUP, m)) for g0 in range(0, m, _MEL_GROUP)]
-        self._buf: torch.Tensor | None = None
+        self._groups = self._mel_groups(mel)  # over the interleaved squared spectrum (torch path)
+        self._pgroups = [(lo // 2, hi // 2, mel[lo // 2 : hi // 2, c].contiguous().to(self.device))
+                         for (lo, hi, _), c in zip(self._groups, self._group_cols, strict=True)]
+        self._power = torch.empty(0)  # power spectrum (jit path)
+        self._buf: torch.Tensor | None = None  # FFT input (see `_scratch`)
+        self._mel = torch.empty(0)  # mel output before the log
         self._packed: np.ndarray | None = None  # reused packing buffer (see `_pack`)
-        self._emph = torch.empty(0)  # reused whole-buffer pre-emphasis
+        self._emph = torch.empty(0)  # reused pre-emphasis of one block's samples
 
     def _mel_groups(self, mel: torch.Tensor) -> list[tuple[int, int, torch.Tensor]]:
         """Block-sparse mel matrix over the interleaved (re, im) spectrum.
@@ -286,41 +356,82 @@ class FbankExtractor:
             raise InputError(f"signal {i}", f"must be 1-D (S,), but has shape {arr.shape}")
         return np.asarray(arr, dtype=np.float32)
 
-    def _buffer(self, rows: int) -> torch.Tensor:
-        """A reused (rows, fft_length) FFT input buffer whose zero-padding stays zero."""
+    def _scratch(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reused ``(fft_in (rows, fft_length) whose zero-padding stays zero, mel_out (rows, M))``."""
         if self._buf is None or self._buf.shape[0] < rows:
-            self._buf = torch.zeros((rows, self.cfg.fft_length), dtype=torch.float32, device=self.device)
-        return self._buf[:rows]
+            big = max(rows, self.cfg.block_frames)
+            self._buf = torch.zeros((big, self.cfg.fft_length), dtype=torch.float32, device=self.device)
+            self._mel = torch.empty((big, self.dim), dtype=torch.float32, device=self.device)
+        return self._buf[:rows], self._mel[:rows]
 
-    def _block(self, raw: torch.Tensor, emph: torch.Tensor, out: torch.Tensor) -> None:
-        """(N, window) strided views of raw and pre-emphasised frames -> (N, M) log-mel in `out`.
+    def _frame(self, emph: torch.Tensor, dc: torch.Tensor | None, first: torch.Tensor | None,
+               x: torch.Tensor) -> None:
+        """Torch framing: (N, window) strided view of pre-emphasised frames -> windowed `x`.
 
         Per frame, as Kaldi: ``y = x - mean(x)``, ``z[0] = (1 - a) y[0]``,
-        ``z[i] = y[i] - a y[i-1]``, window, zero-padding to the FFT length, power spectrum, mel
-        matmul, ``log(max(., eps))``. With ``d`` the whole-buffer pre-emphasis
-        ``d[i] = x[i] - a x[i-1]``, ``z[i] = d[i] - (1 - a) mean(x)`` for ``i >= 1``: one pass
-        over the overlapping frames instead of three. Every step writes into reused buffers.
+        ``z[i] = y[i] - a y[i-1]``, window. With ``d`` the pre-emphasis of the samples
+        ``d[i] = x[i] - a x[i-1]``, ``z[i] = d[i] - (1 - a) mean(x)`` for ``i >= 1``: `dc` holds
+        ``(1 - a) mean(x)`` (N, 1) and `first` holds ``z[0]`` (N,), or is None where the window's
+        first weight is 0 (povey, hanning: ``z[0]`` is then irrelevant, so ``emph[:, 0]`` may hold
+        anything finite).
         """
-        cfg = self.cfg
-        n, a = cfg.window_samples, cfg.preemph_coeff
-        raw, emph = raw.to(self.device), emph.to(self.device)
-        buf = self._buffer(out.shape[0])
-        x = buf[:, :n]
-        if cfg.remove_dc_offset:
-            mean = raw.mean(dim=1, keepdim=True)  # (N, 1)
-            torch.sub(emph, mean, alpha=1.0 - a, out=x)
-            if a != 0.0:
-                torch.mul(raw[:, 0] - mean[:, 0], 1.0 - a, out=x[:, 0])
+        if dc is not None:
+            torch.sub(emph, dc, out=x)
         else:
             x.copy_(emph)
-            if a != 0.0:
-                torch.mul(raw[:, 0], 1.0 - a, out=x[:, 0])
+        if first is not None:
+            x[:, 0] = first
         x.mul_(self._window)
+
+    def _log_mel(self, buf: torch.Tensor, mel: torch.Tensor, out: torch.Tensor) -> None:
+        """Windowed, zero-padded frames (N, fft_length) -> (N, M) log-mel in `out`.
+
+        Real FFT, power spectrum (numba) or squared real and imaginary parts (torch),
+        block-sparse mel matmul into `mel`, ``log(max(., eps))``.
+        """
+        # rfft's `out=` copies from a temporary: a fresh output (recycled by the allocator) is cheaper
         spec = torch.view_as_real(torch.fft.rfft(buf, dim=1)).flatten(1)  # (N, 2F + 2) re, im
-        spec.square_()
-        for (lo, hi, w), cols in zip(self._groups, self._group_cols, strict=True):
-            torch.mm(spec[:, lo:hi], w, out=out[:, cols])  # BLAS writes the column block in place
-        out.clamp_(min=self._eps).log_()
+        if self._jit is not None:
+            rows, bins = buf.shape[0], self.cfg.fft_length // 2
+            if self._power.shape[0] < rows:
+                self._power = torch.empty((max(rows, self.cfg.block_frames), bins), dtype=torch.float32)
+            power = self._power[:rows]
+            self._jit[1](spec.numpy(), power.numpy())  # (N, F) re^2 + im^2, Nyquist bin dropped
+            for (lo, hi, w), cols in zip(self._pgroups, self._group_cols, strict=True):
+                torch.mm(power[:, lo:hi], w, out=mel[:, cols])
+        else:
+            spec.square_()
+            for (lo, hi, w), cols in zip(self._groups, self._group_cols, strict=True):
+                torch.mm(spec[:, lo:hi], w, out=mel[:, cols])  # BLAS writes the column block in place
+        mel.clamp_(min=self._eps)
+        if out.device.type == "cpu":  # numpy's vectorised log is ~3x faster than torch's here
+            np.log(mel.numpy(), out=out.numpy())
+        else:
+            torch.log(mel, out=out)
+
+    def _frame_terms(
+        self, xt: torch.Tensor, total: int
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Per-frame DC term ``(1 - a) mean`` (total, 1) and first sample ``z[0]`` (total,).
+
+        The frame sums come from sums over blocks of ``gcd(window, shift)`` samples (80 at the
+        defaults): each sample is read once instead of once per frame that overlaps it.
+        """
+        cfg = self.cfg
+        n, s, a = cfg.window_samples, cfg.shift_samples, cfg.preemph_coeff
+        raw = xt.as_strided((total, n), (s, 1))
+        if not cfg.remove_dc_offset:
+            mean = None
+            dc = None
+        else:
+            g = math.gcd(n, s)
+            blocks = xt[: xt.numel() // g * g].view(-1, g).sum(dim=1)  # (L // g,)
+            mean = blocks.as_strided((total, n // g), (s // g, 1)).sum(dim=1).div_(n)  # (total,)
+            dc = mean.mul(1.0 - a).unsqueeze(1)
+        if a == 0.0 or float(self._window[0]) == 0.0:
+            return dc, None  # z[0] is d[0] - dc already, or the window zeroes it
+        first = raw[:, 0].clone() if mean is None else raw[:, 0] - mean
+        return dc, first.mul_(1.0 - a)
 
     @torch.inference_mode()
     def extract_batch(self, waves: Sequence[np.ndarray], sr: int) -> list[np.ndarray]:
@@ -340,23 +451,35 @@ class FbankExtractor:
         if packed.base is None:
             self._packed = packed  # grown: keep it for the next call
         n, s, a = self.cfg.window_samples, self.cfg.shift_samples, self.cfg.preemph_coeff
-        xt = torch.from_numpy(packed)  # (L,) every signal's padded samples on the frame grid
-        if a != 0.0:
-            if self._emph.numel() < xt.numel():
-                self._emph = torch.empty_like(xt)
-            d = self._emph[: xt.numel()]
-            d[0] = xt[0]
-            torch.sub(xt[1:], xt[:-1], alpha=a, out=d[1:])
-        else:
-            d = xt
-        total = (xt.numel() - n) // s + 1
-        raw = xt.as_strided((total, n), (s, 1))  # (F, window) all frames, junk included
-        emph = d.as_strided((total, n), (s, 1))
+        total = (packed.size - n) // s + 1
         out = torch.empty((total, self.dim), dtype=torch.float32, device=self.device)
         block = self.cfg.block_frames
+        if self._jit is not None:  # one compiled pass per block frames straight from `packed`
+            a32, dc_on = np.float32(a), self.cfg.remove_dc_offset
+            for f0 in range(0, total, block):
+                f1 = min(f0 + block, total)
+                buf, mel = self._scratch(f1 - f0)
+                self._jit[0](packed, f0, f1 - f0, s, n, a32, dc_on, self._window_np, buf.numpy())
+                self._log_mel(buf, mel, out[f0:f1])
+            result = out.numpy()
+            return [result[f : f + t] for f, t in zip(first, counts, strict=True)]
+        xt = torch.from_numpy(packed).to(self.device)  # (L,) padded signals on the frame grid
+        dc, z0 = self._frame_terms(xt, total)
+        span = (block - 1) * s + n
+        if a != 0.0 and (self._emph.numel() < span or self._emph.device != xt.device):
+            self._emph = torch.zeros(span, dtype=torch.float32, device=self.device)
         for f0 in range(0, total, block):
             f1 = min(f0 + block, total)
-            self._block(raw[f0:f1], emph[f0:f1], out[f0:f1])
+            o, span = f0 * s, (f1 - f0 - 1) * s + n
+            if a != 0.0:  # pre-emphasis of the block's samples, while they are in cache
+                d = self._emph[:span]  # d[0] (stale) is never used: see `_frame`
+                torch.sub(xt[o + 1 : o + span], xt[o : o + span - 1], alpha=a, out=d[1:])
+            else:
+                d = xt[o : o + span]
+            buf, mel = self._scratch(f1 - f0)
+            self._frame(d.as_strided((f1 - f0, n), (s, 1)), None if dc is None else dc[f0:f1],
+                        None if z0 is None else z0[f0:f1], buf[:, :n])
+            self._log_mel(buf, mel, out[f0:f1])
         result = out.cpu().numpy()
         return [result[f : f + t] for f, t in zip(first, counts, strict=True)]
 

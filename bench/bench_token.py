@@ -1,0 +1,118 @@
+"""Token LM: data-loading headroom, and the speechocean762 run's perplexities and ASR CER.
+
+`token.loader_headroom` = CPU s of one training step / CPU s to load and collate one batch, both
+on 1 thread, same batches (the recipe `recipes/token_speechocean.yaml`: its batching, its model).
+The loader is speechtok's `BatchLoader` on a torch `DataLoader` (fairseq2's pipeline was not
+benchmarked against it: see docs/sections/trainers.md).
+
+`token.unit_ppl`, `token.unigram_ppl`, `token.asr_cer` come from a finished training run's
+`eval.json` (training takes longer than a benchmark may): `BENCH_TOKEN_RUN=RUN` (default
+`runs/token_so`), produced by
+
+    speechtok run recipes/token_speechocean_units.yaml -o runs/so_shards
+    speechtok train token recipes/token_speechocean.yaml -o runs/token_so
+
+Shards: `BENCH_TOKEN_SHARDS` (default `runs/so_shards`; built with the pipeline recipe into a
+temporary directory when absent).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from bench.common import SHARED, record, set_threads, timed
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shards(tmp: Path) -> Path:
+    path = Path(os.environ.get("BENCH_TOKEN_SHARDS", ROOT / "runs" / "so_shards"))
+    if (path / "index.json").exists():
+        return path
+    from speechtok.pipeline.recipe import load_recipe
+    from speechtok.pipeline.runner import RunOptions, run
+
+    recipe = load_recipe(ROOT / "recipes" / "token_speechocean_units.yaml",
+                         sets={"ingest.source": str(SHARED / "data" / "speechocean762-train80")})
+    run(recipe, tmp / "so_shards", RunOptions(progress=False))
+    return tmp / "so_shards"
+
+
+def headroom(shards: Path, steps: int = 6) -> tuple[float, float, float]:
+    """(loader CPU s per batch, train-step CPU s per batch, headroom)."""
+    import torch
+
+    from speechtok.tokenizers.vocab import VocabSpec
+    from speechtok.trainers.data import BatchingConfig, BatchLoader
+    from speechtok.trainers.llm import LLMConfig, build_llm, load_tokenizer
+    from speechtok.trainers.loop import LoopConfig, make_optimizer
+    from speechtok.trainers.token.dataset import (
+        SequenceSet,
+        collate_sequences,
+        lm_loss,
+        load_utterances,
+    )
+    from speechtok.trainers.token.recipe import TokenDataConfig, build_section, load_recipe_dict
+
+    raw = load_recipe_dict(ROOT / "recipes" / "token_speechocean.yaml", {"data.shards": str(shards)})
+    data_cfg = build_section(TokenDataConfig, raw["data"], "data")
+    batching = build_section(BatchingConfig, raw["batching"], "batching")
+    llm_cfg = build_section(LLMConfig, raw["llm"], "llm")
+    utts, vocab = load_utterances(data_cfg)
+    tok = load_tokenizer(llm_cfg, (u.text for u in utts))
+    spec = VocabSpec.for_tokenizer(tok, units={data_cfg.units.split(".")[1]: vocab}, pad_to_multiple_of=8)
+    spec.add_to_tokenizer(tok)
+    items = SequenceSet(utts, data_cfg.tasks, spec, data_cfg, lambda t: tok(t, add_special_tokens=False)["input_ids"])
+    loader = BatchLoader(items, items.lengths(), collate_sequences, batching)
+    n_load = loader.epoch_batches()
+    with timed() as t_load:
+        batches = [next(loader) for _ in range(n_load)]
+    model = build_llm(llm_cfg, spec.embedding_rows)
+    opt = make_optimizer(model, LoopConfig(max_steps=1))
+    next(iter(batches))  # warm
+    with timed() as t_step:
+        for b in batches[:steps]:
+            lm_loss(model, b).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad()
+    load_s = t_load.cpu_s / n_load
+    step_s = t_step.cpu_s / steps
+    return load_s, step_s, step_s / load_s
+
+
+def main() -> None:
+    set_threads(1)
+    figures: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        shards = _shards(Path(tmp))
+        load_s, step_s, ratio = headroom(shards)
+    print(f"loader {load_s * 1e3:.1f} ms CPU/batch, train step {step_s * 1e3:.0f} ms CPU/batch")
+    figures["token.loader_headroom"] = ratio
+    notes["token.loader_headroom"] = (f"train-step CPU s / loader CPU s per batch, 1 thread: {step_s * 1e3:.0f} ms / "
+                                      f"{load_s * 1e3:.1f} ms; torch DataLoader + BatchLoader, speechocean units")
+    run = Path(os.environ.get("BENCH_TOKEN_RUN", ROOT / "runs" / "token_so"))
+    report_path = run / "eval.json"
+    if report_path.exists():
+        rep = json.loads(report_path.read_text())
+        unit_key = next(k for k in rep if k.startswith("ppl.unitlm.units."))
+        figures["token.unit_ppl"] = rep[unit_key]
+        figures["token.unigram_ppl"] = rep["ppl.unigram.units"]
+        where = (f"speechocean762-train80, {rep['dev_utts']} dev utts of {len(rep['dev_speakers'])} held-out speakers, "
+                 f"{rep['steps']} steps, {rep['train_wall_s'] / 60:.0f} min wall on a shared 2-core CPU")
+        notes["token.unit_ppl"] = f"dedup k-means(fbank) units, unit-LM task; {where}"
+        notes["token.unigram_ppl"] = "add-one unigram over the same units, fitted on train"
+        if "asr.cer" in rep:
+            figures["token.asr_cer"] = rep["asr.cer"]
+            notes["token.asr_cer"] = f"greedy ASR through the token LM (units -> text); {where}"
+    else:
+        print(f"no training run at {run}: unit_ppl / unigram_ppl / asr_cer not recorded (set BENCH_TOKEN_RUN)")
+    record(figures, notes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""`speechtok train latent RECIPE.yaml -o RUN`: encoder + modality adapter + causal LM.
+
+Two stages on one shared loop (`speechtok.trainers.loop.train`):
+1. `stage1` (optional): the encoder alone with its CTC head (CTC loss) -> `RUN/stage1/`.
+   Or `latent.encoder_from: OTHER_RUN` reuses another run's stage-1 encoder (what the adapter
+   comparison does, so every adapter sees the same encoder).
+2. `train`: adapter + LLM (`llm.mode`: full, lora, frozen) on the prompt-spliced sequences,
+   encoder frozen unless `latent.train_encoder` -> `RUN/stage2/`.
+`RUN/eval.json`: CER/WER of greedy decoding on the speaker-disjoint dev split, adapter output
+tokens per second of audio, trainable parameters, training wall time, and the stage-1 CTC CER.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from speechtok.errors import ConfigError, InputError
+from speechtok.trainers.checkpoint import latest_checkpoint, load_model_tensors
+from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_2d
+from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
+from speechtok.trainers.latent.encoder import EncoderConfig, build_encoder, ctc_greedy, ctc_loss
+from speechtok.trainers.latent.model import SpeechBatch, SpeechLLM
+from speechtok.trainers.llm import LLMConfig, build_llm, count_trainable, load_tokenizer
+from speechtok.trainers.loop import LoopConfig, train
+from speechtok.trainers.token.recipe import (
+    SplitConfig,
+    build_section,
+    dump_json,
+    load_recipe_dict,
+    to_json,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatentDataConfig:
+    """Attributes:
+    shards: shard directory. feats: feature group (e.g. "feats.fbank", "feats.whisper").
+    target: cuts column with the target text ("text" for ASR; a translation column for S2TT).
+    frame_rate: feature frames per second (tokens/s figures). split: `SplitConfig` fields.
+    """
+
+    shards: str
+    feats: str = "feats.fbank"
+    target: str = "text"
+    frame_rate: float = 100.0
+    split: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatentOptions:
+    """Attributes:
+    encoder_from: a run directory whose stage-1 encoder to load (skips stage 1).
+    train_encoder: fine-tune the encoder in stage 2. ctc_weight: CTC loss weight then.
+    prompt_suffix: text placed between the speech embeddings and the target.
+    eval_utts, max_new_tokens: dev utterances decoded and the length limit.
+    """
+
+    encoder_from: str | None = None
+    train_encoder: bool = False
+    ctc_weight: float = 0.0
+    prompt_suffix: str = ""
+    eval_utts: int = 100
+    max_new_tokens: int = 120
+
+
+class _Rows:
+    """Dataset rows `indices` of a ShardDataset -> (feats (T, D) float32 array, text)."""
+
+    def __init__(self, ds: Any, indices: list[int], feats: str, target: str) -> None:
+        self.ds, self.indices, self.feats, self.target = ds, indices, feats, target
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, str]:
+        row = self.ds[self.indices[int(i)]]
+        return np.asarray(row[self.feats], dtype=np.float32), str(row[self.target] or "")
+
+
+def _split(cfg: LatentDataConfig, split: SplitConfig) -> tuple[_Rows, _Rows, np.ndarray]:
+    from speechtok.pipeline.shard_reader import ShardDataset
+
+    meta = ShardDataset(cfg.shards, groups=("cuts",), columns=["speaker", cfg.target])
+    speakers = [str(r.get("speaker") or r["id"]) for r in meta]
+    ds = ShardDataset(cfg.shards, groups=("cuts", cfg.feats), columns=[cfg.feats, cfg.target])
+    lengths = np.asarray(ds.lengths(cfg.feats), dtype=np.int64)
+    tr = [i for i, s in enumerate(speakers) if split.is_train(s)]
+    dv = [i for i, s in enumerate(speakers) if not split.is_train(s)]
+    if not tr or not dv:
+        raise InputError("split", f"{len(tr)} train and {len(dv)} dev utterances; change data.split")
+    return _Rows(ds, tr, cfg.feats, cfg.target), _Rows(ds, dv, cfg.feats, cfg.target), lengths
+
+
+def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -> int:
+    raw = load_recipe_dict(recipe_path, overrides)
+    data_cfg = build_section(LatentDataConfig, raw.get("data"), "data")
+    enc_cfg = build_section(EncoderConfig, raw.get("encoder"), "encoder")
+    ad_cfg = build_section(AdapterConfig, raw.get("adapter"), "adapter")
+    llm_cfg = build_section(LLMConfig, raw.get("llm"), "llm")
+    batching = build_section(BatchingConfig, raw.get("batching"), "batching")
+    opts = build_section(LatentOptions, raw.get("latent"), "latent")
+    stage1 = build_section(LoopConfig, raw["stage1"], "stage1") if raw.get("stage1") else None
+    stage2 = build_section(LoopConfig, raw.get("train"), "train")
+    split = build_section(SplitConfig, data_cfg.split, "data.split")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dump_json(out / "recipe.json", {k: to_json(v) for k, v in {
+        "data": data_cfg, "encoder": enc_cfg, "adapter": ad_cfg, "llm": llm_cfg, "batching": batching,
+        "latent": opts, "stage1": stage1, "train": stage2}.items()})
+
+    train_rows, dev_rows, all_lengths = _split(data_cfg, split)
+    # -> rows: (feats (T, D) float32, target text), disjoint by speaker
+    tokenizer = load_tokenizer(llm_cfg, (train_rows[i][1] for i in range(len(train_rows))))
+    tokenizer.save_pretrained(str(out / "tokenizer"))
+    text_size = len(tokenizer)
+
+    def encode(text: str) -> list[int]:
+        ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids
+
+    def collate(items: list[tuple[np.ndarray, str]]) -> SpeechBatch:
+        feats, lengths = pad_2d([f for f, _ in items])
+        targets = [torch.tensor(encode(t), dtype=torch.int64) for _, t in items]
+        return SpeechBatch(feats=feats, lengths=lengths, targets=targets,
+                           ctc_targets=[t + 1 for t in targets], texts=[t for _, t in items])
+
+    in_dim = int(train_rows[0][0].shape[1])
+    torch.manual_seed(stage2.seed)  # the initial weights are part of the run's seed
+    encoder = build_encoder(enc_cfg, in_dim, text_size + 1)
+    report: dict[str, Any] = {"adapter": to_json(ad_cfg), "train_utts": len(train_rows), "dev_utts": len(dev_rows)}
+    train_lengths = all_lengths[train_rows.indices]
+    dev_batch = collate([dev_rows[i] for i in range(min(len(dev_rows), opts.eval_utts))])
+
+    def decode(ids: list[int]) -> str:
+        return str(tokenizer.decode([i for i in ids if 0 <= i < text_size], skip_special_tokens=True))
+
+    # ---- stage 1: encoder + CTC
+    if opts.encoder_from:
+        ckpt = latest_checkpoint(Path(opts.encoder_from) / "stage1")
+        if ckpt is None:
+            raise ConfigError("latent.encoder_from", opts.encoder_from, "must be a latent run with a stage-1 checkpoint")
+        load_model_tensors(encoder, ckpt / "model.safetensors")
+    elif stage1 is not None:
+        def ctc_step(model: Any, batch: SpeechBatch) -> torch.Tensor:
+            dev = next(model.parameters()).device
+            h, hl = model(batch.feats.to(dev), batch.lengths.to(dev))
+            return ctc_loss(model.ctc_head(h), hl, batch.ctc_targets)
+
+        loader = BatchLoader(train_rows, train_lengths, collate, batching)
+        t0 = time.perf_counter()
+        train(encoder, ctc_step, loader, stage1, out / "stage1")
+        report["stage1_wall_s"] = time.perf_counter() - t0
+    encoder.eval()
+    with torch.no_grad():
+        h, hl = encoder(dev_batch.feats, dev_batch.lengths)
+        hyps = [decode([i - 1 for i in seq]) for seq in ctc_greedy(encoder.ctc_head(h), hl)]
+    from speechtok.trainers.metrics import cer, wer
+
+    report["ctc.cer"] = cer(dev_batch.texts, hyps).rate
+
+    # ---- stage 2: adapter + LLM
+    torch.manual_seed(stage2.seed + 1)
+    llm: Any = build_llm(llm_cfg, text_size)
+    hidden = int(llm.get_input_embeddings().weight.shape[1])
+    adapter = build_adapter(ad_cfg, encoder.dim, hidden, ctc_head=encoder.ctc_head, blank=0)
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise InputError("tokenizer", "has no eos token; the latent trainer needs one to end targets")
+    model = SpeechLLM(encoder, adapter, llm, prefix_ids=bos, suffix_ids=encode(opts.prompt_suffix),
+                      eos_id=int(eos), ctc_weight=opts.ctc_weight, train_encoder=opts.train_encoder)
+    allowed = torch.ones(text_size, dtype=torch.bool)
+
+    def eval_fn(m: Any) -> dict[str, float]:
+        n = min(len(dev_batch.texts), 32)
+        ids = m.generate(dev_batch.feats[:n], dev_batch.lengths[:n], max_new_tokens=opts.max_new_tokens, allowed=allowed)
+        return {"cer": cer(dev_batch.texts[:n], [decode(i) for i in ids]).rate}
+
+    loader = BatchLoader(train_rows, train_lengths, collate, batching)
+    t0 = time.perf_counter()
+    def step(m: Any, batch: SpeechBatch) -> torch.Tensor:
+        loss: torch.Tensor = m.loss(batch)
+        return loss
+
+    train(model, step, loader, stage2, out / "stage2", eval_fn=eval_fn)
+    report["stage2_wall_s"] = time.perf_counter() - t0
+    report["trainable_params"] = count_trainable(model)
+    report["adapter_params"] = sum(p.numel() for n, p in adapter.named_parameters() if not n.startswith("ctc_head"))
+    model.eval()
+    with torch.no_grad():
+        ids = model.generate(dev_batch.feats, dev_batch.lengths, max_new_tokens=opts.max_new_tokens, allowed=allowed)
+        _, yl, _, _ = model.speech(dev_batch.feats, dev_batch.lengths)
+    hyps = [decode(i) for i in ids]
+    report["cer"] = cer(dev_batch.texts, hyps).rate
+    report["wer"] = wer(dev_batch.texts, hyps).rate
+    seconds = float(dev_batch.lengths.sum()) / data_cfg.frame_rate
+    report["adapter_tokens_per_s"] = float(yl.sum()) / seconds
+    report["examples"] = [{"ref": r, "hyp": h} for r, h in list(zip(dev_batch.texts, hyps, strict=True))[:8]]
+    dump_json(out / "eval.json", report)
+    return 0

@@ -1,0 +1,167 @@
+"""The causal LM both trainer families share: a tiny Llama from a config, or any local checkpoint.
+
+`load_tokenizer(cfg, text_corpus)` and `build_llm(cfg, vocab_rows)`:
+- `cfg.path` set: `AutoTokenizer` / `AutoModelForCausalLM` from that local directory (a Qwen or
+  Llama checkpoint; embeddings resized to `vocab_rows`); nothing is downloaded.
+- otherwise: a character-level Hugging Face tokenizer built from `text_corpus` and a randomly
+  initialised `LlamaForCausalLM` of the configured size (what runs on a laptop CPU).
+`cfg.mode` picks full fine-tuning, LoRA through `peft`, or a frozen LM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from speechtok.errors import ConfigError, InputError
+
+MODES = ("full", "lora", "frozen")
+CHAR_SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LLMConfig:
+    """What LM to build and how to train it.
+
+    Attributes:
+        path: local Hugging Face checkpoint directory; `None` builds a tiny Llama from the sizes.
+        hidden_size, num_layers, num_heads, intermediate_size, max_positions: tiny Llama sizes.
+        mode: "full" (all weights train), "lora" (peft adapters on `lora_targets`), "frozen".
+        lora_r, lora_alpha, lora_dropout, lora_targets: LoRA hyper-parameters.
+        dropout: attention dropout of the tiny Llama.
+    """
+
+    path: str | None = None
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 384
+    max_positions: int = 2048
+    mode: str = "full"
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    dropout: float = 0.0
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError("llm.mode", self.mode, f"must be one of {MODES}")
+        if self.path is None and self.hidden_size % self.num_heads:
+            raise ConfigError("llm.hidden_size", self.hidden_size, f"must be a multiple of num_heads={self.num_heads}")
+        for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_positions", "lora_r"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"llm.{name}", getattr(self, name), "must be >= 1")
+        if self.path is not None and not Path(self.path).is_dir():
+            raise ConfigError("llm.path", self.path, "must be a local checkpoint directory")
+
+
+def build_char_tokenizer(texts: Iterable[str]) -> Any:
+    """A character-level `PreTrainedTokenizerFast`: ids 0-3 are `<pad> <unk> <s> </s>`, then the
+    sorted characters of `texts`. Decoding joins characters without spaces in between."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    chars = sorted({ch for t in texts for ch in t})
+    vocab = {tok: i for i, tok in enumerate(CHAR_SPECIALS)}
+    for ch in chars:
+        vocab.setdefault(ch, len(vocab))
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
+
+
+def tiny_llama(cfg: LLMConfig, vocab_size: int) -> nn.Module:
+    """A randomly initialised `LlamaForCausalLM` with `vocab_size` embedding rows."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    conf = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        num_key_value_heads=cfg.num_heads,
+        max_position_embeddings=cfg.max_positions,
+        attention_dropout=cfg.dropout,
+        tie_word_embeddings=True,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+    )
+    model: nn.Module = LlamaForCausalLM(conf)
+    return model
+
+
+def load_tokenizer(cfg: LLMConfig, text_corpus: Iterable[str]) -> Any:
+    """The text tokenizer: from `cfg.path`, or a character tokenizer over `text_corpus`."""
+    if cfg.path is None:
+        return build_char_tokenizer(text_corpus)
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(cfg.path, local_files_only=True)
+
+
+def build_llm(cfg: LLMConfig, vocab_rows: int) -> nn.Module:
+    """The causal LM with `vocab_rows` embedding rows, with `cfg.mode` applied.
+
+    A local checkpoint keeps its weights; its embeddings are resized to `vocab_rows` when they differ
+    (new rows random, as after `VocabSpec.resize_model`). With LoRA, resized embeddings and the
+    output layer stay trainable (`modules_to_save`) so that new speech tokens can be learnt.
+    """
+    cfg.validate()
+    if cfg.path is None:
+        model = tiny_llama(cfg, vocab_rows)
+    else:
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(cfg.path, local_files_only=True, torch_dtype=torch.float32)
+        rows = model.get_input_embeddings().weight.shape[0]  # type: ignore[index,operator]
+        if int(rows) != vocab_rows:
+            model.resize_token_embeddings(vocab_rows, mean_resizing=False)
+    return apply_mode(model, cfg, train_embeddings=True)
+
+
+def apply_mode(model: nn.Module, cfg: LLMConfig, *, train_embeddings: bool) -> nn.Module:
+    """Freezes the LM, wraps it with LoRA adapters, or leaves it fully trainable."""
+    if cfg.mode == "full":
+        return model
+    if cfg.mode == "frozen":
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    saved = ["embed_tokens", "lm_head"] if train_embeddings else None
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=list(cfg.lora_targets),
+        modules_to_save=saved,
+        task_type="CAUSAL_LM",
+        ensure_weight_tying=bool(getattr(getattr(model, "config", None), "tie_word_embeddings", False)),
+    )
+    peft_model: nn.Module = get_peft_model(model, lora)  # type: ignore[arg-type]
+    return peft_model
+
+
+def count_trainable(model: nn.Module) -> int:
+    """Number of parameters with `requires_grad`."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def decode_text(tokenizer: Any, ids: list[int]) -> str:
+    """Text of `ids`, skipping special tokens (and any id the tokenizer does not know)."""
+    known = [i for i in ids if 0 <= i < len(tokenizer)]
+    if len(known) != len(ids):
+        raise InputError("ids", f"{len(ids) - len(known)} ids outside the tokenizer's {len(tokenizer)} tokens")
+    return str(tokenizer.decode(known, skip_special_tokens=True))

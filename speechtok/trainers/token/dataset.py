@@ -1,0 +1,138 @@
+"""Token-LM data: utterances from shards -> training sequences -> padded batches.
+
+    shards (cuts + units.X) -> [Utterance(id, speaker, text, units, words)]   speaker-disjoint split
+    -> SequenceSet: one item per (utterance, task), built when read      # -> TokenSequence
+    -> collate: (input_ids (B, L) int64, labels (B, L) int64 with -100 off the loss, attention (B, L))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from speechtok.errors import InputError
+from speechtok.tokenizers.vocab import VocabSpec
+from speechtok.trainers.token import sequences as sq
+from speechtok.trainers.token.recipe import SplitConfig, TokenDataConfig
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One cut: `units` `(T,)` int (frame-level, or deduplicated by the shard stage), its text and
+    its word alignment (`[(word, start_s, duration_s)]`, or None)."""
+
+    id: str
+    speaker: str
+    text: str
+    units: np.ndarray
+    words: list[sq.Word] | None
+
+
+def load_utterances(cfg: TokenDataConfig) -> tuple[list[Utterance], int]:
+    """All utterances of `cfg.shards` and the unit vocabulary size (from the group's metadata)."""
+    from speechtok.pipeline.shard_reader import ShardDataset
+
+    ds = ShardDataset(cfg.shards, groups=("cuts", cfg.units), columns=["text", "speaker", "alignment", cfg.units])
+    vocab = ds.meta(cfg.units).vocab_size
+    if not vocab:
+        raise InputError(f"{cfg.shards}:{cfg.units}", "has no vocab_size in its metadata")
+    out = []
+    for row in ds:
+        words = None
+        if row.get("alignment"):
+            words = [(str(w["word"]), float(w["start"]), float(w["duration"])) for w in row["alignment"]]
+        out.append(Utterance(id=row["id"], speaker=str(row.get("speaker") or row["id"]), text=row.get("text") or "",
+                             units=np.asarray(row[cfg.units]), words=words))
+    return out, int(vocab)
+
+
+def split_utterances(utts: Sequence[Utterance], split: SplitConfig) -> tuple[list[Utterance], list[Utterance]]:
+    """(train, dev), disjoint by speaker."""
+    train = [u for u in utts if split.is_train(u.speaker)]
+    dev = [u for u in utts if not split.is_train(u.speaker)]
+    if not train or not dev:
+        raise InputError("split", f"{len(train)} train and {len(dev)} dev utterances; change split.train or split.seed")
+    return train, dev
+
+
+class SequenceSet:
+    """Items `(utterance, task)` of `utts` x `tasks`; `self[i]` builds the `TokenSequence`.
+
+    Interleaved sequences draw their spans from a generator seeded by `(seed, i)`, so an item is
+    the same every time it is read (which exact resume needs)."""
+
+    def __init__(
+        self, utts: Sequence[Utterance], tasks: Sequence[str], spec: VocabSpec, cfg: TokenDataConfig,
+        encode_text: Callable[[str], list[int]], *, seed: int = 0,
+    ) -> None:
+        self.utts, self.spec, self.cfg, self.encode, self.seed = list(utts), spec, cfg, encode_text, seed
+        self.name = cfg.units.split(".", 1)[1]
+        self.index: list[tuple[int, str]] = []
+        for k, u in enumerate(self.utts):
+            for t in tasks:
+                if t == "interleaved" and not u.words:
+                    continue  # no alignment for this cut
+                self.index.append((k, t))
+        if not self.index:
+            raise InputError("data.tasks", f"no sequences from {len(self.utts)} utterances and tasks {list(tasks)}")
+        self._texts = [np.asarray(encode_text(u.text), dtype=np.int64) for u in self.utts]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> sq.TokenSequence:
+        k, task = self.index[int(i)]
+        u, text = self.utts[k], self._texts[k]
+        d = self.cfg.dedup
+        if task == "unitlm":
+            return sq.unit_lm_sequence(self.spec, self.name, u.units, dedup=d)
+        if task == "asr":
+            return sq.asr_sequence(self.spec, self.name, u.units, text, dedup=d)
+        if task == "tts":
+            return sq.tts_sequence(self.spec, self.name, u.units, text, dedup=d)
+        if task == "textlm":
+            return sq.text_lm_sequence(self.spec, text)
+        seq, _ = sq.interleave_sequence(
+            self.spec, self.name, u.units, self.cfg.frame_rate, u.words or [], self.encode,
+            speech_ratio=self.cfg.speech_ratio, mean_span_words=self.cfg.mean_span_words, dedup=d,
+            rng=np.random.default_rng([self.seed, int(i)]),
+        )
+        return seq
+
+    def lengths(self) -> np.ndarray:
+        """`(N,)` int64 sequence lengths (exact, or an upper bound for interleaved sequences)."""
+        out = np.empty(len(self.index), dtype=np.int64)
+        for i, (k, task) in enumerate(self.index):
+            u = self.utts[k]
+            n_units = len(sq.dedup_units(u.units)[0]) if self.cfg.dedup else len(u.units)
+            n_text = len(self._texts[k])
+            markers = len(u.words or []) if task == "interleaved" else 0  # one per span at most
+            out[i] = 4 + markers + {"unitlm": n_units, "textlm": n_text}.get(task, n_units + n_text)
+        return out
+
+
+def collate_sequences(seqs: list[sq.TokenSequence], pad_id: int = 0) -> dict[str, torch.Tensor]:
+    """Right-padded batch: `input_ids`, `labels` (-100 off the loss and on padding), `attention_mask`,
+    each `(B, L)` int64."""
+    n = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), n), pad_id, dtype=torch.int64)
+    labels = torch.full((len(seqs), n), -100, dtype=torch.int64)
+    att = torch.zeros((len(seqs), n), dtype=torch.int64)
+    for b, s in enumerate(seqs):
+        t = torch.as_tensor(s.ids)
+        ids[b, : len(s)] = t
+        labels[b, : len(s)] = torch.where(torch.as_tensor(s.loss_mask), t, torch.tensor(-100))
+        att[b, : len(s)] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": att}
+
+
+def lm_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token cross-entropy on the labelled positions of a collated batch."""
+    device = next(model.parameters()).device
+    out = model(**{k: v.to(device) for k, v in batch.items()})
+    loss: torch.Tensor = out.loss
+    return loss

@@ -1,0 +1,132 @@
+"""Trainer recipes: YAML (`yaml.safe_load`) -> frozen config dataclasses, with `--set` overrides.
+
+A recipe has one mapping per section; each section is a config dataclass whose fields it sets
+(unknown keys are errors). `--set section.field=value` overrides a field; the value is parsed
+as a YAML scalar (`100` is an int, `true` a bool, `[a, b]` a list).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from speechtok.errors import ConfigError, InputError
+
+T = TypeVar("T")
+
+
+def load_recipe_dict(path: Path, overrides: Mapping[str, str]) -> dict[str, Any]:
+    """The recipe at `path` as a dict, with `section.field=value` overrides applied."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(str(path), "recipe file not found")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise InputError(str(path), "a recipe must be a YAML mapping of sections")
+    for key, value in overrides.items():
+        parts = key.split(".")
+        node = raw
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(key, value, f"must name a field inside a section ({p!r} is not a section)")
+        node[parts[-1]] = yaml.safe_load(value)
+    return raw
+
+
+def build_section(cls: type[T], raw: Mapping[str, Any] | None, section: str) -> T:
+    """`cls(**raw)` with unknown keys reported; lists become tuples for tuple fields; validated."""
+    raw = dict(raw or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise InputError(f"`{section}.{unknown[0]}`", f"is not a field of {section}; known fields: {sorted(fields)}")
+    for name, value in raw.items():
+        if isinstance(value, list) and "tuple" in str(fields[name].type):
+            raw[name] = tuple(value)
+    obj = cls(**raw)
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        validate()
+    return obj
+
+
+def to_json(obj: Any) -> Any:
+    """JSON-able form of a config dataclass tree."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {k: to_json(v) for k, v in dataclasses.asdict(obj).items()}
+    if isinstance(obj, tuple | list):
+        return [to_json(v) for v in obj]
+    return obj
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitConfig:
+    """Speaker-disjoint split of one shard directory: speakers whose hash falls in the first
+    `train` share train, the rest are dev (`speechtok.manifests.splits.split_of`)."""
+
+    train: float = 0.9
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not 0.0 < self.train < 1.0:
+            raise ConfigError("split.train", self.train, "must be in (0, 1)")
+
+    def is_train(self, speaker: str) -> bool:
+        from speechtok.manifests.splits import split_of
+
+        return split_of(speaker, (self.train, 1.0 - self.train, 0.0), seed=self.seed) == "train"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenDataConfig:
+    """Data of the token trainer.
+
+    Attributes:
+        shards: shard output directory (`speechtok run` output).
+        units: units group, e.g. "units.km100".
+        tasks: sequence kinds built from every training utterance: unitlm, asr, tts, textlm,
+            interleaved (needs the cuts' `alignment` column).
+        dedup: deduplicate units (unit LM, ASR, TTS).
+        frame_rate: units per second (for interleaving; taken from the shard metadata when set there).
+        speech_ratio, mean_span_words: interleaving parameters.
+    """
+
+    shards: str
+    units: str = "units.km100"
+    tasks: tuple[str, ...] = ("unitlm", "asr")
+    dedup: bool = True
+    frame_rate: float = 100.0
+    speech_ratio: float = 0.5
+    mean_span_words: float = 3.0
+    split: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        known = ("unitlm", "asr", "tts", "textlm", "interleaved")
+        for t in self.tasks:
+            if t not in known:
+                raise ConfigError("data.tasks", t, f"must be one of {known}")
+        if not self.units.startswith("units."):
+            raise ConfigError("data.units", self.units, "must be a units group like 'units.km100'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenEvalConfig:
+    """Evaluation: perplexities on all dev sequences, ASR on the first `asr_utts` dev utterances."""
+
+    asr_utts: int = 100
+    max_new_tokens: int = 200
+
+    def validate(self) -> None:
+        if self.asr_utts < 0:
+            raise ConfigError("eval.asr_utts", self.asr_utts, "must be >= 0")
+
+
+def dump_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
