@@ -30,7 +30,7 @@ setup: sysdeps
 	@# (a .pth file and a console script; no build step, no network).
 	@site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
 	  echo "$(CURDIR)" > "$$site/speechtok-src.pth"; \
-	  printf '#!%s\nimport sys\nfrom speechtok.cli import main\nsys.exit(main())\n' "$(VENV)/bin/python" > "$(VENV)/bin/speechtok"; \
+	  printf '#!%s\nimport sys\nfrom speechtok.cli import main\nif __name__ == "__main__":\n    sys.exit(main())\n' "$(VENV)/bin/python" > "$(VENV)/bin/speechtok"; \
 	  chmod +x "$(VENV)/bin/speechtok"
 	@$(PY) -c "import speechtok"
 

@@ -67,10 +67,18 @@ def stage_for(spec: dict[str, Any], model_dir: str | None) -> StageBase:
 
 
 def _open(out: Path, shard: int, group: str) -> Any:
+    """The committed shard file `shard` of `group`, from its own index entry (O(1): loading the
+    whole index per job would make a run quadratic in the number of shards)."""
     from speechtok.pipeline.shard_file import ShardFile
-    from speechtok.pipeline.shard_index import ShardIndex, shard_path
+    from speechtok.pipeline.shard_index import ShardEntry, entry_path, shard_path
 
-    entry = ShardIndex.load(out).committed(group, shard)
+    entry: ShardEntry | None = None
+    epath = entry_path(out, group, shard)
+    if epath.exists():
+        entry = ShardEntry.from_dict(json.loads(epath.read_text()), source=str(epath))
+        path = shard_path(out, shard, group)
+        if entry.status != "committed" or not path.exists() or path.stat().st_size != entry.bytes:
+            entry = None
     if entry is None:
         raise InputError(str(shard_path(out, shard, group)),
                          f"shard {shard} of {group!r} is not committed; run its stage first")

@@ -1,0 +1,402 @@
+"""Runs a recipe: ingest, shard plan, then each stage over all (selected) shards, stage-major.
+
+Order of work in one `run`:
+
+1. take the run lock (``OUT/run.lock``; array tasks take ``OUT/locks/shard-I-of-N.lock``);
+2. ingest (or reuse) ``OUT/ingest/``; stream the manifest into data shards, committing the
+   ``cuts`` group of each selected shard and writing ``OUT/plan.json``;
+3. for each stage in recipe order: fit it first if it needs a fit (k-means on frames sampled
+   from the committed upstream shards; written to ``OUT/models/NAME/``), compute its
+   fingerprint, compare with what ``OUT`` holds (skip committed shards of the same
+   fingerprint, refuse a different one unless ``--overwrite-stage``), then run its uncommitted
+   shards through the executor and commit each result as it arrives;
+4. merge quarantine records into ``OUT/quarantine.jsonl``; write ``OUT/report.json``.
+
+Only this process writes shards and the index; workers compute rows. A killed run loses at
+most the shards in flight: rerunning the same command resumes and produces byte-identical
+files (shards are a pure function of their cuts and the stage fingerprint).
+
+Slurm arrays / several machines. A stage that needs a fit needs every upstream shard, so it is
+fitted once, by a run without ``--shard-index``::
+
+    speechtok run R -o OUT --until cuts                        # once (ingest + plan, quick)
+    speechtok run R -o OUT --until fbank --shard-index $I --num-shards N   # array
+    speechtok run R -o OUT --fit-only                          # once: k-means fit
+    speechtok run R -o OUT --shard-index $I --num-shards N     # array: the rest
+
+An array task that reaches an unfitted stage stops with this recipe in its message.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.pipeline.faults import maybe_fault
+from speechtok.pipeline.recipe import Recipe
+from speechtok.pipeline.report import Progress, RunReport, StageStats
+from speechtok.pipeline.run_files import clean_own_tmp, clean_tmp, cpu_s, write_json
+from speechtok.pipeline.run_lock import LockedError, RunLock, live_locks
+from speechtok.pipeline.runner_fit import fit_into
+from speechtok.pipeline.runner_input import (
+    ingest_step,
+    iter_shards,
+    read_quarantine_lines,
+    selected,
+)
+from speechtok.pipeline.runner_local import ShardExecutor, make_executor
+from speechtok.pipeline.stage import StageBase, build_stage, fingerprint_of
+from speechtok.pipeline.stages.cuts import CutsConfig, CutsStage, cut_row
+
+_DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+class DiskFullError(SpeechtokError):
+    """Writing failed for lack of space (or a file-size limit); the run can be resumed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """How to run a recipe (the ``speechtok run`` flags).
+
+    Attributes:
+        executor: ``local`` (a process pool), ``ray``, or ``inline`` (in this process; for
+            debugging, bit-exact with the others only if ``MKL_CBWR`` was set at start).
+        workers: parallel shard jobs. threads: torch/faiss threads per job.
+        fit_threads: threads of corpus-level fits (k-means); part of what makes centroids
+            reproducible bit for bit, so keep it fixed between runs that must agree.
+        shard_index, num_shards: run only data shards ``j`` with ``j % num_shards == shard_index``.
+        until: stop after this stage (``ingest``, ``cuts`` or a stage name).
+        fit_only: run the fits whose upstream is complete, process no shard.
+        overwrite_stages: stage names whose committed output (with another fingerprint) may be
+            replaced; every later stage whose fingerprint changes with it is replaced too.
+        ray_address: Ray cluster address (default: a private local instance on 127.0.0.1).
+        progress: show progress on stderr.
+    """
+
+    executor: str = "local"
+    workers: int = 1
+    threads: int = 1
+    fit_threads: int = 1
+    shard_index: int = 0
+    num_shards: int = 1
+    until: str | None = None
+    fit_only: bool = False
+    overwrite_stages: tuple[str, ...] = ()
+    ray_address: str | None = None
+    progress: bool = True
+
+    def validate(self, recipe: Recipe) -> None:
+        if self.executor not in ("local", "inline", "ray"):
+            raise ConfigError("executor", self.executor, "must be local, inline or ray")
+        if self.fit_only and self.num_shards > 1:
+            raise ConfigError("fit_only", self.fit_only, "must be run without --num-shards")
+        for name in ("workers", "threads", "fit_threads", "num_shards"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, getattr(self, name), "must be >= 1")
+        if not 0 <= self.shard_index < self.num_shards:
+            raise ConfigError("shard_index", self.shard_index,
+                              f"must be in [0, num_shards={self.num_shards})")
+        names = ["ingest", "cuts", *recipe.stage_names()]
+        if self.until is not None and self.until not in names:
+            raise ConfigError("until", self.until, f"must be one of {names}")
+        for n in self.overwrite_stages:
+            if n not in names:
+                raise ConfigError("overwrite_stage", n, f"must be one of {names}")
+
+
+def _refusal(out: Path, stage: str, group: str, have: str, want: str) -> SpeechtokError:
+    return SpeechtokError(
+        f"{out} holds stage {stage!r} (group {group!r}) made with another config, code version, "
+        f"model or upstream (committed: {have}; this run: {want}). Nothing was changed. "
+        f"To keep both, write to a new output directory with -o NEW_DIR; to replace it (and "
+        f"every later stage that depends on it), rerun with --overwrite-stage {stage}.")
+
+
+class _Run:
+    """State of one run (see module docstring)."""
+
+    def __init__(self, recipe: Recipe, out: Path, opts: RunOptions, report: RunReport) -> None:
+        self.recipe, self.out, self.opts, self.report = recipe, out, opts, report
+        self.overwrite = set(opts.overwrite_stages)
+        self.cascade = "ingest" in self.overwrite
+        self.executor: ShardExecutor | None = None
+        self.num_data_shards = 0
+        self.ingest_quarantine = out / "ingest" / "quarantine.jsonl"
+
+    # ------------------------------------------------------------------ fingerprints
+
+    def check_group(self, stage: str, group: str, fp: str) -> None:
+        """Refuses, or deletes for overwrite, a committed group with another fingerprint."""
+        from speechtok.pipeline.shards import ShardIndex, delete_group
+
+        have = ShardIndex.load(self.out).fingerprint_of(group)
+        if have is None or have == fp:
+            return
+        if not (self.cascade or stage in self.overwrite):
+            raise _refusal(self.out, stage, group, have, fp)
+        delete_group(self.out, group)
+        for p in (self.out / "quarantine.d").glob(f"{group}.*.jsonl"):
+            p.unlink(missing_ok=True)
+        self.cascade = True
+
+    # ------------------------------------------------------------------ commits
+
+    def commit(self, stage: StageBase, meta: Any, shard: int, rows: list[dict[str, Any]],
+               quarantine: list[dict[str, Any]]) -> None:
+        from speechtok.pipeline.shards import commit_group_shard
+
+        maybe_fault("before_commit")
+        qfile = self.out / "quarantine.d" / f"{stage.group()}.{shard:05d}.jsonl"
+        if quarantine:
+            qfile.parent.mkdir(parents=True, exist_ok=True)
+            tmp = qfile.with_name(f".{qfile.name}.{os.getpid()}.tmp")
+            tmp.write_text("".join(json.dumps(q, sort_keys=True) + "\n" for q in quarantine))
+            os.replace(tmp, qfile)
+        else:
+            qfile.unlink(missing_ok=True)
+        commit_group_shard(self.out, shard, meta, rows)
+        maybe_fault("after_commit")
+
+    def group_meta(self, stage: StageBase, fp: str, upstream: str | None) -> Any:
+        from speechtok.pipeline.shards import GroupMeta
+        from speechtok.pipeline.stage import config_to_dict
+
+        return GroupMeta(group=stage.group(), kind=stage.kind, stage=stage.type_name,
+                         stage_version=stage.version, config=config_to_dict(stage.config),
+                         fingerprint=fp, upstream_fingerprint=upstream,
+                         **stage.group_meta_fields())
+
+    # ------------------------------------------------------------------ steps
+
+    def cuts_pass(self, cuts_path: Path, upstream: str) -> str:
+        """Streams the manifest into shards; commits the selected ``cuts`` shards."""
+        from speechtok.pipeline.shards import ShardIndex
+
+        stage = CutsStage(name="cuts", config=CutsConfig())
+        fp = stage.fingerprint(upstream)
+        self.check_group("cuts", "cuts", fp)
+        stats = StageStats(stage="cuts", group="cuts", fingerprint=fp)
+        index = ShardIndex.load(self.out)
+        meta = self.group_meta(stage, fp, upstream)
+        t0 = time.perf_counter()
+        plan_shards: list[list[float]] = []
+        run_only = self.opts.until != "ingest"
+        for shard, cuts in iter_shards(cuts_path, self.recipe.cuts_per_shard):
+            audio = float(sum(float(c["duration"]) for c in cuts))
+            plan_shards.append([len(cuts), round(audio, 3)])
+            if not selected(shard, self.opts.shard_index, self.opts.num_shards):
+                continue
+            stats.shards_total += 1
+            if index.committed("cuts", shard) is not None or not run_only:
+                stats.shards_skipped += 1
+                continue
+            self.commit(stage, meta, shard, [cut_row(c) for c in cuts], [])
+            stats.add({"cuts": len(cuts), "quarantine": [], "audio_s": audio})
+        stats.wall_s = time.perf_counter() - t0
+        self.num_data_shards = len(plan_shards)
+        plan = {"cuts_per_shard": self.recipe.cuts_per_shard, "num_shards": len(plan_shards),
+                "num_cuts": int(sum(n for n, _ in plan_shards)),
+                "audio_s": round(sum(s for _, s in plan_shards), 3), "cuts_fingerprint": fp,
+                "shards": plan_shards}
+        write_json(self.out / "plan.json", plan)
+        self.report.plan = {k: v for k, v in plan.items() if k != "shards"}
+        self.report.stages.append(stats)
+        return fp
+
+    def ensure_fit(self, stage: StageBase, upstream: str) -> Path:
+        """Loads the stage's fitted model, fitting it first when needed; returns its dir."""
+        from speechtok.pipeline.shards import ShardIndex
+
+        fit_fp = stage.fit_fingerprint(upstream)
+        model_dir = self.out / "models" / stage.name
+        info_path = model_dir / "fit.json"
+        if info_path.exists() and json.loads(info_path.read_text()).get("fit_fingerprint") == fit_fp:
+            stage.load_model(model_dir)
+            return model_dir
+        if self.opts.num_shards > 1:
+            raise SpeechtokError(
+                f"stage {stage.name!r} needs a corpus-level fit, which an array task "
+                f"(--shard-index/--num-shards) cannot do alone. Once every array task has "
+                f"finished the stages before it, run once without --shard-index: "
+                f"`speechtok run RECIPE -o {self.out} --fit-only`, then rerun the array.")
+        index = ShardIndex.load(self.out)
+        for g in ("cuts", *stage.inputs()):
+            done = len(index.committed_shards(g))
+            if done != self.num_data_shards:
+                raise SpeechtokError(
+                    f"stage {stage.name!r} is fitted on all of {g!r}, but only {done} of "
+                    f"{self.num_data_shards} shards are committed; run the earlier stages on "
+                    f"every shard first (e.g. without --shard-index).")
+        have = index.fingerprint_of(stage.group())
+        if have is not None and not (self.cascade or stage.name in self.overwrite):
+            raise _refusal(self.out, stage.name, stage.group(), have,
+                           f"a new fit with inputs {fit_fp}")
+        stats = fit_into(stage, fit_fp, self.out, model_dir, fit_threads=self.opts.fit_threads)
+        self._fit_stats[stage.name] = stats
+        return model_dir
+
+    _fit_stats: dict[str, StageStats]
+
+    def run_stage(self, stage: StageBase, fp: str, upstream: str, model_dir: Path | None) -> None:
+        from speechtok.pipeline.shards import ShardIndex
+
+        stats = self._fit_stats.pop(stage.name, None) or StageStats(stage=stage.name,
+                                                                     group=stage.group())
+        stats.fingerprint = fp
+        self.report.stages.append(stats)
+        index = ShardIndex.load(self.out)
+        mine = [j for j in range(self.num_data_shards)
+                if selected(j, self.opts.shard_index, self.opts.num_shards)]
+        todo = [j for j in mine if index.committed(stage.group(), j) is None]
+        stats.shards_total, stats.shards_skipped = len(mine), len(mine) - len(todo)
+        if not todo:
+            return
+        if self.executor is None:
+            self.executor = make_executor(self.opts.executor, workers=self.opts.workers,
+                                          threads=self.opts.threads,
+                                          ray_address=self.opts.ray_address)
+        meta = self.group_meta(stage, fp, upstream)
+        spec = stage.spec()
+        jobs = ({"spec": spec, "model_dir": None if model_dir is None else str(model_dir),
+                 "out_dir": str(self.out), "shard": j, "runner_pid": os.getpid()}
+                for j in todo)
+        progress = Progress(stage.name, len(todo), enabled=self.opts.progress)
+        t0 = time.perf_counter()
+        try:
+            for res in self.executor.imap_unordered(jobs):
+                self.commit(stage, meta, int(res["shard"]), res["rows"], res["quarantine"])
+                stats.add(res)
+                self.report.add_worker_usage(res)
+                progress.update(float(res["audio_s"]))
+        finally:
+            progress.close()
+            stats.wall_s = time.perf_counter() - t0
+
+    def execute(self) -> None:
+        self._fit_stats = {}
+        t0, c0 = time.perf_counter(), time.process_time()
+        ing = ingest_step(self.recipe.ingest, self.out, overwrite="ingest" in self.overwrite)
+        self.ingest_quarantine = ing.quarantine_path
+        if not ing.skipped and "ingest" in self.overwrite:
+            self.cascade = True
+        self.report.ingest = {"fingerprint": ing.fingerprint, "reused": ing.skipped,
+                              "wall_s": round(time.perf_counter() - t0, 3),
+                              "cpu_s": round(time.process_time() - c0, 3),
+                              **{k: ing.report.get(k) for k in
+                                 ("source", "kind", "num_cuts", "num_quarantined", "hours")}}
+        maybe_fault("after_ingest")
+        cuts_up = fingerprint_of({"ingest": ing.fingerprint,
+                                  "cuts_per_shard": self.recipe.cuts_per_shard})
+        fps: dict[str, str] = {"cuts": self.cuts_pass(ing.cuts_path, cuts_up)}
+        if self.opts.until in ("ingest", "cuts"):
+            return
+        for spec in self.recipe.stages:
+            stage = build_stage(spec)
+            missing = [g for g in stage.inputs() if g not in fps]
+            if missing:
+                raise ConfigError(f"{stage.name}.input", missing[0],
+                                  f"must be a group written by an earlier stage ({sorted(fps)})")
+            ups = [fps[g] for g in stage.inputs()] or [fps["cuts"]]
+            upstream = ups[0] if len(ups) == 1 else fingerprint_of({"inputs": ups})
+            model_dir = self.ensure_fit(stage, upstream) if stage.needs_fit() else None
+            fp = stage.fingerprint(upstream)
+            self.check_group(stage.name, stage.group(), fp)
+            fps[stage.group()] = fp
+            if self.opts.fit_only:
+                if stage.name in self._fit_stats:
+                    self.report.stages.append(self._fit_stats.pop(stage.name))
+                continue
+            self.run_stage(stage, fp, upstream, model_dir)
+            if self.opts.until == stage.name:
+                break
+
+    def merge_quarantine(self) -> None:
+        """Writes ``OUT/quarantine.jsonl``: ingest's records, then each stage's by shard."""
+        items = [{**q, "stage": q.get("stage", "ingest")}
+                 for q in read_quarantine_lines(self.ingest_quarantine)]
+        order = {"cuts": 0, **{f"{s['name']}": i + 1 for i, s in enumerate(self.recipe.stages)}}
+        files = sorted((self.out / "quarantine.d").glob("*.jsonl"))
+        per_file = [(read_quarantine_lines(p), p.name) for p in files]
+        per_file.sort(key=lambda x: (order.get(str(x[0][0].get("stage")) if x[0] else "", 99), x[1]))
+        for lines, _ in per_file:
+            items.extend(lines)
+        path = self.out / "quarantine.jsonl"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text("".join(json.dumps(q, sort_keys=True) + "\n" for q in items))
+        os.replace(tmp, path)
+        self.report.quarantine = items
+
+
+def _lock_for(out: Path, opts: RunOptions) -> RunLock:
+    if opts.num_shards == 1:
+        others = sorted((out / "locks").glob("*.lock"))
+        path = out / "run.lock"
+    else:
+        others = [out / "run.lock"]
+        path = out / "locks" / f"shard-{opts.shard_index:05d}-of-{opts.num_shards:05d}.lock"
+    live = live_locks(others)
+    if live:
+        p, info = live[0]
+        raise LockedError(f"another run (pid {info.get('pid')} on {info.get('hostname')}, lock "
+                          f"{p}) is writing to {out}; wait for it to finish, or use another -o.")
+    return RunLock(path)
+
+
+def run(recipe: Recipe, out_dir: str | Path, opts: RunOptions | None = None, *,
+        executor: ShardExecutor | None = None) -> RunReport:
+    """Runs `recipe` into `out_dir` (see module docstring); returns the report.
+
+    Args:
+        recipe: the parsed recipe. out_dir: the output directory (created).
+        opts: how to run (defaults: local pool of 1 worker, all shards).
+        executor: run shard jobs on this executor (e.g. a `LocalPoolExecutor` kept open across
+            runs) instead of creating one from `opts`; the caller closes it.
+
+    Raises:
+        LockedError: another live run holds the output directory.
+        DiskFullError: a write failed for lack of space; rerun to resume.
+        SpeechtokError: a refused fingerprint change, a bad config, or a failing stage.
+    """
+    opts = opts or RunOptions()
+    opts.validate(recipe)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = RunReport(out_dir=str(out), recipe=str(recipe.path) if recipe.path else None,
+                       executor=opts.executor, workers=opts.workers,
+                       shard_index=opts.shard_index, num_shards=opts.num_shards)
+    t0, c0 = time.perf_counter(), cpu_s()
+    with _lock_for(out, opts):
+        if opts.num_shards == 1:
+            clean_tmp(out)
+        state = _Run(recipe, out, opts, report)
+        state.executor = executor
+        try:
+            state.execute()
+            state.merge_quarantine()
+        except OSError as exc:
+            if exc.errno in _DISK_FULL:
+                clean_own_tmp(out)
+                raise DiskFullError(
+                    f"no space left writing to {out} ({exc.strerror}: {exc.filename or ''}). "
+                    f"Committed shards are intact; free space (or raise the file size limit) "
+                    f"and rerun the same command to resume.") from exc
+            raise
+        finally:
+            if state.executor is not None and executor is None:
+                state.executor.close()
+        maybe_fault("before_report")
+        report.wall_s = time.perf_counter() - t0
+        report.cpu_s = cpu_s() - c0  # this process (+ reaped children, not pool workers)
+        report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        name = "report.json" if opts.num_shards == 1 else \
+            f"report.shard-{opts.shard_index:05d}-of-{opts.num_shards:05d}.json"
+        report.write(out / name)
+    return report

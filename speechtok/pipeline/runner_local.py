@@ -1,0 +1,136 @@
+"""Local executors: a process pool with a bounded queue, and in-process (for debugging).
+
+Bit-identical output with any number of workers: stage code runs in fresh worker processes
+that set ``MKL_CBWR=AUTO,STRICT`` (unless the user set it) before their first MKL call (the
+fork server only imports modules, it computes nothing).
+Without it, MKL's matrix products and FFTs may round differently depending on the memory
+alignment of their buffers, which differs from process to process (seen here: 1-ulp float16
+differences in filterbanks). Hence even ``--workers 1`` uses a one-process pool; the
+``inline`` executor runs jobs in the calling process and is bit-exact only when ``MKL_CBWR``
+was set before torch was first imported.
+
+Both expose `imap_unordered(jobs)`: results come back as jobs finish, with at most
+``2 * workers`` jobs in flight, so the runner's memory does not grow with the corpus. The pool
+uses the ``forkserver`` start method (workers are forked from a clean server process that has
+imported speechtok, torch and faiss once, not from a parent whose thread pools are running),
+and pins each worker to `threads` threads.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol
+
+from speechtok.errors import SpeechtokError
+from speechtok.pipeline.shard_job import run_shard_job, set_worker_threads
+
+#: MKL conditional numerical reproducibility: same bits whatever the buffer alignment.
+REPRODUCIBLE_ENV = {"MKL_CBWR": "AUTO,STRICT"}
+
+
+def reproducible_env() -> dict[str, str]:
+    """The env vars that make MKL results bit-reproducible (the user's values win).
+
+    Workers set them before their first MKL call (MKL reads them then, not at import), so the
+    calling process's environment is left alone.
+    """
+    return {k: os.environ.get(k, v) for k, v in REPRODUCIBLE_ENV.items()}
+
+
+#: Modules the fork server imports once, so each worker does not pay for them again.
+PRELOAD = ["torch", "lhotse", "pyarrow", "numpy", "speechtok.pipeline.shard_job",
+           "speechtok.pipeline.stages.fbank", "speechtok.pipeline.stages.kmeans_units",
+           "speechtok.features.fbank", "speechtok.tokenizers.kmeans",
+           "speechtok.pipeline.shard_file", "lhotse.serialization"]
+
+
+class ShardExecutor(Protocol):
+    """Runs shard jobs; results in completion order."""
+
+    workers: int
+
+    def imap_unordered(self, jobs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class InlineExecutor:
+    """Runs jobs one by one in this process (``--workers 1``)."""
+
+    def __init__(self, *, threads: int = 1) -> None:
+        self.workers = 1
+        self.threads = threads
+
+    def imap_unordered(self, jobs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for job in jobs:
+            yield run_shard_job({**job, "threads": self.threads, "in_pool": False})
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _init_worker(threads: int, env: dict[str, str]) -> None:
+    os.environ.update(env)  # before any MKL call in this worker (see module docstring)
+    set_worker_threads(threads)
+
+
+class LocalPoolExecutor:
+    """A `ProcessPoolExecutor` of `workers` processes with at most ``2 * workers`` jobs queued."""
+
+    def __init__(self, *, workers: int, threads: int = 1, start_method: str = "forkserver") -> None:
+        ctx: Any = mp.get_context(start_method)
+        if start_method == "forkserver":
+            # Imported once in the fork server; workers are forked from it with them loaded.
+            ctx.set_forkserver_preload(PRELOAD)
+        self.workers = workers
+        self.threads = threads
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                         initializer=_init_worker,
+                                         initargs=(threads, reproducible_env()))
+
+    def imap_unordered(self, jobs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        pending: set[Future[dict[str, Any]]] = set()
+        it = iter(jobs)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < 2 * self.workers:
+                    job = next(it, None)
+                    if job is None:
+                        exhausted = True
+                        break
+                    pending.add(self._pool.submit(
+                        run_shard_job, {**job, "threads": self.threads, "in_pool": True}))
+                if not pending:
+                    return
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+        except BrokenProcessPool as exc:
+            raise SpeechtokError(
+                "a worker process died (killed by the OS, out of memory?); committed shards are "
+                "intact: rerun the same command to resume") from exc
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def make_executor(kind: str, *, workers: int, threads: int = 1,
+                  ray_address: str | None = None) -> ShardExecutor:
+    """``local`` (a process pool, also for 1 worker), ``inline`` (this process) or ``ray``."""
+    if kind == "local":
+        return LocalPoolExecutor(workers=workers, threads=threads)
+    if kind == "inline":
+        return InlineExecutor(threads=threads)
+    if kind == "ray":
+        from speechtok.pipeline.runner_ray import RayExecutor
+
+        return RayExecutor(workers=workers, threads=threads, address=ray_address)
+    raise SpeechtokError(f"`--executor` must be local, inline or ray, but is {kind!r} instead.")

@@ -1,0 +1,250 @@
+"""The `Stage` protocol: one named, versioned, fingerprinted step over batches of cuts.
+
+A stage turns a batch of cuts (plus the rows that upstream stages committed for them) into one
+row per cut of its field group (``feats.fbank``, ``units.km50``, ...), or a `Quarantine` record
+for a cut it cannot use. Stages are built from a JSON-able spec (type, name, config, model
+directory), so that worker processes and Ray tasks rebuild them without pickling objects.
+
+Fingerprint of a stage = sha256 over canonical JSON of (upstream fingerprint, stage type, stage
+name, stage version, full config, model/centroid checksum). Two runs whose fingerprints match
+wrote byte-identical shards; a committed group whose fingerprint differs is never mixed with
+new shards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from speechtok.errors import ConfigError
+
+
+class CutItem:
+    """One cut handed to `Stage.process`.
+
+    Attributes:
+        cut: the lhotse cut (``MonoCut``); ``cut.load_audio()`` gives float32 ``(1, S)``.
+            Built on first access from ``cut_json`` when given that way (stages that only read
+            upstream rows never pay for deserialising cuts).
+        id: the cut id. duration: seconds.
+        upstream: field group -> the row committed for this cut by an upstream stage
+            (column name -> numpy array or scalar; e.g. ``{"feats.fbank": {"id": ...,
+            "feats": float16 (T, D)}}``). An empty row means "quarantined upstream".
+    """
+
+    __slots__ = ("_cut", "_cut_json", "duration", "id", "upstream")
+
+    def __init__(self, *, cut: Any = None, cut_json: str | None = None, id: str | None = None,
+                 duration: float | None = None,
+                 upstream: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        if cut is None and cut_json is None:
+            raise ValueError("CutItem needs `cut` or `cut_json`")
+        self._cut = cut
+        self._cut_json = cut_json
+        self.id = str(id if id is not None else cut.id)
+        self.duration = float(duration if duration is not None else cut.duration)
+        self.upstream: Mapping[str, Mapping[str, Any]] = upstream or {}
+
+    @property
+    def cut(self) -> Any:
+        if self._cut is None:
+            from lhotse.serialization import deserialize_item
+
+            self._cut = deserialize_item(json.loads(str(self._cut_json)))
+        return self._cut
+
+
+@dataclass(frozen=True, kw_only=True)
+class Quarantine:
+    """A cut a stage could not use; the run goes on and the reason is reported.
+
+    Attributes:
+        id: cut id.
+        reason: short stable code (``unreadable``, ``nan_or_inf``, ``empty``, ``upstream``...).
+        detail: free text (the exception message, the offending value).
+    """
+
+    id: str
+    reason: str
+    detail: str = ""
+
+    def to_json(self, *, stage: str, shard: int) -> dict[str, Any]:
+        return {"id": self.id, "stage": stage, "shard": shard, "reason": self.reason,
+                "detail": self.detail}
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitContext:
+    """What a stage's corpus-level `fit` gets.
+
+    Attributes:
+        out_dir: the run's output directory (committed upstream shards live there).
+        upstream_groups: the field groups the stage reads (all their shards are committed).
+        model_dir: directory the fit writes its model (e.g. centroids) into; created empty.
+        num_threads: threads the fit may use.
+    """
+
+    out_dir: Path
+    upstream_groups: tuple[str, ...]
+    model_dir: Path
+    num_threads: int = 1
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """A pipeline stage (see module docstring). `speechtok.pipeline.stages` holds the wrappers."""
+
+    name: str
+    version: str
+    kind: str
+    config: Any
+
+    def group(self) -> str: ...
+
+    def inputs(self) -> tuple[str, ...]: ...
+
+    def fingerprint(self, upstream: str | None) -> str: ...
+
+    def needs_fit(self) -> bool: ...
+
+    def fit(self, ctx: FitContext) -> None: ...
+
+    def load_model(self, model_dir: Path) -> None: ...
+
+    def model_checksum(self) -> str | None: ...
+
+    def group_meta_fields(self) -> dict[str, Any]: ...
+
+    def process(self, batch: Sequence[CutItem]) -> list[dict[str, Any] | Quarantine]: ...
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace: the input of every fingerprint."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False)
+
+
+def fingerprint_of(payload: Mapping[str, Any]) -> str:
+    """sha256 hex (first 32 chars) of the canonical JSON of `payload`."""
+    return hashlib.sha256(canonical_json(dict(payload)).encode()).hexdigest()[:32]
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A frozen config dataclass as a plain JSON-able dict (tuples become lists)."""
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise ConfigError("config", config, "must be a dataclass instance")
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def config_from_dict(cls: type[Any], values: Mapping[str, Any], *, where: str) -> Any:
+    """Builds config dataclass `cls` from `values`, refusing unknown keys, then validates it."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}", values[unknown[0]],
+                          f"is not a field of {cls.__name__} (fields: {', '.join(sorted(known))})")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    cfg = cls(**kwargs)
+    validate = getattr(cfg, "validate", None)
+    if callable(validate):
+        validate()
+    return cfg
+
+
+class StageBase:
+    """Shared plumbing for stage wrappers: fingerprint, spec, group name.
+
+    Subclasses set `type_name`, `kind`, `version`, `config_cls`, and implement `process`
+    (and `fit`/`load_model`/`model_checksum` when `needs_fit()` is true).
+    """
+
+    type_name: ClassVar[str] = ""
+    kind: str = ""
+    version: str = "1"
+    config_cls: ClassVar[type[Any]]
+
+    def __init__(self, *, name: str, config: Any, input_group: str | None = None) -> None:
+        self.name = name
+        self.config = config
+        self.input_group = input_group
+
+    def group(self) -> str:
+        return f"{self.kind}.{self.name}" if self.kind != "cuts" else "cuts"
+
+    def inputs(self) -> tuple[str, ...]:
+        return (self.input_group,) if self.input_group else ()
+
+    def needs_fit(self) -> bool:
+        return False
+
+    def fit(self, ctx: FitContext) -> None:
+        raise NotImplementedError(f"stage {self.name!r} has no fit step")
+
+    def load_model(self, model_dir: Path) -> None:
+        """Loads what `fit` wrote into `model_dir` (no-op for stages without a fit)."""
+
+    def model_checksum(self) -> str | None:
+        return None
+
+    def fit_fingerprint(self, upstream: str | None) -> str:
+        """Fingerprint of the fit's inputs (everything but the model it produces)."""
+        return fingerprint_of({"upstream": upstream, "stage": self.type_name, "name": self.name,
+                               "version": self.version, "config": config_to_dict(self.config),
+                               "input": self.input_group, "purpose": "fit"})
+
+    def fingerprint(self, upstream: str | None) -> str:
+        return fingerprint_of({"upstream": upstream, "stage": self.type_name, "name": self.name,
+                               "version": self.version, "config": config_to_dict(self.config),
+                               "input": self.input_group, "model": self.model_checksum()})
+
+    def group_meta_fields(self) -> dict[str, Any]:
+        """Extra `GroupMeta` fields (frame_rate, vocab_size, dim, dtype...)."""
+        return {}
+
+    def empty_row(self, cut_id: str) -> dict[str, Any]:
+        """The row written for a quarantined cut: its id and an empty (0-frame) payload."""
+        raise NotImplementedError(f"stage {self.name!r} cannot quarantine cuts")
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-able spec from which `build_stage` rebuilds this stage in another process."""
+        return {"type": self.type_name, "name": self.name, "input": self.input_group,
+                "config": config_to_dict(self.config)}
+
+    def process(self, batch: Sequence[CutItem]) -> list[dict[str, Any] | Quarantine]:
+        raise NotImplementedError
+
+
+#: stage type -> "module:Class". Other areas add their wrappers here (or call `register`).
+STAGE_TYPES: dict[str, str] = {
+    "cuts": "speechtok.pipeline.stages.cuts:CutsStage",
+    "fbank": "speechtok.pipeline.stages.fbank:FbankStage",
+    "kmeans_units": "speechtok.pipeline.stages.kmeans_units:KMeansUnitsStage",
+}
+
+
+def register_stage_type(type_name: str, target: str) -> None:
+    """Registers a stage type, `target` being ``"package.module:ClassName"``."""
+    STAGE_TYPES[type_name] = target
+
+
+def stage_class(type_name: str) -> type[StageBase]:
+    """The class registered for `type_name`."""
+    if type_name not in STAGE_TYPES:
+        raise ConfigError("stage", type_name, f"must be one of {sorted(STAGE_TYPES)}")
+    module_name, cls_name = STAGE_TYPES[type_name].split(":")
+    cls: type[StageBase] = getattr(importlib.import_module(module_name), cls_name)
+    return cls
+
+
+def build_stage(spec: Mapping[str, Any]) -> StageBase:
+    """Builds a stage from its spec ``{"type", "name", "input", "config"}``."""
+    cls = stage_class(str(spec["type"]))
+    name = str(spec.get("name") or cls.type_name)
+    config = config_from_dict(cls.config_cls, spec.get("config") or {}, where=name)
+    return cls(name=name, config=config, input_group=spec.get("input"))

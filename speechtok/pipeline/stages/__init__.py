@@ -1,0 +1,5 @@
+"""Stage wrappers: thin `Stage` implementations over the feature, tokenizer and codec code.
+
+Each module holds one stage type (registered in `speechtok.pipeline.stage.STAGE_TYPES`):
+``cuts`` (cut metadata), ``fbank`` (log-mel filterbanks), ``kmeans_units`` (k-means units).
+"""

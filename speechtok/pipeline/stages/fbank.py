@@ -1,0 +1,113 @@
+"""The ``fbank`` stage: log-mel filterbank features per cut (``feats.NAME``, float16 by default).
+
+Audio is loaded with lhotse (``cut.load_audio()``, resampled to ``sampling_rate`` when the cut's
+rate differs); features come from `speechtok.features.fbank` (lhotse-compatible, batched). A cut
+whose audio cannot be decoded, holds NaN/inf, or gives non-finite features is quarantined with
+its reason and gets an empty row (0 frames), so the run goes on and rows stay aligned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from speechtok.errors import ConfigError
+from speechtok.pipeline.stage import CutItem, Quarantine, StageBase
+
+
+@dataclass(frozen=True, kw_only=True)
+class FbankStageConfig:
+    """Options of the fbank stage (see `speechtok.features.fbank.FbankConfig`).
+
+    Attributes:
+        sampling_rate: cuts at another rate are resampled to it (Hz).
+        num_mel_bins: feature dimension D.
+        frame_length, frame_shift: window and hop in seconds (frame rate = 1 / frame_shift).
+        dtype: stored dtype, ``float16`` or ``float32``.
+        device: ``cpu`` or ``cuda``.
+    """
+
+    sampling_rate: int = 16000
+    num_mel_bins: int = 80
+    frame_length: float = 0.025
+    frame_shift: float = 0.01
+    dtype: str = "float16"
+    device: str = "cpu"
+
+    def validate(self) -> None:
+        if self.dtype not in ("float16", "float32"):
+            raise ConfigError("dtype", self.dtype, "must be 'float16' or 'float32'")
+        if self.sampling_rate < 1000:
+            raise ConfigError("sampling_rate", self.sampling_rate, "must be >= 1000 Hz")
+        self.features_config().validate()
+
+    def features_config(self) -> Any:
+        from speechtok.features.fbank import FbankConfig
+
+        return FbankConfig(sampling_rate=self.sampling_rate, num_mel_bins=self.num_mel_bins,
+                           frame_length=self.frame_length, frame_shift=self.frame_shift)
+
+
+def load_mono(cut: Any, sampling_rate: int) -> np.ndarray:
+    """Decodes `cut` as float32 (S,) at `sampling_rate` (first channel of multi-channel cuts)."""
+    if int(cut.sampling_rate) != sampling_rate:
+        cut = cut.resample(sampling_rate)
+    audio = np.asarray(cut.load_audio(), dtype=np.float32)  # (C, S)
+    return audio[0] if audio.ndim == 2 else audio.reshape(-1)
+
+
+class FbankStage(StageBase):
+    """Filterbank features (see module docstring)."""
+
+    type_name: ClassVar[str] = "fbank"
+    kind = "feats"
+    version = "1"
+    config_cls: ClassVar[type[Any]] = FbankStageConfig
+
+    def group_meta_fields(self) -> dict[str, Any]:
+        return {"frame_rate": 1.0 / self.config.frame_shift, "dim": self.config.num_mel_bins,
+                "dtype": self.config.dtype}
+
+    def empty_row(self, cut_id: str) -> dict[str, Any]:
+        return {"id": cut_id, "feats": np.zeros((0, self.config.num_mel_bins), self.config.dtype)}
+
+    def process(self, batch: Sequence[CutItem]) -> list[dict[str, Any] | Quarantine]:
+        from speechtok.features.fbank import compute_fbank_batch
+
+        cfg = self.config
+        out: list[dict[str, Any] | Quarantine] = []
+        waves: list[np.ndarray] = []
+        slots: list[int] = []
+        for item in batch:
+            try:
+                wave = load_mono(item.cut, cfg.sampling_rate)
+            except Exception as exc:  # any decoder error: the cut is unusable, the run goes on
+                out.append(Quarantine(id=item.id, reason="unreadable",
+                                      detail=f"{type(exc).__name__}: {exc}"[:500]))
+                continue
+            if wave.size == 0:
+                out.append(Quarantine(id=item.id, reason="empty", detail="0 samples"))
+                continue
+            if not np.isfinite(wave).all():
+                bad = int((~np.isfinite(wave)).sum())
+                out.append(Quarantine(id=item.id, reason="nan_or_inf",
+                                      detail=f"{bad} non-finite samples"))
+                continue
+            slots.append(len(out))
+            out.append({"id": item.id})
+            waves.append(wave)
+        feats = compute_fbank_batch(waves, cfg.sampling_rate, cfg.features_config(),
+                                    device=cfg.device) if waves else []
+        for slot, f in zip(slots, feats, strict=True):
+            row = out[slot]
+            assert isinstance(row, dict)
+            stored = np.ascontiguousarray(f.astype(cfg.dtype))
+            if not np.isfinite(stored).all():
+                out[slot] = Quarantine(id=row["id"], reason="nan_features",
+                                       detail=f"non-finite features in {f.shape} output")
+                continue
+            row["feats"] = stored  # (T, D) float16/float32
+        return out
