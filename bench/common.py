@@ -95,7 +95,7 @@ def record(figures: dict[str, float], notes: dict[str, str] | None = None) -> No
     for k, v in figures.items():
         data[k] = round(float(v), 6)
     data["machine"] = machine()
-    data["date"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    data["date"] = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     notes_path = RESULTS.parent / "notes.json"
     all_notes: dict[str, str] = json.loads(notes_path.read_text()) if notes_path.exists() else {}
     all_notes.update(notes or {})
