@@ -2,7 +2,7 @@
 
 Normalisation (`normalize_text`), applied to references and hypotheses alike before scoring:
 
-1. Unicode NFKC, then lower case;
+1. Unicode NFKC, then lower case; control characters become spaces;
 2. typographic apostrophes (U+2018, U+2019, U+02BC) become ``'``;
 3. a comma between digits is dropped (``1,000`` -> ``1000``), a period between digits is kept
    (``3.5`` stays ``3.5``); numbers are otherwise left as they are (no digit <-> word rewriting);
@@ -29,6 +29,7 @@ import editdistance
 
 from speechtok.errors import InputError
 
+_CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f]")
 _APOSTROPHES = re.compile("[\u2018\u2019\u02bc]")
 _DIGIT_COMMA = re.compile(r"(?<=\d),(?=\d)")
 _DIGIT_PERIOD = re.compile(r"(?<=\d)\.(?=\d)")
@@ -46,7 +47,7 @@ def normalize_text(text: str) -> str:
     >>> normalize_text("Don't say 'twenty-one', say 1,000 or 3.5!")
     "don't say twenty one say 1000 or 3.5"
     """
-    out = unicodedata.normalize("NFKC", text).lower()
+    out = _CONTROL.sub(" ", unicodedata.normalize("NFKC", text).lower())
     out = _APOSTROPHES.sub("'", out)
     out = _DIGIT_COMMA.sub("", out)
     out = _DIGIT_PERIOD.sub(_PLACEHOLDER, out)

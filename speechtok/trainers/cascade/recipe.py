@@ -1,0 +1,211 @@
+"""The cascade recipe: a YAML file (read with ``yaml.safe_load``) of five sections.
+
+```yaml
+data:      {kaldi_dir, split_ratios: [0.7, 0.15, 0.15], split_seed, max_utts_per_split,
+            max_train_utts, extra_text}
+nbest:     {decoder: whisper|sphinx, model_dir, beam_size, num_hypotheses, batch_size, threads, cache}
+text_lm:   {model_dir: null (= train one here), vocab_size, hidden_size, num_layers, ..., steps}
+rescoring: {am_norm, lm_norm, lambda_step, ngram_baseline, lm_batch_size}
+ger:       {enabled, mode: full|lora, prompt: short|h2t, steps, batch_size, learning_rate, ...}
+device: cpu
+threads: 2
+```
+
+String values may contain ``{shared}`` (the ``SPEECHTOK_SHARED`` environment variable, else
+``../shared`` next to the project) and ``{root}`` (the project directory); other relative paths
+are relative to the working directory. Overrides (``--set ger.steps=100``) use dotted keys and
+YAML values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from speechtok.errors import ConfigError, InputError
+from speechtok.trainers.cascade.hyporadise import PROMPTS
+from speechtok.trainers.cascade.rescoring import NORMS
+from speechtok.trainers.cascade.text_lm import TextLMConfig
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataSection:
+    kaldi_dir: Path
+    split_ratios: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    split_seed: int = 0
+    max_utts_per_split: int = 0  # 0 = all
+    max_train_utts: int = 0  # cap on the train split's n-best lists for GER (0 = all)
+    extra_text: tuple[Path, ...] = ()  # more LM training text, one sentence per line
+
+
+@dataclass(frozen=True, kw_only=True)
+class NBestSection:
+    decoder: str = "whisper"
+    model_dir: Path | None = None
+    beam_size: int = 5
+    num_hypotheses: int = 5
+    batch_size: int = 8
+    threads: int = 0
+    cache: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RescoringSection:
+    am_norm: str = "sum"
+    lm_norm: str = "sum"
+    lambda_step: float = 0.05
+    ngram_baseline: bool = True
+    lm_batch_size: int = 64
+
+
+@dataclass(frozen=True, kw_only=True)
+class GERSection:
+    enabled: bool = True
+    mode: str = "full"
+    prompt: str = "short"
+    steps: int = 600
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    warmup_steps: int = 30
+    lora_r: int = 8
+    lora_alpha: int = 16
+    train_on_inputs: bool = False
+    max_new_tokens: int = 48
+    infer_batch_size: int = 32
+
+
+@dataclass(frozen=True, kw_only=True)
+class CascadeRecipe:
+    """A whole cascade run; `validate()` checks every section."""
+
+    data: DataSection
+    nbest: NBestSection = field(default_factory=NBestSection)
+    text_lm: TextLMConfig = field(default_factory=TextLMConfig)
+    lm_model_dir: Path | None = None  # a ready HF causal LM instead of training text_lm
+    rescoring: RescoringSection = field(default_factory=RescoringSection)
+    ger: GERSection = field(default_factory=GERSection)
+    device: str = "cpu"
+    threads: int = 0
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raises `ConfigError` naming the first bad field."""
+        d = self.data
+        if not (d.kaldi_dir / "wav.scp").exists():
+            raise ConfigError("data.kaldi_dir", str(d.kaldi_dir), "must be a Kaldi-style directory with wav.scp")
+        if len(d.split_ratios) != 3 or abs(sum(d.split_ratios) - 1) > 1e-6 or min(d.split_ratios) <= 0:
+            raise ConfigError("data.split_ratios", d.split_ratios, "must be 3 positive numbers summing to 1")
+        if d.max_train_utts < 0:
+            raise ConfigError("data.max_train_utts", d.max_train_utts, "must be >= 0 (0 = all)")
+        if d.max_utts_per_split < 0:
+            raise ConfigError("data.max_utts_per_split", d.max_utts_per_split, "must be >= 0 (0 = all)")
+        n = self.nbest
+        if n.decoder not in ("whisper", "sphinx"):
+            raise ConfigError("nbest.decoder", n.decoder, "must be 'whisper' or 'sphinx'")
+        if n.decoder == "whisper" and (n.model_dir is None or not (n.model_dir / "model.bin").exists()):
+            raise ConfigError("nbest.model_dir", str(n.model_dir), "must be a CTranslate2 Whisper directory")
+        if not 1 <= n.num_hypotheses <= n.beam_size:
+            raise ConfigError("nbest.num_hypotheses", n.num_hypotheses, f"must be in [1, beam_size={n.beam_size}]")
+        self.text_lm.validate()
+        if self.lm_model_dir is not None and not self.lm_model_dir.is_dir():
+            raise ConfigError("lm_model_dir", str(self.lm_model_dir), "must be a local HF causal LM directory")
+        r = self.rescoring
+        for name in ("am_norm", "lm_norm"):
+            if getattr(r, name) not in NORMS:
+                raise ConfigError(f"rescoring.{name}", getattr(r, name), f"must be one of {NORMS}")
+        if not 0 < r.lambda_step <= 1:
+            raise ConfigError("rescoring.lambda_step", r.lambda_step, "must be in (0, 1]")
+        g = self.ger
+        if g.mode not in ("full", "lora"):
+            raise ConfigError("ger.mode", g.mode, "must be 'full' or 'lora'")
+        if g.prompt not in PROMPTS:
+            raise ConfigError("ger.prompt", g.prompt, f"must be one of {sorted(PROMPTS)}")
+        if self.threads < 0:
+            raise ConfigError("threads", self.threads, "must be >= 0 (0 = library default)")
+
+
+def _shared_dir() -> Path:
+    return Path(os.environ.get("SPEECHTOK_SHARED", ROOT.parent / "shared"))
+
+
+def _expand(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("{shared}", str(_shared_dir())).replace("{root}", str(ROOT))
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v) for k, v in value.items()}
+    return value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
+    """Sets dotted keys (``ger.steps``) to YAML-parsed values; returns a new dict."""
+    out: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for key, text in overrides.items():
+        parts = key.split(".")
+        node = out
+        for p in parts[:-1]:
+            child = node.get(p)
+            if child is None:
+                child = node[p] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(key, text, f"cannot be set: {p!r} is not a section")
+            node = child
+        node[parts[-1]] = yaml.safe_load(text)
+    return out
+
+
+def _section(cls: type, raw: Any, name: str, paths: tuple[str, ...] = ()) -> Any:
+    raw = dict(raw or {})
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{name}.{unknown[0]}", raw[unknown[0]], f"is not a key of `{name}`; known: {sorted(known)}")
+    for p in paths:
+        if raw.get(p) is not None:
+            raw[p] = Path(raw[p])
+    for k, v in list(raw.items()):
+        if isinstance(v, list):
+            raw[k] = tuple(Path(x) for x in v) if k == "extra_text" else tuple(v)
+    return cls(**raw)
+
+
+def recipe_from_dict(raw: dict[str, Any]) -> CascadeRecipe:
+    """Builds and validates a `CascadeRecipe` from a parsed YAML dict."""
+    raw = _expand(raw)
+    top = {"data", "nbest", "text_lm", "lm_model_dir", "rescoring", "ger", "device", "threads", "seed"}
+    unknown = sorted(set(raw) - top)
+    if unknown:
+        raise ConfigError(unknown[0], raw[unknown[0]], f"is not a recipe section; known: {sorted(top)}")
+    if "data" not in raw:
+        raise ConfigError("data", None, "must be given (data.kaldi_dir at least)")
+    recipe = CascadeRecipe(
+        data=_section(DataSection, raw["data"], "data", ("kaldi_dir",)),
+        nbest=_section(NBestSection, raw.get("nbest"), "nbest", ("model_dir", "cache")),
+        text_lm=_section(TextLMConfig, {"device": raw.get("device", "cpu"), **(raw.get("text_lm") or {})}, "text_lm"),
+        lm_model_dir=Path(raw["lm_model_dir"]) if raw.get("lm_model_dir") else None,
+        rescoring=_section(RescoringSection, raw.get("rescoring"), "rescoring"),
+        ger=_section(GERSection, raw.get("ger"), "ger"),
+        device=str(raw.get("device", "cpu")),
+        threads=int(raw.get("threads", 0)),
+        seed=int(raw.get("seed", 0)),
+    )
+    recipe.validate()
+    return recipe
+
+
+def load_recipe(path: Path, overrides: dict[str, str] | None = None) -> tuple[CascadeRecipe, dict[str, Any]]:
+    """Reads a recipe YAML, applies overrides; returns the recipe and the resolved raw dict."""
+    if not Path(path).exists():
+        raise InputError(str(path), "does not exist; pass a recipe YAML")
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(raw, dict):
+        raise InputError(str(path), "is not a YAML mapping of recipe sections")
+    raw = apply_overrides(raw, overrides or {})
+    return recipe_from_dict(raw), _expand(raw)

@@ -1,0 +1,268 @@
+"""`speechtok train cascade RECIPE.yaml -o RUN`: n-best -> text LM -> rescoring -> GER -> WER table.
+
+Steps, each writing into the run directory ``RUN``:
+
+1. utterances of ``data.kaldi_dir``, split by speaker (`data.split_of`) -> ``splits.json``;
+2. n-best lists of every utterance (cached in ``nbest.cache`` when set) -> ``nbest.jsonl``
+   and the shard group ``nbest.<decoder>`` (``index.json``, ``shards/``);
+3. a small text LM trained on all *train* references (or ``lm_model_dir``) -> ``text_lm/``;
+4. LM scores of dev/test hypotheses; lambda tuned on dev, applied to test (the HF LM, and the
+   PocketSphinx 3-gram as a baseline) -> ``rescoring.json``, ``wer_vs_lambda.png``;
+5. HyPoradise JSON of train/dev/test -> ``hyporadise/{split}.json``;
+6. GER fine-tuned on train, run on test -> ``ger/``, ``ger_test.jsonl``;
+7. WER of 1-best, oracle, rescored, GER on dev and test -> ``results.json``, ``results.md``.
+
+The same normaliser (`speechtok.trainers.metrics.normalize_text`) scores every system.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from speechtok.errors import ConfigError
+from speechtok.trainers.cascade.data import (
+    SPLITS,
+    Utterance,
+    read_kaldi_dir,
+    split_name_source,
+    split_of,
+)
+from speechtok.trainers.cascade.hyporadise import PROMPTS, hp_record, write_hyporadise
+from speechtok.trainers.cascade.nbest import NBestList, write_jsonl
+from speechtok.trainers.cascade.recipe import CascadeRecipe, load_recipe
+from speechtok.trainers.cascade.rescoring import (
+    RescoreConfig,
+    grid_search,
+    plot_wer_vs_lambda,
+    rescore,
+    wer_curve,
+)
+from speechtok.trainers.metrics import normalize_text, oracle_wer, wer
+
+log = logging.getLogger(__name__)
+
+
+def _splits(utts: Sequence[Utterance], recipe: CascadeRecipe) -> dict[str, list[Utterance]]:
+    d = recipe.data
+    out: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
+    for u in utts:
+        out[split_of(u.speaker, d.split_ratios, d.split_seed)].append(u)
+    if d.max_utts_per_split:
+        out = {s: v[: d.max_utts_per_split] for s, v in out.items()}
+    return out
+
+
+def _decode(utts: list[Utterance], recipe: CascadeRecipe) -> tuple[list[NBestList], dict[str, float]]:
+    n = recipe.nbest
+    t0 = time.perf_counter()
+    if n.decoder == "whisper":
+        from speechtok.trainers.cascade.nbest_whisper import WhisperNBest, WhisperNBestConfig
+
+        if n.model_dir is None:
+            raise ConfigError("nbest.model_dir", None, "must be a CTranslate2 Whisper directory")
+        dec = WhisperNBest(
+            WhisperNBestConfig(
+                model_dir=n.model_dir,
+                beam_size=n.beam_size,
+                num_hypotheses=n.num_hypotheses,
+                batch_size=n.batch_size,
+                device=recipe.device,
+                threads=n.threads or recipe.threads,
+            )
+        )
+        lists = list(dec.decode_utterances(utts, cache=n.cache))
+    else:
+        from speechtok.trainers.cascade.nbest_sphinx import SphinxNBest, SphinxNBestConfig
+
+        lists = list(SphinxNBest(SphinxNBestConfig(num_hypotheses=n.num_hypotheses)).decode_utterances(utts))
+    return lists, {"decode_wall_s": time.perf_counter() - t0}
+
+
+def _write_shards(out_dir: Path, lists: list[NBestList], recipe: CascadeRecipe) -> None:
+    """Also stores the n-best lists as the shard group ``nbest.<decoder>`` of the run dir."""
+    try:
+        from speechtok.pipeline.shards import delete_group
+    except ImportError:  # the shard layer is optional for the cascade
+        log.warning("speechtok.pipeline.shards is not available; n-best shards not written")
+        return
+    from speechtok.trainers.cascade.nbest_shards import write_nbest_shards
+
+    n = recipe.nbest
+    delete_group(out_dir, f"nbest.{n.decoder}")
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(n).items() if k != "cache"}
+    write_nbest_shards(out_dir, lists, name=n.decoder, config=config)
+
+
+def _lm_texts(recipe: CascadeRecipe, train: Sequence[Utterance]) -> list[str]:
+    texts = [normalize_text(u.text) for u in train if u.text]
+    for path in recipe.data.extra_text:
+        texts += [normalize_text(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [t for t in texts if t]
+
+
+def _table(results: dict[str, Any]) -> str:
+    rows = ["| system | dev WER % | test WER % |", "|---|---|---|"]
+    for name in ("1best", "oracle", "rescored_lm", "rescored_ngram", "ger"):
+        if name in results["dev"] or name in results["test"]:
+            dev = results["dev"].get(name)
+            test = results["test"].get(name)
+            fmt = lambda x: "-" if x is None else f"{100 * x:.2f}"  # noqa: E731
+            rows.append(f"| {name} | {fmt(dev)} | {fmt(test)} |")
+    return "\n".join(rows) + "\n"
+
+
+def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Runs the whole cascade (see the module docstring); returns the results dict."""
+    import torch
+
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    torch.manual_seed(recipe.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "recipe.resolved.json").write_text(json.dumps(raw or {}, indent=2, default=str) + "\n")
+    timings: dict[str, float] = {}
+
+    # 1. utterances and speaker-disjoint splits
+    splits = _splits(read_kaldi_dir(recipe.data.kaldi_dir), recipe)
+    (out_dir / "splits.json").write_text(
+        json.dumps(
+            {"rule": split_name_source(), "ratios": recipe.data.split_ratios, "seed": recipe.data.split_seed,
+             "utterances": {s: len(v) for s, v in splits.items()},
+             "speakers": {s: sorted({u.speaker for u in v}) for s, v in splits.items()}},
+            indent=2,
+        ) + "\n"
+    )
+    log.info("splits: %s", {s: len(v) for s, v in splits.items()})
+
+    # 2. n-best lists (the train split's capped by max_train_utts: they only feed GER)
+    lm_train = list(splits["train"])  # the text LM learns every train reference
+    if recipe.data.max_train_utts:
+        splits["train"] = splits["train"][: recipe.data.max_train_utts]
+    all_utts = [u for s in SPLITS for u in splits[s]]
+    lists, t = _decode(all_utts, recipe)
+    timings.update(t)
+    write_jsonl(out_dir / "nbest.jsonl", lists)
+    _write_shards(out_dir, lists, recipe)
+    by_id = {nb.id: nb for nb in lists}
+    nb_split = {s: [by_id[u.id] for u in splits[s] if u.id in by_id] for s in SPLITS}
+
+    # 3. text LM
+    t0 = time.perf_counter()
+    if recipe.lm_model_dir is not None:
+        lm_dir = recipe.lm_model_dir
+        lm_report: dict[str, Any] = {"pretrained": str(lm_dir)}
+    else:
+        from speechtok.trainers.cascade.text_lm import train_text_lm
+
+        lm_dir = out_dir / "text_lm"
+        tok_extra = [normalize_text(h.text) for nb in nb_split["train"] for h in nb.hyps]
+        tok_extra += [p.format(best="", others="") for p in PROMPTS.values()]
+        rep = train_text_lm(_lm_texts(recipe, lm_train), lm_dir, recipe.text_lm, tokenizer_texts=tok_extra)
+        lm_report = asdict(rep)
+    timings["text_lm_wall_s"] = time.perf_counter() - t0
+
+    # 4. rescoring: lambda tuned on dev, applied to test
+    from speechtok.trainers.cascade.lm_scoring import HFCausalLMScorer, NGramScorer, score_nbests
+
+    r = recipe.rescoring
+    steps = int(round(1.0 / r.lambda_step))
+    lambdas = tuple(round(min(i * r.lambda_step, 1.0), 6) for i in range(steps + 1))
+    cfg = RescoreConfig(am_norm=r.am_norm, lm_norm=r.lm_norm, lambdas=lambdas)
+    t0 = time.perf_counter()
+    scorers: dict[str, Any] = {"lm": HFCausalLMScorer(lm_dir, device=recipe.device, batch_size=r.lm_batch_size)}
+    if r.ngram_baseline:
+        scorers["ngram"] = NGramScorer()
+    rescoring: dict[str, Any] = {"lambdas": list(lambdas), "am_norm": r.am_norm, "lm_norm": r.lm_norm}
+    results: dict[str, Any] = {"dev": {}, "test": {}}
+    curves: dict[str, tuple[Sequence[float], Sequence[float]]] = {}
+    for name, scorer in scorers.items():
+        dev_scores = score_nbests(scorer, nb_split["dev"])
+        test_scores = score_nbests(scorer, nb_split["test"])
+        search = grid_search(nb_split["dev"], dev_scores, cfg)
+        test_curve = [e.rate for e in wer_curve(nb_split["test"], test_scores, cfg)]
+        test_hyps = rescore(nb_split["test"], test_scores, search.best_lambda, cfg)
+        refs = [nb.reference or "" for nb in nb_split["test"]]
+        results["dev"][f"rescored_{name}"] = search.best_wer
+        results["test"][f"rescored_{name}"] = wer(refs, test_hyps).rate
+        rescoring[name] = {"best_lambda": search.best_lambda, "dev_wer": list(search.wers), "test_wer": test_curve}
+        curves[f"{name} dev"] = (lambdas, search.wers)
+        curves[f"{name} test"] = (lambdas, test_curve)
+    timings["rescoring_wall_s"] = time.perf_counter() - t0
+    (out_dir / "rescoring.json").write_text(json.dumps(rescoring, indent=2) + "\n")
+    plot_wer_vs_lambda(out_dir / "wer_vs_lambda.png", curves, chosen=rescoring["lm"]["best_lambda"])
+
+    # 1-best and oracle
+    for s in ("dev", "test"):
+        refs = [nb.reference or "" for nb in nb_split[s]]
+        results[s]["1best"] = wer(refs, [nb.hyps[0].text if nb.hyps else "" for nb in nb_split[s]]).rate
+        results[s]["oracle"] = oracle_wer(refs, [nb.texts() or [""] for nb in nb_split[s]])[0].rate
+
+    # 5. HyPoradise JSON; 6. GER
+    k = recipe.nbest.num_hypotheses
+    for s in SPLITS:
+        write_hyporadise(out_dir / "hyporadise" / f"{s}.json", nb_split[s], num_hypotheses=k)
+    ger_report: dict[str, Any] = {}
+    if recipe.ger.enabled:
+        from speechtok.trainers.cascade.ger import GERConfig, GERModel, train_ger
+
+        g = recipe.ger
+        t0 = time.perf_counter()
+        train_records = [hp_record(nb, num_hypotheses=k) for nb in nb_split["train"]]
+        gcfg = GERConfig(
+            base_model=lm_dir, mode=g.mode, prompt=g.prompt, steps=g.steps, batch_size=g.batch_size,
+            learning_rate=g.learning_rate, warmup_steps=g.warmup_steps, lora_r=g.lora_r, lora_alpha=g.lora_alpha,
+            train_on_inputs=g.train_on_inputs, max_new_tokens=g.max_new_tokens,
+            infer_batch_size=g.infer_batch_size, seed=recipe.seed, device=recipe.device,
+        )
+        ger_report = asdict(train_ger(train_records, out_dir / "ger", gcfg))
+        timings["ger_train_wall_s"] = time.perf_counter() - t0
+        model = GERModel(out_dir / "ger", prompt=g.prompt, device=recipe.device)
+        for s in ("dev", "test"):
+            t0 = time.perf_counter()
+            recs = [hp_record(nb, num_hypotheses=k) for nb in nb_split[s]]
+            preds = model.correct(recs, batch_size=g.infer_batch_size, max_new_tokens=g.max_new_tokens)
+            timings[f"ger_infer_{s}_wall_s"] = time.perf_counter() - t0
+            refs = [nb.reference or "" for nb in nb_split[s]]
+            results[s]["ger"] = wer(refs, preds).rate
+            with open(out_dir / f"ger_{s}.jsonl", "w", encoding="utf-8") as f:
+                for nb, rec, p in zip(nb_split[s], recs, preds, strict=True):
+                    f.write(json.dumps({"id": nb.id, "reference": rec["output"], "best": rec["input1"],
+                                        "ger": p}, ensure_ascii=False) + "\n")
+
+    summary = {
+        "results": results,
+        "tuned_lambda": {n: rescoring[n]["best_lambda"] for n in scorers},
+        "utterances": {s: len(nb_split[s]) for s in SPLITS},
+        "nbest": {"decoder": recipe.nbest.decoder, "num_hypotheses": k,
+                  "mean_distinct_normalised": float(np.mean([len({normalize_text(t) for t in nb.texts()})
+                                                              for nb in lists])) if lists else 0.0},
+        "text_lm": lm_report,
+        "ger": ger_report,
+        "timings": timings,
+        "normaliser": "speechtok.trainers.metrics.normalize_text",
+    }
+    (out_dir / "results.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    (out_dir / "results.md").write_text(
+        f"# cascade results ({recipe.nbest.decoder} {k}-best)\n\n" + _table(results)
+        + f"\nTuned lambda (dev): {summary['tuned_lambda']}\n"
+    )
+    log.info("results:\n%s", _table(results))
+    return summary
+
+
+def run_recipe(recipe_path: Path, out_dir: Path, overrides: dict[str, str]) -> int:
+    """Entry point of ``speechtok train cascade``; returns the exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    recipe, raw = load_recipe(recipe_path, overrides)
+    summary = run_cascade(recipe, out_dir, raw)
+    print(_table(summary["results"]))
+    print(f"tuned lambda: {summary['tuned_lambda']}; outputs in {out_dir}")
+    return 0
