@@ -9,7 +9,8 @@ commas (``after_tmp_write:3,after_fit``). Points used by the runner and the shar
 - ``in_process``: inside a stage's batch processing (in a worker when there is a pool).
 - ``before_commit``: a shard's rows computed, nothing written.
 - ``after_tmp_write``: the shard's temporary file written, not yet renamed or indexed.
-- ``mid_index_update``: the index's temporary file written, not yet renamed.
+- ``mid_index_update``: a temporary index file written (a shard's entry file in ``index.d``,
+  or ``index.json`` at the end of a stage), not yet renamed.
 - ``after_commit``: a shard committed (between two shards).
 - ``after_fit``: a model (e.g. centroids) written, its stage not started.
 - ``before_report``: every stage done, report not written.

@@ -16,6 +16,12 @@ Only this process writes shards and the index; workers compute rows. A killed ru
 most the shards in flight: rerunning the same command resumes and produces byte-identical
 files (shards are a pure function of their cuts and the stage fingerprint).
 
+Index cost: the runner keeps one `IndexWriter` (loaded once per run, reloaded only after a
+group is deleted for ``--overwrite-stage``): each commit writes its entry file in
+``OUT/index.d`` (O(1)) and fingerprints are checked in memory; the merged ``OUT/index.json`` is
+regenerated after each stage and at the end of the run (readers merge ``index.d`` over a stale
+one, e.g. after a kill), so it is byte-identical to an uninterrupted run's once a run ends.
+
 Slurm arrays / several machines. A stage that needs a fit needs every upstream shard, so it is
 fitted once, by a run without ``--shard-index``::
 
@@ -130,6 +136,25 @@ class _Run:
         self.executor: ShardExecutor | None = None
         self.num_data_shards = 0
         self.ingest_quarantine = out / "ingest" / "quarantine.jsonl"
+        self._index: Any = None  # IndexWriter, loaded on first commit
+
+    def index_writer(self) -> Any:
+        """The run's `IndexWriter` (loaded once; see module docstring)."""
+        if self._index is None:
+            from speechtok.pipeline.shards import IndexWriter
+
+            self._index = IndexWriter(self.out)
+        return self._index
+
+    def flush_index(self, *, force: bool = False) -> None:
+        """Regenerates ``OUT/index.json`` if this run committed since the last flush (or
+        `force`, when an index exists: a killed run may have left it stale)."""
+        if self._index is not None:
+            self._index.flush(force=force)
+        elif force and (self.out / "index.d").is_dir():
+            from speechtok.pipeline.shard_index import rewrite_index
+
+            rewrite_index(self.out)
 
     # ------------------------------------------------------------------ fingerprints
 
@@ -143,6 +168,7 @@ class _Run:
         if not (self.cascade or stage in self.overwrite):
             raise _refusal(self.out, stage, group, have, fp)
         delete_group(self.out, group)
+        self._index = None  # reloaded without the deleted group
         for p in (self.out / "quarantine.d").glob(f"{group}.*.jsonl"):
             p.unlink(missing_ok=True)
         self.cascade = True
@@ -162,7 +188,7 @@ class _Run:
             os.replace(tmp, qfile)
         else:
             qfile.unlink(missing_ok=True)
-        commit_group_shard(self.out, shard, meta, rows)
+        commit_group_shard(self.out, shard, meta, rows, index=self.index_writer())
         maybe_fault("after_commit")
 
     def group_meta(self, stage: StageBase, fp: str, upstream: str | None) -> Any:
@@ -200,6 +226,7 @@ class _Run:
                 continue
             self.commit(stage, meta, shard, [cut_row(c) for c in cuts], [])
             stats.add({"cuts": len(cuts), "quarantine": [], "audio_s": audio})
+        self.flush_index()
         stats.wall_s = time.perf_counter() - t0
         self.num_data_shards = len(plan_shards)
         plan = {"cuts_per_shard": self.recipe.cuts_per_shard, "num_shards": len(plan_shards),
@@ -276,6 +303,7 @@ class _Run:
                 stats.add(res)
                 self.report.add_worker_usage(res)
                 progress.update(float(res["audio_s"]))
+            self.flush_index()
         finally:
             progress.close()
             stats.wall_s = time.perf_counter() - t0
@@ -380,6 +408,7 @@ def run(recipe: Recipe, out_dir: str | Path, opts: RunOptions | None = None, *,
         state.executor = executor
         try:
             state.execute()
+            state.flush_index(force=True)
             state.merge_quarantine()
         except OSError as exc:
             if exc.errno in _DISK_FULL:

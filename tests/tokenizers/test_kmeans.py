@@ -177,7 +177,6 @@ fit_kmeans(NpyFrameSource([sys.argv[1]]), cfg, sys.argv[2], on_iteration=lambda 
 """
 
 
-@pytest.mark.slow
 def test_sigkilled_fit_resumes_to_the_same_centroids(data: np.ndarray, tmp_path) -> None:
     import os
     import signal

@@ -101,7 +101,7 @@ def test_ger_examples_mask_the_prompt(tiny_lm: Path) -> None:
     assert set(labels[:-n_ans]) == {-100}
 
 
-@pytest.mark.parametrize("mode", ["full", pytest.param("lora", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("mode", ["full", "lora"])
 def test_ger_trains_and_corrects_in_batches(tiny_lm: Path, tmp_path: Path, mode: str) -> None:
     recs = _records()
     cfg = GERConfig(base_model=tiny_lm, mode=mode, steps=25, batch_size=8, learning_rate=1e-2,

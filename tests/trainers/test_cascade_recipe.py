@@ -93,7 +93,6 @@ def test_train_cascade_cli_end_to_end_from_cached_nbest(
     assert [nb.id for nb in read_nbest_shards(run, name="whisper")] == ids
 
 
-@pytest.mark.slow
 def test_tiny_recipe_with_real_whisper_decoding(speechocean_dir: Path, whisper_ct2_dir: Path, tmp_path: Path) -> None:
     from speechtok.trainers.cascade import run_recipe
 

@@ -22,7 +22,6 @@ def test_config_validation() -> None:
         SphinxNBestConfig(lm=Path("/nonexistent.lm")).validate()
 
 
-@pytest.mark.slow
 def test_real_sphinx_nbest_is_distinct_and_clean(speechocean_dir: Path) -> None:
     utt = [u for u in read_kaldi_dir(speechocean_dir) if u.id == "000010035"]
     nb = next(SphinxNBest(SphinxNBestConfig(num_hypotheses=5)).decode_utterances(utt))

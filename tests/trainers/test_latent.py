@@ -104,7 +104,6 @@ def test_latent_recipe_end_to_end_and_encoder_reuse(shards: Path, tmp_path: Path
     assert second["adapter_tokens_per_s"] == pytest.approx(10.0, rel=0.25)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["conv", "ctc", "qformer"])
 def test_latent_recipe_each_adapter(shards: Path, tmp_path: Path, kind: str) -> None:
     report = _run(shards, tmp_path / kind, **{"adapter.kind": kind, "llm.mode": "lora"})

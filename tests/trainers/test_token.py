@@ -116,7 +116,6 @@ def test_token_recipe_end_to_end(shards: Path, tmp_path: Path) -> None:
     assert [x["step"] for x in lines if "loss" in x] == [0, 5] and any("eval" in x for x in lines)
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_token_lm_learns_synthetic_units(shards: Path, tmp_path: Path) -> None:
     # ~2 min on 2 cores; measured: unit ppl 1.6 vs unigram 19, ASR CER 0.48 (48 training utterances)

@@ -3,3 +3,10 @@
 Each module holds one stage type (registered in `speechtok.pipeline.stage.STAGE_TYPES`):
 ``cuts`` (cut metadata), ``fbank`` (log-mel filterbanks), ``kmeans_units`` (k-means units).
 """
+
+from speechtok.pipeline.stage import register_stage_type
+
+# Model stages (issues 5 and 7): SSL layer features, Whisper encoder states, codec codes.
+register_stage_type("ssl", "speechtok.pipeline.stages.ssl:SSLStage")
+register_stage_type("whisper", "speechtok.pipeline.stages.whisper:WhisperStage")
+register_stage_type("codec", "speechtok.pipeline.stages.codec:CodecStage")

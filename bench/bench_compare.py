@@ -1,0 +1,53 @@
+"""Three-family comparison on speechocean762-train80 (`recipes/compare_speechocean.yaml`).
+
+Runs `speechtok compare` into `bench/results/compare_speechocean/` (report, charts, JSON) and
+records `compare.text.wer`, `compare.latent.wer`, `compare.token.wer` (held-out speakers), plus
+per family `.cer`, `.tokens_per_s`, `.train_s`, `.params`, and the whole run's `compare.wall_s`
+and `compare.cpu_s`. A failed family records no figure; its error is in the report and the note.
+Overrides: `BENCH_COMPARE_STEPS` (budget.steps), `BENCH_COMPARE_OUT` (report directory).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bench.common import peak_rss_mb, record, set_threads, timed
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    set_threads(1)
+    from speechtok.compare import compare
+    from speechtok.compare.recipe import load_compare_recipe
+
+    out = Path(os.environ.get("BENCH_COMPARE_OUT", ROOT / "bench" / "results" / "compare_speechocean"))
+    sets = {"budget.steps": os.environ["BENCH_COMPARE_STEPS"]} if os.environ.get("BENCH_COMPARE_STEPS") else {}
+    recipe_path = ROOT / "recipes" / "compare_speechocean.yaml"
+    recipe, _ = load_compare_recipe(recipe_path, sets)
+    with timed() as t:
+        result = compare(recipe, out, recipe_path=str(recipe_path.relative_to(ROOT)))
+    figures: dict[str, float] = {"compare.wall_s": t.wall_s, "compare.cpu_s": t.cpu_s}
+    notes: dict[str, str] = {}
+    budget = f"{recipe.steps} steps, Llama {recipe.llm['hidden_size']}x{recipe.llm['num_layers']} from scratch, CPU"
+    for f in result["families"]:
+        name = f["family"]
+        if f["status"] != "ok":
+            notes[f"compare.{name}.wer"] = f"{f['status']}: {f.get('error', '')}"[:200]
+            continue
+        figures[f"compare.{name}.wer"] = float(f["wer"])
+        if f.get("cer") is not None:
+            figures[f"compare.{name}.cer"] = float(f["cer"])
+        for key, fig in (("llm_tokens_per_s", "tokens_per_s"), ("train_s", "train_s"), ("total_params", "params")):
+            if f.get(key) is not None:
+                figures[f"compare.{name}.{fig}"] = float(f[key])
+        notes[f"compare.{name}.wer"] = f"{f.get('system')}; {f['eval_utts']} held-out utts; {budget}"
+    notes["compare.text.wer"] = notes.get("compare.text.wer", "") + "; Whisper tiny.en n-best (pretrained) + LM"
+    notes["compare.wall_s"] = f"whole comparison, shared 2-core machine; peak RSS {peak_rss_mb():.0f} MB"
+    record(figures, notes)
+    print((out / "compare.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""`speechtok compare RECIPE.yaml -o REPORT [--set key=value ...]`: text vs latent vs token families."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from speechtok.errors import ConfigError
+
+
+def _parse_sets(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError("--set", item, "must look like key=value (e.g. llm.hidden_size=64)")
+        out[key.strip()] = value
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    from speechtok.compare import run_compare
+
+    return run_compare(Path(args.recipe), Path(args.output), _parse_sets(args.set))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Adds the `compare` subcommand."""
+    p = sub.add_parser(
+        "compare", help="train and score the text, latent and token families on one split",
+        description="Trains and evaluates the text cascade, the latent adapter model and the audio-token LM on "
+                    "the same speaker-disjoint split with the same LLM backbone and step budget; writes "
+                    "REPORT/compare.md, compare.json and PNG charts. Exit code 1 when a family failed.")
+    p.add_argument("recipe", help="comparison recipe (recipes/compare_*.yaml)")
+    p.add_argument("-o", "--output", required=True, help="report directory")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a recipe key (llm.hidden_size=64, budget.steps=50, "
+                        "families.text.set.ger.mode=lora, families.token.enabled=false)")
+    p.set_defaults(func=_run)

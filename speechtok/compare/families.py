@@ -1,0 +1,297 @@
+"""One adapter per integration family: run its trainer recipe with the comparison's shared
+settings as overrides, then read that run's own result files into one flat record.
+
+Every family gets the same backbone (`llm:` sizes and seed), the same optimiser-step budget and
+the same speaker-disjoint split (`speechtok.manifests.splits.split_of` on the speaker: the first
+`train_share` of the hash range is train, the rest is held out). The cascade splits its held-out
+speakers further into dev (tunes lambda, picks rescoring vs GER) and test; its reported WER is
+over dev + test together, the same speakers the latent and token families are scored on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from speechtok.compare.recipe import CompareRecipe, FamilySpec
+
+#: Published parameter count of Whisper tiny.en (the cascade's frozen ASR front end).
+WHISPER_TINY_PARAMS = 39_000_000
+ALL = 1_000_000  # "every held-out utterance" for the trainers' eval caps
+
+
+def _num_params(path: Path) -> int | None:
+    """Sum of tensor sizes in a safetensors file (header only, no tensor is loaded)."""
+    if not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    total = 0
+    with safe_open(str(path), framework="np") as f:
+        for k in f.keys():  # noqa: SIM118  (safe_open has no __iter__)
+            total += int(np.prod(f.get_slice(k).get_shape()))
+    return total
+
+
+def _latest_weights(run: Path) -> Path:
+    ckpts = sorted((run / "checkpoints").glob("step_*"))
+    return ckpts[-1] / "model.safetensors" if ckpts else run / "missing.safetensors"
+
+
+def heldout_rows(recipe: CompareRecipe, group: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Held-out utterances of the shards, in shard order, as the latent and token trainers split them.
+
+    Returns ids, durations in seconds (float64 (N,)) and frames of `group` (int64 (N,)).
+    """
+    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.trainers.token.recipe import SplitConfig
+
+    split = SplitConfig(train=recipe.data.train_share, seed=recipe.data.split_seed)
+    ds = ShardDataset(recipe.data.shards, groups=("cuts",), columns=["speaker", "duration"])
+    ids, durs = [], []
+    keep = []
+    for i, row in enumerate(ds):
+        spk = str(row.get("speaker") or row["id"])
+        if not split.is_train(spk):
+            ids.append(str(row["id"]))
+            durs.append(float(row["duration"]))
+            keep.append(i)
+    frames = np.asarray(ShardDataset(recipe.data.shards, groups=("cuts", group)).lengths(group), np.int64)
+    return ids, np.asarray(durs, np.float64), frames[keep]
+
+
+def _eval_cap(recipe: CompareRecipe) -> int:
+    return recipe.data.eval_utts or ALL
+
+
+# ---------------------------------------------------------------- text (cascade)
+
+def text_overrides(recipe: CompareRecipe) -> dict[str, str]:
+    """Overrides of the cascade recipe: corpus, split, backbone sizes, seed and step budget."""
+    d, llm, t = recipe.data, recipe.llm, recipe.data.train_share
+    if d.kaldi_dir is None:
+        raise ValueError("data.kaldi_dir is not set: the text family decodes audio from a Kaldi-style directory")
+    rest = (1.0 - t) / 2
+    sets = {
+        "data.kaldi_dir": str(d.kaldi_dir),
+        "data.split_ratios": json.dumps([t, rest, 1.0 - t - rest]),
+        "data.split_seed": str(d.split_seed),
+        "seed": str(llm["seed"]),
+        "text_lm.steps": str(recipe.steps),
+        "ger.steps": str(recipe.steps),
+    }
+    for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
+        sets[f"text_lm.{k}"] = str(llm[k])
+    if d.eval_utts:
+        sets["data.max_utts_per_split"] = str(max(1, d.eval_utts // 2))
+    return sets
+
+
+def _words(text: str) -> int:
+    from speechtok.trainers.metrics import normalize_text
+
+    return len(normalize_text(text).split())
+
+
+def read_text(run: Path, recipe: CompareRecipe) -> dict[str, Any]:
+    """Flat record of a cascade run: WER over dev + test of the system chosen on dev."""
+    from speechtok.trainers.cascade.data import read_kaldi_dir
+    from speechtok.trainers.metrics import cer, wer
+
+    res = json.loads((run / "results.json").read_text())
+    dev, test = res["results"]["dev"], res["results"]["test"]
+    systems = [s for s in ("rescored_lm", "ger") if s in dev]
+    best = min(systems, key=lambda s: dev[s])
+    rows = [json.loads(line) for s in ("dev", "test") for line in (run / f"ger_{s}.jsonl").open()]
+    ids = {r["id"] for r in rows}
+    refs = [r["reference"] for r in rows]
+    words = {s: sum(_words(r["reference"]) for r in rows[:n]) for s, n in
+             (("dev", sum(1 for _ in (run / "ger_dev.jsonl").open())), ("all", len(rows)))}
+    w_dev, w_test = words["dev"], words["all"] - words["dev"]
+    record: dict[str, Any] = {"system": best, "wer_by_system": {
+        s: (dev[s] * w_dev + test[s] * w_test) / max(w_dev + w_test, 1)
+        for s in ("1best", "oracle", "rescored_lm", "rescored_ngram", "ger") if s in dev and s in test}}
+    record["wer"] = record["wer_by_system"][best]
+    if best == "ger":
+        record["cer"] = cer(refs, [r["ger"] for r in rows]).rate
+    else:
+        record["cer"] = None  # rescored hypotheses are not written per utterance by the cascade
+    record["wer_1best_check"] = wer(refs, [r["best"] for r in rows]).rate
+    # tokens the LLM reads: every n-best hypothesis, through the run's text-LM tokenizer
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(run / "text_lm"))
+    n_tokens = 0
+    decoded: list[str] = []
+    for line in (run / "nbest.jsonl").open():
+        nb = json.loads(line)
+        decoded.append(nb["id"])
+        if nb["id"] in ids:
+            n_tokens += sum(len(tok(h["text"], add_special_tokens=False)["input_ids"]) for h in nb["hyps"])
+    import soundfile as sf
+
+    utts = {u.id: u for u in read_kaldi_dir(recipe.data.kaldi_dir)} if recipe.data.kaldi_dir else {}
+    dur = {i: float(sf.info(str(utts[i].path)).duration) for i in decoded if i in utts}
+    seconds = float(sum(dur.get(i, 0.0) for i in ids))
+    tim = res.get("timings", {})
+    lm_params = int(res.get("text_lm", {}).get("num_parameters") or 0)
+    decode_s = float(tim.get("decode_wall_s", 0.0))
+    # decoding covered every split: charge the held-out share of it
+    decode_eval_s = decode_s * seconds / max(sum(dur.values()), 1e-9)
+    if best == "ger":
+        post_s = float(tim.get("ger_infer_dev_wall_s", 0.0)) + float(tim.get("ger_infer_test_wall_s", 0.0))
+    else:
+        post_s = float(tim.get("rescoring_wall_s", 0.0))
+    cached = decode_s < 0.05 * seconds
+    record.update({
+        "eval_utts": len(rows), "eval_audio_s": seconds,
+        "llm_tokens_per_s": n_tokens / seconds if seconds else None,
+        "trainable_params": lm_params, "total_params": lm_params + WHISPER_TINY_PARAMS,
+        "train_s": float(tim.get("text_lm_wall_s", 0.0)) + float(tim.get("ger_train_wall_s", 0.0)),
+        "rtf": (decode_eval_s + post_s) / seconds if seconds else None,
+        "rtf_note": (f"Whisper n-best decoding (held-out share of {decode_s:.1f} s wall"
+                     + (", n-best lists came from the cache: decoding NOT measured" if cached else "")
+                     + f") + {best} ({post_s:.1f} s wall; rescoring time covers the LM and the 3-gram)"),
+        "can_generate_speech": False, "speech_intelligibility": "not applicable (text out only)",
+        "data_needed": "audio + transcripts of the train speakers (text LM, GER targets); a pretrained "
+                       "ASR (Whisper tiny.en, 39 M params, trained elsewhere on 680 k h) for n-best lists",
+        "params_note": "trainable = text LM (GER fine-tunes the same LM); total adds Whisper tiny.en (published 39 M)",
+    })
+    return record
+
+
+# ---------------------------------------------------------------- latent
+
+def latent_overrides(recipe: CompareRecipe) -> dict[str, str]:
+    """Overrides of the latent recipe: shards, split, backbone sizes, seed and step budget."""
+    d, llm = recipe.data, recipe.llm
+    sets = {"data.shards": str(d.shards), "data.feats": d.feats, "data.frame_rate": str(d.frame_rate),
+            "data.split.train": str(d.train_share), "data.split.seed": str(d.split_seed),
+            "train.seed": str(llm["seed"]), "train.max_steps": str(recipe.steps),
+            "latent.eval_utts": str(_eval_cap(recipe))}
+    for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
+        sets[f"llm.{k}"] = str(llm[k])
+    return sets
+
+
+def read_latent(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any]:
+    """Flat record of a latent run (its `eval.json` plus parameter counts from the checkpoint)."""
+    ev = json.loads((run / "eval.json").read_text())
+    _, durs, _ = heldout_rows(recipe, recipe.data.feats)
+    n = min(len(durs), _eval_cap(recipe))
+    seconds = float(durs[:n].sum())
+    train_s = float(ev.get("stage1_wall_s", 0.0)) + float(ev.get("stage2_wall_s", 0.0))
+    return {
+        "system": f"adapter {ev.get('adapter', {}).get('kind', '?')}", "wer": ev["wer"], "cer": ev["cer"],
+        "ctc_cer": ev.get("ctc.cer"), "eval_utts": n, "eval_audio_s": seconds,
+        "llm_tokens_per_s": ev.get("adapter_tokens_per_s"),
+        "trainable_params": ev.get("trainable_params"), "total_params": _num_params(_latest_weights(run / "stage2")),
+        "train_s": train_s, "stage1_s": ev.get("stage1_wall_s"),
+        "rtf": max(wall_s - train_s, 0.0) / seconds if seconds else None,
+        "rtf_note": "upper bound: run wall time minus training, over the held-out audio (includes data loading "
+                    "and the encoder's CTC check)",
+        "can_generate_speech": False, "speech_intelligibility": "not applicable (text out only)",
+        "data_needed": "audio features (fbank) + transcripts of the train speakers; the encoder is trained "
+                       "here with CTC (stage 1) before the adapter + LLM",
+        "params_note": "trainable = adapter + LLM (encoder frozen in stage 2); total = encoder + adapter + LLM",
+    }
+
+
+# ---------------------------------------------------------------- token
+
+def token_overrides(recipe: CompareRecipe) -> dict[str, str]:
+    """Overrides of the token recipe: shards, split, backbone sizes, seed and step budget."""
+    d, llm = recipe.data, recipe.llm
+    sets = {"data.shards": str(d.shards), "data.units": d.units, "data.frame_rate": str(d.frame_rate),
+            "data.split.train": str(d.train_share), "data.split.seed": str(d.split_seed),
+            "train.seed": str(llm["seed"]), "train.max_steps": str(recipe.steps),
+            "eval.asr_utts": str(_eval_cap(recipe))}
+    for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
+        sets[f"llm.{k}"] = str(llm[k])
+    return sets
+
+
+def read_token(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any]:
+    """Flat record of a token run: ASR WER/CER through the token LM, unit rate after dedup."""
+    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.trainers.token.sequences import dedup_units
+
+    ev = json.loads((run / "eval.json").read_text())
+    rec = json.loads((run / "recipe.json").read_text())
+    ids, durs, _ = heldout_rows(recipe, recipe.data.units)
+    n = min(len(durs), _eval_cap(recipe))
+    seconds = float(durs[:n].sum())
+    want = set(ids[:n])
+    ds = ShardDataset(recipe.data.shards, groups=("cuts", recipe.data.units), columns=[recipe.data.units])
+    units = 0
+    for row in ds:
+        if str(row["id"]) in want:
+            u = np.asarray(row[recipe.data.units])
+            units += len(dedup_units(u)[0]) if rec["data"].get("dedup", True) else len(u)
+    train_s = float(ev.get("train_wall_s", 0.0))
+    tts = "tts" in rec["data"].get("tasks", [])
+    return {
+        "system": "ASR through the unit LM", "wer": ev.get("asr.wer"), "cer": ev.get("asr.cer"),
+        "eval_utts": n, "eval_audio_s": seconds,
+        "llm_tokens_per_s": units / seconds if seconds else None,
+        "trainable_params": ev.get("trainable_params"), "total_params": _num_params(run / "model" / "model.safetensors"),
+        "train_s": train_s,
+        "rtf": max(wall_s - train_s, 0.0) / seconds if seconds else None,
+        "rtf_note": "upper bound: run wall time minus training, over the held-out audio (includes data loading "
+                    "and the dev perplexities)",
+        "can_generate_speech": True,
+        "speech_intelligibility": ("not measured: the LM emits semantic units (TTS task trained), but this project "
+                                   "has no unit-to-waveform vocoder") if tts else
+                                  ("not measured: the LM can continue units (unit LM) but was not trained for "
+                                   "TTS here, and there is no unit vocoder"),
+        "data_needed": "audio -> fbank -> k-means units (unsupervised; k-means fit on the whole corpus) + "
+                       "transcripts of the train speakers for the ASR task",
+        "params_note": "full fine-tuning: total = trainable = LLM with the extended (text + units) vocabulary",
+    }
+
+
+# ---------------------------------------------------------------- runner
+
+def _runner(name: str) -> Callable[[Path, Path, dict[str, str]], int]:
+    if name == "text":
+        from speechtok.trainers.cascade import run_recipe as run_text
+
+        return run_text
+    if name == "latent":
+        from speechtok.trainers.latent import run_recipe as run_latent
+
+        return lambda r, o, s: run_latent(r, o, s)
+    from speechtok.trainers.token import run_recipe as run_token
+
+    return lambda r, o, s: run_token(r, o, s)
+
+
+def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path) -> dict[str, Any]:
+    """Runs one family into `out_dir/<name>`; returns its record (with `status` and, on failure, `error`)."""
+    run = out_dir / fam.name
+    base: dict[str, Any] = {"family": fam.name, "recipe": str(fam.recipe), "run_dir": str(run)}
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        sets = {"text": text_overrides, "latent": latent_overrides, "token": token_overrides}[fam.name](recipe)
+        sets.update(fam.sets)
+        base["overrides"] = sets
+        code = _runner(fam.name)(fam.recipe, run, sets)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if code != 0:
+            raise RuntimeError(f"the {fam.name} trainer returned exit code {code}")
+        if fam.name == "text":
+            rec = read_text(run, recipe)
+        elif fam.name == "latent":
+            rec = read_latent(run, recipe, wall)
+        else:
+            rec = read_token(run, recipe, wall)
+        return {**base, "status": "ok", "wall_s": wall, "cpu_s": cpu, **rec}
+    except Exception as exc:  # a failing family is recorded and the others still run
+        return {**base, "status": "failed", "wall_s": time.perf_counter() - t0,
+                "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=6)}

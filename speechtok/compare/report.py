@@ -1,0 +1,104 @@
+"""The comparison report: `compare.json` (every number), `compare.md` (a table and notes) and
+PNG bar charts (`wer.png`, `tokens_per_s.png`, `params.png`, `train_time.png`).
+
+A family record is a flat dict (see `speechtok.compare.families`): `family`, `status`
+("ok" | "failed" | "skipped"), and when ok `wer`, `cer`, `llm_tokens_per_s`, `trainable_params`,
+`total_params`, `train_s`, `rtf`, `can_generate_speech`, `speech_intelligibility`, `data_needed`;
+when failed `error`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+#: (record key, chart file, axis label) of each PNG.
+CHARTS: tuple[tuple[str, str, str], ...] = (
+    ("wer", "wer.png", "WER (held-out speakers)"),
+    ("llm_tokens_per_s", "tokens_per_s.png", "tokens fed to the LLM per second of audio"),
+    ("total_params", "params.png", "parameters (total)"),
+    ("train_s", "train_time.png", "training wall time (s)"),
+)
+
+
+def _fmt(value: Any, kind: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if kind == "pct":
+        return f"{100 * float(value):.1f}"
+    if kind == "int":
+        return f"{int(value):,}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def markdown(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
+    """The markdown report for `records` (one per family) and the run's `meta` (recipe, timings)."""
+    lines = [f"# speechtok compare: {meta.get('description') or meta.get('recipe', '')}", ""]
+    lines.append(f"Recipe `{meta.get('recipe')}`; shared backbone {meta.get('llm')}, "
+                 f"{meta.get('steps')} optimiser steps per family; speaker-disjoint split "
+                 f"(train share {meta.get('train_share')}, seed {meta.get('split_seed')}). "
+                 f"Total wall time {_fmt(meta.get('wall_s'))} s.")
+    lines += ["", "| family | system | status | WER % | CER % | LLM tokens / s audio | trainable params | "
+              "total params | train s | RTF | generates speech | eval utts |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        lines.append("| " + " | ".join([
+            r["family"], _fmt(r.get("system")), r["status"], _fmt(r.get("wer"), "pct"), _fmt(r.get("cer"), "pct"),
+            _fmt(r.get("llm_tokens_per_s")), _fmt(r.get("trainable_params"), "int"),
+            _fmt(r.get("total_params"), "int"), _fmt(r.get("train_s")), _fmt(r.get("rtf")),
+            _fmt(r.get("can_generate_speech")), _fmt(r.get("eval_utts"))]) + " |")
+    lines += ["", "## Per family", ""]
+    for r in records:
+        lines.append(f"**{r['family']}** ({r['status']}), recipe `{r.get('recipe')}`")
+        if r["status"] == "failed":
+            lines.append(f"- error: `{r.get('error')}`")
+        for key in ("data_needed", "params_note", "rtf_note", "speech_intelligibility"):
+            if r.get(key):
+                lines.append(f"- {key.replace('_', ' ')}: {r[key]}")
+        if r.get("wer_by_system"):
+            lines.append("- WER by cascade system (dev + test): " + ", ".join(
+                f"{k} {100 * v:.1f}%" for k, v in r["wer_by_system"].items()))
+        lines.append("")
+    lines += ["## Caveats", ""] + [f"- {c}" for c in meta.get("caveats", [])]
+    lines += ["", "Figures: " + ", ".join(f"`{f}`" for _, f, _ in CHARTS) + "; every number: `compare.json`.", ""]
+    return "\n".join(lines)
+
+
+def bar_chart(path: Path, records: Sequence[dict[str, Any]], key: str, label: str) -> None:
+    """One bar per family with a value for `key` (failed families drawn as an empty slot)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["family"] for r in records]
+    values = [float(r[key]) if isinstance(r.get(key), int | float) else 0.0 for r in records]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    bars = ax.bar(names, values, color=["#4c72b0", "#55a868", "#c44e52"][: len(names)])
+    for b, r in zip(bars, records, strict=True):
+        text = _fmt(r.get(key), "pct" if key == "wer" else "") if r["status"] == "ok" else r["status"]
+        ax.annotate(text, (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel(label if key != "wer" else "WER")
+    ax.set_title(label, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(out_dir: Path, meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> dict[str, Path]:
+    """Writes `compare.json`, `compare.md` and the charts into `out_dir`; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / "compare.json", "md": out_dir / "compare.md"}
+    paths["json"].write_text(json.dumps({"meta": meta, "families": list(records)}, indent=2, default=str) + "\n")
+    paths["md"].write_text(markdown(meta, records))
+    for key, name, label in CHARTS:
+        paths[name] = out_dir / name
+        bar_chart(paths[name], records, key, label)
+    return paths

@@ -1,0 +1,161 @@
+"""The ``codec`` stage: neural-codec codes per cut (``codes.NAME``, uint16 (T, Q)).
+
+Wraps `speechtok.tokenizers.acoustic.build_tokenizer` (EnCodec 24/48 kHz, DAC 16/24/44 kHz,
+Lyra v2). Cuts are resampled (lhotse ``cut.resample``) to the codec's rate and encoded in exact
+batches (batched codes equal each cut's codes alone). The group metadata holds the frame rate,
+``num_codebooks`` (Q), ``vocab_size`` (entries per codebook) and the weights' checksum, which
+also enters the fingerprint.
+
+EnCodec 48 kHz normalises each 1 s segment by its RMS ``scale``; the ``codes`` schema has no
+side column, so the scales are not stored and decoding the stored codes gives each segment at
+unit RMS (level differences between segments are lost; the content is not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.pipeline.stage import CutItem, Quarantine
+from speechtok.pipeline.stages.ssl import (
+    ModelStageBase,
+    Result,
+    check_types,
+    error_detail,
+    load_waves,
+    run_guarded,
+)
+
+#: codec name -> (family, model variant).
+CODECS = {"encodec24k": ("encodec", "24khz"), "encodec48k": ("encodec", "48khz"),
+          "dac16k": ("dac", "16khz"), "dac24k": ("dac", "24khz"), "dac44k": ("dac", "44khz"),
+          "lyra": ("lyra", "")}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CodecStageConfig:
+    """Options of the codec stage.
+
+    Attributes:
+        codec: ``encodec24k``, ``encodec48k``, ``dac16k``, ``dac24k``, ``dac44k`` or ``lyra``.
+        checkpoint: EnCodec: the released state-dict file (``encodec_24khz-d7cc33bc.th``);
+            DAC: a ``.pth`` weights file; Lyra: the folder with the three ``.tflite`` files.
+        bandwidth: EnCodec kbps (24k: 1.5/3/6/12/24, 48k: 3/6/12/24); None = 6.
+        n_codebooks: DAC: first Q codebooks (None = all); Lyra: quantizers (None = 16).
+        device: torch device (EnCodec, DAC); Lyra runs on CPU.
+        chunk_s, context_s: EnCodec 24k / DAC: chunking of long cuts (see their configs).
+        max_batch_size: pieces per forward (None: the codec's default, 1 on CPU).
+        num_threads: Lyra interpreter threads.
+        arch: EnCodec only: non-released architecture sizes (`EncodecArch` fields), e.g. for
+            small test models; None = the released sizes.
+    """
+
+    codec: str = "encodec24k"
+    checkpoint: str = ""
+    bandwidth: float | None = None
+    n_codebooks: int | None = None
+    device: str = "cpu"
+    chunk_s: float = 30.0
+    context_s: float = 1.0
+    max_batch_size: int | None = None
+    num_threads: int = 1
+    arch: dict[str, Any] | None = None
+
+    def validate(self) -> None:
+        check_types(self, ints=("n_codebooks", "max_batch_size", "num_threads"),
+                    floats=("bandwidth", "chunk_s", "context_s"),
+                    strs=("codec", "checkpoint", "device"))
+        if self.arch is not None and not isinstance(self.arch, dict):
+            raise ConfigError("arch", self.arch, "must be a mapping of EncodecArch fields")
+        if self.codec not in CODECS:
+            raise ConfigError("codec", self.codec, f"must be one of {sorted(CODECS)}")
+        family = CODECS[self.codec][0]
+        if not self.checkpoint:
+            raise ConfigError("checkpoint", self.checkpoint, "must name the local weights "
+                              "(a file for EnCodec/DAC, the model folder for Lyra)")
+        if self.bandwidth is not None and family != "encodec":
+            raise ConfigError("bandwidth", self.bandwidth, "is an EnCodec option; use "
+                              "n_codebooks for DAC and Lyra")
+        if self.arch is not None and family != "encodec":
+            raise ConfigError("arch", self.arch, "is an EnCodec option")
+        if self.n_codebooks is not None and family == "encodec":
+            raise ConfigError("n_codebooks", self.n_codebooks, "is not an EnCodec option; set "
+                              "bandwidth (kbps) instead")
+        self.tokenizer_config().validate()
+
+    def tokenizer_config(self) -> Any:
+        """The `EncodecConfig` / `DacConfig` / `LyraConfig` this stage config describes."""
+        family, variant = CODECS[self.codec]
+        if family == "encodec":
+            from speechtok.tokenizers.acoustic.encodec_codec import EncodecArch, EncodecConfig
+
+            arch_kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                       for k, v in (self.arch or {}).items()}
+            try:
+                arch = EncodecArch(**arch_kw)
+            except TypeError as exc:
+                raise ConfigError("arch", self.arch, f"must hold EncodecArch fields ({exc})") from exc
+            return EncodecConfig(model=variant,  # type: ignore[arg-type]
+                                 bandwidth=6.0 if self.bandwidth is None else float(self.bandwidth),
+                                 checkpoint=self.checkpoint, arch=arch, device=self.device,
+                                 chunk_s=self.chunk_s, context_s=self.context_s,
+                                 max_batch_size=self.max_batch_size)
+        if family == "dac":
+            from speechtok.tokenizers.acoustic.dac_codec import DacConfig
+
+            return DacConfig(model=variant,  # type: ignore[arg-type]
+                             checkpoint=self.checkpoint, n_codebooks=self.n_codebooks,
+                             device=self.device, chunk_s=self.chunk_s, context_s=self.context_s,
+                             max_batch_size=self.max_batch_size)
+        from speechtok.tokenizers.acoustic.lyra_codec import LyraConfig
+
+        return LyraConfig(model_dir=self.checkpoint,
+                          num_quantizers=16 if self.n_codebooks is None else self.n_codebooks,
+                          num_threads=self.num_threads)
+
+
+class CodecStage(ModelStageBase):
+    """Codec codes (see module docstring)."""
+
+    type_name: ClassVar[str] = "codec"
+    kind = "codes"
+    version = "1"
+    config_cls: ClassVar[type[Any]] = CodecStageConfig
+
+    def _load(self) -> Any:
+        from speechtok.tokenizers.acoustic import build_tokenizer
+
+        return build_tokenizer(self.config.tokenizer_config())
+
+    def _probe(self, obj: Any) -> dict[str, Any]:
+        info = obj.info
+        return {"frame_rate": float(info.frame_rate), "num_codebooks": int(info.num_codebooks),
+                "vocab_size": int(info.codebook_size), "model_checksum": str(obj.checksum())}
+
+    def empty_row(self, cut_id: str) -> dict[str, Any]:
+        return {"id": cut_id, "codes": np.zeros((0, int(self.facts()["num_codebooks"])), np.uint16)}
+
+    def process(self, batch: Sequence[CutItem]) -> list[Result]:
+        tok = self.model()
+        sr = int(tok.info.sample_rate)
+        q = int(tok.info.num_codebooks)
+        out, slots, waves = load_waves(batch, sr)
+        codes = run_guarded(lambda ws: tok.encode_batch(ws, sr), waves)
+        for slot, c in zip(slots, codes, strict=True):
+            row = out[slot]
+            if not isinstance(row, dict):
+                raise SpeechtokError(f"internal: slot {slot} is not a row")
+            if isinstance(c, BaseException):
+                out[slot] = Quarantine(id=str(row["id"]), reason="model_error", detail=error_detail(c))
+                continue
+            arr = np.ascontiguousarray(np.asarray(c, dtype=np.uint16))
+            if arr.ndim != 2 or arr.shape[1] != q or arr.shape[0] == 0:
+                out[slot] = Quarantine(id=str(row["id"]), reason="model_error",
+                                       detail=f"codes of shape {arr.shape}, expected (T>0, {q})")
+                continue
+            row["codes"] = arr  # (T, Q) uint16
+        return out

@@ -1,0 +1,254 @@
+"""The ``ssl`` stage: one layer of a self-supervised speech model per cut (``feats.NAME``).
+
+Wraps `speechtok.features.ssl.SSLFeatureExtractor` (HuBERT, WavLM, wav2vec2, data2vec-audio from
+a local `transformers` directory). One stage writes one layer (``layer``), float16 by default, at
+the model's frame rate (50 Hz for 16 kHz models); for several layers add one stage per layer
+(each with its own name), so that every group is a plain ``(T, D)`` feature matrix a k-means
+stage can read. Cuts are resampled (lhotse ``cut.resample``) to the model's sampling rate.
+
+The model's checksum (sha256 over its weight and config files) enters the stage fingerprint and
+the group metadata. The runner process only probes the model for its metadata (loads it, reads
+frame rate, dim and checksum, drops it); workers load it once per process and keep it.
+
+Bad cuts (undecodable audio, 0 samples, NaN/inf samples, too short for one frame, non-finite
+features, a model error on that cut alone) are quarantined and get an empty row (0 frames).
+This module also holds `load_waves` and `run_guarded`, the audio-loading and per-cut error
+handling the ``whisper`` and ``codec`` stages share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.pipeline.stage import CutItem, Quarantine, StageBase
+from speechtok.pipeline.stages.fbank import load_mono
+
+Result = dict[str, Any] | Quarantine
+
+
+def error_detail(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def load_waves(batch: Sequence[CutItem], sampling_rate: int
+               ) -> tuple[list[Result], list[int], list[np.ndarray]]:
+    """Decodes the cuts of `batch` as float32 mono at `sampling_rate` (resampled when needed).
+
+    Returns:
+        ``(out, slots, waves)``: `out` has one entry per cut, a `Quarantine` for cuts that
+        cannot be used (``unreadable``, ``empty``, ``nan_or_inf``) and ``{"id": ...}`` for the
+        others; `slots[j]` is the position in `out` of `waves[j]`, a float32 (S_j,) array.
+    """
+    out: list[Result] = []
+    slots: list[int] = []
+    waves: list[np.ndarray] = []
+    for item in batch:
+        try:
+            wave = load_mono(item.cut, sampling_rate)
+        except Exception as exc:  # any decoder error: the cut is unusable, the run goes on
+            out.append(Quarantine(id=item.id, reason="unreadable", detail=error_detail(exc)))
+            continue
+        if wave.size == 0:
+            out.append(Quarantine(id=item.id, reason="empty", detail="0 samples"))
+            continue
+        if not np.isfinite(wave).all():
+            bad = int((~np.isfinite(wave)).sum())
+            out.append(Quarantine(id=item.id, reason="nan_or_inf", detail=f"{bad} non-finite samples"))
+            continue
+        slots.append(len(out))
+        out.append({"id": item.id})
+        waves.append(wave)
+    return out, slots, waves
+
+
+def run_guarded(fn: Callable[[list[np.ndarray]], list[Any]], waves: list[np.ndarray]
+                ) -> list[Any]:
+    """``fn(waves)``; if the batched call raises, each wave alone, an exception per failure.
+
+    Configuration errors (`ConfigError`, e.g. a wrong sampling rate or device) are not per-cut
+    problems and propagate. Returns one result (or the `Exception` it raised) per wave.
+    """
+    if not waves:
+        return []
+    try:
+        return list(fn(waves))
+    except ConfigError:
+        raise
+    except Exception:  # one bad cut must not sink the shard: retry one by one
+        results: list[Any] = []
+        for w in waves:
+            try:
+                results.append(fn([w])[0])
+            except ConfigError:
+                raise
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+
+def fill_feats(out: list[Result], slots: list[int], feats: list[Any], *, dtype: str) -> None:
+    """Puts each (T, D) result into its row as ``feats`` (cast to `dtype`), quarantining cuts
+    whose extraction raised (``model_error``), gave 0 frames (``too_short``) or non-finite
+    values (``nan_features``)."""
+    for slot, f in zip(slots, feats, strict=True):
+        row = out[slot]
+        if not isinstance(row, dict):
+            raise SpeechtokError(f"internal: slot {slot} is not a row")
+        cid = str(row["id"])
+        if isinstance(f, BaseException):
+            out[slot] = Quarantine(id=cid, reason="model_error", detail=error_detail(f))
+            continue
+        stored = np.ascontiguousarray(np.asarray(f).astype(dtype))
+        if stored.shape[0] == 0:
+            out[slot] = Quarantine(id=cid, reason="too_short", detail="0 frames (shorter than "
+                                   "the model's receptive field)")
+        elif not np.isfinite(stored).all():
+            out[slot] = Quarantine(id=cid, reason="nan_features",
+                                   detail=f"non-finite values in the {stored.shape} output")
+        else:
+            row["feats"] = stored  # (T, D)
+
+
+def check_types(cfg: Any, *, ints: Sequence[str] = (), floats: Sequence[str] = (),
+                strs: Sequence[str] = ()) -> None:
+    """Refuses config values of the wrong type (e.g. ``"9"`` for an int from a hand-built
+    dict); None passes (optional fields)."""
+    for names, types, what in ((ints, (int,), "an integer"), (floats, (int, float), "a number"),
+                               (strs, (str,), "a string")):
+        for name in names:
+            v = getattr(cfg, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, types)):
+                raise ConfigError(name, v, f"must be {what}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SSLStageConfig:
+    """Options of the ssl stage (see `speechtok.features.ssl.SSLConfig`).
+
+    Attributes:
+        model: local `transformers` model directory (HuBERT/WavLM/wav2vec2/data2vec-audio).
+        layer: hidden-state index written by this stage (0 = transformer input, k = output of
+            transformer layer k); one stage per layer.
+        device: ``cpu`` or ``cuda``.
+        dtype: stored dtype, ``float16`` (default) or ``float32``.
+        normalize, batching, max_batch_seconds, chunk_seconds, overlap_seconds: as in `SSLConfig`.
+    """
+
+    model: str = ""
+    layer: int = 6
+    device: str = "cpu"
+    dtype: str = "float16"
+    normalize: bool | None = None
+    batching: str = "auto"
+    max_batch_seconds: float = 160.0
+    chunk_seconds: float | None = 60.0
+    overlap_seconds: float = 2.0
+
+    def validate(self) -> None:
+        check_types(self, ints=("layer",), floats=("max_batch_seconds", "chunk_seconds",
+                                                   "overlap_seconds"),
+                    strs=("model", "device", "dtype", "batching"))
+        if self.layer < 0:
+            raise ConfigError("layer", self.layer, "must be >= 0")
+        self.features_config().validate()
+
+    def features_config(self) -> Any:
+        from speechtok.features.ssl import SSLConfig
+
+        return SSLConfig(model=self.model, layers=(self.layer,), device=self.device,
+                         normalize=self.normalize, batching=self.batching,
+                         max_batch_seconds=self.max_batch_seconds,
+                         chunk_seconds=self.chunk_seconds, overlap_seconds=self.overlap_seconds,
+                         dtype=self.dtype)
+
+
+class ModelStageBase(StageBase):
+    """A stage over a pretrained model given by path: lazy load, probe-and-drop metadata."""
+
+    def __init__(self, *, name: str, config: Any, input_group: str | None = None) -> None:
+        if input_group:
+            raise ConfigError(f"{name}.input", input_group,
+                              f"must be empty: a {self.type_name} stage reads the cuts' audio")
+        super().__init__(name=name, config=config, input_group=None)
+        self._obj: Any = None
+        self._facts: dict[str, Any] | None = None
+
+    def _load(self) -> Any:
+        """Builds the library object (extractor / tokenizer) from the config."""
+        raise NotImplementedError
+
+    def _probe(self, obj: Any) -> dict[str, Any]:
+        """GroupMeta fields (frame_rate, dim/num_codebooks, vocab_size, dtype, model_checksum)."""
+        raise NotImplementedError
+
+    def model(self) -> Any:
+        """The loaded library object (cached for the life of this stage)."""
+        if self._obj is None:
+            self._obj = self._load()
+        return self._obj
+
+    def facts(self) -> dict[str, Any]:
+        """The group metadata; loads the model only for it when not loaded (then drops it)."""
+        if self._facts is None:
+            obj = self._obj if self._obj is not None else self._load()
+            self._facts = self._probe(obj)
+        return self._facts
+
+    def model_checksum(self) -> str | None:
+        value = self.facts().get("model_checksum")
+        return None if value is None else str(value)
+
+    def group_meta_fields(self) -> dict[str, Any]:
+        return dict(self.facts())
+
+
+class FeatsStageBase(ModelStageBase):
+    """A model stage that writes ``feats.NAME`` (float (T, D) per cut, `config.dtype`)."""
+
+    kind = "feats"
+
+    def _probe(self, obj: Any) -> dict[str, Any]:
+        fields = dict(self._meta_fields(obj))
+        fields["frame_rate"] = float(fields["frame_rate"])
+        return fields
+
+    def _meta_fields(self, obj: Any) -> dict[str, Any]:
+        """The extractor's `group_meta_fields` (frame_rate, dim, dtype, model_checksum)."""
+        raise NotImplementedError
+
+    def empty_row(self, cut_id: str) -> dict[str, Any]:
+        return {"id": cut_id, "feats": np.zeros((0, int(self.facts()["dim"])), self.config.dtype)}
+
+
+class SSLStage(FeatsStageBase):
+    """SSL layer features (see module docstring)."""
+
+    type_name: ClassVar[str] = "ssl"
+    version = "1"
+    config_cls: ClassVar[type[Any]] = SSLStageConfig
+
+    def _load(self) -> Any:
+        from speechtok.features.ssl import SSLFeatureExtractor
+
+        c = self.config
+        return SSLFeatureExtractor(c.model, layers=(c.layer,), device=c.device,
+                                   normalize=c.normalize, batching=c.batching,
+                                   max_batch_seconds=c.max_batch_seconds,
+                                   chunk_seconds=c.chunk_seconds,
+                                   overlap_seconds=c.overlap_seconds, dtype=c.dtype)
+
+    def _meta_fields(self, obj: Any) -> dict[str, Any]:
+        return dict(obj.group_meta_fields(self.config.layer))
+
+    def process(self, batch: Sequence[CutItem]) -> list[Result]:
+        ex = self.model()
+        out, slots, waves = load_waves(batch, ex.sampling_rate)
+        layer = self.config.layer
+        feats = run_guarded(lambda ws: ex.extract_batch(ws, ex.sampling_rate)[layer], waves)
+        fill_feats(out, slots, feats, dtype=self.config.dtype)
+        return out
