@@ -218,14 +218,21 @@ class ShardDataset:
         return plan
 
     def _row(self, files: dict[str, ShardFile], local: int) -> Row:
+        # Each group file has its own record-batch boundaries (batches roll by payload bytes,
+        # so a feature file has more batches than its cuts file): locate the row per file.
         first = files[self.groups[0]]
         b, j = first.locate(local)
         out: Row = {"id": first.id_list(b)[j]}
         plan = self._plans.get(id(files))
         if plan is None:
             plan = self._plans[id(files)] = self._plan(files)
+        where: dict[int, tuple[int, int]] = {id(first): (b, j)}
         for key, col, how, f in plan:
-            out[key] = f.list_column(b, col).row(j) if how == "list" else f.scalar(b, j, col)
+            loc = where.get(id(f))
+            if loc is None:
+                loc = where[id(f)] = f.locate(local)
+            fb, fj = loc
+            out[key] = f.list_column(fb, col).row(fj) if how == "list" else f.scalar(fb, fj, col)
         return out
 
     def locate(self, i: int) -> tuple[int, int]:

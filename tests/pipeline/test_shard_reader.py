@@ -151,3 +151,35 @@ def test_nbest_and_ctc_groups_roundtrip(tmp_path: Path) -> None:
     assert ds.lengths("nbest.whisper").tolist() == [2, 0]
     with pytest.raises(InputError, match="equal lengths"):
         commit_group_shard(tmp_path, 1, nbest, [{"id": "c", "texts": ["x"], "scores": []}])
+
+
+def test_groups_with_different_record_batches_stay_aligned(tmp_path: Path) -> None:
+    """Regression: a feature file rolls record batches by bytes (a row >= BIG_ROW is a batch of
+    its own) while its cuts file holds one batch; rows used to be read at the cuts file's
+    (batch, row) position in every group, returning another cut's features."""
+    from speechtok.pipeline import shards as shard_mod
+    from speechtok.pipeline.shard_file import ShardFile
+    from speechtok.pipeline.shard_index import ShardIndex, shard_path
+    from speechtok.pipeline.shard_testing import CUTS, dummy_rows
+
+    rows = dummy_rows(9, seed=3)
+    big = {3, 4, 7}  # rows over BIG_ROW bytes: each becomes its own record batch
+    n_big = shard_mod.BIG_ROW // (8 * 2) + 10
+    feats = [{"id": r["id"], "feats": np.full((n_big if i in big else 5 + i, 8), i, np.float16)}
+             for i, r in enumerate(rows["cuts"])]
+    commit_group_shard(tmp_path, 0, CUTS, rows["cuts"])
+    commit_group_shard(tmp_path, 0, FEATS, feats)
+    entry = ShardIndex.load(tmp_path).committed(FEATS.group, 0)
+    f = ShardFile(shard_path(tmp_path, 0, FEATS.group), entry, group=FEATS.group, checksum=False)
+    assert len(f.batch_starts) - 1 > 1  # the feature file really has several batches
+    f.close()
+    ds = ShardDataset(tmp_path, ("cuts", FEATS.group))
+    for i in [0, 2, 3, 4, 5, 6, 7, 8, 1]:
+        r = ds[i]
+        assert r["id"] == rows["cuts"][i]["id"] and r["text"] == rows["cuts"][i]["text"]
+        assert r[FEATS.group].shape[0] == feats[i]["feats"].shape[0], i
+        assert float(r[FEATS.group][0, 0]) == i
+    assert [float(r[FEATS.group][0, 0]) for r in ds] == list(range(9))
+    # the other group order (features first) reads the same rows
+    ds2 = ShardDataset(tmp_path, (FEATS.group, "cuts"))
+    assert [r["text"] for r in ds2] == [r["text"] for r in rows["cuts"]]
