@@ -27,7 +27,7 @@ from speechtok.pipeline.report import RunReport
 from speechtok.pipeline.runner import run
 
 #: Extra demo steps run after the recipe, in order ("module:function"; see module docstring).
-DEMO_STEPS: list[str] = []
+DEMO_STEPS: list[str] = ["speechtok.compare:demo_step"]
 
 
 def demo_recipe_path() -> Path:

@@ -105,6 +105,11 @@ def read_text(run: Path, recipe: CompareRecipe) -> dict[str, Any]:
     from speechtok.trainers.metrics import cer, wer
 
     res = json.loads((run / "results.json").read_text())
+    resolved = run / "recipe.resolved.json"
+    decoder = (json.loads(resolved.read_text()).get("nbest") or {}).get("decoder", "whisper") \
+        if resolved.is_file() else "whisper"
+    asr = ("Whisper tiny.en", "39 M params, trained elsewhere on 680 k h") if decoder == "whisper" else \
+        ("PocketSphinx en-us", "CMU's continuous HMM + 3-gram LM, trained elsewhere")
     dev, test = res["results"]["dev"], res["results"]["test"]
     systems = [s for s in ("rescored_lm", "ger") if s in dev]
     best = min(systems, key=lambda s: dev[s])
@@ -152,16 +157,19 @@ def read_text(run: Path, recipe: CompareRecipe) -> dict[str, Any]:
     record.update({
         "eval_utts": len(rows), "eval_audio_s": seconds,
         "llm_tokens_per_s": n_tokens / seconds if seconds else None,
-        "trainable_params": lm_params, "total_params": lm_params + WHISPER_TINY_PARAMS,
+        "trainable_params": lm_params,
+        "total_params": lm_params + (WHISPER_TINY_PARAMS if decoder == "whisper" else 0),
         "train_s": float(tim.get("text_lm_wall_s", 0.0)) + float(tim.get("ger_train_wall_s", 0.0)),
         "rtf": (decode_eval_s + post_s) / seconds if seconds else None,
-        "rtf_note": (f"Whisper n-best decoding (held-out share of {decode_s:.1f} s wall"
+        "rtf_note": (f"{asr[0]} n-best decoding (held-out share of {decode_s:.1f} s wall"
                      + (", n-best lists came from the cache: decoding NOT measured" if cached else "")
                      + f") + {best} ({post_s:.1f} s wall; rescoring time covers the LM and the 3-gram)"),
         "can_generate_speech": False, "speech_intelligibility": "not applicable (text out only)",
         "data_needed": "audio + transcripts of the train speakers (text LM, GER targets); a pretrained "
-                       "ASR (Whisper tiny.en, 39 M params, trained elsewhere on 680 k h) for n-best lists",
-        "params_note": "trainable = text LM (GER fine-tunes the same LM); total adds Whisper tiny.en (published 39 M)",
+                       f"ASR ({asr[0]}, {asr[1]}) for n-best lists",
+        "params_note": "trainable = text LM (GER fine-tunes the same LM)" + (
+            "; total adds Whisper tiny.en (published 39 M)" if decoder == "whisper" else
+            "; total excludes the PocketSphinx models (HMM + 3-gram, not a neural parameter count)"),
     })
     return record
 

@@ -112,12 +112,15 @@ class SphinxNBest:
         d.process_raw(pcm, full_utt=True)
         d.end_utt()
         paths: list[tuple[str, float]] = []
-        for i, h in enumerate(d.nbest()):
+        for i, h in enumerate(d.nbest() or ()):  # None when no frame was decoded
             if i >= self.config.max_paths:
                 break
-            paths.append((h.hypstr, self._to_ln(h.score)))
-        if not paths and d.hyp() is not None:
-            paths.append((d.hyp().hypstr, self._to_ln(d.hyp().score)))
+            if h is not None and h.hypstr is not None:  # the iterator yields None for dead paths
+                paths.append((h.hypstr, self._to_ln(h.score)))
+        best = d.hyp()
+        if not paths and best is not None and best.hypstr is not None:
+            paths.append((best.hypstr, self._to_ln(best.score)))
+        # no path at all (silence, noise): an empty n-best list, which rescoring reads as ""
         merged = merge_filler_variants(paths, self.config.num_hypotheses)
         return [
             Hypothesis(
