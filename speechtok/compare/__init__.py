@@ -10,7 +10,6 @@ family's own `run_recipe` with overrides derived from the comparison recipe
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from speechtok.compare.families import run_family
 from speechtok.compare.recipe import CompareRecipe, load_compare_recipe
 from speechtok.compare.report import write_report
+from speechtok.paths import shared_dir
 
 CAVEATS: tuple[str, ...] = (
     "The LLMs are tiny Llamas trained from scratch on this corpus's transcripts only (no pretrained text LM is "
@@ -90,11 +90,6 @@ def run_compare(recipe_path: Path, out_dir: Path, overrides: dict[str, str]) -> 
     return 0 if all(r["status"] != "failed" for r in result["families"]) else 1
 
 
-def _shared_dir() -> Path:
-    """``SPEECHTOK_SHARED``, else ``../shared`` next to this source tree."""
-    return Path(os.environ.get("SPEECHTOK_SHARED", Path(__file__).resolve().parents[3] / "shared"))
-
-
 def demo_recipe_path() -> Path:
     """``recipes/compare_demo.yaml`` of this source tree."""
     return Path(__file__).resolve().parents[2] / "recipes" / "compare_demo.yaml"
@@ -128,7 +123,7 @@ def run_demo_comparison(demo_out: Path, corpus_dir: Path) -> dict[str, Any]:
     """
     kaldi = write_kaldi_dir(Path(corpus_dir), Path(demo_out) / "compare" / "kaldi")
     sets = {"data.shards": str(demo_out), "data.kaldi_dir": str(kaldi)}
-    whisper = _shared_dir() / "models" / "whisper-tiny.en-ct2"
+    whisper = shared_dir() / "models" / "whisper-tiny.en-ct2"
     if not (whisper / "model.bin").is_file():
         # offline fresh machine without ../shared: the cascade decodes with PocketSphinx (its
         # en-us model and 3-gram LM ship in the PyPI wheel) instead of Whisper tiny.en

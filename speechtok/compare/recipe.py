@@ -29,7 +29,6 @@ keys with YAML values.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,22 +36,11 @@ from typing import Any
 import yaml
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.paths import expand_placeholders
 
 ROOT = Path(__file__).resolve().parents[2]
 FAMILIES: tuple[str, ...] = ("text", "latent", "token")
 LLM_KEYS: tuple[str, ...] = ("hidden_size", "num_layers", "num_heads", "intermediate_size", "seed")
-
-
-def expand(value: Any) -> Any:
-    """Replaces ``{shared}`` and ``{root}`` in strings (recursively in lists and dicts)."""
-    shared = os.environ.get("SPEECHTOK_SHARED", str(ROOT.parent / "shared"))
-    if isinstance(value, str):
-        return value.replace("{shared}", shared).replace("{root}", str(ROOT))
-    if isinstance(value, list):
-        return [expand(v) for v in value]
-    if isinstance(value, dict):
-        return {k: expand(v) for k, v in value.items()}
-    return value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,7 +128,7 @@ def load_compare_recipe(path: Path, overrides: dict[str, str] | None = None) -> 
         raise InputError(str(path), "a comparison recipe must be a YAML mapping")
     for key, text in (overrides or {}).items():
         _set_dotted(raw, key, text)
-    raw = expand(raw)
+    raw = expand_placeholders(raw)
     known = {"description", "data", "llm", "budget", "families", "threads"}
     unknown = sorted(set(raw) - known)
     if unknown:

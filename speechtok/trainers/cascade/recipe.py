@@ -19,7 +19,6 @@ YAML values.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import yaml
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.paths import expand_placeholders
 from speechtok.trainers.cascade.hyporadise import PROMPTS
 from speechtok.trainers.cascade.rescoring import NORMS
 from speechtok.trainers.cascade.text_lm import TextLMConfig
@@ -130,20 +130,6 @@ class CascadeRecipe:
             raise ConfigError("threads", self.threads, "must be >= 0 (0 = library default)")
 
 
-def _shared_dir() -> Path:
-    return Path(os.environ.get("SPEECHTOK_SHARED", ROOT.parent / "shared"))
-
-
-def _expand(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("{shared}", str(_shared_dir())).replace("{root}", str(ROOT))
-    if isinstance(value, list):
-        return [_expand(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _expand(v) for k, v in value.items()}
-    return value
-
-
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
     """Sets dotted keys (``ger.steps``) to YAML-parsed values; returns a new dict."""
     out: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
@@ -178,7 +164,7 @@ def _section(cls: type, raw: Any, name: str, paths: tuple[str, ...] = ()) -> Any
 
 def recipe_from_dict(raw: dict[str, Any]) -> CascadeRecipe:
     """Builds and validates a `CascadeRecipe` from a parsed YAML dict."""
-    raw = _expand(raw)
+    raw = expand_placeholders(raw)
     top = {"data", "nbest", "text_lm", "lm_model_dir", "rescoring", "ger", "device", "threads", "seed"}
     unknown = sorted(set(raw) - top)
     if unknown:
@@ -208,4 +194,4 @@ def load_recipe(path: Path, overrides: dict[str, str] | None = None) -> tuple[Ca
     if not isinstance(raw, dict):
         raise InputError(str(path), "is not a YAML mapping of recipe sections")
     raw = apply_overrides(raw, overrides or {})
-    return recipe_from_dict(raw), _expand(raw)
+    return recipe_from_dict(raw), expand_placeholders(raw)

@@ -61,9 +61,14 @@ def unigram_perplexity(train_units: Sequence[np.ndarray], dev_units: Sequence[np
 
 
 @torch.no_grad()
-def greedy_generate(model: Any, prompt: np.ndarray, allowed: torch.Tensor, stop_id: int, max_new_tokens: int) -> list[int]:
-    """Greedy continuation of `prompt` `(L,)` restricted to ids where `allowed` `(V,)` bool is True;
-    stops at `stop_id` (not returned) or after `max_new_tokens`."""
+def greedy_generate(
+    model: Any, prompt: np.ndarray, allowed: torch.Tensor, stop_id: int, max_new_tokens: int, *,
+    top_k: int = 1, temperature: float = 1.0, generator: torch.Generator | None = None,
+) -> list[int]:
+    """Continuation of `prompt` `(L,)` restricted to ids where `allowed` `(V,)` bool is True;
+    stops at `stop_id` (not returned) or after `max_new_tokens`. Greedy with ``top_k=1``;
+    otherwise sampled from the `top_k` most likely ids at `temperature` (deterministic for a
+    seeded CPU `generator`)."""
     model.eval()
     device = next(model.parameters()).device
     ids = torch.as_tensor(prompt, dtype=torch.int64, device=device)[None]
@@ -72,7 +77,12 @@ def greedy_generate(model: Any, prompt: np.ndarray, allowed: torch.Tensor, stop_
     result: list[int] = []
     for _ in range(max_new_tokens):
         logits = out.logits[0, -1, : block.shape[0]].masked_fill(block, float("-inf"))
-        nxt = int(logits.argmax())
+        if top_k > 1:
+            vals, idx = torch.topk(logits.float().cpu(), min(top_k, int(allowed.sum())))
+            pick = torch.multinomial(torch.softmax(vals / temperature, -1), 1, generator=generator)
+            nxt = int(idx[pick])
+        else:
+            nxt = int(logits.argmax())
         if nxt == stop_id:
             break
         result.append(nxt)
@@ -95,3 +105,54 @@ def asr_eval(
         hyps.append(decode(greedy_generate(model, prompt, allowed, eos, max_new_tokens)))
         refs.append(u.text)
     return refs, hyps
+
+
+def tts_eval(
+    model: Any, spec: VocabSpec, unit_name: str, utts: Sequence[Any], encode_text: Callable[[str], list[int]],
+    vocoder: Any, transcribe: Callable[[list[np.ndarray]], list[str]], *, dedup: bool, top_k: int = 20,
+    temperature: float = 1.0, seed: int = 0, units_per_char: float = 6.0,
+) -> dict[str, Any]:
+    """TTS through the token LM, scored by intelligibility: text -> units (sampled, `top_k`) ->
+    `vocoder` (`CentroidVocoder`) -> waveform -> `transcribe` (an ASR model) -> WER/CER
+    against the text. The same ASR on the vocoded *real* units of each utterance gives the
+    vocoder's ceiling (``tts.oracle_wer``). Generation stops at `<|eos|>` or after
+    ``units_per_char * len(text) + 20`` units.
+
+    Returns ``tts.wer``, ``tts.cer``, ``tts.oracle_wer``, ``tts.oracle_cer``,
+    ``tts.units_per_utt`` (generated), ``tts.eos_rate`` and up to 10 ``tts.examples``.
+    """
+    from speechtok.trainers.metrics import cer, wer
+    from speechtok.trainers.token.sequences import dedup_units, tts_prompt
+
+    r = spec.range(f"units.{unit_name}")
+    allowed = torch.zeros(spec.size, dtype=torch.bool)
+    allowed[r.start : r.stop] = True
+    eos = spec.special_id("<|eos|>")
+    allowed[eos] = True
+    gen = torch.Generator().manual_seed(seed)
+    refs: list[str] = []
+    made: list[np.ndarray] = []
+    oracle: list[np.ndarray] = []
+    lengths: list[int] = []
+    ended = 0
+    for u in utts:
+        limit = int(units_per_char * len(u.text)) + 20
+        ids = greedy_generate(model, tts_prompt(spec, encode_text(u.text)), allowed, eos, limit,
+                              top_k=top_k, temperature=temperature, generator=gen)
+        ended += len(ids) < limit
+        units = spec.to_units(unit_name, np.asarray(ids, np.int64)).astype(np.int64)
+        lengths.append(int(units.size))
+        # deduplicated targets get each unit's mean run length; frame-level ones play as they are
+        made.append(vocoder.units_to_wave(units) if dedup else vocoder.units_to_wave(units, np.ones_like(units)))
+        real, runs = dedup_units(np.asarray(u.units))
+        oracle.append(vocoder.units_to_wave(np.asarray(real, np.int64), np.asarray(runs, np.int64)))
+        refs.append(u.text)
+    hyps, hyps_oracle = transcribe(made), transcribe(oracle)
+    return {
+        "tts.wer": wer(refs, hyps).rate, "tts.cer": cer(refs, hyps).rate,
+        "tts.oracle_wer": wer(refs, hyps_oracle).rate, "tts.oracle_cer": cer(refs, hyps_oracle).rate,
+        "tts.units_per_utt": float(np.mean(lengths)) if lengths else 0.0,
+        "tts.eos_rate": ended / max(len(utts), 1), "tts.utts": len(utts),
+        "tts.examples": [{"ref": a, "asr_of_generated": b, "asr_of_oracle": c}
+                         for a, b, c in list(zip(refs, hyps, hyps_oracle, strict=True))[:10]],
+    }

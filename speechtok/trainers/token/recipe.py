@@ -118,14 +118,36 @@ class TokenDataConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class TokenEvalConfig:
-    """Evaluation: perplexities on all dev sequences, ASR on the first `asr_utts` dev utterances."""
+    """Evaluation: perplexities on all dev sequences, ASR on the first `asr_utts` dev utterances,
+    TTS on the first `tts_utts` (needs the ``tts`` task and units of an fbank k-means model).
+
+    Attributes:
+        asr_utts, max_new_tokens: ASR utterances and their text length limit.
+        tts_utts: dev utterances synthesised (0 = no TTS evaluation).
+        tts_asr_model: CTranslate2 Whisper directory that transcribes the synthesised audio
+            (``{shared}`` expands as in the other recipes).
+        tts_feats: the fbank group the units were fitted on (its config gives the STFT geometry).
+        tts_top_k, tts_temperature, tts_seed: unit sampling.
+    """
 
     asr_utts: int = 100
     max_new_tokens: int = 200
+    tts_utts: int = 0
+    tts_asr_model: str = "{shared}/models/whisper-tiny.en-ct2"
+    tts_feats: str = "feats.fbank"
+    tts_top_k: int = 20
+    tts_temperature: float = 1.0
+    tts_seed: int = 0
 
     def validate(self) -> None:
         if self.asr_utts < 0:
             raise ConfigError("eval.asr_utts", self.asr_utts, "must be >= 0")
+        if self.tts_utts < 0:
+            raise ConfigError("eval.tts_utts", self.tts_utts, "must be >= 0")
+        if self.tts_top_k < 1:
+            raise ConfigError("eval.tts_top_k", self.tts_top_k, "must be >= 1")
+        if self.tts_temperature <= 0:
+            raise ConfigError("eval.tts_temperature", self.tts_temperature, "must be > 0")
 
 
 def dump_json(path: Path, data: Any) -> None:

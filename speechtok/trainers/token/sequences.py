@@ -111,18 +111,23 @@ def asr_prompt(spec: VocabSpec, name: str, units: np.ndarray, *, dedup: bool = T
 def tts_sequence(
     spec: VocabSpec, name: str, units: np.ndarray, text_ids: Sequence[int] | np.ndarray, *, dedup: bool = True
 ) -> TokenSequence:
-    """Text -> units; the loss is on the units and `<|eos|>`."""
+    """Text -> units; the loss is on the units and `<|eos|>`. `tts_prompt` is its prefix."""
     s = spec.special_id
     return _seq(
         [
-            ([s("<|tts|>"), s("<|text|>")], False),
-            (_text(spec, text_ids), False),
-            ([s("<|speech|>")], False),
+            (tts_prompt(spec, text_ids), False),
             (_units(spec, name, units, dedup), True),
             ([s("<|eos|>")], True),
         ],
         "tts",
     )
+
+
+def tts_prompt(spec: VocabSpec, text_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    """`<|tts|> <|text|> text <|speech|>`: what unit generation starts from, `(L,)` int64."""
+    s = spec.special_id
+    return np.concatenate(
+        [[s("<|tts|>"), s("<|text|>")], _text(spec, text_ids), [s("<|speech|>")]]).astype(np.int64)
 
 
 def tts_codes_sequence(

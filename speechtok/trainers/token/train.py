@@ -30,7 +30,12 @@ from speechtok.trainers.token.dataset import (
     load_utterances,
     split_utterances,
 )
-from speechtok.trainers.token.evaluate import asr_eval, perplexity_by_kind, unigram_perplexity
+from speechtok.trainers.token.evaluate import (
+    asr_eval,
+    perplexity_by_kind,
+    tts_eval,
+    unigram_perplexity,
+)
 from speechtok.trainers.token.recipe import (
     SplitConfig,
     TokenDataConfig,
@@ -109,6 +114,55 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
         report["asr.cer"] = cer(refs, hyps).rate
         report["asr.wer"] = wer(refs, hyps).rate
         report["asr.examples"] = [{"ref": r, "hyp": h} for r, h in list(zip(refs, hyps, strict=True))[:10]]
+    if "tts" in data_cfg.tasks and eval_cfg.tts_utts:
+        t1 = time.perf_counter()
+        vocoder = _vocoder(data_cfg, eval_cfg, train_utts, unit_vocab)
+        report.update(tts_eval(model, spec, name, dev_utts[: eval_cfg.tts_utts], encode,
+                               vocoder, _transcriber(eval_cfg, vocoder.fbank.sampling_rate),
+                               dedup=data_cfg.dedup, top_k=eval_cfg.tts_top_k,
+                               temperature=eval_cfg.tts_temperature, seed=eval_cfg.tts_seed))
+        report["tts.eval_wall_s"] = time.perf_counter() - t1
     dump_json(out / "eval.json", report)
     model.save_pretrained(str(out / "model"))  # type: ignore[operator]
     return 0
+
+
+def _vocoder(data_cfg: TokenDataConfig, eval_cfg: TokenEvalConfig, train_utts: list[Any], k: int) -> Any:
+    """The `CentroidVocoder` of the units' k-means model (``SHARDS/models/<name>``), with the
+    fbank geometry of `eval_cfg.tts_feats` and mean run lengths from the train utterances."""
+    from speechtok.errors import InputError
+    from speechtok.features.fbank import FbankConfig
+    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.tokenizers.kmeans import KMeansModel
+    from speechtok.tokenizers.unit_vocoder import CentroidVocoder
+
+    model_dir = Path(data_cfg.shards) / "models" / data_cfg.units.split(".", 1)[1]
+    if not (model_dir / "kmeans.json").is_file():
+        raise InputError(str(model_dir), "no k-means model here: TTS evaluation vocodes the units through the "
+                         "centroids of the run's k-means stage; set eval.tts_utts=0 to skip it")
+    cfg = dict(ShardDataset(data_cfg.shards, groups=(eval_cfg.tts_feats,)).meta(eval_cfg.tts_feats).config)
+    fbank = FbankConfig(**{f: cfg[f] for f in ("sampling_rate", "num_mel_bins", "frame_length", "frame_shift")
+                           if f in cfg})
+    mean_run = CentroidVocoder.mean_runs([u.units for u in train_utts], k)
+    return CentroidVocoder.from_kmeans(KMeansModel.load(model_dir), fbank, mean_run=mean_run)
+
+
+def _transcriber(eval_cfg: TokenEvalConfig, sample_rate: int) -> Any:
+    """1-best Whisper (CTranslate2, beam 1) over waveforms at `sample_rate` (resampled to 16 kHz;
+    an empty waveform is read as 0.1 s of silence)."""
+    import numpy as np
+    from scipy.signal import resample_poly
+
+    from speechtok.paths import expand_placeholders
+    from speechtok.trainers.cascade.nbest_whisper import WhisperNBest, WhisperNBestConfig
+
+    asr = WhisperNBest(WhisperNBestConfig(model_dir=Path(expand_placeholders(eval_cfg.tts_asr_model)),
+                                          beam_size=1, num_hypotheses=1, threads=1))
+
+    def transcribe(waves: list[Any]) -> list[str]:
+        ready = [np.zeros(1600, np.float32) if w.size == 0 else
+                 (w if sample_rate == 16000 else resample_poly(w, 16000, sample_rate).astype(np.float32))
+                 for w in waves]
+        return [h[0].text if h else "" for h in asr.decode_batch(ready)]
+
+    return transcribe
