@@ -146,7 +146,7 @@ def export_lhotse(out_dir: Path, dest: Path, groups: Sequence[str]) -> int:
                     name = _custom_name(key)
                     if value is None:
                         continue
-                    if meta.kind == "nbest":
+                    if meta.kind in ("nbest", "align"):
                         value = value if isinstance(value, list) else value.tolist()
                         cut = cut.with_custom(name, value)
                     elif meta.kind == "units":

@@ -66,6 +66,8 @@ def inspect_output(out_dir: str | os.PathLike[str], *, top_k: int = 10) -> dict[
                         if len(bc) > counts.shape[1]:
                             counts = np.pad(counts, ((0, 0), (0, len(bc) - counts.shape[1])))
                         counts[q, : len(bc)] += bc
+            elif kind == "align":
+                frames += int(f.lengths("alignment").sum())  # aligned words
             elif kind != "nbest":
                 frames += int(f.lengths("feats").sum())
             f.close()

@@ -213,7 +213,8 @@ class ShardDataset:
                 if key not in self.columns:
                     continue
                 typ = f.schema.field(col).type
-                listy = f.meta.kind != "cuts" and col != "texts" and pa.types.is_list(typ)
+                listy = (f.meta.kind != "cuts" and col not in ("texts", "alignment")
+                         and pa.types.is_list(typ))
                 plan.append((key, col, "list" if listy else "scalar", f))
         return plan
 

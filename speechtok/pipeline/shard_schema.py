@@ -1,7 +1,7 @@
 """Typed Arrow schemas of speechtok shards, their provenance metadata and column builders.
 
 One shard file holds one *field group* (``cuts``, ``units.<name>``, ``codes.<name>``,
-``feats.<name>``, ``nbest.<name>``) for the cuts of one shard, one row per cut. Columns:
+``feats.<name>``, ``nbest.<name>``, ``align.<name>``) for the cuts of one shard, one row per cut. Columns:
 
 ======== ============================================================================
 kind     columns (after ``id: utf8``, always first)
@@ -16,6 +16,8 @@ codes    ``codes: list<fixed_size_list<uint16, Q>>`` (T frames of Q codebooks)
 feats    ``feats: list<fixed_size_list<float16|float32, D>>`` (T frames of D dims); the
          kinds ``ctc`` (posteriors) and ``states`` (encoder states) use the same layout
 nbest    ``texts: list<utf8>``, ``scores: list<float32>`` (hypotheses, best first)
+align    ``alignment``: as in cuts (word alignments made after ingest, e.g. by CTC forced
+         alignment; a group of its own so that adding them rewrites no cuts file)
 ======== ============================================================================
 
 The schema metadata key ``b"speechtok"`` holds the group's provenance as JSON with sorted
@@ -41,7 +43,7 @@ SCHEMA_VERSION = 1
 META_KEY = b"speechtok"
 #: Kinds with a frame payload stored as ``list<fixed_size_list<float, D>>``.
 FLOAT_KINDS = ("feats", "ctc", "states")
-KINDS = ("cuts", "units", "codes", "nbest", *FLOAT_KINDS)
+KINDS = ("cuts", "units", "codes", "nbest", "align", *FLOAT_KINDS)
 _GROUP_RE = re.compile(r"^[a-z]+(\.[A-Za-z0-9_\-]+)?$")
 _ALIGN_TYPE = pa.struct(
     [("word", pa.utf8()), ("start", pa.float64()), ("duration", pa.float64())]
@@ -152,6 +154,7 @@ def payload_columns(meta: GroupMeta) -> tuple[str, ...]:
         "codes": ("codes",),
         "feats": ("feats",),
         "nbest": ("texts", "scores"),
+        "align": ("alignment",),
     }[kind]
 
 
@@ -187,6 +190,8 @@ def schema_for(meta: GroupMeta) -> pa.Schema:
     elif meta.kind in FLOAT_KINDS:
         ftype = pa.float16() if meta.dtype == "float16" else pa.float32()
         fields.append(pa.field("feats", pa.list_(pa.list_(ftype, int(meta.dim or 0))), nullable=False))
+    elif meta.kind == "align":
+        fields.append(pa.field("alignment", pa.list_(_ALIGN_TYPE)))
     else:  # nbest
         fields += [
             pa.field("texts", pa.list_(pa.utf8()), nullable=False),
@@ -326,6 +331,9 @@ def build_batch(meta: GroupMeta, schema: pa.Schema, rows: list[dict[str, Any]], 
                 raise InputError(item, "every row needs 'feats' of shape (T, D)")
             arrays.append(frames_list_array(vals, width=int(meta.dim or 0),
                                             dtype=str(meta.dtype), item=item))
+        elif meta.kind == "align":
+            arrays.append(pa.array([_alignment(row.get("alignment"), item) for row in rows],
+                                   pa.list_(_ALIGN_TYPE)))
         else:
             texts = [list(row.get("texts") or []) for row in rows]
             scores = [np.asarray(row.get("scores", []), np.float32) for row in rows]
@@ -336,6 +344,18 @@ def build_batch(meta: GroupMeta, schema: pa.Schema, rows: list[dict[str, Any]], 
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
         raise InputError(item, f"cannot build column for kind {meta.kind!r}: {exc}") from exc
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _alignment(value: Any, item: str) -> list[dict[str, Any]] | None:
+    """An alignment column value: None, or ``[{"word": str, "start": s, "duration": s}]``."""
+    if value is None:
+        return None
+    out = []
+    for w in value:
+        if not isinstance(w, dict) or set(w) != {"word", "start", "duration"}:
+            raise InputError(item, f"alignment entries must be {{word, start, duration}}, got {w!r}")
+        out.append({"word": str(w["word"]), "start": float(w["start"]), "duration": float(w["duration"])})
+    return out
 
 
 def row_nbytes(row: dict[str, Any]) -> int:

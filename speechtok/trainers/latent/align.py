@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from speechtok.errors import InputError
@@ -67,3 +69,91 @@ def ctc_word_alignment(
 def as_alignment_column(words: Sequence[tuple[str, float, float]]) -> list[dict[str, Any]]:
     """`[(word, start, duration)]` -> the shards' alignment column value `[{word, start, duration}]`."""
     return [{"word": w, "start": float(s), "duration": float(d)} for w, s, d in words]
+
+
+class CTCAligner:
+    """Word alignments from a latent run's stage-1 encoder + CTC head (``RUN/stage1``).
+
+    `align(feats, text)` -> ``[(word, start_s, duration_s)]``: the features (``(T, D)``, the
+    group and frame rate the run was trained on, e.g. ``feats.whisper`` at 50 Hz) go through the
+    encoder; the transcript, split on spaces, is force-aligned to the CTC posteriors. Labels are
+    the run's text-tokenizer ids + 1 (0 is blank); with a character tokenizer the space between
+    words is aligned too, so silences between words are not counted into them.
+    """
+
+    def __init__(self, run_dir: str | Path, *, device: str = "cpu") -> None:
+        import json
+
+        from speechtok.errors import ConfigError
+        from speechtok.trainers.checkpoint import latest_checkpoint, load_model_tensors
+        from speechtok.trainers.latent.encoder import EncoderConfig, build_encoder
+        from speechtok.trainers.token.recipe import build_section
+
+        run = Path(run_dir)
+        ckpt = latest_checkpoint(run / "stage1")
+        if ckpt is None or not (run / "recipe.json").is_file():
+            raise ConfigError("run", str(run), "must be a `speechtok train latent` run with a stage-1 checkpoint")
+        from transformers import AutoTokenizer
+
+        recipe = json.loads((run / "recipe.json").read_text())
+        self.weights = ckpt / "model.safetensors"
+        self.tokenizer = AutoTokenizer.from_pretrained(str(run / "tokenizer"), local_files_only=True)
+        enc_cfg = build_section(EncoderConfig, recipe["encoder"], "encoder")
+        self.frame_rate = float(recipe["data"]["frame_rate"]) / (4.0 if enc_cfg.kind == "fbank" else 1.0)
+        self.feats_group = str(recipe["data"]["feats"])
+        from safetensors import safe_open
+
+        with safe_open(str(self.weights), framework="pt") as f:
+            in_dim = self._in_dim(f, enc_cfg.kind)
+        self.encoder = build_encoder(enc_cfg, in_dim, len(self.tokenizer) + 1)
+        load_model_tensors(self.encoder, self.weights)
+        self.encoder.eval().to(device)
+        self.device = device
+        space = self.tokenizer(" ", add_special_tokens=False)["input_ids"]
+        self.separator = space[0] + 1 if len(space) == 1 else None
+
+    @staticmethod
+    def _in_dim(f: Any, kind: str) -> int:
+        if kind == "features":
+            return int(f.get_slice("proj.0.weight").get_shape()[1])
+        # fbank: proj's input is conv channels x (D / 4) after two stride-2 convs
+        conv = f.get_slice("conv2.weight").get_shape()[0]
+        proj_in = f.get_slice("proj.weight").get_shape()[1]
+        return int(proj_in // conv * 4)
+
+    def checksum(self) -> str:
+        """sha256 of the encoder weights and the tokenizer files."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for p in [self.weights, *sorted(Path(self.tokenizer.name_or_path).glob("*.json"))]:
+            h.update(p.read_bytes())
+        return h.hexdigest()
+
+    def _labels(self, word: str) -> list[int]:
+        return [i + 1 for i in self.tokenizer(word, add_special_tokens=False)["input_ids"]]
+
+    @torch.no_grad()
+    def align(self, feats: Any, text: str) -> list[tuple[str, float, float]]:
+        """`(T, D)` features of one cut + its transcript -> word alignment (seconds)."""
+        words = text.split()
+        if not words:
+            return []
+        x = torch.tensor(np.asarray(feats, np.float32), device=self.device)[None]
+        h, hl = self.encoder(x, torch.tensor([x.shape[1]], device=self.device))
+        logits = self.encoder.ctc_head(h)[0, : int(hl[0])]
+        spikes = ctc_word_alignment(logits, words, self._labels, frame_rate=self.frame_rate,
+                                    separator=self.separator)
+        return contiguous_spans(spikes)
+
+
+def contiguous_spans(words: Sequence[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
+    """CTC spans are peaky (a word covers only its label spikes): split each gap between two
+    words at its midpoint, so consecutive words touch; the first word keeps its start and the
+    last its end."""
+    out = []
+    for k, (w, s, d) in enumerate(words):
+        start = s if k == 0 else (words[k - 1][1] + words[k - 1][2] + s) / 2
+        end = s + d if k == len(words) - 1 else (s + d + words[k + 1][1]) / 2
+        out.append((w, round(start, 4), round(max(end - start, 0.0), 4)))
+    return out

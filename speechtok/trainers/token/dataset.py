@@ -36,15 +36,17 @@ def load_utterances(cfg: TokenDataConfig) -> tuple[list[Utterance], int]:
     """All utterances of `cfg.shards` and the unit vocabulary size (from the group's metadata)."""
     from speechtok.pipeline.shard_reader import ShardDataset
 
-    ds = ShardDataset(cfg.shards, groups=("cuts", cfg.units), columns=["text", "speaker", "alignment", cfg.units])
+    groups = ("cuts", cfg.units) + ((cfg.alignment,) if cfg.alignment else ())
+    align_key = cfg.alignment or "alignment"
+    ds = ShardDataset(cfg.shards, groups=groups, columns=["text", "speaker", align_key, cfg.units])
     vocab = ds.meta(cfg.units).vocab_size
     if not vocab:
         raise InputError(f"{cfg.shards}:{cfg.units}", "has no vocab_size in its metadata")
     out = []
     for row in ds:
         words = None
-        if row.get("alignment"):
-            words = [(str(w["word"]), float(w["start"]), float(w["duration"])) for w in row["alignment"]]
+        if row.get(align_key):
+            words = [(str(w["word"]), float(w["start"]), float(w["duration"])) for w in row[align_key]]
         out.append(Utterance(id=row["id"], speaker=str(row.get("speaker") or row["id"]), text=row.get("text") or "",
                              units=np.asarray(row[cfg.units]), words=words))
     return out, int(vocab)

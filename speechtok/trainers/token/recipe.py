@@ -92,7 +92,9 @@ class TokenDataConfig:
         shards: shard output directory (`speechtok run` output).
         units: units group, e.g. "units.km100".
         tasks: sequence kinds built from every training utterance: unitlm, asr, tts, textlm,
-            interleaved (needs the cuts' `alignment` column).
+            interleaved (needs word alignments: the cuts' `alignment` column, or `alignment`).
+        alignment: an ``align.*`` group (e.g. from the ``ctc_align`` stage) to read word
+            alignments from instead of the cuts' column; None: the cuts' column.
         dedup: deduplicate units (unit LM, ASR, TTS).
         frame_rate: units per second (for interleaving; taken from the shard metadata when set there).
         speech_ratio, mean_span_words: interleaving parameters.
@@ -106,8 +108,11 @@ class TokenDataConfig:
     speech_ratio: float = 0.5
     mean_span_words: float = 3.0
     split: dict[str, Any] = field(default_factory=dict)
+    alignment: str | None = None
 
     def validate(self) -> None:
+        if self.alignment is not None and not self.alignment.startswith("align."):
+            raise ConfigError("data.alignment", self.alignment, "must be an align group like 'align.ctc'")
         known = ("unitlm", "asr", "tts", "textlm", "interleaved")
         for t in self.tasks:
             if t not in known:
