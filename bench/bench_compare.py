@@ -1,6 +1,7 @@
 """Three-family comparison on speechocean762-train80 (`recipes/compare_speechocean.yaml`).
 
-Runs `speechtok compare` into `bench/results/compare_speechocean/` (report, charts, JSON) and
+Runs `speechtok compare` into `runs/compare_speechocean/`, copies the report (markdown, JSON,
+charts, each family's eval/results file) to `bench/results/compare_speechocean/`, and
 records `compare.text.wer`, `compare.latent.wer`, `compare.token.wer` (held-out speakers), plus
 per family `.cer`, `.tokens_per_s`, `.train_s`, `.params`, and the whole run's `compare.wall_s`
 and `compare.cpu_s`. A failed family records no figure; its error is in the report and the note.
@@ -10,6 +11,7 @@ Overrides: `BENCH_COMPARE_STEPS` (budget.steps), `BENCH_COMPARE_OUT` (report dir
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from bench.common import peak_rss_mb, record, set_threads, timed
@@ -22,7 +24,10 @@ def main() -> None:
     from speechtok.compare import compare
     from speechtok.compare.recipe import load_compare_recipe
 
-    out = Path(os.environ.get("BENCH_COMPARE_OUT", ROOT / "bench" / "results" / "compare_speechocean"))
+    # the families' run directories (checkpoints, shards of n-best lists) stay out of the repo;
+    # the report (markdown, JSON, PNGs) is copied to bench/results/compare_speechocean
+    out = Path(os.environ.get("BENCH_COMPARE_OUT", ROOT / "runs" / "compare_speechocean"))
+    keep = ROOT / "bench" / "results" / "compare_speechocean"
     sets = {"budget.steps": os.environ["BENCH_COMPARE_STEPS"]} if os.environ.get("BENCH_COMPARE_STEPS") else {}
     recipe_path = ROOT / "recipes" / "compare_speechocean.yaml"
     recipe, _ = load_compare_recipe(recipe_path, sets)
@@ -46,6 +51,13 @@ def main() -> None:
     notes["compare.text.wer"] = notes.get("compare.text.wer", "") + "; Whisper tiny.en n-best (pretrained) + LM"
     notes["compare.wall_s"] = f"whole comparison, shared 2-core machine; peak RSS {peak_rss_mb():.0f} MB"
     record(figures, notes)
+    shutil.rmtree(keep, ignore_errors=True)
+    keep.mkdir(parents=True)
+    for f in [*out.glob("compare.*"), *out.glob("*.png"), *out.glob("*/eval.json"), *out.glob("*/results.md"),
+              *out.glob("*/wer_vs_lambda.png")]:
+        dest = keep / f.relative_to(out)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dest)
     print((out / "compare.md").read_text())
 
 

@@ -2,7 +2,9 @@
 
 Builds the espeak-ng demo corpus (offline) if it is not there, runs ``recipes/demo.yaml`` on
 it (ingest, filterbanks, k-means units, Arrow shards), and prints a summary: counts, hours,
-quarantined items, unit statistics. Rerunning resumes / skips what is done.
+quarantined items, unit statistics. Then it runs a small comparison of the three integration
+families (`speechtok.compare`, ``recipes/compare_demo.yaml``) into ``OUT/compare/``. Rerunning
+resumes / skips what is done in the pipeline.
 
 Later steps (e.g. a small model comparison) plug in through `DEMO_STEPS`: each entry is
 ``"package.module:function"``, called as ``function(out_dir: Path, report: RunReport) -> str``
@@ -108,7 +110,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Adds the `demo` subcommand."""
-    p = sub.add_parser("demo", help="run the demo recipe on the embedded espeak-ng corpus",
+    p = sub.add_parser("demo", help="run the demo recipe on the embedded espeak-ng corpus, then a small "
+                                    "three-family comparison",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-o", "--output", default="demo-out", help="output directory (demo-out)")
     p.add_argument("--corpus", default=None,

@@ -10,6 +10,7 @@ family's own `run_recipe` with overrides derived from the comparison recipe
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,9 @@ def run_demo_comparison(demo_out: Path, corpus_dir: Path) -> dict[str, Any]:
         corpus_dir: the demo corpus (`manifest.jsonl` + audio), usually `demo_out/demo-corpus`.
     Returns: `{meta, families}` as written to `demo_out/compare/compare.json`.
     """
+    # a fresh report each time: trainers resume from checkpoints they find, which would turn a
+    # rerun's training times into zero
+    shutil.rmtree(Path(demo_out) / "compare", ignore_errors=True)
     kaldi = write_kaldi_dir(Path(corpus_dir), Path(demo_out) / "compare" / "kaldi")
     sets = {"data.shards": str(demo_out), "data.kaldi_dir": str(kaldi)}
     whisper = shared_dir() / "models" / "whisper-tiny.en-ct2"
