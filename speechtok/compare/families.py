@@ -254,14 +254,22 @@ def read_token(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any
         "rtf_note": "upper bound: run wall time minus training, over the held-out audio (includes data loading "
                     "and the dev perplexities)",
         "can_generate_speech": True,
-        "speech_intelligibility": ("not measured: the LM emits semantic units (TTS task trained), but this project "
-                                   "has no unit-to-waveform vocoder") if tts else
-                                  ("not measured: the LM can continue units (unit LM) but was not trained for "
-                                   "TTS here, and there is no unit vocoder"),
+        "speech_intelligibility": _intelligibility(ev, tts),
         "data_needed": "audio -> fbank -> k-means units (unsupervised; k-means fit on the whole corpus) + "
                        "transcripts of the train speakers for the ASR task",
         "params_note": "full fine-tuning: total = trainable = LLM with the extended (text + units) vocabulary",
     }
+
+
+def _intelligibility(ev: dict[str, Any], tts: bool) -> str:
+    if "tts.wer" in ev:
+        return (f"Whisper tiny.en WER {100 * ev['tts.wer']:.1f}% on {ev.get('tts.utts')} generated utterances "
+                f"(vocoded real units: {100 * ev['tts.oracle_wer']:.1f}%, the vocoder's ceiling)")
+    if tts:
+        return ("not measured in this run: the LM was trained for TTS, but its units need a vocoder "
+                "(`eval.tts_utts` scores TTS for units of fbank k-means, see bench_token's token.tts_wer)")
+    return ("not measured: the LM can continue units (unit LM) but was not trained for TTS here; "
+            "bench_token's token.tts_wer measures TTS through a token LM on fbank units")
 
 
 # ---------------------------------------------------------------- runner
