@@ -112,8 +112,9 @@ def fairseq2_loader(items: Any, lengths: Any, batching: Any, n_batches: int, col
     from fairseq2.data.data_pipeline import create_bucket_sizes, read_sequence
 
     max_len = int(np.max(lengths))
-    sizes = create_bucket_sizes(max_num_elements=batching.max_tokens, max_seq_len=max_len,
-                                min_seq_len=1)
+    # fairseq2 wants a budget that is a multiple of the longest sequence: the nearest below ours
+    budget = max(1, batching.max_tokens // max_len) * max_len
+    sizes = create_bucket_sizes(max_num_elements=budget, max_seq_len=max_len, min_seq_len=1)
     sizes = [(min(b, batching.max_batch), n) for b, n in sizes]
     pipe = (read_sequence(list(range(len(items))))
             .shuffle(batching.pool_size, seed=batching.seed)
@@ -163,9 +164,12 @@ def main() -> None:
         unit_key = next(k for k in rep if k.startswith("ppl.unitlm.units."))
         figures["token.unit_ppl"] = rep[unit_key]
         figures["token.unigram_ppl"] = rep["ppl.unigram.units"]
+        rec = json.loads((run / "recipe.json").read_text())
         where = (f"speechocean762-train80, {rep['dev_utts']} dev utts of {len(rep['dev_speakers'])} held-out speakers, "
-                 f"{rep['steps']} steps, {rep['train_wall_s'] / 60:.0f} min wall on a shared 2-core CPU")
-        notes["token.unit_ppl"] = f"dedup k-means(fbank) units, unit-LM task; {where}"
+                 f"{rep['steps']} steps, {rep['train_wall_s'] / 60:.0f} min wall on a shared 2-core CPU, "
+                 f"Llama {rec['llm']['hidden_size']}x{rec['llm']['num_layers']} from scratch")
+        notes["token.unit_ppl"] = (f"{'dedup ' if rec['data'].get('dedup') else ''}{rec['data']['units']} units of "
+                                   f"{rec['data']['shards']}, unit-LM task; {where}")
         notes["token.unigram_ppl"] = "add-one unigram over the same units, fitted on train"
         if "asr.cer" in rep:
             figures["token.asr_cer"] = rep["asr.cer"]
