@@ -25,10 +25,12 @@ CAVEATS: tuple[str, ...] = (
     "reachable here), with small step budgets on CPU: every WER here is far from what these methods reach with a "
     "pretrained LLM and a GPU. Read the table as a like-for-like comparison of the pipelines, not of the methods' "
     "ceilings.",
-    "The text family starts from a pretrained ASR (Whisper tiny.en, trained on 680 k hours elsewhere; PocketSphinx "
-    "en-us where Whisper's weights are absent); the latent and token families learn from this corpus alone (with "
-    "the latent encoder as configured: trained here on fbank, or a pretrained encoder's states). That is the main "
-    "reason the cascade wins here.",
+    "Pretrained speech model: the text family decodes with a whole pretrained ASR (Whisper tiny.en's encoder and "
+    "decoder, trained on 680 k hours elsewhere; PocketSphinx en-us where Whisper's weights are absent). The latent "
+    "and token families use what their recipe names: in recipes/compare_speechocean.yaml the same Whisper tiny.en "
+    "encoder's states (latent: as vectors; token: as k-means units), in the demo filterbanks. Their text side (the "
+    "LLM) learns from this corpus's transcripts alone, while the cascade's Whisper decoder already knows English: "
+    "that is the main reason the cascade wins here.",
     "Same split: every family holds out the same speakers. The cascade tunes lambda and picks rescoring vs GER on "
     "its dev half of them and reports WER over dev + test (all held-out speakers).",
     "Budgets: each family's LLM trains for the same number of optimiser steps; batch sizes are each family's own "

@@ -205,8 +205,39 @@ def read_latent(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, An
         "rtf_note": "upper bound: run wall time minus training, over the held-out audio (includes data loading "
                     "and the encoder's CTC check)",
         "can_generate_speech": False, "speech_intelligibility": "not applicable (text out only)",
-        "data_needed": "audio features (fbank) + transcripts of the train speakers; the encoder is trained "
-                       "here with CTC (stage 1) before the adapter + LLM",
+        **_latent_texts(run),
+    }
+
+
+def _source_of(recipe: CompareRecipe, group: str) -> str:
+    """What made a features group, in words (from its shard metadata)."""
+    from speechtok.pipeline.shard_reader import ShardDataset
+
+    try:
+        meta = ShardDataset(recipe.data.shards, groups=(group,)).meta(group)
+    except Exception:  # noqa: BLE001 - only for a report line
+        return group
+    if meta.stage == "whisper":
+        return f"{group} (Whisper encoder states of {Path(str(meta.config.get('model', '?'))).name}, pretrained, frozen)"
+    if meta.stage == "ssl":
+        return f"{group} (SSL layer {meta.config.get('layer')} of {Path(str(meta.config.get('model', '?'))).name})"
+    return f"{group} ({meta.stage})"
+
+
+def _latent_texts(run: Path) -> dict[str, str]:
+    rec = json.loads((run / "recipe.json").read_text())
+    feats = rec["data"]["feats"]
+    if rec["encoder"]["kind"] == "features":
+        return {
+            "data_needed": f"precomputed {feats} features of a pretrained encoder + transcripts of the train "
+                           "speakers; a projection + CTC head is trained here (stage 1) before the adapter + LLM",
+            "params_note": "trainable = adapter + LLM (projection frozen in stage 2); total = projection + CTC head + "
+                           "adapter + LLM, without the pretrained encoder that computed the features in the "
+                           "pipeline (Whisper tiny.en's encoder: about 8 M)",
+        }
+    return {
+        "data_needed": f"audio features ({feats}) + transcripts of the train speakers; the encoder is trained here "
+                       "with CTC (stage 1) before the adapter + LLM",
         "params_note": "trainable = adapter + LLM (encoder frozen in stage 2); total = encoder + adapter + LLM",
     }
 
@@ -255,10 +286,24 @@ def read_token(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any
                     "and the dev perplexities)",
         "can_generate_speech": True,
         "speech_intelligibility": _intelligibility(ev, tts),
-        "data_needed": "audio -> fbank -> k-means units (unsupervised; k-means fit on the whole corpus) + "
-                       "transcripts of the train speakers for the ASR task",
+        "data_needed": f"k-means units {recipe.data.units} of "
+                       f"{_source_of(recipe, _units_input(recipe))} (unsupervised; k-means fit on the whole "
+                       "corpus) + transcripts of the train speakers for the ASR task",
         "params_note": "full fine-tuning: total = trainable = LLM with the extended (text + units) vocabulary",
     }
+
+
+def _units_input(recipe: CompareRecipe) -> str:
+    """The group the units were computed from: the one whose fingerprint is the units' upstream."""
+    from speechtok.pipeline.shard_index import ShardIndex
+    from speechtok.pipeline.shard_reader import ShardDataset
+
+    try:
+        up = ShardDataset(recipe.data.shards, groups=(recipe.data.units,)).meta(recipe.data.units).upstream_fingerprint
+        index = ShardIndex.load(recipe.data.shards)
+        return next((g for g in index.groups() if index.fingerprint_of(g) == up), "?")
+    except Exception:  # noqa: BLE001 - only for a report line
+        return "?"
 
 
 def _intelligibility(ev: dict[str, Any], tts: bool) -> str:
