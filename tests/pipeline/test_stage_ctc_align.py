@@ -103,3 +103,22 @@ def test_wrong_input_group_is_refused(aligned: tuple[Path, Path]) -> None:
         stage.model_checksum()
     with pytest.raises(ConfigError, match="features group"):
         build_stage({"type": "ctc_align", "name": "ctc", "input": "units.km", "config": {"run": str(run_dir)}})
+
+
+def test_ctc_nbest_lists_from_the_same_run(aligned: tuple[Path, Path]) -> None:
+    from speechtok.trainers.cascade.data import Utterance
+    from speechtok.trainers.cascade.nbest_ctc import CTCNBest
+
+    out, run_dir = aligned
+    dec = CTCNBest(run_dir, out, beam_size=4, num_hypotheses=3)
+    rows = list(ShardDataset(out, groups=("cuts",), columns=["text", "speaker"]))
+    utts = [Utterance(id=r["id"], path=Path("unused.wav"), text=r["text"], speaker=r["speaker"] or "s")
+            for r in rows[:4]] + [Utterance(id="not-in-shards", path=Path("x.wav"), text="x", speaker="s")]
+    lists = list(dec.decode_utterances(utts))
+    assert [nb.id for nb in lists] == [u.id for u in utts] and lists[-1].hyps == ()
+    for nb in lists[:-1]:
+        assert 1 <= len(nb.hyps) <= 3 and nb.source == "ctc"
+        assert [h.rank for h in nb.hyps] == list(range(len(nb.hyps)))
+        scores = [h.am_score for h in nb.hyps]
+        assert scores == sorted(scores, reverse=True) and all(s <= 0 for s in scores)
+        assert len({h.text for h in nb.hyps}) == len(nb.hyps)

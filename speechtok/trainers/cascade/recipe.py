@@ -3,7 +3,8 @@
 ```yaml
 data:      {kaldi_dir, split_ratios: [0.7, 0.15, 0.15], split_seed, max_utts_per_split,
             max_train_utts, extra_text}
-nbest:     {decoder: whisper|sphinx, model_dir, beam_size, num_hypotheses, batch_size, threads, cache}
+nbest:     {decoder: whisper|sphinx|ctc, model_dir, beam_size, num_hypotheses, batch_size, threads, cache,
+            ctc_run, shards}
 text_lm:   {model_dir: null (= train one here), vocab_size, hidden_size, num_layers, ..., steps}
 rescoring: {am_norm, lm_norm, lambda_step, ngram_baseline, lm_batch_size}
 ger:       {enabled, mode: full|lora, prompt: short|h2t, steps, batch_size, learning_rate, ...}
@@ -46,8 +47,10 @@ class DataSection:
 
 @dataclass(frozen=True, kw_only=True)
 class NBestSection:
-    decoder: str = "whisper"
+    decoder: str = "whisper"  # whisper | sphinx | ctc
     model_dir: Path | None = None
+    ctc_run: Path | None = None  # ctc: a latent run (stage-1 CTC encoder)
+    shards: Path | None = None  # ctc: shard output with that run's features group
     beam_size: int = 5
     num_hypotheses: int = 5
     batch_size: int = 8
@@ -106,8 +109,12 @@ class CascadeRecipe:
         if d.max_utts_per_split < 0:
             raise ConfigError("data.max_utts_per_split", d.max_utts_per_split, "must be >= 0 (0 = all)")
         n = self.nbest
-        if n.decoder not in ("whisper", "sphinx"):
-            raise ConfigError("nbest.decoder", n.decoder, "must be 'whisper' or 'sphinx'")
+        if n.decoder not in ("whisper", "sphinx", "ctc"):
+            raise ConfigError("nbest.decoder", n.decoder, "must be 'whisper', 'sphinx' or 'ctc'")
+        if n.decoder == "ctc" and (n.ctc_run is None or not (n.ctc_run / "stage1").is_dir()):
+            raise ConfigError("nbest.ctc_run", str(n.ctc_run), "must be a latent training run (with stage1/)")
+        if n.decoder == "ctc" and (n.shards is None or not (n.shards / "index.json").is_file()):
+            raise ConfigError("nbest.shards", str(n.shards), "must be a shard output with the run's features")
         if n.decoder == "whisper" and (n.model_dir is None or not (n.model_dir / "model.bin").exists()):
             raise ConfigError("nbest.model_dir", str(n.model_dir), "must be a CTranslate2 Whisper directory")
         if not 1 <= n.num_hypotheses <= n.beam_size:
@@ -173,7 +180,7 @@ def recipe_from_dict(raw: dict[str, Any]) -> CascadeRecipe:
         raise ConfigError("data", None, "must be given (data.kaldi_dir at least)")
     recipe = CascadeRecipe(
         data=_section(DataSection, raw["data"], "data", ("kaldi_dir",)),
-        nbest=_section(NBestSection, raw.get("nbest"), "nbest", ("model_dir", "cache")),
+        nbest=_section(NBestSection, raw.get("nbest"), "nbest", ("model_dir", "cache", "ctc_run", "shards")),
         text_lm=_section(TextLMConfig, {"device": raw.get("device", "cpu"), **(raw.get("text_lm") or {})}, "text_lm"),
         lm_model_dir=Path(raw["lm_model_dir"]) if raw.get("lm_model_dir") else None,
         rescoring=_section(RescoringSection, raw.get("rescoring"), "rescoring"),

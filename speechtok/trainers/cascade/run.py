@@ -79,6 +79,13 @@ def _decode(utts: list[Utterance], recipe: CascadeRecipe) -> tuple[list[NBestLis
             )
         )
         lists = list(dec.decode_utterances(utts, cache=n.cache))
+    elif n.decoder == "ctc":
+        from speechtok.trainers.cascade.nbest_ctc import CTCNBest
+
+        if n.ctc_run is None or n.shards is None:
+            raise ConfigError("nbest.ctc_run/shards", None, "must both be set for decoder 'ctc'")
+        lists = list(CTCNBest(n.ctc_run, n.shards, beam_size=n.beam_size, num_hypotheses=n.num_hypotheses,
+                              device=recipe.device).decode_utterances(utts))
     else:
         from speechtok.trainers.cascade.nbest_sphinx import SphinxNBest, SphinxNBestConfig
 

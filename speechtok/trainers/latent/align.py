@@ -134,15 +134,23 @@ class CTCAligner:
         return [i + 1 for i in self.tokenizer(word, add_special_tokens=False)["input_ids"]]
 
     @torch.no_grad()
+    def log_probs(self, feats: Any) -> torch.Tensor:
+        """`(T, D)` features of one cut -> `(T', V)` float32 CTC log-posteriors (blank = 0)."""
+        x = torch.tensor(np.asarray(feats, np.float32), device=self.device)[None]
+        h, hl = self.encoder(x, torch.tensor([x.shape[1]], device=self.device))
+        return torch.log_softmax(self.encoder.ctc_head(h)[0, : int(hl[0])].float(), -1).cpu()
+
+    def labels_to_text(self, labels: Sequence[int]) -> str:
+        """CTC labels (text ids + 1) -> text."""
+        return str(self.tokenizer.decode([int(i) - 1 for i in labels], skip_special_tokens=True))
+
+    @torch.no_grad()
     def align(self, feats: Any, text: str) -> list[tuple[str, float, float]]:
         """`(T, D)` features of one cut + its transcript -> word alignment (seconds)."""
         words = text.split()
         if not words:
             return []
-        x = torch.tensor(np.asarray(feats, np.float32), device=self.device)[None]
-        h, hl = self.encoder(x, torch.tensor([x.shape[1]], device=self.device))
-        logits = self.encoder.ctc_head(h)[0, : int(hl[0])]
-        spikes = ctc_word_alignment(logits, words, self._labels, frame_rate=self.frame_rate,
+        spikes = ctc_word_alignment(self.log_probs(feats), words, self._labels, frame_rate=self.frame_rate,
                                     separator=self.separator)
         return contiguous_spans(spikes)
 
