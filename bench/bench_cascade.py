@@ -9,7 +9,11 @@ WER: read from a finished `speechtok train cascade recipes/cascade_speechocean.y
 (default RUN = .cache/cascade/runs/speechocean), test split, normaliser
 `speechtok.trainers.metrics.normalize_text`.
 
-    python -m bench.bench_cascade [--utts 16] [--batch 8] [--run RUN]
+    python -m bench.bench_cascade [--utts 16] [--batch 8] [--run RUN] [--ctc-run RUN]
+
+CTC n-best (`cascade.ctc_*`): a run with ``--set nbest.decoder=ctc --set nbest.ctc_run=LATENT_RUN
+--set nbest.shards=SHARDS --set ger.enabled=false`` whose latent run was trained on the
+cascade's train speakers only (`speechtok compare`'s latent run is).
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ def main() -> None:
     ap.add_argument("--utts", type=int, default=16)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--run", type=Path, default=ROOT / ".cache" / "cascade" / "runs" / "speechocean")
+    ap.add_argument("--ctc-run", type=Path, default=ROOT / "runs" / "cascade_ctc",
+                    help="a cascade run with nbest.decoder=ctc (figures cascade.ctc_*)")
     args = ap.parse_args()
     set_threads(1)
     figures: dict[str, float] = {}
@@ -92,6 +98,19 @@ def main() -> None:
         notes["cascade.wer_ger"] = f"GER, small Llama fine-tuned on {n['train']} train n-best lists, {src}"
     else:
         print(f"no {res_path}: run the recipe first for the WER figures")
+    ctc_path = args.ctc_run / "results.json"
+    if ctc_path.exists():
+        res = json.loads(ctc_path.read_text())
+        test, n, lam = res["results"]["test"], res["utterances"], res["tuned_lambda"]
+        for key, name in (("1best", "ctc_wer_1best"), ("oracle", "ctc_wer_oracle"), ("rescored_lm", "ctc_wer_rescored")):
+            if key in test:
+                figures[f"cascade.{name}"] = test[key]
+        rec = json.loads((args.ctc_run / "recipe.resolved.json").read_text())["nbest"]
+        notes["cascade.ctc_wer_1best"] = (
+            f"CTC prefix beam search (beam {rec['beam_size']}, {rec['num_hypotheses']}-best) over the CTC head of "
+            f"latent run {Path(str(rec['ctc_run'])).name} (trained on the cascade's train speakers only), test split "
+            f"({n['test']} utts); decoding {res['timings']['decode_wall_s']:.0f} s wall for {sum(n.values())} utts")
+        notes["cascade.ctc_wer_rescored"] = f"the same lists rescored by the small Llama LM, lambda={lam.get('lm')} tuned on dev"
     print(f"peak RSS {peak_rss_mb():.0f} MiB")
     record(figures, notes)
 
