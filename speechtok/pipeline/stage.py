@@ -221,10 +221,16 @@ class StageBase:
 
 
 #: stage type -> "module:Class". Other areas add their wrappers here (or call `register`).
+#: Every built-in type is listed here, so that any process (a Ray worker that imported only
+#: this module included) resolves it; modules are imported only when a stage is built.
 STAGE_TYPES: dict[str, str] = {
     "cuts": "speechtok.pipeline.stages.cuts:CutsStage",
     "fbank": "speechtok.pipeline.stages.fbank:FbankStage",
     "kmeans_units": "speechtok.pipeline.stages.kmeans_units:KMeansUnitsStage",
+    "ssl": "speechtok.pipeline.stages.ssl:SSLStage",
+    "whisper": "speechtok.pipeline.stages.whisper:WhisperStage",
+    "codec": "speechtok.pipeline.stages.codec:CodecStage",
+    "ctc_align": "speechtok.pipeline.stages.ctc_align:CTCAlignStage",
 }
 
 

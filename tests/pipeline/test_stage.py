@@ -186,3 +186,17 @@ def test_fbank_stage_quarantines_each_kind_of_bad_cut(monkeypatch: pytest.Monkey
     assert reasons == {"undecodable": "unreadable", "nan": "nan_or_inf", "empty": "empty",
                        "nanfeats": "nan_features"}
     assert stage.empty_row("x")["feats"].shape == (0, 40)
+
+
+def test_every_builtin_stage_type_resolves_in_a_fresh_process() -> None:
+    """Regression: model stages were registered only when `speechtok.pipeline.stages` had been
+    imported, which a Ray worker (importing `speechtok.pipeline.stage` alone) never did."""
+    import subprocess
+    import sys
+
+    code = ("from speechtok.pipeline.stage import STAGE_TYPES, stage_class\n"
+            "import sys\n"
+            "assert 'speechtok.pipeline.stages' not in sys.modules\n"
+            "print(sorted(t for t in STAGE_TYPES if stage_class(t)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(sorted(["cuts", "fbank", "kmeans_units", "ssl", "whisper", "codec", "ctc_align"]))
