@@ -4,7 +4,8 @@
 
 Relative ``audio`` paths are resolved against the JSONL file's directory. The id defaults to the
 audio file's stem. ``duration`` (with or without ``start``) makes the entry a segment of the file;
-a declared segment that runs past the end of the audio is a ``duration_mismatch``.
+a declared segment that runs past the end of the audio is a ``duration_mismatch``. Any other key
+(``translation``, ``emotion``...) is kept in the supervision's ``custom`` fields.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from typing import IO, Any
 
 from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, resolve_audio_path
 from speechtok.manifests.quarantine import Problem
+
+#: Keys read by the ingest; any other key of an entry (e.g. ``translation``) is kept in the
+#: supervision's ``custom`` fields (and so in the shards' ``cut`` JSON), e.g. as the target of
+#: speech translation (`speechtok train latent --set data.target=custom.translation`).
+_KNOWN = frozenset({"id", "audio", "text", "speaker", "language", "gender", "start", "duration", "channel"})
 
 
 def open_text(path: Path) -> IO[str]:
@@ -90,6 +96,7 @@ def iter_jsonl(path: Path, *, language: str | None = None, rebase: bool = True) 
                     speaker=_opt_str(obj, "speaker"),
                     language=_opt_str(obj, "language") or language,
                     gender=_opt_str(obj, "gender"),
+                    custom={k: v for k, v in obj.items() if k not in _KNOWN} or None,
                 ),
             ),
         )

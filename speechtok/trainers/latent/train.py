@@ -42,7 +42,9 @@ from speechtok.trainers.token.recipe import (
 class LatentDataConfig:
     """Attributes:
     shards: shard directory. feats: feature group (e.g. "feats.fbank", "feats.whisper").
-    target: cuts column with the target text ("text" for ASR; a translation column for S2TT).
+    target: the target text: a cuts column ("text" for ASR) or ``custom.KEY``, a supervision custom
+        field (e.g. ``custom.translation`` for speech-to-text translation; JSONL ingest keeps
+        unknown keys there).
     frame_rate: feature frames per second (tokens/s figures). split: `SplitConfig` fields.
     """
 
@@ -70,8 +72,21 @@ class LatentOptions:
     max_new_tokens: int = 120
 
 
+def target_text(row: Mapping[str, Any], target: str) -> str:
+    """The target of a cuts row: a cuts column (``text``), or ``custom.KEY``, a custom field of
+    the cut's first supervision (read from the ``cut`` JSON; e.g. a translation kept by ingest)."""
+    if not target.startswith("custom."):
+        return str(row.get(target) or "")
+    import json
+
+    cut = row.get("cut")
+    sups = (json.loads(cut) if isinstance(cut, str) else (cut or {})).get("supervisions") or [{}]
+    value = (sups[0].get("custom") or {}).get(target.split(".", 1)[1])
+    return "" if value is None else str(value)
+
+
 class _Rows:
-    """Dataset rows `indices` of a ShardDataset -> (feats (T, D) float32 array, text)."""
+    """Dataset rows `indices` of a ShardDataset -> (feats (T, D) float32 array, target text)."""
 
     def __init__(self, ds: Any, indices: list[int], feats: str, target: str) -> None:
         self.ds, self.indices, self.feats, self.target = ds, indices, feats, target
@@ -81,15 +96,16 @@ class _Rows:
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, str]:
         row = self.ds[self.indices[int(i)]]
-        return np.asarray(row[self.feats], dtype=np.float32), str(row[self.target] or "")
+        return np.asarray(row[self.feats], dtype=np.float32), target_text(row, self.target)
 
 
 def _split(cfg: LatentDataConfig, split: SplitConfig) -> tuple[_Rows, _Rows, np.ndarray]:
     from speechtok.pipeline.shard_reader import ShardDataset
 
-    meta = ShardDataset(cfg.shards, groups=("cuts",), columns=["speaker", cfg.target])
+    column = "cut" if cfg.target.startswith("custom.") else cfg.target
+    meta = ShardDataset(cfg.shards, groups=("cuts",), columns=["speaker"])
     speakers = [str(r.get("speaker") or r["id"]) for r in meta]
-    ds = ShardDataset(cfg.shards, groups=("cuts", cfg.feats), columns=[cfg.feats, cfg.target])
+    ds = ShardDataset(cfg.shards, groups=("cuts", cfg.feats), columns=[cfg.feats, column])
     lengths = np.asarray(ds.lengths(cfg.feats), dtype=np.int64)
     tr = [i for i, s in enumerate(speakers) if split.is_train(s)]
     dv = [i for i, s in enumerate(speakers) if not split.is_train(s)]
