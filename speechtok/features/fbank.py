@@ -178,6 +178,12 @@ def _mel_matrix(cfg: FbankConfig) -> torch.Tensor:
     return banks.T.contiguous()
 
 
+def mel_banks(cfg: FbankConfig) -> torch.Tensor:
+    """The Kaldi triangular mel filterbank of `cfg`: float32 ``(fft_length // 2, num_mel_bins)``
+    (the Nyquist bin is dropped, as Kaldi does); ``power (T, F-1) @ banks`` gives mel energies."""
+    return _mel_matrix(cfg)
+
+
 def _mirror_pad(x: np.ndarray, left: int, right: int) -> np.ndarray:
     """numpy ``pad(mode="symmetric")`` (edge sample repeated), without its overhead."""
     if left <= x.size and right <= x.size:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from speechtok.errors import ConfigError, InputError
-from speechtok.features.fbank import FbankConfig, _mel_matrix
+from speechtok.features.fbank import FbankConfig, mel_banks
 from speechtok.tokenizers.kmeans import KMeansModel
 
 
@@ -54,7 +54,7 @@ class CentroidVocoder:
             raise InputError("mean_run", f"must have shape ({k},), but has {np.asarray(mean_run).shape}")
         self.mean_run = None if mean_run is None else np.maximum(np.asarray(mean_run, np.float64), 1.0)
         self.griffin_lim_iters = griffin_lim_iters
-        banks = _mel_matrix(self.fbank)  # (F-1, M): Kaldi drops the Nyquist bin
+        banks = mel_banks(self.fbank)  # (F-1, M): Kaldi drops the Nyquist bin
         self._pinv = torch.linalg.pinv(banks)  # (M, F-1)
 
     @classmethod
