@@ -211,6 +211,13 @@ class StageBase:
         """The row written for a quarantined cut: its id and an empty (0-frame) payload."""
         raise NotImplementedError(f"stage {self.name!r} cannot quarantine cuts")
 
+    def upstream_feats(self, item: CutItem) -> Any:
+        """The ``feats`` array ``(T, D)`` of `item`'s row in this stage's input group, or None
+        when that row is missing or empty (the cut was quarantined upstream)."""
+        up = item.upstream.get(str(self.input_group))
+        feats = None if up is None else up.get("feats")
+        return None if feats is None or len(feats) == 0 else feats
+
     def spec(self) -> dict[str, Any]:
         """JSON-able spec from which `build_stage` rebuilds this stage in another process."""
         return {"type": self.type_name, "name": self.name, "input": self.input_group,

@@ -78,9 +78,8 @@ class CTCAlignStage(StageBase):
         group = str(self.input_group)
         out: list[dict[str, Any] | Quarantine] = []
         for item in batch:
-            up = item.upstream.get(group)
-            feats = None if up is None else up.get("feats")
-            if feats is None or len(feats) == 0:
+            feats = self.upstream_feats(item)
+            if feats is None:
                 out.append(Quarantine(id=item.id, reason="upstream", detail=f"no frames in {group}"))
                 continue
             sups = getattr(item.cut, "supervisions", None) or []
