@@ -53,6 +53,11 @@ def main() -> None:
     shards = Path(os.environ.get("BENCH_ALIGN_SHARDS", ROOT / "runs" / "so_whisper"))
     limit = int(os.environ.get("BENCH_ALIGN_UTTS", "300"))
     so = SHARED / "data" / "speechocean762-train80"
+    index = shards / "index.json"
+    if not so.exists() or not index.exists() or '"align.ctc"' not in index.read_text():
+        print(f"skipped: needs {so} and an align.ctc group in {shards}: run recipes/speechocean_whisper.yaml, "
+              "train recipes/latent_whisper.yaml, then recipes/speechocean_whisper_align.yaml on the same -o")
+        return
     wavs = dict(line.split(maxsplit=1) for line in (so / "wav.scp").read_text().splitlines())
     ds = ShardDataset(shards, groups=("cuts", "align.ctc"), columns=["text", "align.ctc"])
     decoder = Decoder(samprate=16000, loglevel="FATAL")
