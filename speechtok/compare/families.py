@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from speechtok.compare.recipe import CompareRecipe, FamilySpec
+from speechtok.errors import SpeechtokError
 
 #: Published parameter count of Whisper tiny.en (the cascade's frozen ASR front end).
 WHISPER_TINY_PARAMS = 39_000_000
@@ -44,10 +45,10 @@ def _latest_weights(run: Path) -> Path:
     return ckpts[-1] / "model.safetensors" if ckpts else run / "missing.safetensors"
 
 
-def heldout_rows(recipe: CompareRecipe, group: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+def heldout_rows(recipe: CompareRecipe) -> tuple[list[str], np.ndarray]:
     """Held-out utterances of the shards, in shard order, as the latent and token trainers split them.
 
-    Returns ids, durations in seconds (float64 (N,)) and frames of `group` (int64 (N,)).
+    Returns ids and durations in seconds (float64 (N,)).
     """
     from speechtok.pipeline.shard_reader import ShardDataset
     from speechtok.trainers.token.recipe import SplitConfig
@@ -55,15 +56,11 @@ def heldout_rows(recipe: CompareRecipe, group: str) -> tuple[list[str], np.ndarr
     split = SplitConfig(train=recipe.data.train_share, seed=recipe.data.split_seed)
     ds = ShardDataset(recipe.data.shards, groups=("cuts",), columns=["speaker", "duration"])
     ids, durs = [], []
-    keep = []
-    for i, row in enumerate(ds):
-        spk = str(row.get("speaker") or row["id"])
-        if not split.is_train(spk):
+    for row in ds:
+        if not split.is_train(str(row.get("speaker") or row["id"])):
             ids.append(str(row["id"]))
             durs.append(float(row["duration"]))
-            keep.append(i)
-    frames = np.asarray(ShardDataset(recipe.data.shards, groups=("cuts", group)).lengths(group), np.int64)
-    return ids, np.asarray(durs, np.float64), frames[keep]
+    return ids, np.asarray(durs, np.float64)
 
 
 def _eval_cap(recipe: CompareRecipe) -> int:
@@ -176,22 +173,28 @@ def read_text(run: Path, recipe: CompareRecipe) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- latent
 
-def latent_overrides(recipe: CompareRecipe) -> dict[str, str]:
-    """Overrides of the latent recipe: shards, split, backbone sizes, seed and step budget."""
+def _trainer_overrides(recipe: CompareRecipe, data_key: str, group: str, eval_key: str) -> dict[str, str]:
+    """Overrides shared by the latent and token trainer recipes: shards, the input group
+    (`data_key` = `group`), split, backbone sizes, seed, step budget and eval cap (`eval_key`)."""
     d, llm = recipe.data, recipe.llm
-    sets = {"data.shards": str(d.shards), "data.feats": d.feats, "data.frame_rate": str(d.frame_rate),
+    sets = {"data.shards": str(d.shards), data_key: group, "data.frame_rate": str(d.frame_rate),
             "data.split.train": str(d.train_share), "data.split.seed": str(d.split_seed),
             "train.seed": str(llm["seed"]), "train.max_steps": str(recipe.steps),
-            "latent.eval_utts": str(_eval_cap(recipe))}
+            eval_key: str(_eval_cap(recipe))}
     for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
         sets[f"llm.{k}"] = str(llm[k])
     return sets
 
 
+def latent_overrides(recipe: CompareRecipe) -> dict[str, str]:
+    """Overrides of the latent recipe: shards, split, backbone sizes, seed and step budget."""
+    return _trainer_overrides(recipe, "data.feats", recipe.data.feats, "latent.eval_utts")
+
+
 def read_latent(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any]:
     """Flat record of a latent run (its `eval.json` plus parameter counts from the checkpoint)."""
     ev = json.loads((run / "eval.json").read_text())
-    _, durs, _ = heldout_rows(recipe, recipe.data.feats)
+    _, durs = heldout_rows(recipe)
     n = min(len(durs), _eval_cap(recipe))
     seconds = float(durs[:n].sum())
     train_s = float(ev.get("stage1_wall_s", 0.0)) + float(ev.get("stage2_wall_s", 0.0))
@@ -215,7 +218,7 @@ def _source_of(recipe: CompareRecipe, group: str) -> str:
 
     try:
         meta = ShardDataset(recipe.data.shards, groups=(group,)).meta(group)
-    except Exception:  # noqa: BLE001 - only for a report line
+    except SpeechtokError:  # only for a report line
         return group
     if meta.stage == "whisper":
         return f"{group} (Whisper encoder states of {Path(str(meta.config.get('model', '?'))).name}, pretrained, frozen)"
@@ -246,14 +249,7 @@ def _latent_texts(run: Path) -> dict[str, str]:
 
 def token_overrides(recipe: CompareRecipe) -> dict[str, str]:
     """Overrides of the token recipe: shards, split, backbone sizes, seed and step budget."""
-    d, llm = recipe.data, recipe.llm
-    sets = {"data.shards": str(d.shards), "data.units": d.units, "data.frame_rate": str(d.frame_rate),
-            "data.split.train": str(d.train_share), "data.split.seed": str(d.split_seed),
-            "train.seed": str(llm["seed"]), "train.max_steps": str(recipe.steps),
-            "eval.asr_utts": str(_eval_cap(recipe))}
-    for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
-        sets[f"llm.{k}"] = str(llm[k])
-    return sets
+    return _trainer_overrides(recipe, "data.units", recipe.data.units, "eval.asr_utts")
 
 
 def read_token(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any]:
@@ -263,7 +259,7 @@ def read_token(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any
 
     ev = json.loads((run / "eval.json").read_text())
     rec = json.loads((run / "recipe.json").read_text())
-    ids, durs, _ = heldout_rows(recipe, recipe.data.units)
+    ids, durs = heldout_rows(recipe)
     n = min(len(durs), _eval_cap(recipe))
     seconds = float(durs[:n].sum())
     want = set(ids[:n])
@@ -302,7 +298,7 @@ def _units_input(recipe: CompareRecipe) -> str:
         up = ShardDataset(recipe.data.shards, groups=(recipe.data.units,)).meta(recipe.data.units).upstream_fingerprint
         index = ShardIndex.load(recipe.data.shards)
         return next((g for g in index.groups() if index.fingerprint_of(g) == up), "?")
-    except Exception:  # noqa: BLE001 - only for a report line
+    except SpeechtokError:  # only for a report line
         return "?"
 
 
