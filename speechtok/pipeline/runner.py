@@ -16,8 +16,8 @@ Only this process writes shards and the index; workers compute rows. A killed ru
 most the shards in flight: rerunning the same command resumes and produces byte-identical
 files (shards are a pure function of their cuts and the stage fingerprint).
 
-Index cost: the runner keeps one `IndexWriter` (loaded once per run, reloaded only after a
-group is deleted for ``--overwrite-stage``): each commit writes its entry file in
+Index cost: the runner keeps one `IndexWriter` (loaded once per run; a group deleted for
+``--overwrite-stage`` is dropped from it by `IndexWriter.remove_group`): each commit writes its entry file in
 ``OUT/index.d`` (O(1)) and fingerprints are checked in memory; the merged ``OUT/index.json`` is
 regenerated after each stage and at the end of the run (readers merge ``index.d`` over a stale
 one, e.g. after a kill), so it is byte-identical to an uninterrupted run's once a run ends.
@@ -160,15 +160,14 @@ class _Run:
 
     def check_group(self, stage: str, group: str, fp: str) -> None:
         """Refuses, or deletes for overwrite, a committed group with another fingerprint."""
-        from speechtok.pipeline.shards import ShardIndex, delete_group
+        from speechtok.pipeline.shards import ShardIndex
 
         have = ShardIndex.load(self.out).fingerprint_of(group)
         if have is None or have == fp:
             return
         if not (self.cascade or stage in self.overwrite):
             raise _refusal(self.out, stage, group, have, fp)
-        delete_group(self.out, group)
-        self._index = None  # reloaded without the deleted group
+        self.index_writer().remove_group(group)  # files, entries and the in-memory index
         for p in (self.out / "quarantine.d").glob(f"{group}.*.jsonl"):
             p.unlink(missing_ok=True)
         self.cascade = True
