@@ -70,16 +70,14 @@ class CentroidVocoder:
     def mean_runs(unit_seqs: Sequence[np.ndarray], k: int) -> np.ndarray:
         """``(k,)`` float64: mean run length (frames) of each unit over `unit_seqs` (frame-level
         units ``(T,)``); 1 for units never seen."""
+        from speechtok.tokenizers.units import dedup
+
         total = np.zeros(k, np.float64)
         runs = np.zeros(k, np.float64)
         for u in unit_seqs:
-            u = np.asarray(u, np.int64)
-            if u.size == 0:
-                continue
-            starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
-            lengths = np.diff(np.r_[starts, u.size])
-            np.add.at(total, u[starts], lengths)
-            np.add.at(runs, u[starts], 1)
+            vals, lengths = dedup(np.asarray(u))  # runs over 65535 frames count as several
+            np.add.at(total, vals.astype(np.int64), lengths.astype(np.float64))
+            np.add.at(runs, vals.astype(np.int64), 1)
         return np.where(runs > 0, total / np.maximum(runs, 1), 1.0)
 
     def log_mel(self, units: np.ndarray, durations: np.ndarray | None = None) -> np.ndarray:
