@@ -21,12 +21,10 @@ import numpy as np
 
 from speechtok.errors import ConfigError, SpeechtokError
 from speechtok.pipeline.stage import CutItem, Quarantine
+from speechtok.pipeline.stages.audio import Result, error_detail, load_waves
 from speechtok.pipeline.stages.ssl import (
     ModelStageBase,
-    Result,
     check_types,
-    error_detail,
-    load_waves,
     run_guarded,
 )
 

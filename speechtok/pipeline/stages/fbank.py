@@ -16,6 +16,7 @@ import numpy as np
 
 from speechtok.errors import ConfigError
 from speechtok.pipeline.stage import CutItem, Quarantine, StageBase
+from speechtok.pipeline.stages.audio import load_waves
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,14 +52,6 @@ class FbankStageConfig:
                            frame_length=self.frame_length, frame_shift=self.frame_shift)
 
 
-def load_mono(cut: Any, sampling_rate: int) -> np.ndarray:
-    """Decodes `cut` as float32 (S,) at `sampling_rate` (first channel of multi-channel cuts)."""
-    if int(cut.sampling_rate) != sampling_rate:
-        cut = cut.resample(sampling_rate)
-    audio = np.asarray(cut.load_audio(), dtype=np.float32)  # (C, S)
-    return audio[0] if audio.ndim == 2 else audio.reshape(-1)
-
-
 class FbankStage(StageBase):
     """Filterbank features (see module docstring)."""
 
@@ -78,27 +71,7 @@ class FbankStage(StageBase):
         from speechtok.features.fbank import compute_fbank_batch
 
         cfg = self.config
-        out: list[dict[str, Any] | Quarantine] = []
-        waves: list[np.ndarray] = []
-        slots: list[int] = []
-        for item in batch:
-            try:
-                wave = load_mono(item.cut, cfg.sampling_rate)
-            except Exception as exc:  # any decoder error: the cut is unusable, the run goes on
-                out.append(Quarantine(id=item.id, reason="unreadable",
-                                      detail=f"{type(exc).__name__}: {exc}"[:500]))
-                continue
-            if wave.size == 0:
-                out.append(Quarantine(id=item.id, reason="empty", detail="0 samples"))
-                continue
-            if not np.isfinite(wave).all():
-                bad = int((~np.isfinite(wave)).sum())
-                out.append(Quarantine(id=item.id, reason="nan_or_inf",
-                                      detail=f"{bad} non-finite samples"))
-                continue
-            slots.append(len(out))
-            out.append({"id": item.id})
-            waves.append(wave)
+        out, slots, waves = load_waves(batch, cfg.sampling_rate)
         feats = compute_fbank_batch(waves, cfg.sampling_rate, cfg.features_config(),
                                     device=cfg.device) if waves else []
         for slot, f in zip(slots, feats, strict=True):

@@ -12,8 +12,8 @@ frame rate, dim and checksum, drops it); workers load it once per process and ke
 
 Bad cuts (undecodable audio, 0 samples, NaN/inf samples, too short for one frame, non-finite
 features, a model error on that cut alone) are quarantined and get an empty row (0 frames).
-This module also holds `load_waves` and `run_guarded`, the audio-loading and per-cut error
-handling the ``whisper`` and ``codec`` stages share.
+This module also holds `run_guarded` and `fill_feats`, the per-cut model-error handling the
+``whisper`` and ``codec`` stages share (audio loading is `speechtok.pipeline.stages.audio`).
 """
 
 from __future__ import annotations
@@ -26,44 +26,7 @@ import numpy as np
 
 from speechtok.errors import ConfigError, SpeechtokError
 from speechtok.pipeline.stage import CutItem, Quarantine, StageBase
-from speechtok.pipeline.stages.fbank import load_mono
-
-Result = dict[str, Any] | Quarantine
-
-
-def error_detail(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
-
-
-def load_waves(batch: Sequence[CutItem], sampling_rate: int
-               ) -> tuple[list[Result], list[int], list[np.ndarray]]:
-    """Decodes the cuts of `batch` as float32 mono at `sampling_rate` (resampled when needed).
-
-    Returns:
-        ``(out, slots, waves)``: `out` has one entry per cut, a `Quarantine` for cuts that
-        cannot be used (``unreadable``, ``empty``, ``nan_or_inf``) and ``{"id": ...}`` for the
-        others; `slots[j]` is the position in `out` of `waves[j]`, a float32 (S_j,) array.
-    """
-    out: list[Result] = []
-    slots: list[int] = []
-    waves: list[np.ndarray] = []
-    for item in batch:
-        try:
-            wave = load_mono(item.cut, sampling_rate)
-        except Exception as exc:  # any decoder error: the cut is unusable, the run goes on
-            out.append(Quarantine(id=item.id, reason="unreadable", detail=error_detail(exc)))
-            continue
-        if wave.size == 0:
-            out.append(Quarantine(id=item.id, reason="empty", detail="0 samples"))
-            continue
-        if not np.isfinite(wave).all():
-            bad = int((~np.isfinite(wave)).sum())
-            out.append(Quarantine(id=item.id, reason="nan_or_inf", detail=f"{bad} non-finite samples"))
-            continue
-        slots.append(len(out))
-        out.append({"id": item.id})
-        waves.append(wave)
-    return out, slots, waves
+from speechtok.pipeline.stages.audio import Result, error_detail, load_waves
 
 
 def run_guarded(fn: Callable[[list[np.ndarray]], list[Any]], waves: list[np.ndarray]

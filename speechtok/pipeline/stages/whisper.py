@@ -15,12 +15,11 @@ from typing import Any, ClassVar
 
 from speechtok.errors import ConfigError
 from speechtok.pipeline.stage import CutItem
+from speechtok.pipeline.stages.audio import Result, load_waves
 from speechtok.pipeline.stages.ssl import (
     FeatsStageBase,
-    Result,
     check_types,
     fill_feats,
-    load_waves,
     run_guarded,
 )
 
