@@ -6,24 +6,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import soundfile as sf
-
+from speechtok.manifests.tone_corpus import write_tone_corpus
 from speechtok.pipeline.recipe import Recipe, recipe_from_dict
 
 
 def make_corpus(root: Path, n: int = 10, seed: int = 0) -> Path:
     """`n` wav files (16 kHz, 0.5-1.4 s of tones + noise) with `.txt` sidecars."""
-    root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        num = int(16000 * (0.5 + 0.1 * (i % 10)))
-        t = np.arange(num) / 16000
-        x = 0.2 * np.sin(2 * np.pi * (150 + 40 * i) * t) * np.sin(2 * np.pi * 3 * t)
-        x = x + 0.02 * rng.standard_normal(num)
-        sf.write(root / f"utt{i:03d}.wav", x.astype(np.float32), 16000, subtype="PCM_16")
-        (root / f"utt{i:03d}.txt").write_text(f"utterance number {i}\n")
-    return root
+    return write_tone_corpus(root, n, seed=seed)
 
 
 def small_recipe(corpus: Path, **sets: Any) -> Recipe:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from speechtok.errors import ConfigError
+from speechtok.manifests.tone_corpus import write_tone_corpus
 from speechtok.pipeline.recipe import recipe_from_dict
 from speechtok.pipeline.runner import RunOptions, run
 from speechtok.pipeline.shard_reader import ShardDataset
@@ -20,14 +20,7 @@ INLINE = RunOptions(executor="inline", progress=False)
 
 
 def _corpus(root: Path) -> Path:
-    root.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        t = np.arange(int(16000 * (1.0 + 0.1 * i))) / 16000
-        x = 0.2 * np.sin(2 * np.pi * (150 + 30 * i) * t) * np.sin(2 * np.pi * 2 * t) + 0.01 * rng.standard_normal(t.size)
-        sf.write(root / f"u{i:02d}.wav", x.astype(np.float32), 16000, subtype="PCM_16")
-        (root / f"u{i:02d}.txt").write_text("" if i == 5 else f"tone {'number ' * (i % 3)}{i}\n")
-    return root
+    return write_tone_corpus(root, 12, stem="u", text=lambda i: "" if i == 5 else f"tone {'number ' * (i % 3)}{i}")
 
 
 def _recipe(corpus: Path, align_run: Path | None) -> object:

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
+from speechtok.manifests.tone_corpus import write_tone_corpus
 from speechtok.pipeline.recipe import recipe_from_dict
 from speechtok.pipeline.runner import RunOptions, run
 from speechtok.tokenizers.vocab import VocabSpec
@@ -19,14 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _shards(tmp: Path) -> Path:
-    corpus = tmp / "corpus"
-    corpus.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(14):
-        t = np.arange(int(16000 * (0.6 + 0.05 * i))) / 16000
-        x = 0.2 * np.sin(2 * np.pi * (150 + 30 * i) * t) * np.sin(2 * np.pi * 3 * t) + 0.01 * rng.standard_normal(t.size)
-        sf.write(corpus / f"u{i:02d}.wav", x.astype(np.float32), 16000, subtype="PCM_16")
-        (corpus / f"u{i:02d}.txt").write_text(f"tone number {i}\n")
+    corpus = write_tone_corpus(tmp / "corpus", 14, stem="u", text=lambda i: f"tone number {i}")
     recipe = recipe_from_dict({
         "ingest": {"source": str(corpus), "sample_rate": 16000}, "shards": {"cuts_per_shard": 7},
         "stages": [{"type": "fbank", "name": "fbank", "config": {"num_mel_bins": 40}},
