@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +25,11 @@ from speechtok.pipeline.runner import RunOptions, run
 from speechtok.pipeline.shards import ShardDataset
 from speechtok.pipeline.stage import CutItem, Quarantine, build_stage
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
 INLINE = RunOptions(executor="inline", progress=False)
 N_CUTS = 5
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _hubert(dst: Path, seed: int = 0) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +13,13 @@ from speechtok.errors import ConfigError, InputError
 from speechtok.tokenizers.acoustic import build_tokenizer
 from speechtok.tokenizers.acoustic.dac_codec import DacConfig, DacTokenizer, load_dac
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
 TINY: dict[str, Any] = dict(
     encoder_dim=4, encoder_rates=[2, 4, 5, 8], decoder_dim=16, decoder_rates=[8, 5, 4, 2],
     n_codebooks=4, codebook_size=64, codebook_dim=4, sample_rate=16_000,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,7 @@ TINY = TextLMConfig(vocab_size=300, hidden_size=32, num_layers=1, num_heads=2, i
                     max_length=128, steps=30, batch_size=8, learning_rate=1e-2, warmup_steps=3)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 OpenMP threads on a shared 2-core machine spin and crawl
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
