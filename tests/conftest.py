@@ -28,6 +28,23 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="session")
+def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight Whisper (d_model 32, 2 encoder layers) saved with `save_pretrained`."""
+    import torch
+    import transformers as tf
+
+    cfg = tf.WhisperConfig(d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
+                           decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                           num_mel_bins=80, vocab_size=100, max_source_positions=1500,
+                           max_target_positions=32, pad_token_id=0, bos_token_id=1,
+                           eos_token_id=2, decoder_start_token_id=1)
+    torch.manual_seed(0)
+    dst = tmp_path_factory.mktemp("tiny-whisper") / "whisper"
+    tf.WhisperModel(cfg).save_pretrained(dst)
+    return dst
+
+
 def _need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"needs {path} (the project's ../shared folder); it is absent on this machine")

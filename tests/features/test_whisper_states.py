@@ -8,25 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import transformers as tf
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.features.whisper_states import WhisperEncoderStates, num_frames
 
 
-def _tiny_whisper(tmp: Path) -> Path:
-    cfg = tf.WhisperConfig(d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
-                           decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                           num_mel_bins=80, vocab_size=100, max_source_positions=1500,
-                           max_target_positions=32, pad_token_id=0, bos_token_id=1,
-                           eos_token_id=2, decoder_start_token_id=1)
-    torch.manual_seed(0)
-    tf.WhisperModel(cfg).save_pretrained(tmp / "whisper")
-    return tmp / "whisper"
-
-
-def test_transformers_states_crop_windows_and_batch(tmp_path: Path) -> None:
-    ws = WhisperEncoderStates(_tiny_whisper(tmp_path), dtype="float32", batch_windows=2)
+def test_transformers_states_crop_windows_and_batch(tiny_whisper_dir: Path) -> None:
+    ws = WhisperEncoderStates(tiny_whisper_dir, dtype="float32", batch_windows=2)
     assert ws.backend == "transformers"
     rng = np.random.default_rng(0)
     waves = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in (321, 16000, 480_000 + 5000)]
@@ -40,19 +28,19 @@ def test_transformers_states_crop_windows_and_batch(tmp_path: Path) -> None:
         ref = ws._encoder(torch.from_numpy(ws.log_mel(waves[2][:480_000]))[None]).last_hidden_state[0]
     np.testing.assert_allclose(batched[2][:1500], ref.numpy(), atol=1e-4, rtol=0)
     # Intermediate layer via hidden_states.
-    mid = WhisperEncoderStates(tmp_path / "whisper", layer=1).extract(waves[1])
+    mid = WhisperEncoderStates(tiny_whisper_dir, layer=1).extract(waves[1])
     assert mid.shape == (50, 32) and mid.dtype == np.float16
     assert not np.allclose(mid.astype(np.float32), batched[1], atol=1e-2)
     assert ws.extract(np.zeros(0, np.float32)).shape[0] == 0
     assert ws.group_meta_fields()["model_checksum"].startswith("sha256:")
 
 
-def test_errors(tmp_path: Path) -> None:
+def test_errors(tmp_path: Path, tiny_whisper_dir: Path) -> None:
     with pytest.raises(ConfigError, match="backend"):
         WhisperEncoderStates(tmp_path, backend="onnx")
     with pytest.raises(InputError):
         WhisperEncoderStates(tmp_path / "nothing-here")
-    ws = WhisperEncoderStates(_tiny_whisper(tmp_path))
+    ws = WhisperEncoderStates(tiny_whisper_dir)
     with pytest.raises(InputError, match="16000"):
         ws.extract(np.zeros(800, np.float32), sr=8000)
 

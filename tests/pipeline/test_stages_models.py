@@ -41,17 +41,6 @@ def _hubert(dst: Path, seed: int = 0) -> Path:
     return dst
 
 
-def _whisper(dst: Path) -> Path:
-    cfg = tf.WhisperConfig(d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
-                           decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                           num_mel_bins=80, vocab_size=100, max_source_positions=1500,
-                           max_target_positions=32, pad_token_id=0, bos_token_id=1,
-                           eos_token_id=2, decoder_start_token_id=1)
-    torch.manual_seed(0)
-    tf.WhisperModel(cfg).save_pretrained(dst)
-    return dst
-
-
 ENC_ARCH = {"n_filters": 4, "dimension": 16, "lstm": 1}
 
 
@@ -88,9 +77,9 @@ def _dac(dst: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def models(tmp_path_factory: pytest.TempPathFactory, tiny_whisper_dir: Path) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
-    return {"hubert": _hubert(root / "hubert"), "whisper": _whisper(root / "whisper"),
+    return {"hubert": _hubert(root / "hubert"), "whisper": tiny_whisper_dir,
             "encodec": _encodec(root / "encodec"), "dac": _dac(root / "dac_16khz.pth")}
 
 
