@@ -5,23 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from speechtok.errors import ConfigError
-
-
-def _parse_sets(items: list[str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError("--set", item, "must look like key=value (e.g. llm.hidden_size=64)")
-        out[key.strip()] = value
-    return out
-
 
 def _run(args: argparse.Namespace) -> int:
     from speechtok.compare import run_compare
+    from speechtok.pipeline.recipe import parse_raw_sets
 
-    return run_compare(Path(args.recipe), Path(args.output), _parse_sets(args.set))
+    return run_compare(Path(args.recipe), Path(args.output), parse_raw_sets(args.set))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -15,23 +15,15 @@ FAMILIES = {
 }
 
 
-def _parse_sets(items: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        if "=" not in item:
-            raise SpeechtokError(f"`--set` takes key=value, but got {item!r}; write e.g. --set steps=100")
-        key, value = item.split("=", 1)
-        out[key.strip()] = value
-    return out
-
-
 def _run(args: argparse.Namespace) -> int:
     try:
         module = importlib.import_module(f"speechtok.trainers.{args.family}")
     except ModuleNotFoundError as exc:
         raise SpeechtokError(f"trainer family {args.family!r} is not available: {exc}") from exc
     run_recipe = module.run_recipe
-    return int(run_recipe(Path(args.recipe), Path(args.output), _parse_sets(args.set or [])))
+    from speechtok.pipeline.recipe import parse_raw_sets
+
+    return int(run_recipe(Path(args.recipe), Path(args.output), parse_raw_sets(args.set)))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

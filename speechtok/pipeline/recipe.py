@@ -104,6 +104,18 @@ class Recipe:
         return [str(s["name"]) for s in self.stages]
 
 
+def parse_raw_sets(items: Sequence[str] | None) -> dict[str, str]:
+    """``["llm.hidden_size=64", "a=x=y"]`` -> ``{"llm.hidden_size": "64", "a": "x=y"}``: values
+    stay text, for recipe loaders that parse them as YAML at the key they set (trainers, compare)."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("--set", item, "must look like key=value (e.g. --set train.max_steps=100)")
+        out[key.strip()] = value
+    return out
+
+
 def parse_sets(items: Sequence[str]) -> dict[str, Any]:
     """``["k=64", "corpus=/data/x"]`` -> ``{"k": 64, "corpus": "/data/x"}`` (YAML scalars)."""
     out: dict[str, Any] = {}

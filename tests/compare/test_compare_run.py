@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from speechtok.commands.compare import _parse_sets
 from speechtok.compare import run_compare, write_kaldi_dir
 from speechtok.errors import ConfigError
+from speechtok.pipeline.recipe import parse_raw_sets as _parse_sets
 from speechtok.trainers.token.synthetic import write_synthetic_shards
 
 ROOT = Path(__file__).resolve().parents[2]
