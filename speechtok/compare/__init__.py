@@ -18,7 +18,7 @@ from typing import Any
 from speechtok.compare.families import run_family
 from speechtok.compare.recipe import CompareRecipe, load_compare_recipe
 from speechtok.compare.report import write_report
-from speechtok.paths import shared_dir
+from speechtok.paths import ROOT, shared_dir
 
 CAVEATS: tuple[str, ...] = (
     "The LLMs are tiny Llamas trained from scratch on this corpus's transcripts only (no pretrained text LM is "
@@ -95,7 +95,7 @@ def run_compare(recipe_path: Path, out_dir: Path, overrides: dict[str, str]) -> 
 
 def demo_recipe_path() -> Path:
     """``recipes/compare_demo.yaml`` of this source tree."""
-    return Path(__file__).resolve().parents[2] / "recipes" / "compare_demo.yaml"
+    return ROOT / "recipes" / "compare_demo.yaml"
 
 
 def write_kaldi_dir(corpus_dir: Path, out: Path) -> Path:

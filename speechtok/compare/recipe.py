@@ -38,7 +38,6 @@ import yaml
 from speechtok.errors import ConfigError, InputError
 from speechtok.paths import expand_placeholders
 
-ROOT = Path(__file__).resolve().parents[2]
 FAMILIES: tuple[str, ...] = ("text", "latent", "token")
 LLM_KEYS: tuple[str, ...] = ("hidden_size", "num_layers", "num_heads", "intermediate_size", "seed")
 

@@ -32,8 +32,6 @@ from speechtok.trainers.cascade.hyporadise import PROMPTS
 from speechtok.trainers.cascade.rescoring import NORMS
 from speechtok.trainers.cascade.text_lm import TextLMConfig
 
-ROOT = Path(__file__).resolve().parents[3]
-
 
 @dataclass(frozen=True, kw_only=True)
 class DataSection:
