@@ -45,7 +45,13 @@ def main() -> None:
     for i, same in enumerate(res.same_ids):
         if not same:
             print(f"differs: {lines[i].split()[0]} ct2={res.ct2_ids[i]} torch={res.torch_ids[i]}")
-    record(figures, notes)
+    record(figures, notes, settings={"utterances": len(waves), "corpus": "speechocean762-train80",
+                                     "selection": f"every {STRIDE}th line of wav.scp", "model": str(model_dir)},
+           timing=t, threads=1,
+           code=["speechtok/models/whisper_ct2.py", "speechtok/models/whisper_greedy.py",
+                 "speechtok/models/whisper_check.py"],
+           units={"whisper_torch.max_abs_diff_states": "abs", "whisper_torch.greedy_agreement": "fraction",
+                  "whisper_torch.utterances": "count"})
 
 
 if __name__ == "__main__":
