@@ -81,6 +81,7 @@ def _cpu_now() -> float:
 
 
 _START_CPU, _START_WALL = _cpu_now(), time.perf_counter()
+prov.commit()  # cached now: the commit the benchmark process started from, not the later tree
 
 
 @contextmanager
