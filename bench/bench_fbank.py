@@ -53,7 +53,6 @@ def _best(fn, repeats: int = REPEATS) -> tuple[float, float]:
 def main() -> None:
     set_threads(1)
     import torch
-    from fairseq2.data.audio import WaveformToFbankConverter
     from lhotse.features import Fbank
     from lhotse.features.io import NumpyFilesWriter
 
@@ -66,8 +65,14 @@ def main() -> None:
     ours = FbankExtractor(cfg)
     plain = FbankExtractor(cfg, jit=False)
     ref = Fbank(cfg.to_lhotse())
-    conv = WaveformToFbankConverter(num_mel_bins=80, waveform_scale=1.0, channel_last=True,
-                                    standardize=False, dtype=torch.float32)
+    try:
+        from fairseq2.data.audio import WaveformToFbankConverter
+
+        conv = WaveformToFbankConverter(num_mel_bins=80, waveform_scale=1.0, channel_last=True,
+                                        standardize=False, dtype=torch.float32)
+    except (ImportError, OSError) as exc:  # fairseq2n needs oneTBB; not a peer we rely on
+        print(f"  fairseq2 unavailable, its figure is retired for this run: {exc}")
+        conv = None
 
     def fs2() -> None:
         for w in waves:  # pre-padded as lhotse frames it (fairseq2 snips edges)
@@ -83,8 +88,9 @@ def main() -> None:
         cpu_l = min(cpu_l, cpu)
         cpu, wall = _best(lambda: ours.extract_batch(waves, 16000), 1)
         cpu_o, wall_o = min(cpu_o, cpu), min(wall_o, wall)
-        cpu, _ = _best(fs2, 1)
-        cpu_f = min(cpu_f, cpu)
+        if conv is not None:
+            cpu, _ = _best(fs2, 1)
+            cpu_f = min(cpu_f, cpu)
         cpu, _ = _best(lambda: plain.extract_batch(waves, 16000), 1)
         cpu_p = min(cpu_p, cpu)
 
@@ -136,7 +142,6 @@ def main() -> None:
         "fbank.speedup_vs_lhotse": Fig(cpu_l / cpu_o, timing=compute, peers=["fbank.lhotse_x_realtime_per_core"]),
         "fbank.x_realtime_per_core": Fig(audio_s / cpu_o, timing=compute),
         "fbank.torch_only_x_realtime_per_core": audio_s / cpu_p,
-        "fbank.fairseq2_x_realtime_per_core": audio_s / cpu_f,
         "fbank.wall_x_realtime": Fig(audio_s / wall_o, timing=compute),
     }
     notes = {
@@ -150,7 +155,9 @@ def main() -> None:
         "fbank.fairseq2_x_realtime_per_core": "fairseq2 WaveformToFbankConverter on pre-padded audio; its mel banks differ from lhotse's, so not used",
         "fbank.wall_x_realtime": f"compute only, wall clock (machine shared with other jobs; peak RSS {peak_rss_mb():.0f} MiB)",
     }
-    record(figures, notes, settings={"cuts": N_CUTS, "audio_s": round(audio_s, 1), "repeats": REPEATS,
+    if conv is not None:
+        figures["fbank.fairseq2_x_realtime_per_core"] = audio_s / cpu_f
+    record(figures, notes, retire=["fbank.fairseq2_x_realtime_per_core"], settings={"cuts": N_CUTS, "audio_s": round(audio_s, 1), "repeats": REPEATS,
                                      "writer": "lhotse NumpyFilesWriter"}, threads=1, code=CODE)
 
 

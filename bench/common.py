@@ -187,7 +187,7 @@ def record(figures: Mapping[str, float | Fig], notes: Mapping[str, str] | None =
            settings: Mapping[str, Any] | None = None, timing: Timing | None = None,
            threads: int | None = None, code: Sequence[str] = (),
            peers: Mapping[str, Sequence[str]] | None = None,
-           units: Mapping[str, str] | None = None) -> None:
+           units: Mapping[str, str] | None = None, retire: Sequence[str] = ()) -> None:
     """Merges `figures` with their provenance into `bench/results/latest.json` and regenerates
     the table in `bench/README.md`.
 
@@ -202,6 +202,8 @@ def record(figures: Mapping[str, float | Fig], notes: Mapping[str, str] | None =
         peers: figure name -> names of the peer figures (measured in the same run) it compares
             against; `--check` fails when one of them is missing or from another run.
         units: figure name -> unit, where the name does not say it (see `guess_unit`).
+        retire: figures this benchmark no longer produces (or could not measure in this
+            environment): removed from the results instead of left stale.
     """
     name = bench_name()
     rid = run_id()
@@ -237,6 +239,9 @@ def record(figures: Mapping[str, float | Fig], notes: Mapping[str, str] | None =
             runs[name] = {"run_id": rid, "started": base["date"], "finished": None,
                           "commit": base["commit"], "status": "running", "loadavg": base["loadavg"]}
         data["figures"].update(entries)
+        for k in retire:
+            if k not in entries:
+                data["figures"].pop(k, None)
         prov.save(data)
         notes_path = prov.RESULTS.parent / "notes.json"
         if notes_path.exists():  # folded into the figures by prov.load
