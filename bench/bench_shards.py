@@ -310,7 +310,12 @@ def main() -> None:
         for k, v in figs.items():
             print(f"  {k:50s} {v.value if isinstance(v, Fig) else v:.4g}")
         return
-    record(figs, notes, settings={"dim": DIM, "frames_per_row": SIZES, "rows": ROWS, "read_rows": READ,
+    old = ["shards.write_mb_s", "shards.read_mb_s", "shards.write_speedup_vs_shar", "shards.write_speedup_vs_hf",
+           "shards.read_speedup_vs_shar", "shards.read_speedup_vs_hf", "shards.feats_write_mb_s",
+           "shards.feats_read_mb_s", "shards.feats_write_speedup_vs_shar", "shards.feats_write_speedup_vs_hf",
+           "shards.feats_read_speedup_vs_shar", "shards.feats_read_speedup_vs_hf", "shards.read_mb_s_nochecksum",
+           "shards.feats_read_mb_s_nochecksum", "shards.zstd_read_slowdown", "shards.zstd_size_ratio"]
+    record(figs, notes, retire=old, settings={"dim": DIM, "frames_per_row": SIZES, "rows": ROWS, "read_rows": READ,
                                   "shard_bytes": SHARD_BYTES, "repeats": REPEATS, "durability": "fsync all"},
            threads=1, code=CODE)
 
