@@ -128,14 +128,20 @@ class Fig:
 def guess_unit(name: str) -> str:
     """A unit from a figure's name (`_s` seconds, `speedup`/`ratio` x, ...); '' when unclear."""
     n = name.rsplit(".", 1)[-1]
-    rules = [(("_mb_s",), "MB/s"), (("gflops",), "GFLOP/s"), (("gb_s",), "GB/s"),
-             (("speedup", "ratio", "over_floor", "efficiency"), "x"),
-             (("x_realtime",), "x realtime"), (("rtf",), "CPU s / audio s"),
-             (("per_s",), "1/s"), (("_mb",), "MiB"), (("wer", "cer"), "fraction")]
+    suffixes = [("_mb_s", "MB/s"), ("_gb_s", "GB/s"), ("per_s", "1/s")]
+    for suf, unit in suffixes:
+        if n.endswith(suf):
+            return unit
+    if "gflops" in n:
+        return "GFLOP/s"
+    if n.endswith("_s") or "_s_" in n:
+        return "s"
+    rules = [(("speedup", "ratio", "over_floor", "efficiency"), "x"),
+             (("x_realtime",), "x realtime"), (("rtf",), "CPU s / audio s"), (("wer", "cer"), "fraction")]
     for keys, unit in rules:
         if any(k in n for k in keys):
             return unit
-    return "s" if n.endswith("_s") else ""
+    return "MiB" if n.endswith("_mb") else ""
 
 
 def bench_name() -> str:
