@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from speechtok import hub
 from speechtok.errors import ConfigError, InputError
 
 MODES = ("full", "lora", "frozen")
@@ -107,7 +108,7 @@ def load_tokenizer(cfg: LLMConfig, text_corpus: Iterable[str]) -> Any:
         return build_char_tokenizer(text_corpus)
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(cfg.path, local_files_only=True)
+    return hub.from_pretrained(AutoTokenizer, cfg.path)
 
 
 def build_llm(cfg: LLMConfig, vocab_rows: int) -> nn.Module:
@@ -123,7 +124,7 @@ def build_llm(cfg: LLMConfig, vocab_rows: int) -> nn.Module:
     else:
         from transformers import AutoModelForCausalLM
 
-        model = AutoModelForCausalLM.from_pretrained(cfg.path, local_files_only=True, torch_dtype=torch.float32)
+        model = hub.from_pretrained(AutoModelForCausalLM, cfg.path, torch_dtype=torch.float32)
         rows = model.get_input_embeddings().weight.shape[0]  # type: ignore[index,operator]
         if int(rows) != vocab_rows:
             model.resize_token_embeddings(vocab_rows, mean_resizing=False)

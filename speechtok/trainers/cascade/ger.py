@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from speechtok import hub
 from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.cascade.hyporadise import PROMPTS, build_prompt
 from speechtok.trainers.cascade.text_lm import TrainReport, train_causal_lm
@@ -95,8 +96,8 @@ def train_ger(records: Sequence[dict[str, object]], out_dir: Path, config: GERCo
     if not records:
         raise InputError("records", "is empty; GER needs training pairs")
     torch.manual_seed(config.seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(config.base_model))
-    model: Any = AutoModelForCausalLM.from_pretrained(str(config.base_model))
+    tokenizer = hub.from_pretrained(AutoTokenizer, str(config.base_model))
+    model: Any = hub.from_pretrained(AutoModelForCausalLM, str(config.base_model))
     max_len = int(getattr(model.config, "max_position_embeddings", 2048))
     if config.mode == "lora":
         from peft import LoraConfig, get_peft_model
@@ -148,8 +149,8 @@ class GERModel:
             raise ConfigError("prompt", prompt, f"must be one of {sorted(PROMPTS)}")
         self.torch = torch
         self.device = torch.device(device)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir))
+        self.tokenizer = hub.from_pretrained(AutoTokenizer, str(model_dir))
+        model: Any = hub.from_pretrained(AutoModelForCausalLM, str(model_dir))
         self.model = model.to(self.device).eval()
         self.prompt = prompt
         self.bos, self.eos, self.pad = _special_ids(self.tokenizer)

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from speechtok import hub
 from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.cascade.nbest import NBestList
 from speechtok.trainers.cascade.rescoring import LMScore
@@ -66,8 +67,8 @@ class HFCausalLMScorer:
             raise ConfigError("model_dir", str(model_dir), "must be a local Hugging Face model directory")
         self.torch = torch
         self.device = torch.device(device)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir))
+        self.tokenizer = hub.from_pretrained(AutoTokenizer, str(model_dir))
+        model: Any = hub.from_pretrained(AutoModelForCausalLM, str(model_dir))
         self.model = model.to(self.device).eval()
         self.batch_size = batch_size
         self.normalize = normalize
