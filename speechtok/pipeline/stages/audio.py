@@ -12,7 +12,6 @@ import numpy as np
 
 from speechtok.pipeline.stage import CutItem, Quarantine
 
-
 _PLAIN_SUFFIXES = (".flac", ".wav")
 
 
