@@ -123,6 +123,8 @@ class KMeansModel:
         inertia_history: objective per iteration, one list per restart (faiss's `obj`: the
             sum over training frames of the squared distance, or the similarity for "ip", to
             the centroids *before* that iteration's update).
+        feature_spec: the features the model expects (`FeatureSpec.to_dict()`), or None for
+            models saved before it was recorded.
     """
 
     def __init__(
@@ -139,6 +141,7 @@ class KMeansModel:
         sample_sha256: str | None = None,
         total_frames: int | None = None,
         n_train: int | None = None,
+        feature_spec: dict[str, Any] | None = None,
     ) -> None:
         self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
         self.config = config
@@ -151,6 +154,7 @@ class KMeansModel:
         self.sample_sha256 = sample_sha256
         self.total_frames = total_frames
         self.n_train = n_train
+        self.feature_spec = feature_spec  # `speechtok.tokenizers.feature_spec.FeatureSpec` as a dict
         self._index: faiss.Index | None = None
 
     @property
@@ -235,6 +239,7 @@ class KMeansModel:
             "n_train": self.n_train,
             "inertia_history": self.inertia_history,
             "best_restart": self.best_restart,
+            "feature_spec": self.feature_spec,
         }
         return save_model_files(out_dir, tensors, info)
 
@@ -254,6 +259,7 @@ class KMeansModel:
             sample_sha256=info.get("sample_sha256"),
             total_frames=info.get("total_frames"),
             n_train=info.get("n_train"),
+            feature_spec=info.get("feature_spec"),
         )
         if model.checksum() != info.get("checksum"):
             raise InputError(

@@ -28,6 +28,24 @@ from speechtok.failures import (
 from speechtok.pipeline.faults import maybe_io_error
 from speechtok.pipeline.stage import CutItem, Quarantine
 
+_PLAIN_SUFFIXES = (".flac", ".wav")
+
+
+def _whole_file(cut: Any, sampling_rate: int) -> str | None:
+    """The file path when `cut` is one whole mono FLAC/WAV file at `sampling_rate` with nothing
+    to cut, mix, resample or transform (then libsndfile alone gives lhotse's samples); else None."""
+    rec = getattr(cut, "recording", None)
+    if type(cut).__name__ != "MonoCut" or rec is None or rec.transforms:
+        return None
+    if len(rec.sources) != 1 or rec.sources[0].type != "file" or rec.num_channels != 1:
+        return None
+    path = str(rec.sources[0].source)
+    if not path.lower().endswith(_PLAIN_SUFFIXES) or int(rec.sampling_rate) != sampling_rate:
+        return None
+    if cut.start != 0 or cut.duration != rec.duration or getattr(cut, "custom", None):
+        return None
+    return path
+
 
 def source_files(cut: Any) -> list[str]:
     """Paths of the local files `cut`'s audio is read from (none for other source types)."""
@@ -36,19 +54,23 @@ def source_files(cut: Any) -> list[str]:
             if getattr(s, "type", None) == "file"]
 
 
-def _decode(cut: Any) -> np.ndarray:
-    """``cut.load_audio()`` with its failure classified (see module docstring)."""
-    try:
-        maybe_io_error(str(cut.id))  # crash tests: SPEECHTOK_FAULT_EIO
-        return np.asarray(cut.load_audio(), dtype=np.float32)  # (C, S)
-    except Exception as exc:
-        if classify(exc) == ENVIRONMENT:
-            raise
-        # lhotse wraps every backend error into one AudioLoadingError: tell a file system
-        # problem from undecodable bytes by reading the bytes (raises TransientError).
-        for path in source_files(cut):
-            probe_readable(path)
-        raise BadInputError(str(cut.id), describe(exc)) from exc
+def _decode(cut: Any, sampling_rate: int) -> np.ndarray:
+    """Float32 (S,) samples of `cut` at `sampling_rate`. A cut that is a whole mono FLAC/WAV
+    file at the rate is read by soundfile directly (the same samples as `cut.load_audio()`,
+    without lhotse's per-call backend overhead); when its sample count differs from the
+    manifest's, lhotse's path decides (tolerance, padding)."""
+    maybe_io_error(str(cut.id))  # crash tests: SPEECHTOK_FAULT_EIO
+    path = _whole_file(cut, sampling_rate)
+    if path is not None:
+        import soundfile as sf
+
+        wave, _ = sf.read(path, dtype="float32", always_2d=False)
+        if wave.ndim == 1 and wave.shape[0] == cut.recording.num_samples:
+            return np.asarray(wave)  # (S,)
+    if int(cut.sampling_rate) != sampling_rate:
+        cut = cut.resample(sampling_rate)
+    audio = np.asarray(cut.load_audio(), dtype=np.float32)  # (C, S)
+    return audio[0] if audio.ndim == 2 else audio.reshape(-1)
 
 
 def load_mono(cut: Any, sampling_rate: int) -> np.ndarray:
@@ -58,10 +80,16 @@ def load_mono(cut: Any, sampling_rate: int) -> np.ndarray:
         BadInputError: the bytes cannot be decoded (quarantine as ``unreadable``).
         TransientError, OSError: an environment error (retry; see `load_waves`).
     """
-    if int(cut.sampling_rate) != sampling_rate:
-        cut = cut.resample(sampling_rate)
-    audio = _decode(cut)
-    return audio[0] if audio.ndim == 2 else audio.reshape(-1)
+    try:
+        return _decode(cut, sampling_rate)
+    except Exception as exc:
+        if classify(exc) == ENVIRONMENT:
+            raise
+        # lhotse wraps every backend error into one AudioLoadingError: tell a file system
+        # problem from undecodable bytes by reading the bytes (raises TransientError).
+        for path in source_files(cut):
+            probe_readable(path)
+        raise BadInputError(str(cut.id), describe(exc)) from exc
 
 
 Result = dict[str, Any] | Quarantine

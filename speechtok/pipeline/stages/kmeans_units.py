@@ -2,9 +2,18 @@
 
 Fit (once per output, before any shard is assigned): `speechtok.tokenizers.kmeans.fit_kmeans`
 on frames sampled from the committed feature shards (``ShardFrameSource``; the corpus is never
-concatenated), checkpointed in the model directory, saved as safetensors + JSON. The centroids'
-checksum enters the stage fingerprint. Process: nearest centroid per frame -> ``uint16`` units,
-optionally deduplicated into (units, durations) run lengths.
+concatenated), checkpointed in the model directory, saved as safetensors + JSON together with the
+input group's `FeatureSpec` (feature type, layer, sample rate, frame rate, dim, normalisation,
+feature model; PCA). The centroids' checksum enters the stage fingerprint and the units group's
+``model_checksum``. Process: nearest centroid per frame -> ``uint16`` units, optionally
+deduplicated into (units, durations) run lengths.
+
+Fit once, use everywhere: ``model: PATH`` applies a saved model instead of fitting (a
+`KMeansModel.save` directory such as ``OUT/models/NAME`` of another run, or a ``.npy`` of
+centroids with ``features: {feature_type, dim, ...}`` given explicitly). Its recorded spec must
+match the input group's; a mismatch is refused naming the field. The model is copied into this
+run's ``models/NAME`` with the same checksum, so two corpora tokenized by one model show the same
+``model_checksum`` in ``speechtok inspect``. The fit options (k, iterations, ...) are then unused.
 """
 
 from __future__ import annotations
@@ -30,6 +39,11 @@ class KMeansUnitsConfig:
         frame_budget: at most this many frames are sampled for the fit.
         spherical: cosine k-means. pca_dim: PCA before clustering (None: off).
         dedup: collapse repeated units into (units, durations).
+        model: apply this saved model instead of fitting (a `KMeansModel.save` directory, e.g.
+            ``OUT/models/NAME`` of another run, or a ``.npy`` of centroids); ``{shared}`` expands.
+        features: the `FeatureSpec` fields of the features a ``.npy`` model was fitted on
+            (feature_type, dim, frame_rate, sample_rate, layer, normalize, model_checksum);
+            needed for ``.npy``, optional for a directory (must then agree with its record).
     """
 
     k: int = 50
@@ -39,9 +53,27 @@ class KMeansUnitsConfig:
     spherical: bool = False
     pca_dim: int | None = None
     dedup: bool = False
+    model: str | None = None
+    features: dict[str, Any] | None = None
 
     def validate(self) -> None:
         self.kmeans_config().validate()
+        if self.features is not None:
+            if self.model is None:
+                raise ConfigError("features", self.features, "may be given only with `model` (an imported model)")
+            self.feature_spec()
+
+    def feature_spec(self) -> Any:
+        """`features` as a validated `FeatureSpec`, or None."""
+        from speechtok.tokenizers.feature_spec import FeatureSpec
+
+        return None if self.features is None else FeatureSpec.from_dict(self.features)
+
+    def model_path(self) -> Path | None:
+        """`model` with ``{shared}``/``{root}`` expanded, or None."""
+        from speechtok.paths import expand_placeholders
+
+        return None if self.model is None else Path(str(expand_placeholders(self.model)))
 
     def kmeans_config(self) -> Any:
         from speechtok.tokenizers.kmeans import KMeansConfig
@@ -130,17 +162,44 @@ class KMeansUnitsStage(StageBase):
     def needs_fit(self) -> bool:
         return True
 
+    def fit_fingerprint(self, upstream: str | None) -> str:
+        """As `StageBase.fit_fingerprint`, plus the checksum of an applied model (``model:``),
+        so that a changed model file at the same path is copied again."""
+        from speechtok.pipeline.stage import fingerprint_of
+
+        base = super().fit_fingerprint(upstream)
+        path = self.config.model_path()
+        return base if path is None else fingerprint_of({"fit": base, "model": source_checksum(path)})
+
+    def input_spec(self, out_dir: Path) -> Any:
+        """The `FeatureSpec` of the input group, from its committed shards' metadata."""
+        from speechtok.pipeline.shard_reader import ShardDataset
+        from speechtok.tokenizers.feature_spec import feature_spec_from_group
+
+        group = str(self.input_group)
+        meta = ShardDataset(out_dir, groups=(group,)).meta(group)
+        return feature_spec_from_group(meta.stage, meta.config or {}, dim=meta.dim,
+                                       frame_rate=meta.frame_rate, model_checksum=meta.model_checksum)
+
     def fit(self, ctx: FitContext) -> None:
+        import dataclasses
+
         from speechtok.errors import InputError
         from speechtok.tokenizers.kmeans import fit_kmeans
         from speechtok.tokenizers.kmeans_sampling import ShardFrameSource
 
+        spec = self.input_spec(ctx.out_dir)
+        if self.config.model is not None:
+            self._model = apply_saved_model(self.config, spec, group=str(self.input_group))
+            self._model.save(ctx.model_dir)
+            return
         try:
             source: Any = ShardFrameSource(ctx.out_dir, str(self.input_group))
         except InputError:  # no ShardDataset in this tree: read the shard files directly
             source = GroupFrameSource(ctx.out_dir, str(self.input_group))
         model = fit_kmeans(source, self.config.kmeans_config(),
                            checkpoint_dir=ctx.model_dir / "checkpoint")
+        model.feature_spec = dataclasses.replace(spec, pca_dim=self.config.pca_dim).to_dict()
         model.save(ctx.model_dir)
         self._model = model
 
@@ -153,7 +212,8 @@ class KMeansUnitsStage(StageBase):
         return None if self._model is None else str(self._model.checksum())
 
     def group_meta_fields(self) -> dict[str, Any]:
-        return {"vocab_size": self.config.k, "model_checksum": self.model_checksum()}
+        k = self.config.k if self._model is None else self._model.k
+        return {"vocab_size": k, "model_checksum": self.model_checksum()}
 
     def empty_row(self, cut_id: str) -> dict[str, Any]:
         empty = np.zeros(0, np.uint16)
@@ -177,3 +237,45 @@ class KMeansUnitsStage(StageBase):
             else:
                 out.append({"id": item.id, "units": units, "durations": None})
         return out
+
+
+def source_checksum(path: Path) -> str:
+    """Identity of a model to apply: the recorded checksum of a model directory, or the sha256
+    of a ``.npy`` file (read in 1 MiB blocks)."""
+    import hashlib
+    import json
+
+    from speechtok.errors import InputError
+
+    if (path / "kmeans.json").is_file():
+        return str(json.loads((path / "kmeans.json").read_text()).get("checksum"))
+    if path.is_file():
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return "sha256:" + h.hexdigest()
+    raise InputError(str(path), "model: no k-means model here (a KMeansModel.save directory such as "
+                     "OUT/models/NAME of another run, or a .npy of centroids)")
+
+
+def apply_saved_model(config: KMeansUnitsConfig, spec: Any, *, group: str) -> Any:
+    """Loads `config.model` and checks that it was fitted on features like `spec` (the input
+    group's `FeatureSpec`).
+
+    Raises:
+        ConfigError: the model records no spec and none is given, or a field differs (named).
+    """
+    from speechtok.tokenizers.feature_spec import FeatureSpec, check_spec
+    from speechtok.tokenizers.kmeans_import import load_kmeans
+
+    path = config.model_path()
+    if path is None:
+        raise ConfigError("model", None, "must name a saved k-means model to apply")
+    model = load_kmeans(path, config.feature_spec(), spherical=config.spherical)
+    if model.feature_spec is None:
+        raise ConfigError("features", None, f"must be given: the model {path} records no feature spec "
+                          f"(saved before specs were recorded); e.g. features: "
+                          f"{{feature_type: {spec.feature_type}, dim: {spec.dim}}}")
+    check_spec(FeatureSpec.from_dict(model.feature_spec), spec, model=str(path), group=group)
+    return model
