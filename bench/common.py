@@ -81,6 +81,7 @@ def _cpu_now() -> float:
 
 
 _START_CPU, _START_WALL = _cpu_now(), time.perf_counter()
+prov.commit()  # cached now: the commit the benchmark process started from, not the later tree
 
 
 @contextmanager
@@ -127,14 +128,20 @@ class Fig:
 def guess_unit(name: str) -> str:
     """A unit from a figure's name (`_s` seconds, `speedup`/`ratio` x, ...); '' when unclear."""
     n = name.rsplit(".", 1)[-1]
-    rules = [(("_mb_s",), "MB/s"), (("gflops",), "GFLOP/s"), (("gb_s",), "GB/s"),
-             (("speedup", "ratio", "over_floor", "efficiency"), "x"),
-             (("x_realtime",), "x realtime"), (("rtf",), "CPU s / audio s"),
-             (("per_s",), "1/s"), (("_mb",), "MiB"), (("wer", "cer"), "fraction")]
+    suffixes = [("_mb_s", "MB/s"), ("_gb_s", "GB/s"), ("per_s", "1/s")]
+    for suf, unit in suffixes:
+        if n.endswith(suf):
+            return unit
+    if "gflops" in n:
+        return "GFLOP/s"
+    if n.endswith("_s") or "_s_" in n:
+        return "s"
+    rules = [(("speedup", "ratio", "over_floor", "efficiency"), "x"),
+             (("x_realtime",), "x realtime"), (("rtf",), "CPU s / audio s"), (("wer", "cer"), "fraction")]
     for keys, unit in rules:
         if any(k in n for k in keys):
             return unit
-    return "s" if n.endswith("_s") else ""
+    return "MiB" if n.endswith("_mb") else ""
 
 
 def bench_name() -> str:
@@ -186,7 +193,7 @@ def record(figures: Mapping[str, float | Fig], notes: Mapping[str, str] | None =
            settings: Mapping[str, Any] | None = None, timing: Timing | None = None,
            threads: int | None = None, code: Sequence[str] = (),
            peers: Mapping[str, Sequence[str]] | None = None,
-           units: Mapping[str, str] | None = None) -> None:
+           units: Mapping[str, str] | None = None, retire: Sequence[str] = ()) -> None:
     """Merges `figures` with their provenance into `bench/results/latest.json` and regenerates
     the table in `bench/README.md`.
 
@@ -201,6 +208,8 @@ def record(figures: Mapping[str, float | Fig], notes: Mapping[str, str] | None =
         peers: figure name -> names of the peer figures (measured in the same run) it compares
             against; `--check` fails when one of them is missing or from another run.
         units: figure name -> unit, where the name does not say it (see `guess_unit`).
+        retire: figures this benchmark no longer produces (or could not measure in this
+            environment): removed from the results instead of left stale.
     """
     name = bench_name()
     rid = run_id()
@@ -236,6 +245,9 @@ def record(figures: Mapping[str, float | Fig], notes: Mapping[str, str] | None =
             runs[name] = {"run_id": rid, "started": base["date"], "finished": None,
                           "commit": base["commit"], "status": "running", "loadavg": base["loadavg"]}
         data["figures"].update(entries)
+        for k in retire:
+            if k not in entries:
+                data["figures"].pop(k, None)
         prov.save(data)
         notes_path = prov.RESULTS.parent / "notes.json"
         if notes_path.exists():  # folded into the figures by prov.load

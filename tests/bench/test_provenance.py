@@ -117,6 +117,10 @@ def test_goal_and_unit_rules() -> None:
     assert common.guess_unit("machine.fsync_write_mb_s") == "MB/s"
     assert common.guess_unit("machine.sgemm_gflops_1t") == "GFLOP/s"
     assert common.guess_unit("kmeans.fit_cpu_s") == "s"
+    assert common.guess_unit("kmeans.fairseq_mbkm_cpu_s") == "s"
+    assert common.guess_unit("shards.feats_write_shar_wall_s_1mb") == "s"
+    assert common.guess_unit("codecs.peak_rss_mb") == "MiB"
+    assert common.guess_unit("ingest.files_per_s") == "1/s"
     assert goals.needs_peer("kmeans.floor_efficiency") and not goals.needs_peer("kmeans.fit_cpu_s")
 
 
