@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from speechtok.errors import ConfigError, SpeechtokError
-from speechtok.failures import BUG, RetryPolicy
+from speechtok.failures import BUG, DISK_FULL_ERRNOS, RetryPolicy
 from speechtok.pipeline.faults import maybe_fault
 from speechtok.pipeline.recipe import Recipe
 from speechtok.pipeline.report import Progress, RunReport, StageStats
@@ -398,6 +398,12 @@ class _Run:
         finally:
             progress.close()
             stats.wall_s = time.perf_counter() - t0
+        full = [f for f in failures if f.get("errno") in DISK_FULL_ERRNOS]
+        if full:
+            raise DiskFullError(
+                f"no space left writing to {self.out} ({full[0]['error']}; {len(full)} shard(s) "
+                f"of stage {stage.name!r}). Committed shards are intact; free space (or raise "
+                f"the file size limit) and rerun the same command to resume.")
         if failures:
             raise ShardsFailedError(stage.name, failures, stopped=stopped)
 
