@@ -16,6 +16,7 @@ import torch
 
 from speechtok.errors import InputError
 from speechtok.tokenizers.vocab import VocabSpec
+from speechtok.trainers.data import report_skipped
 from speechtok.trainers.token import sequences as sq
 from speechtok.trainers.token.recipe import SplitConfig, TokenDataConfig
 
@@ -42,13 +43,22 @@ def load_utterances(cfg: TokenDataConfig) -> tuple[list[Utterance], int]:
     vocab = ds.meta(cfg.units).vocab_size
     if not vocab:
         raise InputError(f"{cfg.shards}:{cfg.units}", "has no vocab_size in its metadata")
+    needs_text = any(t != "unitlm" for t in cfg.tasks)
     out = []
+    no_speaker = no_text = 0
     for row in ds:
+        if not row.get("speaker"):
+            no_speaker += 1  # the speaker-disjoint split needs one; never invented
+            continue
+        if needs_text and row.get("text") is None:
+            no_text += 1  # asr/tts/textlm/interleaved need it; never an invented ""
+            continue
         words = None
         if row.get(align_key):
             words = [(str(w["word"]), float(w["start"]), float(w["duration"])) for w in row[align_key]]
-        out.append(Utterance(id=row["id"], speaker=str(row.get("speaker") or row["id"]), text=row.get("text") or "",
+        out.append(Utterance(id=row["id"], speaker=str(row["speaker"]), text=row.get("text") or "",
                              units=np.asarray(row[cfg.units]), words=words))
+    report_skipped(cfg.shards, ds.num_quarantined, no_speaker, no_text, len(out))
     return out, int(vocab)
 
 
