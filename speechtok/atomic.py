@@ -35,6 +35,15 @@ def fsync_dir(path: str | Path) -> None:
         os.close(fd)
 
 
+def fsync_file(path: str | Path) -> None:
+    """fsyncs a file's data (for files written by a library that does not fsync them)."""
+    fd = os.open(str(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
@@ -87,13 +96,8 @@ def fsync_tree(root: str | Path) -> None:
     for dirpath, _dirs, files in os.walk(root, topdown=False):
         for name in files:
             p = os.path.join(dirpath, name)
-            if os.path.islink(p):
-                continue
-            fd = os.open(p, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            if not os.path.islink(p):
+                fsync_file(p)
         fsync_dir(dirpath)
 
 
