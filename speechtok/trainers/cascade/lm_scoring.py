@@ -24,6 +24,7 @@ from speechtok import hub
 from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.cascade.nbest import NBestList
 from speechtok.trainers.cascade.rescoring import LMScore
+from speechtok.trainers.llm import load_causal_lm
 from speechtok.trainers.metrics import normalize_text
 
 
@@ -59,7 +60,7 @@ class HFCausalLMScorer:
         self, model_dir: Path, *, device: str = "cpu", batch_size: int = 32, normalize: bool = True
     ) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         if batch_size < 1:
             raise ConfigError("batch_size", batch_size, "must be >= 1")
@@ -68,7 +69,7 @@ class HFCausalLMScorer:
         self.torch = torch
         self.device = torch.device(device)
         self.tokenizer = hub.from_pretrained(AutoTokenizer, str(model_dir))
-        model: Any = hub.from_pretrained(AutoModelForCausalLM, str(model_dir))
+        model: Any = load_causal_lm(model_dir)
         self.model = model.to(self.device).eval()
         self.batch_size = batch_size
         self.normalize = normalize
