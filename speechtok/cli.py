@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "export",
     "units",
     "train",
+    "transcribe",
     "compare",
     "demo",
 )
