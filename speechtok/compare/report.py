@@ -45,7 +45,7 @@ def markdown(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
     lines = [f"# speechtok compare: {title}", ""]
     if meta.get("data"):
         lines += [f"Data: {meta['data']}.", ""]
-    if meta.get("description"):
+    if meta.get("title") and meta.get("description"):
         lines += [f"Recipe description: {meta['description']}", ""]
     lines.append(f"Recipe `{meta.get('recipe')}`; shared backbone {meta.get('llm')}, "
                  f"{meta.get('steps')} optimiser steps per family; speaker-disjoint split "

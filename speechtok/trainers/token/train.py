@@ -100,7 +100,8 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
         "dev_speakers": sorted({u.speaker for u in dev_utts}),
         "train_sequences": len(train_set), "trainable_params": count_trainable(model),
         "steps": result.step, "train_wall_s": train_s, "final_train_loss": result.losses.get(result.step - 1),
-        "vocab_size": spec.size,
+        "vocab_size": spec.size, "vocab_checksum": spec.checksum(),
+        "corpora": [data_cfg.shards, *data_cfg.more_shards],
     }
     report.update(perplexity_by_kind(model, dev_seqs, spec))
 
