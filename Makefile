@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup sysdeps demo test test-all bench lint clean-venv
+.PHONY: setup sysdeps demo test test-all bench bench-check lint clean-venv
 
 ## setup: idempotent; system packages, a venv keyed by the locks' hash shared by every clone
 ## (outside the clone), and a per-clone overlay venv .venv that sees it plus this clone's sources.
@@ -62,6 +62,9 @@ test-all: setup
 
 bench: setup
 	$(PY) -m bench $(if $(ONLY),--only $(ONLY),)
+
+bench-check: setup
+	$(PY) -m bench --check
 
 lint: setup
 	$(VENV)/bin/ruff check speechtok tests bench

@@ -4,14 +4,17 @@ FLOP floor (EnCodec 24 kHz @ 6 kbps, DAC 16 kHz and 44.1 kHz), and Lyra v2 recon
 Speed: full-size architectures with random weights (speed does not depend on weight values),
 saved in each codec's official format and loaded through speechtok's path. Audio: the first
 utterances of speechocean762 (resampled with lhotse). For every codec, side by side in one run:
-- naive: the codec README's per-file loop. EnCodec: ``with torch.no_grad(): model.encode(x)``.
-  DAC: ``model.encode(model.preprocess(x, sr))`` exactly as its README (no ``no_grad``), and,
-  as extra figures, the same under ``torch.no_grad()`` and ``model.compress(signal)`` (its
+- naive baseline (headline ``codecs.<codec>.speedup_vs_nograd_loop``): the package's per-file
+  loop under ``torch.no_grad()``: EnCodec ``model.encode(x)``, DAC
+  ``model.encode(model.preprocess(x, sr))``. Also measured for DAC: the README loop exactly as
+  written (autograd on, ``speedup_vs_readme_loop``) and ``model.compress(signal)`` (its
   documented file API: 1 s windows, loudness normalisation).
 - speechtok: ``tokenizer.encode_batch(waves, sr)`` (exact-length buckets, weight norm folded,
   inference mode).
-CPU seconds (1 thread) / audio seconds = RTF per core. The floor is the FLOPs of one audio
-second (counted by ``torch.utils.flop_counter``) / 87 GFLOP/s.
+Every path best of `REPEATS` runs interleaved, CPU and wall seconds; speedups on CPU seconds
+(1 thread) / audio seconds = RTF per core. The floor is the FLOPs of one audio second (counted
+by ``torch.utils.flop_counter``) / the float32 matmul rate measured in this run
+(``codecs.floor_sgemm_gflops_1t``, `bench.floors`).
 
 Lyra v2 (real weights): SI-SDR, STOI, mel distance and bitrate at 8, 16 and 46 codebooks on
 speechocean762 and FSDD (8 kHz, upsampled to 16 kHz).
@@ -31,9 +34,12 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from bench.common import SHARED, peak_rss_mb, record, set_threads, timed
+from bench.common import SHARED, Fig, Timing, best_of, peak_rss_mb, record, set_threads, timed
 
-PEAK_GFLOPS = 87.0
+REPEATS = 2
+FLOOR = "codecs.floor_sgemm_gflops_1t"
+CODE = ["speechtok/tokenizers/acoustic/encodec_codec.py", "speechtok/tokenizers/acoustic/dac_codec.py",
+        "bench/floors.py"]
 SCALE = float(os.environ.get("BENCH_CODECS_SCALE", "1.0"))
 
 
@@ -71,7 +77,37 @@ def _frames_equal(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     return float(np.mean(np.concatenate([e.all(axis=1) for e in eq])))
 
 
-def bench_encodec(waves16: list[np.ndarray], tmp: Path) -> tuple[dict[str, float], dict[str, str]]:
+def _interleaved(paths: dict[str, Any]) -> tuple[dict[str, Timing], dict[str, Any]]:
+    """Runs every path `REPEATS` times interleaved; best timing and last output of each."""
+    runs: dict[str, list[Timing]] = {k: [] for k in paths}
+    outs: dict[str, Any] = {}
+    for _ in range(REPEATS):
+        for name, fn in paths.items():
+            with timed() as t:
+                outs[name] = fn()
+            runs[name].append(t)
+    return {k: best_of(v) for k, v in runs.items()}, outs
+
+
+def _speed_figs(tag: str, secs: float, t: dict[str, Timing], gflop: float, floor_gflops: float,
+                equal: float) -> dict[str, float | Fig]:
+    pre = f"codecs.{tag}"
+    figs: dict[str, float | Fig] = {
+        f"{pre}.nograd_loop_cpu_s": Fig(t["nograd"].cpu_s, timing=t["nograd"]),
+        f"{pre}.encode_batch_cpu_s": Fig(t["ours"].cpu_s, timing=t["ours"]),
+        f"{pre}.speedup_vs_nograd_loop": Fig(t["nograd"].cpu_s / t["ours"].cpu_s, timing=t["ours"],
+                                             peers=[f"{pre}.nograd_loop_cpu_s"]),
+        f"{pre}.rtf_per_core": Fig(t["ours"].cpu_s / secs, unit="CPU s / audio s", timing=t["ours"]),
+        f"{pre}.rtf_per_core_nograd_loop": Fig(t["nograd"].cpu_s / secs, unit="CPU s / audio s", timing=t["nograd"]),
+        f"{pre}.gflop_per_audio_s": Fig(gflop, unit="GFLOP"),
+        f"{pre}.rtf_floor": Fig(gflop / floor_gflops, unit="CPU s / audio s", peers=[FLOOR]),
+        f"{pre}.time_over_floor": Fig(t["ours"].cpu_s / secs / (gflop / floor_gflops), timing=t["ours"], peers=[FLOOR]),
+        f"{pre}.codes_equal_naive": Fig(equal, unit="fraction"),
+    }
+    return figs
+
+
+def bench_encodec(waves16: list[np.ndarray], tmp: Path, floor: float) -> tuple[dict[str, float | Fig], dict[str, str]]:
     from encodec.model import EncodecModel
 
     from speechtok.tokenizers.acoustic.encodec_codec import (
@@ -92,37 +128,23 @@ def bench_encodec(waves16: list[np.ndarray], tmp: Path) -> tuple[dict[str, float
     tok.encode_batch(waves[:1], 24_000)  # warm-up both paths
     with torch.no_grad():
         model.encode(torch.from_numpy(waves[0])[None, None])
-    naive: list[np.ndarray] = []
-    ours: list[np.ndarray] = []
-    t_naive = t_ours = None
-    for _ in range(2):  # best of 2, interleaved: the two paths differ by less than the noise
-        with timed() as t1:
-            naive = []
-            for w in waves:
-                with torch.no_grad():
-                    frames = model.encode(torch.from_numpy(w)[None, None])
-                naive.append(frames[0][0][0].T.numpy())
-        with timed() as t2:
-            ours = tok.encode_batch(waves, 24_000)
-        t_naive = t1 if t_naive is None or t1.cpu_s < t_naive.cpu_s else t_naive
-        t_ours = t2 if t_ours is None or t2.cpu_s < t_ours.cpu_s else t_ours
-    assert t_naive is not None and t_ours is not None
+
+    def nograd() -> list[np.ndarray]:
+        out = []
+        for w in waves:
+            with torch.no_grad():
+                frames = model.encode(torch.from_numpy(w)[None, None])
+            out.append(frames[0][0][0].T.numpy())
+        return out
+
+    t, outs = _interleaved({"nograd": nograd, "ours": lambda: tok.encode_batch(waves, 24_000)})
     gflop = _gflop_per_second(lambda x: model.encode(x), 24_000)
-    rtf = t_ours.cpu_s / secs
-    floor = gflop / PEAK_GFLOPS
-    figs = {
-        "encodec.speedup_vs_naive": t_naive.cpu_s / t_ours.cpu_s,
-        "encodec.rtf_per_core": rtf,
-        "encodec.rtf_per_core_naive": t_naive.cpu_s / secs,
-        "encodec.rtf_floor": floor,
-        "encodec.gflop_per_audio_s": gflop,
-        "encodec.codes_equal_naive": _frames_equal(ours, naive),
-    }
+    figs = _speed_figs("encodec", secs, t, gflop, floor, _frames_equal(outs["ours"], outs["nograd"]))
     notes = {
-        "encodec.speedup_vs_naive": f"CPU s (best of 2) of no_grad model.encode per file / encode_batch; {secs:.0f} s speech, 1 thread; nothing to remove on CPU (see docs/sections/acoustic.md)",
-        "encodec.rtf_per_core": "CPU s per audio s, 24 kHz @ 6 kbps, full-size random weights",
-        "encodec.rtf_floor": f"FLOPs per audio s / {PEAK_GFLOPS:.0f} GFLOP/s",
-        "encodec.codes_equal_naive": "fraction of frames whose codes equal the package's model.encode",
+        "codecs.encodec.speedup_vs_nograd_loop": f"CPU s of no_grad model.encode per file / encode_batch, best of {REPEATS} interleaved; {secs:.0f} s speech, 24 kHz @ 6 kbps, full-size random weights, 1 thread",
+        "codecs.encodec.rtf_per_core": "CPU s per audio s of encode_batch",
+        "codecs.encodec.rtf_floor": "FLOPs per audio s / the sgemm rate measured in this run",
+        "codecs.encodec.codes_equal_naive": "fraction of frames whose codes equal the package's model.encode",
     }
     return figs, notes
 
@@ -137,7 +159,7 @@ def _dac_model(kind: str) -> tuple[Any, int]:
     return dac.DAC(**kw), int(kw["sample_rate"])
 
 
-def bench_dac(kind: str, tag: str, waves16: list[np.ndarray], tmp: Path) -> tuple[dict[str, float], dict[str, str]]:
+def bench_dac(kind: str, tag: str, waves16: list[np.ndarray], tmp: Path, floor: float) -> tuple[dict[str, float | Fig], dict[str, str]]:
     from audiotools import AudioSignal
 
     from speechtok.tokenizers.acoustic.dac_codec import DacConfig, DacTokenizer
@@ -152,35 +174,40 @@ def bench_dac(kind: str, tag: str, waves16: list[np.ndarray], tmp: Path) -> tupl
     short = waves[0][: sr // 2]
     tok.encode_batch([short], sr)  # warm-up
     model.encode(model.preprocess(torch.from_numpy(short)[None, None], sr))
-    with timed() as t_readme:  # README: no no_grad
-        naive = [model.encode(model.preprocess(torch.from_numpy(w)[None, None], sr))[1][0].T.detach().numpy() for w in waves]
-    with timed() as t_nograd, torch.no_grad():
-        for w in waves:
-            model.encode(model.preprocess(torch.from_numpy(w)[None, None], sr))
-    with timed() as t_compress:
+
+    def readme() -> list[np.ndarray]:  # README: no no_grad
+        return [model.encode(model.preprocess(torch.from_numpy(w)[None, None], sr))[1][0].T.detach().numpy()
+                for w in waves]
+
+    def nograd() -> list[np.ndarray]:
+        with torch.no_grad():
+            return [model.encode(model.preprocess(torch.from_numpy(w)[None, None], sr))[1][0].T.numpy()
+                    for w in waves]
+
+    def compress() -> None:
         for w in waves:
             model.compress(AudioSignal(torch.from_numpy(w)[None, None], sr))
-    with timed() as t_ours:
-        ours = tok.encode_batch(waves, sr)
+
+    t, outs = _interleaved({"nograd": nograd, "readme": readme, "compress": compress,
+                            "ours": lambda: tok.encode_batch(waves, sr)})
     gflop = _gflop_per_second(lambda x: model.encode(model.preprocess(x, sr)), sr)
-    floor = gflop / PEAK_GFLOPS
-    figs = {
-        f"{tag}.speedup_vs_naive": t_readme.cpu_s / t_ours.cpu_s,
-        f"{tag}.speedup_vs_naive_nograd": t_nograd.cpu_s / t_ours.cpu_s,
-        f"{tag}.speedup_vs_compress": t_compress.cpu_s / t_ours.cpu_s,
-        f"{tag}.rtf_per_core": t_ours.cpu_s / secs,
-        f"{tag}.rtf_per_core_naive": t_readme.cpu_s / secs,
-        f"{tag}.rtf_floor": floor,
-        f"{tag}.gflop_per_audio_s": gflop,
-        f"{tag}.codes_equal_naive": _frames_equal(ours, naive),
-    }
+    pre = f"codecs.{tag}"
+    figs = _speed_figs(tag, secs, t, gflop, floor, _frames_equal(outs["ours"], outs["nograd"]))
+    figs.update({
+        f"{pre}.readme_loop_cpu_s": Fig(t["readme"].cpu_s, timing=t["readme"]),
+        f"{pre}.compress_cpu_s": Fig(t["compress"].cpu_s, timing=t["compress"]),
+        f"{pre}.speedup_vs_readme_loop": Fig(t["readme"].cpu_s / t["ours"].cpu_s, timing=t["ours"],
+                                             peers=[f"{pre}.readme_loop_cpu_s"]),
+        f"{pre}.speedup_vs_compress": Fig(t["compress"].cpu_s / t["ours"].cpu_s, timing=t["ours"],
+                                          peers=[f"{pre}.compress_cpu_s"]),
+    })
     notes = {
-        f"{tag}.speedup_vs_naive": f"CPU s of README loop model.encode(preprocess(x)) per file (autograd on) / encode_batch; {secs:.0f} s speech",
-        f"{tag}.speedup_vs_naive_nograd": "same loop under torch.no_grad: the gain is weight-norm folding + inference mode only",
-        f"{tag}.speedup_vs_compress": "per-file model.compress (1 s windows re-encode the receptive-field overlap; loudness)",
-        f"{tag}.rtf_per_core": f"CPU s per audio s, DAC {kind}, all codebooks, full-size random weights",
-        f"{tag}.rtf_floor": f"FLOPs per audio s / {PEAK_GFLOPS:.0f} GFLOP/s",
-        f"{tag}.codes_equal_naive": "fraction of frames whose codes equal the package's model.encode",
+        f"{pre}.speedup_vs_nograd_loop": f"CPU s of model.encode(preprocess(x)) per file under torch.no_grad / encode_batch, best of {REPEATS} interleaved; {secs:.0f} s speech, DAC {kind}, all codebooks, full-size random weights, 1 thread",
+        f"{pre}.speedup_vs_readme_loop": "the README loop as written (autograd on) / encode_batch",
+        f"{pre}.speedup_vs_compress": "per-file model.compress (1 s windows re-encode the receptive-field overlap; loudness)",
+        f"{pre}.rtf_per_core": "CPU s per audio s of encode_batch",
+        f"{pre}.rtf_floor": "FLOPs per audio s / the sgemm rate measured in this run",
+        f"{pre}.codes_equal_naive": "fraction of frames whose codes equal the package's model.encode (no_grad loop)",
     }
     return figs, notes
 
@@ -235,19 +262,22 @@ def bench_lyra(waves16: list[np.ndarray]) -> tuple[dict[str, float], dict[str, s
 
 
 def main() -> None:
+    from bench.floors import sgemm_gflops
+
     warnings.filterwarnings("ignore", category=FutureWarning)
     set_threads(1)
     if not (SHARED / "data" / "speechocean762-train80").exists():
-        print(f"skipped: needs {SHARED} (speechocean762, lyra-v2)")
-        return
-    figures: dict[str, float] = {}
-    notes: dict[str, str] = {}
+        raise SystemExit(f"bench_codecs needs {SHARED} (speechocean762, lyra-v2); set SPEECHTOK_SHARED")
+    with timed() as t_floor:
+        floor = sgemm_gflops(1)["gflops"]
+    figures: dict[str, float | Fig] = {FLOOR: Fig(floor, timing=t_floor)}
+    notes: dict[str, str] = {FLOOR: "float32 matmul GFLOP per CPU s measured in this run (bench.floors)"}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         for name, fn in (
-            ("encodec", lambda: bench_encodec(_speechocean(30 * SCALE), tmp)),
-            ("dac16", lambda: bench_dac("16khz", "dac16", _speechocean(10 * SCALE), tmp)),
-            ("dac44", lambda: bench_dac("44khz", "dac44", _speechocean(6 * SCALE), tmp)),
+            ("encodec", lambda: bench_encodec(_speechocean(30 * SCALE), tmp, floor)),
+            ("dac16", lambda: bench_dac("16khz", "dac16", _speechocean(10 * SCALE), tmp, floor)),
+            ("dac44", lambda: bench_dac("44khz", "dac44", _speechocean(6 * SCALE), tmp, floor)),
             ("lyra", lambda: bench_lyra(_speechocean(40 * SCALE))),
         ):
             with timed() as t:
@@ -256,7 +286,11 @@ def main() -> None:
             figures.update(f)
             notes.update(n)
     figures["codecs.peak_rss_mb"] = peak_rss_mb()
-    record(figures, notes)
+    old = [f"{c}.{k}" for c in ("encodec", "dac16", "dac44") for k in (
+        "codes_equal_naive", "gflop_per_audio_s", "rtf_floor", "rtf_per_core", "rtf_per_core_naive",
+        "speedup_vs_compress", "speedup_vs_naive", "speedup_vs_naive_nograd")]
+    record(figures, notes, threads=1, code=CODE, retire=old,
+           settings={"repeats": REPEATS, "scale": SCALE, "weights": "full-size random"})
 
 
 if __name__ == "__main__":

@@ -1,26 +1,28 @@
-"""k-means: speechtok's faiss path vs fairseq's MiniBatchKMeans recipe; assignment; memory.
+"""k-means: speechtok's faiss fit vs fairseq's `learn_kmeans.py` MiniBatchKMeans, run for real.
 
-Same frames for both sides: 200k x 768 float32 from a Gaussian mixture (1000 components,
-decaying per-dimension noise, like SSL features' spectrum), K=500.
+Real features: 80-bin filterbanks of all of speechocean762-train80 (~566k frames, `bench.realdata`),
+K=100 (fairseq's HuBERT first-iteration recipe clusters MFCC/fbank frames into 100 units).
+Same frames, same thread count (1), best of `REPEATS` runs interleaved (ours, theirs, ours,
+theirs), wall and CPU seconds of both.
 
 - ours: `fit_kmeans` with its defaults (20 Lloyd iterations over every frame, greedy k-means++
-  init on 10k frames), 1 thread; per-iteration cost also at 2 threads.
-- theirs: scikit-learn MiniBatchKMeans as fairseq's `learn_kmeans.py` sets it (batch 10000,
-  k-means++, max_iter 100, n_init 20, max_no_improvement 100, reassignment_ratio 0, tol 0).
-  The full recipe does not fit the ~5-minute bench cap on this shared machine (20 k-means++
-  inits on 30k frames alone take minutes), so it is measured in parts: one k-means++ init
-  exactly as MBKM runs it (on `init_size` = 30k frames), then the mini-batch phase from that
-  init with MBKM's own early stopping, capped at `EQUAL_PASSES` passes. Estimated recipe time
-  = 20 x init + mini-batch phase (a lower bound when early stopping did not fire in the cap).
-- equal passes: ours after `EQUAL_PASSES` iterations vs MBKM after the same passes.
-- floor: 2*N*K*D FLOPs per Lloyd iteration against ~87 GFLOP/s per core (CPU seconds, so the
-  figure is not distorted by other jobs on the machine).
-- assignment: 1M x 768 to K=1000 streamed in 100k batches (one 300 MB batch reused 10 times),
-  vs the floor 2*N*K*D / 87 GFLOP/s per core.
+  init on 10k frames); `frame_budget` = all frames, so both sides see the same data.
+- theirs: scikit-learn `MiniBatchKMeans` exactly as fairseq's `learn_kmeans.py` builds it
+  (`init="k-means++"`, `max_iter=100`, `batch_size=10000`, `tol=0.0`,
+  `max_no_improvement=100`, `init_size=None`, `n_init=20`, `reassignment_ratio=0.0`,
+  `compute_labels=False`), run to completion (its own early stopping); `verbose=0` instead of
+  fairseq's 1 (printing only), `random_state=0` for repeatability.
+- inertia: both sides' centroids scored on all frames (`inertia_of`).
+- equal passes: ours after `EQUAL_PASSES` Lloyd iterations vs MBKM with one init and exactly
+  `EQUAL_PASSES` passes (`max_no_improvement=None`).
+- floor (synthetic scaling data, 100k x 768 Gaussian mixture, K=500): 2*N*K*D FLOPs per Lloyd
+  iteration per CPU second over the sgemm rate measured in this run (`bench.floors`).
+- assignment: 300k x 768 frames to K=1000 in 100k batches vs 2*N*K*D at the measured rate.
 - memory: peak RSS of a fit over `.npy` features 10x the frame budget vs exactly the budget,
   each in a fresh subprocess.
 
-Run: `.venv/bin/python -m bench.bench_kmeans` (env BENCH_KMEANS_QUICK=1 for a smoke run).
+Run: `.venv/bin/python -m bench --only kmeans` (env BENCH_KMEANS_QUICK=1: a smoke run, nothing
+recorded).
 """
 
 from __future__ import annotations
@@ -30,24 +32,27 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import peak_rss_mb, record, set_threads, timed
+from bench.common import Fig, Timing, best_of, peak_rss_mb, record, set_threads, timed
 
 QUICK = os.environ.get("BENCH_KMEANS_QUICK") == "1"
-N, D, K = (20_000, 768, 100) if QUICK else (200_000, 768, 500)
+K = 100
+REPEATS = 1 if QUICK else 2
 EQUAL_PASSES = 3 if QUICK else 10
-ASSIGN_N, ASSIGN_K, ASSIGN_BATCH = (100_000, 1000, 50_000) if QUICK else (1_000_000, 1000, 100_000)
+SYN_N, SYN_D, SYN_K, SYN_ITERS = (20_000, 768, 100, 2) if QUICK else (100_000, 768, 500, 3)
+ASSIGN_N, ASSIGN_K, ASSIGN_BATCH = (100_000, 1000, 50_000) if QUICK else (300_000, 1000, 100_000)
 RSS_BUDGET = 10_000 if QUICK else 50_000
-FLOPS_PER_CORE = 87e9
-FAIRSEQ_N_INIT = 20
+FAIRSEQ = dict(init="k-means++", max_iter=100, batch_size=10_000, tol=0.0, max_no_improvement=100,
+               init_size=None, n_init=20, reassignment_ratio=0.0, compute_labels=False)
+CODE = ["speechtok/tokenizers/kmeans.py", "speechtok/tokenizers/kmeans_init.py",
+        "speechtok/tokenizers/kmeans_sampling.py", "bench/realdata.py", "bench/floors.py"]
 
 
 def structured_frames(n: int, d: int, seed: int = 0, components: int = 1000) -> np.ndarray:
-    """`(n, d)` float32 Gaussian mixture with decaying per-dimension noise."""
+    """`(n, d)` float32 Gaussian mixture with decaying per-dimension noise (scaling data only)."""
     rng = np.random.default_rng(seed)
     means = (rng.standard_normal((components, d)) * 0.6).astype(np.float32)
     scale = (1.0 / np.sqrt(1.0 + np.arange(d) / 32.0)).astype(np.float32)
@@ -59,44 +64,28 @@ def structured_frames(n: int, d: int, seed: int = 0, components: int = 1000) -> 
     return out
 
 
-def ours(x: np.ndarray, threads: int, iterations: int) -> dict[str, float]:
-    """Default fit_kmeans; CPU/wall, CPU per Lloyd iteration and the history."""
+def ours(x: np.ndarray, k: int, iterations: int) -> tuple[Timing, np.ndarray, list[float]]:
+    """Default `fit_kmeans` (all frames); its timing, centroids `(k, D)` and per-iteration CPU s."""
     from bench.common import _cpu_now
     from speechtok.tokenizers.kmeans import KMeansConfig, fit_kmeans
     from speechtok.tokenizers.kmeans_sampling import ArrayFrameSource
 
-    set_threads(threads)
-    cfg = KMeansConfig(k=K, iterations=iterations, frame_budget=len(x))
-    marks: list[tuple[float, float]] = []
+    marks: list[float] = []
+    cfg = KMeansConfig(k=k, iterations=iterations, frame_budget=len(x))
     with timed() as t:
-        model = fit_kmeans(ArrayFrameSource([x]), cfg,
-                           on_iteration=lambda r, i, o: marks.append((_cpu_now(), time.perf_counter())))
-    it_cpu = (marks[-1][0] - marks[0][0]) / (len(marks) - 1)
-    it_wall = (marks[-1][1] - marks[0][1]) / (len(marks) - 1)
-    return {"cpu_s": t.cpu_s, "wall_s": t.wall_s, "iter_cpu_s": it_cpu, "iter_wall_s": it_wall,
-            "model": model}  # type: ignore[dict-item]
+        model = fit_kmeans(ArrayFrameSource([x]), cfg, on_iteration=lambda r, i, o: marks.append(_cpu_now()))
+    per_iter = list(np.diff(marks))
+    return t, model.centroids, per_iter
 
 
-def theirs(x: np.ndarray, threads: int, passes: int) -> dict[str, float]:
-    """fairseq's MBKM recipe in parts: one k-means++ init as MBKM does it, then mini-batches."""
-    from sklearn.cluster import MiniBatchKMeans, kmeans_plusplus
+def theirs(x: np.ndarray, k: int, **override: object) -> tuple[Timing, np.ndarray, int]:
+    """fairseq's MiniBatchKMeans configuration (with `override`), fit to completion."""
+    from sklearn.cluster import MiniBatchKMeans
 
-    set_threads(threads)
-    batch = 10_000
-    init_size = 3 * batch  # MBKM's default init_size
-    rng = np.random.RandomState(0)
-    init_idx = rng.randint(0, len(x), init_size)  # MBKM draws its init sample this way
-    with timed() as t_init:
-        centres, _ = kmeans_plusplus(x[init_idx], K, random_state=rng)
-    km = MiniBatchKMeans(n_clusters=K, init=centres, max_iter=passes, batch_size=batch, tol=0.0,
-                         max_no_improvement=100, n_init=1, reassignment_ratio=0.0,
-                         compute_labels=False, random_state=0)
-    with timed() as t_fit:
+    km = MiniBatchKMeans(n_clusters=k, verbose=0, random_state=0, **{**FAIRSEQ, **override})
+    with timed() as t:
         km.fit(x)
-    max_steps = passes * len(x) // batch
-    return {"init_cpu_s": t_init.cpu_s, "init_wall_s": t_init.wall_s, "fit_cpu_s": t_fit.cpu_s,
-            "fit_wall_s": t_fit.wall_s, "steps": float(km.n_steps_), "max_steps": float(max_steps),
-            "centroids": km.cluster_centers_.astype(np.float32)}  # type: ignore[dict-item]
+    return t, km.cluster_centers_.astype(np.float32), int(km.n_steps_)
 
 
 def _vm_hwm_mb() -> float:
@@ -122,11 +111,10 @@ def rss_child(paths: list[str], budget: int) -> None:
 
 def rss_ratio(tmp: Path) -> tuple[float, float, float]:
     """Peak RSS of a fit over 10x the budget vs exactly the budget (separate processes)."""
-    per_file = RSS_BUDGET
     files = []
     for i in range(10):
         p = tmp / f"feats{i}.npy"
-        np.save(p, structured_frames(per_file, D, seed=100 + i, components=200).astype(np.float16))
+        np.save(p, structured_frames(RSS_BUDGET, SYN_D, seed=100 + i, components=200).astype(np.float16))
         files.append(str(p))
 
     def run(paths: list[str]) -> float:
@@ -142,90 +130,108 @@ def rss_ratio(tmp: Path) -> tuple[float, float, float]:
     return ten / one, one, ten
 
 
-def assign_bench(threads: int) -> tuple[float, float]:
-    """CPU and wall seconds to assign ASSIGN_N x D frames to ASSIGN_K centroids, streamed."""
-    from speechtok.tokenizers.kmeans import KMeansConfig, KMeansModel
-
-    set_threads(threads)
-    pool = structured_frames(ASSIGN_BATCH, D, seed=7)
-    model = KMeansModel(centroids=pool[:ASSIGN_K].copy(), config=KMeansConfig(k=ASSIGN_K), dim=D)
-    total = 0
-    with timed() as t:
-        while total < ASSIGN_N:
-            model.assign(pool, batch_size=ASSIGN_BATCH)
-            total += len(pool)
-    return t.cpu_s, t.wall_s
-
-
 def main() -> None:
-    from speechtok.tokenizers.kmeans import inertia_of
+    from bench.floors import sgemm_gflops
+    from bench.realdata import have_corpus, speechocean_fbank
+    from speechtok.tokenizers.kmeans import KMeansConfig, KMeansModel, inertia_of
 
-    print(f"bench_kmeans: N={N} D={D} K={K}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
-    x = structured_frames(N, D)
-    flops_iter = 2.0 * N * K * D
+    if not have_corpus():
+        raise SystemExit("bench_kmeans needs ../shared/data/speechocean762-train80 (real features); "
+                         "set SPEECHTOK_SHARED to the shared folder")
+    set_threads(1)
+    x = speechocean_fbank()
+    if QUICK:
+        x = x[:60_000]
+    n, d = x.shape
+    print(f"bench_kmeans: fbank {n} x {d}, K={K}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
 
-    o1 = ours(x, threads=1, iterations=20)
-    model = o1.pop("model")
-    inertia_ours = model.inertia(x)  # type: ignore[attr-defined]
-    hist = model.inertia_history[0]  # type: ignore[attr-defined]
-    print(f"  ours 1t: {o1}")
-    o2 = ours(x, threads=2, iterations=3)
-    o2.pop("model")
-    print(f"  ours 2t (3 iterations): {o2}")
+    # fairseq's configuration run to completion vs our default fit, interleaved, best of REPEATS
+    o_runs: list[Timing] = []
+    t_runs: list[Timing] = []
+    for _ in range(REPEATS):
+        t, c_ours, _ = ours(x, K, 20)
+        o_runs.append(t)
+        t, c_mbkm, steps = theirs(x, K)
+        t_runs.append(t)
+        print(f"  ours {o_runs[-1]}; fairseq mbkm {t_runs[-1]} ({steps} steps)", flush=True)
+    to, tt = best_of(o_runs), best_of(t_runs)
+    in_ours, in_mbkm = inertia_of(x, c_ours), inertia_of(x, c_mbkm)
 
-    t1 = theirs(x, threads=1, passes=EQUAL_PASSES)
-    mbkm_centroids = t1.pop("centroids")
-    inertia_mbkm = inertia_of(x, mbkm_centroids)  # type: ignore[arg-type]
-    print(f"  mbkm 1t: {t1}")
-    fairseq_cpu = FAIRSEQ_N_INIT * t1["init_cpu_s"] + t1["fit_cpu_s"]
-    stopped_early = t1["steps"] < t1["max_steps"]
-    # ours at EQUAL_PASSES: the objective before iteration EQUAL_PASSES+1 = after EQUAL_PASSES updates
-    ours_equal = hist[EQUAL_PASSES] if len(hist) > EQUAL_PASSES else inertia_ours
-    ours_equal_cpu = o1["cpu_s"] - (len(hist) - EQUAL_PASSES) * o1["iter_cpu_s"]
-    mbkm_equal_cpu = t1["init_cpu_s"] + t1["fit_cpu_s"]
+    # equal passes: one init each, EQUAL_PASSES passes over all frames
+    te_o, c_eo, _ = ours(x, K, EQUAL_PASSES)
+    te_t, c_et, steps_e = theirs(x, K, n_init=1, max_iter=EQUAL_PASSES, max_no_improvement=None)
+    in_eo, in_et = inertia_of(x, c_eo), inertia_of(x, c_et)
+    print(f"  equal passes ({EQUAL_PASSES}): ours {te_o}, mbkm {te_t} ({steps_e} steps)")
 
-    efficiency = flops_iter / o1["iter_cpu_s"] / FLOPS_PER_CORE
-    eff2 = flops_iter / o2["iter_cpu_s"] / FLOPS_PER_CORE  # CPU s over both threads
+    # floor: Lloyd iterations on synthetic 768-d data vs the sgemm rate measured now
+    with timed() as t_floor:
+        floor = sgemm_gflops(1)["gflops"]
+    syn = structured_frames(SYN_N, SYN_D)
+    _, _, per_iter = ours(syn, SYN_K, SYN_ITERS + 1)
+    iter_cpu = min(per_iter)
+    efficiency = 2.0 * SYN_N * SYN_K * SYN_D / iter_cpu / (floor * 1e9)
+    del syn
 
-    a_cpu, a_wall = assign_bench(1)
-    floor1 = 2.0 * ASSIGN_N * ASSIGN_K * D / FLOPS_PER_CORE
-    print(f"  assign 1t: cpu {a_cpu:.1f}s wall {a_wall:.1f}s floor {floor1:.1f}s")
+    pool = structured_frames(ASSIGN_BATCH, SYN_D, seed=7)
+    model = KMeansModel(centroids=pool[:ASSIGN_K].copy(), config=KMeansConfig(k=ASSIGN_K), dim=SYN_D)
+    with timed() as t_assign:
+        done = 0
+        while done < ASSIGN_N:
+            model.assign(pool, batch_size=ASSIGN_BATCH)
+            done += len(pool)
+    assign_floor_s = 2.0 * ASSIGN_N * ASSIGN_K * SYN_D / (floor * 1e9)
+    del pool, model
+    print(f"  floor {floor:.1f} GFLOP/CPU-s: Lloyd iter {iter_cpu:.2f} CPU s ({efficiency:.2f}); "
+          f"assign {t_assign.cpu_s:.1f} CPU s vs {assign_floor_s:.1f}")
 
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         ratio, rss1, rss10 = rss_ratio(Path(tmp))
-    print(f"  rss: budget-only {rss1:.0f} MB, 10x {rss10:.0f} MB")
 
-    note_mbkm = (f"MBKM est. = {FAIRSEQ_N_INIT} x k-means++ init ({t1['init_cpu_s']:.1f} cpu-s each) "
-                 f"+ mini-batch phase ({t1['fit_cpu_s']:.1f} cpu-s, {int(t1['steps'])} steps, "
-                 f"{'early-stopped' if stopped_early else f'capped at {EQUAL_PASSES} passes: lower bound'})")
-    figures = {
-            "kmeans.speedup_vs_fairseq_mbkm": fairseq_cpu / o1["cpu_s"],
-            "kmeans.inertia_ratio": inertia_ours / inertia_mbkm,
-            "kmeans.inertia_ratio_equal_passes": ours_equal / inertia_mbkm,
-            "kmeans.speedup_equal_passes": mbkm_equal_cpu / ours_equal_cpu,
-            "kmeans.floor_efficiency": efficiency,
-            "kmeans.floor_efficiency_2t": eff2,
-            "kmeans.fit_cpu_s": o1["cpu_s"],
-            "assign.time_over_floor": a_cpu / floor1,
-            "kmeans.rss_ratio_10x": ratio,
+    run_s = f"{n} x {d} fbank frames (speechocean762-train80), K={K}, 1 thread"
+    figures: dict[str, float | Fig] = {
+        "kmeans.fairseq_mbkm_cpu_s": Fig(tt.cpu_s, timing=tt),
+        "kmeans.fairseq_mbkm_wall_s": Fig(tt.wall_s, timing=tt),
+        "kmeans.fit_cpu_s": Fig(to.cpu_s, timing=to),
+        "kmeans.fit_wall_s": Fig(to.wall_s, timing=to),
+        "kmeans.speedup_vs_fairseq_mbkm": Fig(tt.cpu_s / to.cpu_s, timing=to,
+                                              peers=["kmeans.fairseq_mbkm_cpu_s"]),
+        "kmeans.speedup_vs_fairseq_mbkm_wall": Fig(tt.wall_s / to.wall_s, timing=to,
+                                                   peers=["kmeans.fairseq_mbkm_wall_s"]),
+        "kmeans.fairseq_mbkm_inertia": Fig(in_mbkm, unit="sum sq. L2", timing=tt),
+        "kmeans.inertia_ratio": Fig(in_ours / in_mbkm, timing=to, peers=["kmeans.fairseq_mbkm_inertia"]),
+        "kmeans.equal_passes_mbkm_cpu_s": Fig(te_t.cpu_s, timing=te_t),
+        "kmeans.speedup_equal_passes": Fig(te_t.cpu_s / te_o.cpu_s, timing=te_o,
+                                           peers=["kmeans.equal_passes_mbkm_cpu_s"]),
+        "kmeans.equal_passes_mbkm_inertia": Fig(in_et, unit="sum sq. L2", timing=te_t),
+        "kmeans.inertia_ratio_equal_passes": Fig(in_eo / in_et, timing=te_o,
+                                                 peers=["kmeans.equal_passes_mbkm_inertia"]),
+        "kmeans.floor_sgemm_gflops_1t": Fig(floor, timing=t_floor),
+        "kmeans.floor_efficiency": Fig(efficiency, peers=["kmeans.floor_sgemm_gflops_1t"],
+                                       settings={"data": f"synthetic {SYN_N} x {SYN_D}, K={SYN_K}"}),
+        "assign.time_over_floor": Fig(t_assign.cpu_s / assign_floor_s, timing=t_assign,
+                                      peers=["kmeans.floor_sgemm_gflops_1t"]),
+        "kmeans.rss_ratio_10x": ratio,
     }
     if QUICK:  # a smoke run: print, do not record
-        print(json.dumps(figures, indent=1))
+        print(json.dumps({k: v.value if isinstance(v, Fig) else v for k, v in figures.items()}, indent=1))
         return
-    record(
-        figures,
-        notes={
-            "kmeans.speedup_vs_fairseq_mbkm": f"CPU s, 1 thread, 200k x 768, K=500; ours 20 iters {o1['cpu_s']:.0f}s; {note_mbkm}",
-            "kmeans.inertia_ratio": f"ours (20 Lloyd iters) / MBKM after <= {EQUAL_PASSES} passes, one init (fairseq uses best of 20), on all 200k frames",
-            "kmeans.inertia_ratio_equal_passes": f"both after {EQUAL_PASSES} passes over the 200k frames",
-            "kmeans.speedup_equal_passes": f"CPU s to {EQUAL_PASSES} passes incl. one init each",
-            "kmeans.floor_efficiency": "CPU s per Lloyd iteration, 1 thread, vs 2*N*K*D at 87 GFLOP/s",
-            "kmeans.floor_efficiency_2t": f"2 threads: FLOPs per CPU s of both threads vs 87 GFLOP/s per core (wall {o2['iter_wall_s']:.1f}s/iter under load {os.getloadavg()[0]:.0f})",
-            "kmeans.fit_cpu_s": "CPU s of the default fit, 200k x 768, K=500, 1 thread",
-            "assign.time_over_floor": f"CPU s, 1 thread, 1M x 768 -> K=1000 in 100k batches; floor {floor1:.1f}s",
-            "kmeans.rss_ratio_10x": f"peak RSS, fit over 10x {RSS_BUDGET} frames (.npy, 10 files) vs {RSS_BUDGET} ({rss10:.0f} vs {rss1:.0f} MB)",
-        },
-    )
+    settings = {"frames": n, "dim": d, "k": K, "threads": 1, "repeats": REPEATS,
+                "data": "speechocean762-train80 fbank 80 (bench.realdata)", "fairseq": {**FAIRSEQ, "verbose": 0, "random_state": 0}}
+    record(figures, notes={
+        "kmeans.fairseq_mbkm_cpu_s": f"MiniBatchKMeans as learn_kmeans.py, run to completion ({steps} steps, n_init=20); {run_s}; best of {REPEATS} interleaved",
+        "kmeans.fairseq_mbkm_wall_s": "the same run's wall time (shared machine: see load)",
+        "kmeans.fit_cpu_s": f"fit_kmeans defaults (20 Lloyd iterations on all frames, k-means++ on 10k); {run_s}",
+        "kmeans.fit_wall_s": "the same run's wall time",
+        "kmeans.speedup_vs_fairseq_mbkm": f"CPU s, fairseq MBKM config run to completion / ours; {run_s}",
+        "kmeans.speedup_vs_fairseq_mbkm_wall": "the same on wall time (distorted when the machine is loaded)",
+        "kmeans.inertia_ratio": "ours / fairseq MBKM, both scored on all frames (< 1: ours is better)",
+        "kmeans.speedup_equal_passes": f"CPU s to {EQUAL_PASSES} passes over all frames, one init each (MBKM max_no_improvement=None)",
+        "kmeans.inertia_ratio_equal_passes": f"both after {EQUAL_PASSES} passes, scored on all frames",
+        "kmeans.floor_sgemm_gflops_1t": "float32 matmul GFLOP per CPU s measured in this run (bench.floors)",
+        "kmeans.floor_efficiency": f"2*N*K*D per Lloyd iteration (best CPU s, 1 thread) / measured sgemm rate; synthetic {SYN_N} x {SYN_D}, K={SYN_K}",
+        "assign.time_over_floor": f"CPU s to assign {ASSIGN_N} x {SYN_D} to K={ASSIGN_K} in {ASSIGN_BATCH} batches / (2*N*K*D at the measured rate = {assign_floor_s:.1f} s)",
+        "kmeans.rss_ratio_10x": f"peak RSS, fit over 10x {RSS_BUDGET} frames (.npy, 10 files) vs {RSS_BUDGET} ({rss10:.0f} vs {rss1:.0f} MB)",
+    }, settings=settings, threads=1, code=CODE)
 
 
 if __name__ == "__main__":

@@ -1,30 +1,34 @@
-"""Shard write / random-read throughput vs lhotse Shar and Hugging Face `datasets`; RSS at 10x.
+"""Shard writes and reads vs lhotse Shar and Hugging Face `datasets`, like for like; RSS at 10x.
 
-Data (1 thread, page cache warm for every reader, as right after writing):
-- tokens: 100,000 rows x 500 uint16 tokens (100 MB payload);
-- feats: FEAT_ROWS rows x 500 frames x 768 float16 (FEAT_ROWS=600: 461 MB payload, chosen to keep
-  the three writers under ~4 min and RAM under ~3 GB on this shared 2-core machine).
+Data: float16 feature rows (D=256) of three sizes, 1 KB (2 frames), 64 KB (128 frames) and
+1 MB (2048 frames); ROWS[size] rows each. Same rows, same thread (1), best of `REPEATS` runs
+interleaved (ours, Shar, HF, ours, ...), wall and CPU seconds of every side.
 
-Writers: speechtok `ShardWriter` (uncompressed IPC, 10k-row shards, sha256 + fsync + index
-commit per shard); lhotse `SharWriter(fields={"units": "numpy"})` with the array attached by
-`cut.attach_tensor(..., temporal_dim=0)` (Shar's way to store custom arrays; cut objects are
-built outside the timed block); HF `Dataset.from_dict(...).save_to_disk`.
+Writes, at equal durability (fsync on for all): speechtok `ShardWriter` (uncompressed IPC,
+~32 MB shards, sha256 + fsync + index commit per shard, its only mode); lhotse
+`SharWriter(fields={"feats": "numpy"})` with arrays attached by `cut.attach_tensor` (cut objects
+built outside the timed block), then every written file fsynced; HF
+`Dataset.from_dict(...).save_to_disk`, then every written file fsynced. Speedups are on wall
+time (`*_wall`: fsync waits are not CPU time); CPU seconds are recorded beside them. The floor
+is the fsync'd sequential write bandwidth of the same disk measured in this run
+(`bench.floors.fsync_write_mb_s`): `shards.feats_write_over_fsync_floor` is floor MB/s / ours.
 
-Readers: speechtok `ShardDataset` (memory map, sha256 of each file on first open: the default;
-also measured with ``checksum=False``) and HF
-`load_from_disk(...).with_format("numpy")` both read READ_ROWS rows at random indices (opening
-included); Shar has no random access (tar streams), so it reads the first READ_ROWS cuts
-sequentially with `CutSet.from_shar` + `load_custom` (its best case). Every reader touches
-every byte it returns (`view(uint16).max()`), so lazy memory maps are not flattered.
+Reads, page cache warm for every reader (right after writing): random vs random (speechtok
+`ShardDataset` with its default sha256 check on open, and without; HF `load_from_disk` numpy
+format), sequential vs sequential (the first READ rows in order: speechtok, HF, and Shar
+`CutSet.from_shar` + `load_custom`, which has no random access). Every reader touches every
+byte it returns.
 
-Figures use CPU time (user+sys; the machine is shared), wall times are in the notes. Payload
-MB = rows x frames x width x 2 bytes. `shards.rss_ratio_10x`: peak RSS of a fresh process
-writing 200k token rows / one writing 20k rows (rows generated on the fly).
+`shards.rss_ratio_10x`: peak RSS of a fresh process writing 200k rows of 500 uint16 tokens / one
+writing 20k rows (rows generated on the fly).
+
+Run: `.venv/bin/python -m bench --only shards`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -34,12 +38,22 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import peak_rss_mb, record, set_threads, timed
+from bench.common import Fig, Timing, best_of, peak_rss_mb, record, set_threads, timed
 
-TOK_ROWS, TOK_LEN = 100_000, 500
-FEAT_ROWS, FEAT_LEN, FEAT_DIM = 600, 500, 768
-READ_ROWS = {"tokens": 20_000, "feats": 300}
-SHARD_ROWS = {"tokens": 10_000, "feats": 100}
+TOK_LEN = 500
+DIM = 256  # float16 values per frame: 512 bytes
+SIZES = {"1kb": 2, "64kb": 128, "1mb": 2048}  # frames per row
+ROWS = {"1kb": 8192, "64kb": 1024, "1mb": 128}  # 8, 64, 128 MiB of payload
+READ = {"1kb": 4096, "64kb": 512, "1mb": 64}
+SHARD_BYTES = 32 << 20
+REPEATS = 2
+if os.environ.get("BENCH_SHARDS_QUICK") == "1":  # smoke run: tiny sizes, nothing recorded
+    ROWS = {k: v // 16 for k, v in ROWS.items()}
+    READ = {k: v // 16 for k, v in READ.items()}
+    REPEATS = 1
+HEADLINE = "1mb"  # feature-sized rows (500 frames x 768 float16 = 750 KB; 2048 x 256 = 1 MiB)
+CODE = ["speechtok/pipeline/shards.py", "speechtok/pipeline/shard_file.py",
+        "speechtok/pipeline/shard_reader.py", "speechtok/pipeline/shard_schema.py", "bench/floors.py"]
 
 
 def _meta(kind: str) -> Any:
@@ -49,42 +63,51 @@ def _meta(kind: str) -> Any:
         return GroupMeta(group="units.bench", kind="units", stage="bench", stage_version="1",
                          fingerprint="bench", vocab_size=1000, frame_rate=50.0)
     return GroupMeta(group="feats.bench", kind="feats", stage="bench", stage_version="1",
-                     fingerprint="bench", dim=FEAT_DIM, dtype="float16", frame_rate=50.0)
+                     fingerprint="bench", dim=DIM, dtype="float16", frame_rate=100.0)
 
 
-def _data(kind: str) -> tuple[list[str], list[np.ndarray]]:
+def _data(size: str) -> tuple[list[str], list[np.ndarray]]:
+    """`ROWS[size]` ids and float16 `(SIZES[size], DIM)` rows."""
     rng = np.random.default_rng(0)
-    if kind == "tokens":
-        flat = rng.integers(0, 1000, TOK_ROWS * TOK_LEN, dtype=np.uint16)
-        arrs = list(flat.reshape(TOK_ROWS, TOK_LEN))
-    else:
-        arrs = [rng.standard_normal((FEAT_LEN, FEAT_DIM), dtype=np.float32).astype(np.float16)
-                for _ in range(FEAT_ROWS)]
+    arrs = [rng.standard_normal((SIZES[size], DIM), dtype=np.float32).astype(np.float16)
+            for _ in range(ROWS[size])]
     return [f"cut-{i:06d}" for i in range(len(arrs))], arrs
+
+
+def fsync_tree(d: Path) -> None:
+    """fsyncs every file under `d` and every folder (what makes a peer's output durable)."""
+    for p in sorted(d.rglob("*")):
+        if p.is_file():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    for q in [d, *(p for p in d.rglob("*") if p.is_dir())]:
+        fd = os.open(q, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _touch(x: Any) -> int:
     return int(np.asarray(x).view(np.uint16).max())
 
 
-def _col(kind: str) -> str:
-    return "units" if kind == "tokens" else "feats"
-
-
-def write_speechtok(d: Path, kind: str, ids: list[str], arrs: list[np.ndarray],
-                    compression: str | None = None) -> None:
+def write_speechtok(d: Path, size: str, ids: list[str], arrs: list[np.ndarray]) -> None:
     from speechtok.pipeline.shards import ShardWriter
 
-    col = _col(kind)
-    with ShardWriter(d, _meta(kind), max_rows=SHARD_ROWS[kind], compression=compression) as w:
+    rows = max(1, SHARD_BYTES // arrs[0].nbytes)
+    with ShardWriter(d, _meta("feats"), max_rows=rows) as w:
         for i, a in zip(ids, arrs, strict=True):
-            w.write({"id": i, col: a})
+            w.write({"id": i, "feats": a})
 
 
-def read_speechtok(d: Path, kind: str, idx: np.ndarray, checksum: bool = True) -> int:
+def read_speechtok(d: Path, idx: np.ndarray, checksum: bool = True) -> int:
     from speechtok.pipeline.shard_reader import ShardDataset
 
-    group = _meta(kind).group
+    group = _meta("feats").group
     ds = ShardDataset(d, (group,), [group], checksum=checksum)
     s = 0
     for i in idx:
@@ -92,13 +115,15 @@ def read_speechtok(d: Path, kind: str, idx: np.ndarray, checksum: bool = True) -
     return s
 
 
-def write_shar(d: Path, kind: str, cuts: list[Any], arrs: list[np.ndarray]) -> None:
+def write_shar(d: Path, size: str, cuts: list[Any], arrs: list[np.ndarray]) -> None:
     from lhotse.shar import SharWriter
 
     d.mkdir(parents=True, exist_ok=True)
-    with SharWriter(str(d), fields={"units": "numpy"}, shard_size=SHARD_ROWS[kind]) as w:
+    rows = max(1, SHARD_BYTES // arrs[0].nbytes)
+    with SharWriter(str(d), fields={"feats": "numpy"}, shard_size=rows) as w:
         for c, a in zip(cuts, arrs, strict=True):
-            w.write(c.attach_tensor("units", a, frame_shift=0.02, temporal_dim=0))
+            w.write(c.attach_tensor("feats", a, frame_shift=0.01, temporal_dim=0))
+    fsync_tree(d)
 
 
 def read_shar(d: Path, n: int) -> int:
@@ -108,15 +133,16 @@ def read_shar(d: Path, n: int) -> int:
     for k, c in enumerate(CutSet.from_shar(in_dir=str(d))):
         if k >= n:
             break
-        s += _touch(c.load_custom("units"))
+        s += _touch(c.load_custom("feats"))
     return s
 
 
-def write_hf(d: Path, ids: list[str], arrs: list[np.ndarray]) -> None:
+def write_hf(d: Path, size: str, ids: list[str], arrs: list[np.ndarray]) -> None:
     import datasets
 
     datasets.disable_progress_bars()
     datasets.Dataset.from_dict({"id": ids, "x": arrs}).save_to_disk(str(d))
+    fsync_tree(d)
 
 
 def read_hf(d: Path, idx: np.ndarray) -> int:
@@ -133,52 +159,49 @@ def warm_up(root: Path) -> None:
     """Imports and first-call costs of all three libraries, outside the timed blocks."""
     from lhotse import MonoCut
 
-    ids, arrs = ["a", "b"], [np.zeros(4, np.uint16), np.ones(4, np.uint16)]
-    write_speechtok(root / "warm_st", "tokens", ids, arrs)
-    read_speechtok(root / "warm_st", "tokens", np.arange(2))
-    write_hf(root / "warm_hf", ids, arrs)
+    ids, arrs = ["a", "b"], [np.zeros((2, DIM), np.float16), np.ones((2, DIM), np.float16)]
+    write_speechtok(root / "warm_st", "1kb", ids, arrs)
+    read_speechtok(root / "warm_st", np.arange(2))
+    write_hf(root / "warm_hf", "1kb", ids, arrs)
     read_hf(root / "warm_hf", np.arange(2))
     cuts = [MonoCut(id=i, start=0.0, duration=1.0, channel=0) for i in ids]
-    write_shar(root / "warm_shar", "tokens", cuts, arrs)
+    write_shar(root / "warm_shar", "1kb", cuts, arrs)
     read_shar(root / "warm_shar", 2)
 
 
-def run_kind(root: Path, kind: str) -> dict[str, dict[str, float]]:
+def run_size(root: Path, size: str) -> dict[str, Timing]:
+    """Every write and read of one row size; best of REPEATS interleaved per measurement."""
     from lhotse import MonoCut
 
-    ids, arrs = _data(kind)
-    mb = sum(a.nbytes for a in arrs) / 1e6
-    n_read = READ_ROWS[kind]
-    idx = np.random.default_rng(1).permutation(len(ids))[:n_read]
-    read_mb = sum(arrs[int(i)].nbytes for i in idx) / 1e6
-    seq_mb = sum(a.nbytes for a in arrs[:n_read]) / 1e6
-    res: dict[str, dict[str, float]] = {}
+    ids, arrs = _data(size)
+    n = READ[size]
+    rand = np.random.default_rng(1).permutation(len(ids))[:n]
+    seq = np.arange(n)
+    cuts = [MonoCut(id=i, start=0.0, duration=SIZES[size] * 0.01, channel=0) for i in ids]
+    runs: dict[str, list[Timing]] = {}
 
-    def measure(name: str, mbytes: float, fn: Any, *args: Any) -> None:
+    def measure(name: str, fn: Any, *args: Any) -> None:
         with timed() as t:
             fn(*args)
-        res[name] = {"cpu_s": t.cpu_s, "wall_s": t.wall_s, "mb": mbytes,
-                     "mb_s_cpu": mbytes / max(t.cpu_s, 1e-9), "mb_s_wall": mbytes / max(t.wall_s, 1e-9)}
-        print(f"  {kind:6s} {name:18s} {mbytes:8.1f} MB  cpu {t.cpu_s:7.2f} s  wall {t.wall_s:7.2f} s"
-              f"  {res[name]['mb_s_cpu']:8.1f} MB/s (cpu)", flush=True)
+        runs.setdefault(name, []).append(t)
 
-    measure("write_speechtok", mb, write_speechtok, root / f"st_{kind}", kind, ids, arrs)
-    measure("read_speechtok", read_mb, read_speechtok, root / f"st_{kind}", kind, idx)
-    measure("read_nochecksum", read_mb, read_speechtok, root / f"st_{kind}", kind, idx, False)
-    measure("write_zstd", mb, write_speechtok, root / f"stz_{kind}", kind, ids, arrs, "zstd")
-    measure("read_zstd", read_mb, read_speechtok, root / f"stz_{kind}", kind, idx)
-    res["sizes"] = {"raw": _du(root / f"st_{kind}"), "zstd": _du(root / f"stz_{kind}")}
-    shutil.rmtree(root / f"stz_{kind}")
-    measure("write_hf", mb, write_hf, root / f"hf_{kind}", ids, arrs)
-    measure("read_hf", read_mb, read_hf, root / f"hf_{kind}", idx)
-    shutil.rmtree(root / f"hf_{kind}")
-    dur = arrs[0].shape[0] * 0.02
-    cuts = [MonoCut(id=i, start=0.0, duration=dur, channel=0) for i in ids]
-    measure("write_shar", mb, write_shar, root / f"shar_{kind}", kind, cuts, arrs)
-    measure("read_shar_seq", seq_mb, read_shar, root / f"shar_{kind}", n_read)
-    shutil.rmtree(root / f"shar_{kind}")
-    shutil.rmtree(root / f"st_{kind}")
-    return res
+    for r in range(REPEATS):
+        st, sh, hf = root / f"st_{size}_{r}", root / f"shar_{size}_{r}", root / f"hf_{size}_{r}"
+        measure("write_speechtok", write_speechtok, st, size, ids, arrs)
+        measure("write_shar", write_shar, sh, size, cuts, arrs)
+        measure("write_hf", write_hf, hf, size, ids, arrs)
+        measure("rand_speechtok", read_speechtok, st, rand)
+        measure("rand_speechtok_nochecksum", read_speechtok, st, rand, False)
+        measure("rand_hf", read_hf, hf, rand)
+        measure("seq_speechtok", read_speechtok, st, seq)
+        measure("seq_shar", read_shar, sh, n)
+        measure("seq_hf", read_hf, hf, seq)
+        for d in (st, sh, hf):
+            shutil.rmtree(d)
+    best = {k: best_of(v) for k, v in runs.items()}
+    for k, t in best.items():
+        print(f"  {size:5s} {k:26s} cpu {t.cpu_s:7.3f} s  wall {t.wall_s:7.3f} s", flush=True)
+    return best
 
 
 def _du(d: Path) -> float:
@@ -223,62 +246,78 @@ def main() -> None:
         # no set_threads here: it imports torch and faiss, whose ~500 MB would hide the writer
         rss_child(int(sys.argv[2]), sys.argv[3])
         return
+    from bench.floors import fsync_write_mb_s
+
     set_threads(1)
-    root = Path(tempfile.mkdtemp(prefix="bench_shards_"))
+    out = Path(__file__).resolve().parents[1] / "runs"
+    out.mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="bench_shards_", dir=out))  # the output disk
     try:
         warm_up(root)
-        tok = run_kind(root, "tokens")
-        feat = run_kind(root, "feats")
+        with timed() as t_floor:
+            floor = fsync_write_mb_s(root, mb=128, repeats=3)
+        res = {size: run_size(root, size) for size in SIZES}
         ratio, rss_small, rss_big, rss_base = rss_ratio(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    def sp(res: dict, a: str, b: str) -> float:
-        return res[a]["mb_s_cpu"] / res[b]["mb_s_cpu"]
-
-    figs = {
-        "shards.write_mb_s": tok["write_speechtok"]["mb_s_cpu"],
-        "shards.read_mb_s": tok["read_speechtok"]["mb_s_cpu"],
-        "shards.write_speedup_vs_shar": sp(tok, "write_speechtok", "write_shar"),
-        "shards.write_speedup_vs_hf": sp(tok, "write_speechtok", "write_hf"),
-        "shards.read_speedup_vs_shar": sp(tok, "read_speechtok", "read_shar_seq"),
-        "shards.read_speedup_vs_hf": sp(tok, "read_speechtok", "read_hf"),
-        "shards.feats_write_mb_s": feat["write_speechtok"]["mb_s_cpu"],
-        "shards.feats_read_mb_s": feat["read_speechtok"]["mb_s_cpu"],
-        "shards.feats_write_speedup_vs_shar": sp(feat, "write_speechtok", "write_shar"),
-        "shards.feats_write_speedup_vs_hf": sp(feat, "write_speechtok", "write_hf"),
-        "shards.feats_read_speedup_vs_shar": sp(feat, "read_speechtok", "read_shar_seq"),
-        "shards.feats_read_speedup_vs_hf": sp(feat, "read_speechtok", "read_hf"),
-        "shards.read_mb_s_nochecksum": tok["read_nochecksum"]["mb_s_cpu"],
-        "shards.feats_read_mb_s_nochecksum": feat["read_nochecksum"]["mb_s_cpu"],
-        "shards.zstd_read_slowdown": tok["read_speechtok"]["mb_s_cpu"] / tok["read_zstd"]["mb_s_cpu"],
-        "shards.zstd_size_ratio": tok["sizes"]["zstd"] / tok["sizes"]["raw"],
-        "shards.rss_ratio_10x": ratio,
-    }
-
-    def w(res: dict, k: str) -> str:
-        return f"{res[k]['mb_s_wall']:.0f} MB/s wall"
-
-    notes = {
-        "shards.write_mb_s": f"100k x 500 uint16 (100 MB), CPU-time MB/s incl. sha256+fsync+index; {w(tok, 'write_speechtok')}; machine IPC write ~890",
-        "shards.read_mb_s": f"20k random rows, mmap + sha256 on open, CPU-time; {w(tok, 'read_speechtok')}; machine mmap read ~6000",
-        "shards.write_speedup_vs_shar": f"vs lhotse SharWriter numpy field ({tok['write_shar']['mb_s_cpu']:.0f} MB/s cpu)",
-        "shards.write_speedup_vs_hf": f"vs HF from_dict+save_to_disk ({tok['write_hf']['mb_s_cpu']:.0f} MB/s cpu)",
-        "shards.read_speedup_vs_shar": f"our random vs Shar sequential (no random access) ({tok['read_shar_seq']['mb_s_cpu']:.0f} MB/s cpu)",
-        "shards.read_speedup_vs_hf": f"random rows, HF load_from_disk numpy format ({tok['read_hf']['mb_s_cpu']:.0f} MB/s cpu)",
-        "shards.feats_write_mb_s": f"{FEAT_ROWS} x 500 x 768 float16 ({feat['write_speechtok']['mb']:.0f} MB); {w(feat, 'write_speechtok')}",
-        "shards.feats_read_mb_s": f"{READ_ROWS['feats']} random rows; {w(feat, 'read_speechtok')}",
-        "shards.feats_write_speedup_vs_shar": f"Shar {feat['write_shar']['mb_s_cpu']:.0f} MB/s cpu",
-        "shards.feats_write_speedup_vs_hf": f"HF {feat['write_hf']['mb_s_cpu']:.0f} MB/s cpu",
-        "shards.feats_read_speedup_vs_shar": f"Shar sequential {feat['read_shar_seq']['mb_s_cpu']:.0f} MB/s cpu",
-        "shards.feats_read_speedup_vs_hf": f"HF {feat['read_hf']['mb_s_cpu']:.0f} MB/s cpu",
-        "shards.read_mb_s_nochecksum": f"as read_mb_s with checksum=False (structure checks only); {w(tok, 'read_nochecksum')}",
-        "shards.feats_read_mb_s_nochecksum": f"as feats_read_mb_s with checksum=False; {w(feat, 'read_nochecksum')}",
-        "shards.zstd_read_slowdown": f"tokens random read, uncompressed / zstd IPC ({tok['read_zstd']['mb_s_cpu']:.0f} MB/s cpu); feats: {feat['read_speechtok']['mb_s_cpu'] / feat['read_zstd']['mb_s_cpu']:.1f}x",
-        "shards.zstd_size_ratio": f"tokens (random ids <1000) zstd/raw file size; feats {feat['sizes']['zstd'] / feat['sizes']['raw']:.2f}",
-        "shards.rss_ratio_10x": f"peak RSS (VmHWM) writing 200k vs 20k token rows, fresh processes: {rss_big:.0f} / {rss_small:.0f} MiB (after imports {rss_base:.0f} MiB)",
-    }
-    record(figs, notes)
+    figs: dict[str, float | Fig] = {"shards.floor_fsync_write_mb_s": Fig(floor, timing=t_floor)}
+    notes: dict[str, str] = {"shards.floor_fsync_write_mb_s": "128 MiB in 1 MiB blocks + fsync on the output disk (runs/), best of 3, this run"}
+    for size, r in res.items():
+        mb = ROWS[size] * SIZES[size] * DIM * 2 / 1e6
+        rmb = READ[size] * SIZES[size] * DIM * 2 / 1e6
+        sfx = "" if size == HEADLINE else f"_{size}"
+        for side in ("speechtok", "shar", "hf"):
+            w = r[f"write_{side}"]
+            figs[f"shards.feats_write_{side}_wall_s_{size}"] = Fig(w.wall_s, timing=w)
+        for side in ("speechtok", "speechtok_nochecksum", "hf"):
+            figs[f"shards.feats_rand_read_{side}_wall_s_{size}"] = Fig(r[f"rand_{side}"].wall_s, timing=r[f"rand_{side}"])
+        for side in ("speechtok", "shar", "hf"):
+            figs[f"shards.feats_seq_read_{side}_wall_s_{size}"] = Fig(r[f"seq_{side}"].wall_s, timing=r[f"seq_{side}"])
+        ws = r["write_speechtok"]
+        figs[f"shards.feats_write_mb_s_{size}"] = Fig(mb / ws.wall_s, timing=ws)
+        figs[f"shards.feats_write_speedup_vs_shar_wall{sfx}"] = Fig(
+            r["write_shar"].wall_s / ws.wall_s, timing=ws, peers=[f"shards.feats_write_shar_wall_s_{size}"])
+        figs[f"shards.feats_write_speedup_vs_shar_cpu_{size}"] = Fig(
+            r["write_shar"].cpu_s / ws.cpu_s, timing=ws, peers=[f"shards.feats_write_shar_wall_s_{size}"])
+        figs[f"shards.feats_write_speedup_vs_hf_wall_{size}"] = Fig(
+            r["write_hf"].wall_s / ws.wall_s, timing=ws, peers=[f"shards.feats_write_hf_wall_s_{size}"])
+        figs[f"shards.feats_rand_read_speedup_vs_hf_{size}"] = Fig(
+            r["rand_hf"].wall_s / r["rand_speechtok"].wall_s, timing=r["rand_speechtok"],
+            peers=[f"shards.feats_rand_read_hf_wall_s_{size}"])
+        figs[f"shards.feats_seq_read_speedup_vs_shar_{size}"] = Fig(
+            r["seq_shar"].wall_s / r["seq_speechtok"].wall_s, timing=r["seq_speechtok"],
+            peers=[f"shards.feats_seq_read_shar_wall_s_{size}"])
+        figs[f"shards.feats_seq_read_speedup_vs_hf_{size}"] = Fig(
+            r["seq_hf"].wall_s / r["seq_speechtok"].wall_s, timing=r["seq_speechtok"],
+            peers=[f"shards.feats_seq_read_hf_wall_s_{size}"])
+        what = f"{ROWS[size]} rows x {SIZES[size]} x {DIM} float16 ({mb:.0f} MB), fsync on for all, wall, best of {REPEATS} interleaved"
+        notes[f"shards.feats_write_speedup_vs_shar_wall{sfx}"] = f"Shar / speechtok wall s; {what}"
+        notes[f"shards.feats_write_speedup_vs_shar_cpu_{size}"] = "the same on CPU s"
+        notes[f"shards.feats_write_speedup_vs_hf_wall_{size}"] = f"HF save_to_disk + fsync / speechtok; {what}"
+        notes[f"shards.feats_write_mb_s_{size}"] = f"speechtok ShardWriter wall MB/s incl. sha256 + fsync + index; {what}"
+        notes[f"shards.feats_rand_read_speedup_vs_hf_{size}"] = f"{READ[size]} random rows ({rmb:.0f} MB), speechtok with sha256 on open / HF, wall, page cache warm"
+        notes[f"shards.feats_seq_read_speedup_vs_shar_{size}"] = f"first {READ[size]} rows in order ({rmb:.0f} MB), speechtok (sha256 on open) / Shar from_shar + load_custom, wall"
+        notes[f"shards.feats_seq_read_speedup_vs_hf_{size}"] = "the same rows in order, HF load_from_disk numpy format"
+    head = res[HEADLINE]["write_speechtok"]
+    head_mb = ROWS[HEADLINE] * SIZES[HEADLINE] * DIM * 2 / 1e6
+    figs["shards.feats_write_over_fsync_floor"] = Fig(floor / (head_mb / head.wall_s), timing=head,
+                                                      peers=["shards.floor_fsync_write_mb_s"])
+    notes["shards.feats_write_over_fsync_floor"] = f"fsync'd write floor MB/s / speechtok write MB/s (wall), {HEADLINE} rows; 1.0 = at the floor"
+    figs["shards.rss_ratio_10x"] = ratio
+    notes["shards.rss_ratio_10x"] = f"peak RSS (VmHWM) writing 200k vs 20k token rows, fresh processes: {rss_big:.0f} / {rss_small:.0f} MiB (after imports {rss_base:.0f} MiB)"
+    if os.environ.get("BENCH_SHARDS_QUICK") == "1":
+        for k, v in figs.items():
+            print(f"  {k:50s} {v.value if isinstance(v, Fig) else v:.4g}")
+        return
+    old = ["shards.write_mb_s", "shards.read_mb_s", "shards.write_speedup_vs_shar", "shards.write_speedup_vs_hf",
+           "shards.read_speedup_vs_shar", "shards.read_speedup_vs_hf", "shards.feats_write_mb_s",
+           "shards.feats_read_mb_s", "shards.feats_write_speedup_vs_shar", "shards.feats_write_speedup_vs_hf",
+           "shards.feats_read_speedup_vs_shar", "shards.feats_read_speedup_vs_hf", "shards.read_mb_s_nochecksum",
+           "shards.feats_read_mb_s_nochecksum", "shards.zstd_read_slowdown", "shards.zstd_size_ratio"]
+    record(figs, notes, retire=old, settings={"dim": DIM, "frames_per_row": SIZES, "rows": ROWS, "read_rows": READ,
+                                  "shard_bytes": SHARD_BYTES, "repeats": REPEATS, "durability": "fsync all"},
+           threads=1, code=CODE)
 
 
 if __name__ == "__main__":

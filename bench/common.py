@@ -1,31 +1,49 @@
-"""What every benchmark uses: thread pinning, CPU+wall timing, and merging named figures.
+"""What every benchmark uses: thread pinning, CPU+wall timing, and recording named figures.
 
-Figures go to `bench/results/latest.json` (a flat object: figure name -> number, plus `machine`
-and `date`) and the table in `bench/README.md` between the FIGURES markers.
+`record(figures, notes)` merges figures into `bench/results/latest.json`, each with its
+provenance (value, unit, date, commit, machine, threads, wall and CPU seconds, settings, load
+average, the code it measured, the peers it was compared with); see `bench/provenance.py` for
+the file format and `python -m bench --check` for what makes a figure stale. The tables in
+`bench/README.md` (and the README sections' BENCH blocks) are generated from the results by
+`bench/report.py`.
+
+A figure value is a number, or a `Fig` when it carries its own timing, unit, threads, settings
+or peers::
+
+    with timed() as t_ours: ...
+    with timed() as t_peer: ...
+    record({"x.peer_wall_s": Fig(t_peer.wall_s, timing=t_peer),
+            "x.speedup_vs_peer": Fig(t_peer.wall_s / t_ours.wall_s, timing=t_ours,
+                                     peers=["x.peer_wall_s"])},
+           notes={...}, settings={"frames": 200_000}, code=["speechtok/x.py"])
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import os
-import platform
 import resource
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-RESULTS = BENCH_DIR / "results" / "latest.json"
+from bench import provenance as prov
+
+BENCH_DIR = prov.BENCH_DIR
+RESULTS = prov.RESULTS
 README = BENCH_DIR / "README.md"
 SHARED = Path(os.environ.get("SPEECHTOK_SHARED", BENCH_DIR.parent.parent / "shared"))
-BEGIN, END = "<!-- FIGURES:BEGIN -->", "<!-- FIGURES:END -->"
+RUN_ENV, NAME_ENV = "SPEECHTOK_BENCH_RUN", "SPEECHTOK_BENCH_NAME"
+_threads: int | None = None
 
 
 def set_threads(n: int) -> None:
     """Pins torch, faiss and BLAS to `n` threads for the rest of the process."""
+    global _threads
+    _threads = n
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(n)
     try:
@@ -62,6 +80,10 @@ def _cpu_now() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+_START_CPU, _START_WALL = _cpu_now(), time.perf_counter()
+prov.commit()  # cached now: the commit the benchmark process started from, not the later tree
+
+
 @contextmanager
 def timed() -> Iterator[Timing]:
     """`with timed() as t: ...` then read `t.cpu_s`, `t.wall_s`."""
@@ -74,51 +96,164 @@ def timed() -> Iterator[Timing]:
         t.wall_s = time.perf_counter() - w0
 
 
+def best_of(timings: Sequence[Timing]) -> Timing:
+    """The run with the least wall time (its CPU time with it) of repeated measurements."""
+    if not timings:
+        raise ValueError("best_of needs at least one Timing, but got none; time the block first")
+    return min(timings, key=lambda t: t.wall_s)
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process in MiB (ru_maxrss)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def machine() -> str:
-    return f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu {platform.processor() or ''}".strip()
+    """Host, architecture, CPU count and model."""
+    return prov.machine()
 
 
-def record(figures: dict[str, float], notes: dict[str, str] | None = None) -> None:
-    """Merges `figures` into `bench/results/latest.json` and the table in `bench/README.md`.
+@dataclass
+class Fig:
+    """A figure with its own provenance; any field left None takes the `record` call's."""
+
+    value: float
+    unit: str | None = None
+    timing: Timing | None = None
+    threads: int | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    peers: Sequence[str] = ()
+
+
+def guess_unit(name: str) -> str:
+    """A unit from a figure's name (`_s` seconds, `speedup`/`ratio` x, ...); '' when unclear."""
+    n = name.rsplit(".", 1)[-1]
+    suffixes = [("_mb_s", "MB/s"), ("_gb_s", "GB/s"), ("per_s", "1/s")]
+    for suf, unit in suffixes:
+        if n.endswith(suf):
+            return unit
+    if "gflops" in n:
+        return "GFLOP/s"
+    if n.endswith("_s") or "_s_" in n:
+        return "s"
+    rules = [(("speedup", "ratio", "over_floor", "efficiency"), "x"),
+             (("x_realtime",), "x realtime"), (("rtf",), "CPU s / audio s"), (("wer", "cer"), "fraction")]
+    for keys, unit in rules:
+        if any(k in n for k in keys):
+            return unit
+    return "MiB" if n.endswith("_mb") else ""
+
+
+def bench_name() -> str:
+    """The running benchmark's name (`kmeans` for `bench/bench_kmeans.py`)."""
+    if os.environ.get(NAME_ENV):
+        return os.environ[NAME_ENV]
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    mod = spec.name if spec is not None else Path(getattr(main, "__file__", "") or "").stem
+    stem = mod.rsplit(".", 1)[-1]
+    return stem[len("bench_"):] if stem.startswith("bench_") else stem
+
+
+_run_id: str | None = None
+
+
+def run_id() -> str:
+    """This run's id: the runner's (`python -m bench`), else one per process."""
+    global _run_id
+    if os.environ.get(RUN_ENV):
+        return os.environ[RUN_ENV]
+    if _run_id is None:
+        _run_id = f"{prov.now_iso()}-{os.getpid()}"
+    return _run_id
+
+
+def begin_run(name: str, rid: str) -> None:
+    """Marks `rid` the newest run of benchmark `name` (its older figures become stale)."""
+    with prov.locked():
+        data = prov.load()
+        data["runs"][name] = {"run_id": rid, "started": prov.now_iso(), "finished": None,
+                              "commit": prov.commit(), "status": "running",
+                              "loadavg": prov.loadavg()}
+        prov.save(data)
+
+
+def end_run(name: str, rid: str, ok: bool) -> None:
+    """Marks run `rid` of `name` finished (`ok` or `failed`)."""
+    with prov.locked():
+        data = prov.load()
+        run = data["runs"].get(name)
+        if run is not None and run.get("run_id") == rid:
+            run["finished"] = prov.now_iso()
+            run["status"] = "ok" if ok else "failed"
+            prov.save(data)
+
+
+def record(figures: Mapping[str, float | Fig], notes: Mapping[str, str] | None = None, *,
+           settings: Mapping[str, Any] | None = None, timing: Timing | None = None,
+           threads: int | None = None, code: Sequence[str] = (),
+           peers: Mapping[str, Sequence[str]] | None = None,
+           units: Mapping[str, str] | None = None, retire: Sequence[str] = ()) -> None:
+    """Merges `figures` with their provenance into `bench/results/latest.json` and regenerates
+    the table in `bench/README.md`.
 
     Args:
-        figures: figure name (e.g. ``"fbank.speedup_vs_lhotse"``) -> number.
-        notes: optional figure name -> one-line note shown in the README table.
+        figures: figure name (e.g. ``"fbank.speedup_vs_lhotse_store"``) -> number or `Fig`.
+        notes: figure name -> one-line note shown in the table.
+        settings: what was measured (sizes, data, repeats), kept with every figure.
+        timing: wall/CPU seconds behind the figures; default: this process so far.
+        threads: thread count used; default: the last `set_threads`.
+        code: repository-relative files the figures depend on besides the benchmark's own file;
+            a change to any of them makes the figures stale.
+        peers: figure name -> names of the peer figures (measured in the same run) it compares
+            against; `--check` fails when one of them is missing or from another run.
+        units: figure name -> unit, where the name does not say it (see `guess_unit`).
+        retire: figures this benchmark no longer produces (or could not measure in this
+            environment): removed from the results instead of left stale.
     """
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    data: dict[str, object] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    name = bench_name()
+    rid = run_id()
+    code_files = sorted({f"bench/bench_{name}.py", *code})
+    sha = prov.code_sha(code_files)
+    default_threads = threads if threads is not None else _threads
+    if default_threads is None:
+        default_threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
+    run_timing = Timing(cpu_s=_cpu_now() - _START_CPU, wall_s=time.perf_counter() - _START_WALL)
+    base = {"date": prov.now_iso(), "commit": prov.commit(), "machine": prov.machine(),
+            "loadavg": prov.loadavg(), "bench": name, "run_id": rid, "code": code_files,
+            "code_sha": sha}
+    entries: dict[str, dict[str, Any]] = {}
     for k, v in figures.items():
-        data[k] = round(float(v), 6)
-    data["machine"] = machine()
-    data["date"] = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    notes_path = RESULTS.parent / "notes.json"
-    all_notes: dict[str, str] = json.loads(notes_path.read_text()) if notes_path.exists() else {}
-    all_notes.update(notes or {})
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(RESULTS)
-    notes_path.write_text(json.dumps(all_notes, indent=2, sort_keys=True) + "\n")
-    _update_readme(data, all_notes)
-    for k, v in figures.items():
-        print(f"  {k:40s} {v:.4g}")
+        fig = v if isinstance(v, Fig) else Fig(float(v))
+        t = fig.timing or timing
+        entries[k] = {
+            **base,
+            "value": round(float(fig.value), 6),
+            "unit": fig.unit or (units or {}).get(k) or guess_unit(k),
+            "threads": fig.threads if fig.threads is not None else default_threads,
+            "wall_s": round((t or run_timing).wall_s, 3),
+            "cpu_s": round((t or run_timing).cpu_s, 3),
+            "timing": "figure" if t is not None else "run",
+            "settings": {**(settings or {}), **fig.settings},
+            "peers": sorted({*fig.peers, *(peers or {}).get(k, ())}),
+            "note": (notes or {}).get(k, ""),
+        }
+    with prov.locked():
+        data = prov.load()
+        runs = data["runs"]
+        if name not in runs or runs[name].get("run_id") != rid:
+            runs[name] = {"run_id": rid, "started": base["date"], "finished": None,
+                          "commit": base["commit"], "status": "running", "loadavg": base["loadavg"]}
+        data["figures"].update(entries)
+        for k in retire:
+            if k not in entries:
+                data["figures"].pop(k, None)
+        prov.save(data)
+        notes_path = prov.RESULTS.parent / "notes.json"
+        if notes_path.exists():  # folded into the figures by prov.load
+            notes_path.unlink()
+        from bench.report import write_bench_readme
 
-
-def _update_readme(data: dict[str, object], notes: dict[str, str]) -> None:
-    rows = ["| figure | value | note |", "|---|---|---|"]
-    for k in sorted(data):
-        if k in ("machine", "date"):
-            continue
-        rows.append(f"| `{k}` | {data[k]} | {notes.get(k, '')} |")
-    rows.append(f"\nMachine: {data.get('machine')}; date: {data.get('date')}.")
-    table = "\n".join(rows)
-    text = README.read_text() if README.exists() else "# Benchmarks\n\n" + BEGIN + "\n" + END + "\n"
-    if BEGIN not in text:
-        text += "\n" + BEGIN + "\n" + END + "\n"
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(head + BEGIN + "\n" + table + "\n" + END + tail)
+        write_bench_readme(data)
+    for k, e in entries.items():
+        print(f"  {k:44s} {e['value']:.4g} {e['unit']}")

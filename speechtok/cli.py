@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from speechtok import __version__
+from speechtok import __version__, hub
 from speechtok.errors import SpeechtokError
 
 #: Subcommand modules, in the order `--help` lists them. A module that is missing is skipped.
@@ -54,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    hub.configure_from_args(args)  # offline unless this command took --allow-download
     try:
         return int(args.func(args))
     except SpeechtokError as exc:

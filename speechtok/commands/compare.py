@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from speechtok import hub
+
 
 def _run(args: argparse.Namespace) -> int:
     from speechtok.compare import run_compare
@@ -25,4 +27,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a recipe key (llm.hidden_size=64, budget.steps=50, "
                         "families.text.set.ger.mode=lora, families.token.enabled=false)")
+    hub.add_download_flag(p)
     p.set_defaults(func=_run)

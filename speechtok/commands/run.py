@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from speechtok import hub
 from speechtok.pipeline.recipe import load_recipe, parse_sets
 from speechtok.pipeline.runner import RunOptions, run
 
@@ -88,6 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a recipe var (corpus=PATH, k=100) or a field "
                         "(ingest.sample_rate=8000, shards.cuts_per_shard=50, STAGE.KEY=VALUE)")
     add_execution_flags(p)
+    hub.add_download_flag(p)
     p.add_argument("--shard-index", type=int, default=0,
                    help="run only data shards j with j %% num_shards == shard_index (job arrays)")
     p.add_argument("--num-shards", type=int, default=1, help="number of array tasks (default 1)")

@@ -6,6 +6,7 @@ import argparse
 import importlib
 from pathlib import Path
 
+from speechtok import hub
 from speechtok.errors import SpeechtokError
 
 FAMILIES = {
@@ -34,4 +35,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("recipe", help="recipe YAML")
         p.add_argument("-o", "--output", required=True, help="run directory (checkpoints, metrics)")
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe value")
+        hub.add_download_flag(p)
         p.set_defaults(func=_run)

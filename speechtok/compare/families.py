@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from speechtok import hub
 from speechtok.compare.recipe import CompareRecipe, FamilySpec
 from speechtok.compare.split_proof import HeldOut, SplitProofError, check_ids, split_scores
 from speechtok.errors import SpeechtokError
@@ -132,7 +133,7 @@ def read_text(run: Path, recipe: CompareRecipe) -> dict[str, Any]:
     # tokens the LLM reads: every n-best hypothesis, through the run's text-LM tokenizer
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(run / "text_lm"))
+    tok = hub.from_pretrained(AutoTokenizer, run / "text_lm")
     n_tokens = 0
     decoded: list[str] = []
     for line in (run / "nbest.jsonl").open():

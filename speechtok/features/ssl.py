@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ import torch
 from speechtok.errors import ConfigError, InputError
 from speechtok.features.batching import chunk_spans, exact_length_buckets, padded_buckets
 from speechtok.features.checksum import model_checksum
+from speechtok.hub import resolve_model
 
 #: transformers model_type -> class name of the bare encoder model.
 SSL_MODEL_CLASSES = {
@@ -48,8 +48,8 @@ class SSLConfig:
     """Options of SSL layer-feature extraction.
 
     Attributes:
-        model: a local `transformers` model directory (checked first) or a hub id (downloaded
-            only when a network is there and HF_HUB_OFFLINE is not set).
+        model: a local `transformers` model directory (checked first) or a hub id (read from
+            the Hugging Face cache; downloaded only with ``--allow-download``, see `speechtok.hub`).
         layers: hidden-state indices to return (0 .. num_hidden_layers), one or several.
         device: ``"cpu"`` or ``"cuda"``.
         normalize: zero-mean unit-variance input per signal; None reads ``do_normalize`` from
@@ -94,11 +94,6 @@ class SSLConfig:
             raise ConfigError("device", self.device, "must be 'cpu' or 'cuda'")
 
 
-def _looks_like_path(model: str) -> bool:
-    """True for strings that cannot be hub ids ("org/name"): absolute, relative-dot, deeper paths."""
-    return Path(model).is_absolute() or model.startswith((".", "~")) or model.count("/") > 1
-
-
 class _Stop(Exception):
     """Raised by a forward pre-hook once every requested layer is recorded."""
 
@@ -108,38 +103,28 @@ def load_ssl_model(model: str, device: str = "cpu") -> tuple[Any, dict[str, Any]
 
     Returns:
         ``(model in eval mode on device, info)``; info holds ``model_type``, ``do_normalize``
-        (from ``preprocessor_config.json`` or None), ``sampling_rate``, ``local_dir`` (or None).
+        (from ``preprocessor_config.json`` or None), ``sampling_rate``, ``local_dir`` (always a local directory: see
+        `speechtok.hub.resolve_model`) and ``revision`` (the pinned hub commit, or None).
     """
     import transformers
 
-    local = Path(model).expanduser()
-    is_local = local.is_dir()
-    if not is_local and _looks_like_path(model):
-        raise InputError(model, "no such model directory; pass a directory holding config.json and the weights")
-    source = str(local) if is_local else model
+    resolved = resolve_model(model)  # local dir, or the cached hub snapshot (offline by default)
+    local, source = resolved.path, str(resolved.path)
     try:
-        config = transformers.AutoConfig.from_pretrained(source, local_files_only=is_local)
-    except (OSError, ValueError) as exc:  # ValueError: a malformed hub id
-        raise InputError(model, f"not a local model directory and not loadable as a hub id ({exc}); "
+        config = transformers.AutoConfig.from_pretrained(source, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise InputError(model, f"not a loadable model directory ({exc}); "
                          "pass a directory holding config.json and the weights") from exc
     cls_name = SSL_MODEL_CLASSES.get(config.model_type)
     if cls_name is None:
         raise InputError(model, f"model_type {config.model_type!r} is not an SSL speech encoder; "
                          f"supported: {sorted(SSL_MODEL_CLASSES)}")
     cls = getattr(transformers, cls_name)
-    net = cls.from_pretrained(source, local_files_only=is_local).to(device).eval()
+    net = cls.from_pretrained(source, local_files_only=True).to(device).eval()
     info: dict[str, Any] = {"model_type": config.model_type, "do_normalize": None,
-                            "sampling_rate": 16000, "local_dir": str(local) if is_local else None}
-    if not is_local:  # a hub id: checksum and preprocessor config come from the local cache
-        try:
-            from huggingface_hub import snapshot_download
-
-            local = Path(snapshot_download(model, local_files_only=True))
-            info["local_dir"], is_local = str(local), True
-        except (OSError, ValueError):  # not cached as a full snapshot: no checksum, defaults
-            pass
+                            "sampling_rate": 16000, "local_dir": source, "revision": resolved.revision}
     pre = local / "preprocessor_config.json"
-    if is_local and pre.exists():
+    if pre.exists():
         p = json.loads(pre.read_text())
         info["do_normalize"] = p.get("do_normalize")
         info["sampling_rate"] = int(p.get("sampling_rate", 16000))
@@ -217,7 +202,8 @@ class SSLFeatureExtractor:
         """Provenance for a stage config: options, model type, layers, frame rate, batching."""
         return {**asdict(self.cfg), "layers": list(self.cfg.layers), "model_type": self.info["model_type"],
                 "frame_rate": self.frame_rate, "dim": self.dim, "normalize": self.normalize,
-                "batching": "mask" if self.use_mask else "exact", "model_checksum": self.model_checksum()}
+                "batching": "mask" if self.use_mask else "exact", "model_checksum": self.model_checksum(),
+                "revision": self.info.get("revision")}
 
     def _forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> dict[int, torch.Tensor]:
         """(B, S) float32 (+ (B, S) mask) -> {layer: (B, T, D) float32}, stopping early."""

@@ -28,7 +28,7 @@ import torch
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.features.checksum import model_checksum
-from speechtok.features.ssl import _looks_like_path
+from speechtok.hub import resolve_model
 
 WINDOW_SAMPLES = 480_000  # 30 s at 16 kHz
 HOP_SAMPLES = 320  # one encoder state per 20 ms
@@ -42,7 +42,7 @@ class WhisperStatesConfig:
     Attributes:
         model: a transformers Whisper directory (``config.json`` with ``model_type`` whisper),
             a CTranslate2 Whisper directory (``model.bin`` + ``config.json``), or a hub id
-            (transformers; downloaded only when a network is there).
+            (transformers; from the Hugging Face cache, downloaded only with ``--allow-download``).
         backend: ``"auto"`` (CTranslate2 when the directory holds ``model.bin`` and no
             transformers weights), ``"transformers"`` or ``"ctranslate2"``.
         device: ``"cpu"`` or ``"cuda"``.
@@ -108,6 +108,7 @@ class WhisperEncoderStates:
         self.cfg.validate()
         self.backend = self.cfg.backend if self.cfg.backend != "auto" else _detect_backend(self.cfg.model)
         self._local = Path(self.cfg.model).expanduser()
+        self.revision: str | None = None
         self._checksum: str | None = None
         if self.backend == "ctranslate2":
             self._load_ct2()
@@ -133,13 +134,12 @@ class WhisperEncoderStates:
     def _load_hf(self) -> None:
         import transformers
 
-        is_local = self._local.is_dir()
-        if not is_local and _looks_like_path(self.cfg.model):
-            raise InputError(self.cfg.model, "no such model directory")
-        source = str(self._local) if is_local else self.cfg.model
+        resolved = resolve_model(self.cfg.model)  # local dir or cached snapshot; offline by default
+        self._local, self.revision = resolved.path, resolved.revision
+        source = str(resolved.path)
         try:
-            model = transformers.WhisperModel.from_pretrained(source, local_files_only=is_local)
-        except (OSError, ValueError) as exc:  # ValueError: a malformed hub id
+            model = transformers.WhisperModel.from_pretrained(source, local_files_only=True)
+        except (OSError, ValueError) as exc:
             raise InputError(self.cfg.model, f"cannot load a transformers Whisper model ({exc})") from exc
         self._encoder = model.get_encoder().to(self.cfg.device).eval()
         del model  # the decoder is not needed
@@ -148,8 +148,8 @@ class WhisperEncoderStates:
             raise ConfigError("layer", self.cfg.layer, f"must be <= encoder_layers ({conf.encoder_layers})")
         self.n_mels = int(conf.num_mel_bins)
         self.dim = int(conf.d_model)
-        if is_local and (self._local / "preprocessor_config.json").exists():
-            self._hf_fe = transformers.WhisperFeatureExtractor.from_pretrained(source)
+        if (self._local / "preprocessor_config.json").exists():
+            self._hf_fe = transformers.WhisperFeatureExtractor.from_pretrained(source, local_files_only=True)
         else:
             self._hf_fe = transformers.WhisperFeatureExtractor(feature_size=self.n_mels)
 
@@ -177,7 +177,8 @@ class WhisperEncoderStates:
     def describe(self) -> dict[str, Any]:
         """Provenance for a stage config."""
         return {**asdict(self.cfg), "backend": self.backend, "frame_rate": self.frame_rate,
-                "window_seconds": WINDOW_SAMPLES / SAMPLING_RATE, "model_checksum": self.model_checksum()}
+                "window_seconds": WINDOW_SAMPLES / SAMPLING_RATE, "model_checksum": self.model_checksum(),
+                "revision": self.revision}
 
     def log_mel(self, window: np.ndarray) -> np.ndarray:
         """One window (<= 30 s, float32) -> zero-padded to 30 s -> (n_mels, 3000) float32 log-mel."""

@@ -15,6 +15,7 @@ Outputs (written as ``*.partial*`` and renamed when the run completes):
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
@@ -26,6 +27,7 @@ from typing import Any
 from lhotse import CutSet
 from tqdm import tqdm
 
+from speechtok import atomic
 from speechtok.errors import ConfigError, InputError
 from speechtok.manifests.audio_check import AudioCheckConfig
 from speechtok.manifests.cut_json import cut_to_dict
@@ -254,7 +256,8 @@ def ingest(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cuts_path, q_path = out / CUTS_NAME, out / QUARANTINE_NAME
-    partial_cuts = out / "cuts.partial.jsonl.gz"
+    partial_cuts = out / f".{CUTS_NAME}.{os.getpid()}.tmp.gz"
+    qw = QuarantineWriter(q_path)
 
     seen: set[str] = set()
     speakers: set[str] = set()
@@ -266,7 +269,7 @@ def ingest(
     fn = partial(process_item, cfg=build)
     bar = tqdm(desc=f"ingest {src.name}", unit="file", disable=(None if progress is None else not progress))
     try:
-        with CutSet.open_writer(partial_cuts) as writer, QuarantineWriter(q_path) as qw:
+        with CutSet.open_writer(partial_cuts) as writer, qw:
             for res in _ordered_results(stream, fn, executor, opts.window):
                 problems = [res] if isinstance(res, Problem) else res.problems
                 if isinstance(res, ItemResult):
@@ -291,12 +294,16 @@ def ingest(
                             f"see {q_path})",
                         )
             reasons = {r: n for r, n in qw.counts.items() if r not in flags}
+        atomic.fsync_file(partial_cuts)
+        # commit: the new manifest, then its quarantine (an earlier pair stays whole until here)
+        os.replace(partial_cuts, cuts_path)
+        qw.commit()
     except BaseException:
         partial_cuts.unlink(missing_ok=True)
+        qw.discard()
         raise
     finally:
         bar.close()
-    partial_cuts.replace(cuts_path)
     report = IngestReport(
         source=str(src),
         kind=concrete,
@@ -313,5 +320,5 @@ def ingest(
         num_speakers=len(speakers),
         sampling_rates=dict(sorted(rates.items())),
     )
-    (out / REPORT_NAME).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    atomic.write_text(out / REPORT_NAME, json.dumps(report.to_dict(), indent=2) + "\n")
     return report

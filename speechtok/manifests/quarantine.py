@@ -10,11 +10,14 @@ listed here, e.g. ``no_transcript``). ``origin`` says where the item was declare
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO
+
+from speechtok.atomic import fsync_dir
 
 #: Stable reason codes and what each means. Flags (kept items) are in `FLAGS`.
 REASONS: dict[str, str] = {
@@ -81,19 +84,25 @@ class Problem:
 
 
 class QuarantineWriter:
-    """Appends `Problem` records to a JSONL file and counts them by reason.
+    """Writes `Problem` records to a temporary JSONL file and counts them by reason.
 
-    Use as a context manager; the file is created (empty) even when nothing is quarantined.
+    Use as a context manager. The records go to ``.NAME.<pid>.tmp`` next to `path`; a clean
+    exit flushes and fsyncs it, and `commit()` then renames it over `path` (the caller commits
+    once the manifest it belongs to is committed, so an earlier `quarantine.jsonl` is never
+    truncated by a run that does not finish). An exception removes the temporary file. The file
+    is created (empty) even when nothing is quarantined.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.tmp_path = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         self.counts: Counter[str] = Counter()
         self._fh: IO[str] | None = None
+        self._ready = False
 
     def __enter__(self) -> QuarantineWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.path.open("w", encoding="utf-8")
+        self._fh = self.tmp_path.open("w", encoding="utf-8")
         return self
 
     def write(self, problem: Problem) -> None:
@@ -108,9 +117,30 @@ class QuarantineWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if self._fh is None:
+            return
+        fh, self._fh = self._fh, None
+        if exc_type is None:
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+            self._ready = True
+        else:
+            fh.close()
+            self.tmp_path.unlink(missing_ok=True)
+
+    def commit(self) -> None:
+        """Renames the finished temporary file over `path` (atomic; the directory fsynced)."""
+        if not self._ready:
+            raise RuntimeError("QuarantineWriter.commit() before a clean exit of its `with` block")
+        os.replace(self.tmp_path, self.path)
+        fsync_dir(self.path.parent)
+        self._ready = False
+
+    def discard(self) -> None:
+        """Removes the temporary file (the run it belongs to failed after the `with` block)."""
+        self.tmp_path.unlink(missing_ok=True)
+        self._ready = False
 
 
 def read_quarantine(path: Path) -> list[dict[str, object]]:

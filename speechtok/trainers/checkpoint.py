@@ -1,4 +1,4 @@
-"""Checkpoints without pickle: safetensors for tensors, JSON for everything else.
+"""Checkpoints without pickle: safetensors for tensors, JSON for everything else; durable.
 
 Layout of `RUN/checkpoints/step_0000100/`::
 
@@ -6,10 +6,25 @@ Layout of `RUN/checkpoints/step_0000100/`::
     optimizer.safetensors  optimizer state tensors, keys "<param index>.<name>"
     optimizer.json         param_groups and non-tensor state
     rng.safetensors        torch CPU (and CUDA) RNG states
-    trainer.json           {"step", "data": loader position, "extra": {...}}
+    trainer.json           {"step", "data": loader position, "extra": {...}, "files": {name: bytes}}
 
-`RUN/checkpoints/latest` holds the name of the newest complete checkpoint. A checkpoint is
-written to a temporary directory and renamed, so a crash never leaves a half-written one.
+Durability protocol of `save_checkpoint` (a SIGKILL or power cut at any point leaves a run
+that resumes from the newest complete checkpoint):
+
+1. every file is written into ``.step_N.tmp/``; ``trainer.json`` (with the size of every other
+   file) last; all files and the directory are fsynced;
+2. the directory is renamed to ``step_N`` and the parent fsynced (a complete checkpoint exists);
+3. ``latest`` is replaced atomically (temp + fsync + rename + fsync dir);
+4. only then are checkpoints beyond the newest `keep` removed.
+
+`latest_checkpoint` trusts ``latest`` only when it names a complete checkpoint (``trainer.json``
+parses and every listed file has its recorded size); otherwise it takes the newest complete
+``step_*`` directory, so a missing or damaged pointer never restarts a run from step 0.
+
+Fault points for crash tests (`speechtok.pipeline.faults`, ``SPEECHTOK_FAULT=POINT[:N]``):
+``ckpt_after_model`` (model file written), ``ckpt_before_rename`` (temporary directory complete),
+``ckpt_after_rename`` (renamed, ``latest`` not updated), ``ckpt_after_latest`` (pointer updated,
+old checkpoints not removed), ``ckpt_mid_prune`` (after removing one old checkpoint).
 """
 
 from __future__ import annotations
@@ -25,7 +40,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from speechtok import atomic
 from speechtok.errors import InputError
+from speechtok.pipeline.faults import maybe_fault
+
+CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "optimizer.json", "rng.safetensors")
 
 
 @dataclass(frozen=True)
@@ -96,15 +115,17 @@ def save_checkpoint(
     trainable_only: bool = False,
     keep: int = 2,
 ) -> Path:
-    """Writes `run_dir/checkpoints/step_{step:07d}` atomically and points `latest` to it; keeps the
-    newest `keep` checkpoints."""
+    """Writes `run_dir/checkpoints/step_{step:07d}` durably (see the module docstring), points
+    `latest` to it, then keeps the newest `keep` checkpoints (0 = keep all)."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(".step_*"):  # temporaries of a killed save
+        shutil.rmtree(stale, ignore_errors=True)
     name = f"step_{step:07d}"
     tmp = root / f".{name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save_file(model_tensors(model, trainable_only=trainable_only), str(tmp / "model.safetensors"))
+    maybe_fault("ckpt_after_model")
     opt_tensors, opt_meta = _optimizer_split(optimizer)
     save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
     (tmp / "optimizer.json").write_text(json.dumps(opt_meta))
@@ -112,25 +133,52 @@ def save_checkpoint(
     if torch.cuda.is_available():
         rng.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
     save_file(rng, str(tmp / "rng.safetensors"))
-    (tmp / "trainer.json").write_text(json.dumps({"step": step, "data": data, "extra": extra or {}}, indent=1))
+    files = {f: (tmp / f).stat().st_size for f in CHECKPOINT_FILES}
+    meta = {"step": step, "data": data, "extra": extra or {}, "files": files}
+    (tmp / "trainer.json").write_text(json.dumps(meta, indent=1))
+    atomic.fsync_tree(tmp)
+    maybe_fault("ckpt_before_rename")
     final = root / name
-    shutil.rmtree(final, ignore_errors=True)
+    if final.exists():  # the same step saved again: move the old copy aside, remove it afterwards
+        os.replace(final, root / f".{name}.old")
     os.replace(tmp, final)
-    latest_tmp = root / ".latest.tmp"
-    latest_tmp.write_text(name)
-    os.replace(latest_tmp, root / "latest")
-    for old in sorted(p for p in root.glob("step_*") if p.is_dir())[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
+    atomic.fsync_dir(root)
+    maybe_fault("ckpt_after_rename")
+    atomic.write_text(root / "latest", name)
+    maybe_fault("ckpt_after_latest")
+    shutil.rmtree(root / f".{name}.old", ignore_errors=True)
+    if keep > 0:
+        for old in sorted(p for p in root.glob("step_*") if p.is_dir() and p.name != name)[: -(keep - 1) or None]:
+            shutil.rmtree(old)
+            maybe_fault("ckpt_mid_prune")
+    atomic.fsync_dir(root)
     return final
 
 
+def is_complete(path: Path) -> bool:
+    """True when `path` is a whole checkpoint: trainer.json parses and every file it lists
+    exists with the recorded size (checkpoints written before sizes were recorded: every file
+    exists)."""
+    try:
+        meta = json.loads((path / "trainer.json").read_text())
+        files = meta.get("files") or {f: None for f in CHECKPOINT_FILES}
+        return isinstance(meta.get("step"), int) and all(
+            (path / f).is_file() and (size is None or (path / f).stat().st_size == size) for f, size in files.items()
+        )
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint of a run, or None."""
-    pointer = Path(run_dir) / "checkpoints" / "latest"
-    if not pointer.exists():
-        return None
-    path = pointer.parent / pointer.read_text().strip()
-    return path if (path / "trainer.json").exists() else None
+    """The newest complete checkpoint of a run, or None (see the module docstring)."""
+    root = Path(run_dir) / "checkpoints"
+    pointer = root / "latest"
+    candidates = sorted((p for p in root.glob("step_*") if p.is_dir()), reverse=True)
+    if pointer.is_file():
+        named = root / pointer.read_text().strip()
+        if named.name.startswith("step_") and is_complete(named) and (not candidates or named >= candidates[0]):
+            return named
+    return next((p for p in candidates if is_complete(p)), None)
 
 
 def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> Checkpoint:

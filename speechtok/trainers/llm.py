@@ -1,6 +1,12 @@
-"""The causal LM both trainer families share: a tiny Llama from a config, or any local checkpoint.
+"""The causal LM every trainer family shares: a tiny Llama from a config, any local checkpoint, or
+Whisper's pretrained decoder.
 
 `load_tokenizer(cfg, text_corpus)` and `build_llm(cfg, vocab_rows)`:
+- `cfg.kind == "whisper_decoder"`: Whisper tiny.en's pretrained decoder
+  (`speechtok.models.whisper_lm.WhisperDecoderLM`, cross-attention on a fixed no-audio memory)
+  and its BPE tokenizer, read from the CTranslate2 files in `cfg.path` or, when unset,
+  `speechtok.paths.whisper_tiny_en_dir()`; embeddings grown to `vocab_rows` (text rows keep
+  their pretrained weights).
 - `cfg.path` set: `AutoTokenizer` / `AutoModelForCausalLM` from that local directory (a Qwen or
   Llama checkpoint; embeddings resized to `vocab_rows`); nothing is downloaded.
 - otherwise: a character-level Hugging Face tokenizer built from `text_corpus` and a randomly
@@ -18,9 +24,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from speechtok import hub
 from speechtok.errors import ConfigError, InputError
 
 MODES = ("full", "lora", "frozen")
+KINDS = ("llama", "whisper_decoder")
 CHAR_SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")
 
 
@@ -29,13 +37,18 @@ class LLMConfig:
     """What LM to build and how to train it.
 
     Attributes:
+        kind: "llama" (a tiny Llama from the sizes, or the checkpoint in `path`) or
+            "whisper_decoder" (Whisper tiny.en's pretrained decoder; `path` may name another
+            CTranslate2 Whisper directory; the sizes are ignored).
         path: local Hugging Face checkpoint directory; `None` builds a tiny Llama from the sizes.
         hidden_size, num_layers, num_heads, intermediate_size, max_positions: tiny Llama sizes.
         mode: "full" (all weights train), "lora" (peft adapters on `lora_targets`), "frozen".
         lora_r, lora_alpha, lora_dropout, lora_targets: LoRA hyper-parameters.
         dropout: attention dropout of the tiny Llama.
+        no_audio_frames: whisper_decoder: rows of the fixed no-audio cross-attention memory.
     """
 
+    kind: str = "llama"
     path: str | None = None
     hidden_size: int = 128
     num_layers: int = 4
@@ -48,8 +61,13 @@ class LLMConfig:
     lora_dropout: float = 0.0
     lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     dropout: float = 0.0
+    no_audio_frames: int = 32
 
     def validate(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError("llm.kind", self.kind, f"must be one of {KINDS}")
+        if self.no_audio_frames < 1:
+            raise ConfigError("llm.no_audio_frames", self.no_audio_frames, "must be >= 1")
         if self.mode not in MODES:
             raise ConfigError("llm.mode", self.mode, f"must be one of {MODES}")
         if self.path is None and self.hidden_size % self.num_heads:
@@ -59,6 +77,9 @@ class LLMConfig:
                 raise ConfigError(f"llm.{name}", getattr(self, name), "must be >= 1")
         if self.path is not None and not Path(self.path).is_dir():
             raise ConfigError("llm.path", self.path, "must be a local checkpoint directory")
+        if self.kind == "whisper_decoder" and self.path is not None and not (Path(self.path) / "model.bin").is_file():
+            raise ConfigError("llm.path", self.path, "must be a CTranslate2 Whisper directory (model.bin) for "
+                                                     "kind whisper_decoder, or unset for Whisper tiny.en")
 
 
 def build_char_tokenizer(texts: Iterable[str]) -> Any:
@@ -102,12 +123,17 @@ def tiny_llama(cfg: LLMConfig, vocab_size: int) -> nn.Module:
 
 
 def load_tokenizer(cfg: LLMConfig, text_corpus: Iterable[str]) -> Any:
-    """The text tokenizer: from `cfg.path`, or a character tokenizer over `text_corpus`."""
+    """The text tokenizer: Whisper's (kind whisper_decoder), from `cfg.path`, or a character
+    tokenizer over `text_corpus`."""
+    if cfg.kind == "whisper_decoder":
+        from speechtok.models.whisper_lm import whisper_tokenizer
+
+        return whisper_tokenizer(whisper_dir(cfg))
     if cfg.path is None:
         return build_char_tokenizer(text_corpus)
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(cfg.path, local_files_only=True)
+    return hub.from_pretrained(AutoTokenizer, cfg.path)
 
 
 def build_llm(cfg: LLMConfig, vocab_rows: int) -> nn.Module:
@@ -118,16 +144,40 @@ def build_llm(cfg: LLMConfig, vocab_rows: int) -> nn.Module:
     output layer stay trainable (`modules_to_save`) so that new speech tokens can be learnt.
     """
     cfg.validate()
-    if cfg.path is None:
+    model: Any
+    if cfg.kind == "whisper_decoder":
+        from speechtok.models.whisper_lm import whisper_decoder_lm
+
+        model = whisper_decoder_lm(whisper_dir(cfg), no_audio_frames=cfg.no_audio_frames)
+        if int(model.config.vocab_size) != vocab_rows:
+            model.resize_token_embeddings(vocab_rows, mean_resizing=False)
+    elif cfg.path is None:
         model = tiny_llama(cfg, vocab_rows)
     else:
         from transformers import AutoModelForCausalLM
 
-        model = AutoModelForCausalLM.from_pretrained(cfg.path, local_files_only=True, torch_dtype=torch.float32)
+        model = hub.from_pretrained(AutoModelForCausalLM, cfg.path, torch_dtype=torch.float32)
         rows = model.get_input_embeddings().weight.shape[0]  # type: ignore[index,operator]
         if int(rows) != vocab_rows:
             model.resize_token_embeddings(vocab_rows, mean_resizing=False)
     return apply_mode(model, cfg, train_embeddings=True)
+
+
+def whisper_dir(cfg: LLMConfig) -> Path:
+    """The CTranslate2 Whisper directory of a whisper_decoder config: `cfg.path`, else Whisper tiny.en."""
+    from speechtok.paths import whisper_tiny_en_dir
+
+    return Path(cfg.path) if cfg.path is not None else whisper_tiny_en_dir()
+
+
+def load_causal_lm(path: Path | str) -> Any:
+    """A saved causal LM (`save_pretrained` directory) through `AutoModelForCausalLM`, local files only;
+    speechtok's own classes (`WhisperDecoderLM`) are registered first."""
+    from transformers import AutoModelForCausalLM
+
+    import speechtok.models.whisper_lm  # noqa: F401  (registers WhisperDecoderLM with the Auto classes)
+
+    return hub.from_pretrained(AutoModelForCausalLM, str(path))
 
 
 def apply_mode(model: nn.Module, cfg: LLMConfig, *, train_embeddings: bool) -> nn.Module:
@@ -140,12 +190,14 @@ def apply_mode(model: nn.Module, cfg: LLMConfig, *, train_embeddings: bool) -> n
         return model
     from peft import LoraConfig, get_peft_model
 
-    saved = ["embed_tokens", "lm_head"] if train_embeddings else None
+    whisper = cfg.kind == "whisper_decoder"
+    saved = (["embed_tokens", "proj_out"] if whisper else ["embed_tokens", "lm_head"]) if train_embeddings else None
+    targets = [("out_proj" if t == "o_proj" else t) if whisper else t for t in cfg.lora_targets]
     lora = LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
-        target_modules=list(cfg.lora_targets),
+        target_modules=targets,
         modules_to_save=saved,
         task_type="CAUSAL_LM",
         ensure_weight_tying=bool(getattr(getattr(model, "config", None), "tie_word_embeddings", False)),

@@ -8,14 +8,17 @@
 
 `RUN/metrics.jsonl` gets one JSON line per logged step (`{"step", "loss", "lr", "grad_norm"}`)
 and per eval (`{"step", "eval": {...}}`). With `resume=True` a run directory that has a
-checkpoint continues from it: model, optimizer, RNG and data position are restored, and log
-lines past the checkpoint (from the interrupted run) are dropped, so the log reads as one run.
+checkpoint continues from the newest complete one: model, optimizer, RNG and data position are
+restored. The log is only ever appended to (never truncated): each start writes
+`{"start": STEP}`, and `read_metrics` drops the lines an interrupted run wrote past the step a
+later start resumed from, so the log reads as one run.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,11 +112,38 @@ def _autocast(device: torch.device, amp: str) -> Any:
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=on)
 
 
-def _truncate_log(path: Path, step: int) -> None:
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The records of `RUN/metrics.jsonl` as one run: a `{"start": s}` line drops the records of
+    steps >= s written before it (an interrupted run's tail). A torn last line (a kill mid-write)
+    is ignored.
+
+    Returns:
+        dicts `{"step", "loss", "lr", "grad_norm"}` / `{"step", "eval"}` in step order of the run.
+    """
+    path = Path(run_dir) / "metrics.jsonl"
+    out: list[dict[str, Any]] = []
     if not path.exists():
-        return
-    keep = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] < step]
-    path.write_text("".join(ln + "\n" for ln in keep))
+        return out
+    lines = path.read_text().split("\n")
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            if i >= len(lines) - 2:  # the last line, cut by a kill
+                continue
+            raise
+        if "start" in rec:
+            out = [r for r in out if r["step"] < rec["start"]]
+        else:
+            out.append(rec)
+    return out
+
+
+def _append_line(log: Any, rec: dict[str, Any]) -> None:
+    log.write(json.dumps(rec) + "\n")
+    log.flush()
 
 
 @dataclass
@@ -157,14 +187,18 @@ def train(
         state = load_checkpoint(ckpt, model, optimizer)
         loader.load_state_dict(state.data)
         start = state.step
-        _truncate_log(log_path, start)
     else:
         torch.manual_seed(cfg.seed)
-        log_path.write_text("")
     losses: dict[int, float] = {}
     last_eval: dict[str, float] = {}
     t0 = time.perf_counter()
     with log_path.open("a") as log:
+        if log.tell() > 0:  # a torn line of a killed run must not glue onto the marker
+            with log_path.open("rb") as fh:
+                fh.seek(-1, 2)
+                if fh.read(1) != b"\n":
+                    log.write("\n")
+        _append_line(log, {"start": start})
         for step in range(start, cfg.max_steps):
             lr = lr_at(step, cfg)
             for group in optimizer.param_groups:
@@ -184,15 +218,14 @@ def train(
             losses[step] = total
             done = step + 1
             if cfg.log_every and (step % cfg.log_every == 0 or done == cfg.max_steps):
-                log.write(json.dumps({"step": step, "loss": total, "lr": lr, "grad_norm": float(norm)}) + "\n")
-                log.flush()
+                _append_line(log, {"step": step, "loss": total, "lr": lr, "grad_norm": float(norm)})
             if eval_fn is not None and cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.max_steps):
                 model.eval()
                 with torch.no_grad(), _autocast(device, cfg.amp):
                     last_eval = eval_fn(model)
-                log.write(json.dumps({"step": step, "eval": last_eval}) + "\n")
-                log.flush()
+                _append_line(log, {"step": step, "eval": last_eval})
             if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == cfg.max_steps:
+                os.fsync(log.fileno())  # the log is durable up to every checkpoint
                 save_checkpoint(run_dir, done, model, optimizer, data=loader.state_dict(), extra=extra,
                                 trainable_only=cfg.trainable_only, keep=cfg.keep_checkpoints)
     return RunResult(step=cfg.max_steps, losses=losses, last_eval=last_eval, wall_s=time.perf_counter() - t0)

@@ -13,7 +13,7 @@ from torch import nn
 
 from speechtok.trainers.checkpoint import latest_checkpoint
 from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_2d
-from speechtok.trainers.loop import LoopConfig, lr_at, train
+from speechtok.trainers.loop import LoopConfig, lr_at, read_metrics, train
 
 
 def _data() -> tuple[list[tuple[np.ndarray, int]], np.ndarray]:
@@ -68,7 +68,7 @@ def _run(run_dir: Path, crash_at: int | None = None, steps: int = 24) -> dict[in
 
 
 def _logged(run_dir: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return read_metrics(run_dir)
 
 
 def test_kill_and_resume_matches_uninterrupted_run(tmp_path: Path) -> None:

@@ -12,9 +12,39 @@ import numpy as np
 
 from speechtok.pipeline.stage import CutItem, Quarantine
 
+_PLAIN_SUFFIXES = (".flac", ".wav")
+
+
+def _whole_file(cut: Any, sampling_rate: int) -> str | None:
+    """The file path when `cut` is one whole mono FLAC/WAV file at `sampling_rate` with nothing
+    to cut, mix, resample or transform (then libsndfile alone gives lhotse's samples); else None."""
+    rec = getattr(cut, "recording", None)
+    if type(cut).__name__ != "MonoCut" or rec is None or rec.transforms:
+        return None
+    if len(rec.sources) != 1 or rec.sources[0].type != "file" or rec.num_channels != 1:
+        return None
+    path = str(rec.sources[0].source)
+    if not path.lower().endswith(_PLAIN_SUFFIXES) or int(rec.sampling_rate) != sampling_rate:
+        return None
+    if cut.start != 0 or cut.duration != rec.duration or getattr(cut, "custom", None):
+        return None
+    return path
+
 
 def load_mono(cut: Any, sampling_rate: int) -> np.ndarray:
-    """Decodes `cut` as float32 (S,) at `sampling_rate` (first channel of multi-channel cuts)."""
+    """Decodes `cut` as float32 (S,) at `sampling_rate` (first channel of multi-channel cuts).
+
+    A cut that is a whole mono FLAC/WAV file at the rate is read by soundfile directly (the
+    same samples as `cut.load_audio()`, without lhotse's per-call backend overhead); when its
+    sample count differs from the manifest's, lhotse's path decides (tolerance, padding).
+    """
+    path = _whole_file(cut, sampling_rate)
+    if path is not None:
+        import soundfile as sf
+
+        wave, _ = sf.read(path, dtype="float32", always_2d=False)
+        if wave.ndim == 1 and wave.shape[0] == cut.recording.num_samples:
+            return np.asarray(wave)  # (S,)
     if int(cut.sampling_rate) != sampling_rate:
         cut = cut.resample(sampling_rate)
     audio = np.asarray(cut.load_audio(), dtype=np.float32)  # (C, S)

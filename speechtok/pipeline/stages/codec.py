@@ -1,7 +1,7 @@
 """The ``codec`` stage: neural-codec codes per cut (``codes.NAME``, uint16 (T, Q)).
 
 Wraps `speechtok.tokenizers.acoustic.build_tokenizer` (EnCodec 24/48 kHz, DAC 16/24/44 kHz,
-Lyra v2). Cuts are resampled (lhotse ``cut.resample``) to the codec's rate and encoded in exact
+Lyra v2, Mimi and X-Codec through transformers from a local model directory). Cuts are resampled (lhotse ``cut.resample``) to the codec's rate and encoded in exact
 batches (batched codes equal each cut's codes alone). The group metadata holds the frame rate,
 ``num_codebooks`` (Q), ``vocab_size`` (entries per codebook) and the weights' checksum, which
 also enters the fingerprint.
@@ -31,7 +31,7 @@ from speechtok.pipeline.stages.ssl import (
 #: codec name -> (family, model variant).
 CODECS = {"encodec24k": ("encodec", "24khz"), "encodec48k": ("encodec", "48khz"),
           "dac16k": ("dac", "16khz"), "dac24k": ("dac", "24khz"), "dac44k": ("dac", "44khz"),
-          "lyra": ("lyra", "")}
+          "lyra": ("lyra", ""), "mimi": ("mimi", ""), "xcodec": ("xcodec", "")}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,17 +39,22 @@ class CodecStageConfig:
     """Options of the codec stage.
 
     Attributes:
-        codec: ``encodec24k``, ``encodec48k``, ``dac16k``, ``dac24k``, ``dac44k`` or ``lyra``.
+        codec: ``encodec24k``, ``encodec48k``, ``dac16k``, ``dac24k``, ``dac44k``, ``lyra``,
+            ``mimi`` or ``xcodec``.
         checkpoint: EnCodec: the released state-dict file (``encodec_24khz-d7cc33bc.th``);
-            DAC: a ``.pth`` weights file; Lyra: the folder with the three ``.tflite`` files.
+            DAC: a ``.pth`` weights file; Lyra: the folder with the three ``.tflite`` files;
+            Mimi / X-Codec: the model directory (config.json + model.safetensors).
         bandwidth: EnCodec kbps (24k: 1.5/3/6/12/24, 48k: 3/6/12/24); None = 6.
-        n_codebooks: DAC: first Q codebooks (None = all); Lyra: quantizers (None = 16).
+        n_codebooks: DAC, Mimi, X-Codec: first Q codebooks (None = all); Lyra: quantizers
+            (None = 16).
         device: torch device (EnCodec, DAC); Lyra runs on CPU.
-        chunk_s, context_s: EnCodec 24k / DAC: chunking of long cuts (see their configs).
+        chunk_s, context_s: EnCodec 24k / DAC / X-Codec: chunking of long cuts; Mimi: seconds
+            per streaming step (see their configs).
         max_batch_size: pieces per forward (None: the codec's default, 1 on CPU).
         num_threads: Lyra interpreter threads.
         arch: EnCodec only: non-released architecture sizes (`EncodecArch` fields), e.g. for
             small test models; None = the released sizes.
+        allow_download: Mimi / X-Codec: `checkpoint` may be a Hub id fetched over the network.
     """
 
     codec: str = "encodec24k"
@@ -62,6 +67,7 @@ class CodecStageConfig:
     max_batch_size: int | None = None
     num_threads: int = 1
     arch: dict[str, Any] | None = None
+    allow_download: bool = False
 
     def validate(self) -> None:
         check_types(self, ints=("n_codebooks", "max_batch_size", "num_threads"),
@@ -74,10 +80,10 @@ class CodecStageConfig:
         family = CODECS[self.codec][0]
         if not self.checkpoint:
             raise ConfigError("checkpoint", self.checkpoint, "must name the local weights "
-                              "(a file for EnCodec/DAC, the model folder for Lyra)")
+                              "(a file for EnCodec/DAC, the model folder for Lyra, Mimi, X-Codec)")
         if self.bandwidth is not None and family != "encodec":
             raise ConfigError("bandwidth", self.bandwidth, "is an EnCodec option; use "
-                              "n_codebooks for DAC and Lyra")
+                              "n_codebooks for DAC, Lyra, Mimi and X-Codec")
         if self.arch is not None and family != "encodec":
             raise ConfigError("arch", self.arch, "is an EnCodec option")
         if self.n_codebooks is not None and family == "encodec":
@@ -109,6 +115,20 @@ class CodecStageConfig:
                              checkpoint=self.checkpoint, n_codebooks=self.n_codebooks,
                              device=self.device, chunk_s=self.chunk_s, context_s=self.context_s,
                              max_batch_size=self.max_batch_size)
+        if family == "mimi":
+            from speechtok.tokenizers.acoustic.mimi_codec import MimiCodecConfig
+
+            return MimiCodecConfig(model_dir=self.checkpoint, allow_download=self.allow_download,
+                                   n_codebooks=self.n_codebooks, device=self.device,
+                                   chunk_s=self.chunk_s, context_s=self.context_s,
+                                   max_batch_size=self.max_batch_size)
+        if family == "xcodec":
+            from speechtok.tokenizers.acoustic.xcodec_codec import XcodecCodecConfig
+
+            return XcodecCodecConfig(model_dir=self.checkpoint, allow_download=self.allow_download,
+                                     n_codebooks=self.n_codebooks, device=self.device,
+                                     chunk_s=self.chunk_s, context_s=self.context_s,
+                                     max_batch_size=self.max_batch_size)
         from speechtok.tokenizers.acoustic.lyra_codec import LyraConfig
 
         return LyraConfig(model_dir=self.checkpoint,

@@ -1,4 +1,4 @@
-"""Acoustic tokenizers: neural-codec codes (EnCodec, DAC, Lyra v2), exact batching, chunking of
+"""Acoustic tokenizers: neural-codec codes (EnCodec, DAC, Lyra v2, Mimi, X-Codec), exact batching, chunking of
 long audio, resynthesis and reconstruction metrics.
 
     tok = build_tokenizer(EncodecConfig(model="24khz", bandwidth=6.0, checkpoint="enc.th"))
@@ -18,16 +18,22 @@ if TYPE_CHECKING:
     from speechtok.tokenizers.acoustic.dac_codec import DacConfig
     from speechtok.tokenizers.acoustic.encodec_codec import EncodecConfig
     from speechtok.tokenizers.acoustic.lyra_codec import LyraConfig
+    from speechtok.tokenizers.acoustic.mimi_codec import MimiCodecConfig
+    from speechtok.tokenizers.acoustic.xcodec_codec import XcodecCodecConfig
 
 __all__ = ["AcousticTokenizer", "CodecInfo", "build_tokenizer"]
 
 
-def build_tokenizer(cfg: EncodecConfig | DacConfig | LyraConfig) -> Any:
-    """The tokenizer for a codec config (EncodecTokenizer, DacTokenizer or LyraTokenizer)."""
+def build_tokenizer(
+    cfg: EncodecConfig | DacConfig | LyraConfig | MimiCodecConfig | XcodecCodecConfig,
+) -> Any:
+    """The tokenizer for a codec config (Encodec-, Dac-, Lyra-, Mimi- or XcodecTokenizer)."""
     from speechtok.errors import ConfigError
     from speechtok.tokenizers.acoustic.dac_codec import DacConfig, DacTokenizer
     from speechtok.tokenizers.acoustic.encodec_codec import EncodecConfig, EncodecTokenizer
     from speechtok.tokenizers.acoustic.lyra_codec import LyraConfig, LyraTokenizer
+    from speechtok.tokenizers.acoustic.mimi_codec import MimiCodecConfig, MimiTokenizer
+    from speechtok.tokenizers.acoustic.xcodec_codec import XcodecCodecConfig, XcodecTokenizer
 
     if isinstance(cfg, EncodecConfig):
         return EncodecTokenizer(cfg)
@@ -35,4 +41,9 @@ def build_tokenizer(cfg: EncodecConfig | DacConfig | LyraConfig) -> Any:
         return DacTokenizer(cfg)
     if isinstance(cfg, LyraConfig):
         return LyraTokenizer(cfg)
-    raise ConfigError("cfg", type(cfg).__name__, "must be an EncodecConfig, DacConfig or LyraConfig")
+    if isinstance(cfg, MimiCodecConfig):
+        return MimiTokenizer(cfg)
+    if isinstance(cfg, XcodecCodecConfig):
+        return XcodecTokenizer(cfg)
+    raise ConfigError("cfg", type(cfg).__name__, "must be an EncodecConfig, DacConfig, LyraConfig, "
+                      "MimiCodecConfig or XcodecCodecConfig")

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from speechtok import hub
 from speechtok.errors import ConfigError, InputError
 from speechtok.tokenizers.acoustic.base import (
     CodecInfo,
@@ -129,6 +130,9 @@ class DacTokenizer:
         if path is None:
             import dac
 
+            if not hub.downloads_allowed():
+                raise ConfigError("checkpoint", None, "must be a local DAC .pth file: downloads are off "
+                                  "(pass --allow-download to fetch the released one)")
             path = str(dac.utils.download(model_type=cfg.model))
         self._checksum = file_sha256(path)
         model, kwargs = load_dac(path)

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from speechtok import hub
 from speechtok.errors import ConfigError, InputError
 from speechtok.tokenizers.acoustic.base import (
     CodecInfo,
@@ -175,6 +176,9 @@ def _download(model: str) -> Path:
     name = _CHECKPOINTS[model]
     dst = Path(torch.hub.get_dir()) / "checkpoints" / name
     if not dst.is_file():
+        if not hub.downloads_allowed():
+            raise InputError(str(dst), "the released EnCodec checkpoint is not cached and downloads are off; "
+                             "pass `checkpoint` (a local file) or --allow-download")
         dst.parent.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(_get_checkpoint_url(ROOT_URL, name), str(dst))
     return dst

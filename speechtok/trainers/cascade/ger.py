@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from speechtok import hub
 from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.cascade.hyporadise import PROMPTS, build_prompt
 from speechtok.trainers.cascade.text_lm import TrainReport, train_causal_lm
+from speechtok.trainers.llm import load_causal_lm
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +91,14 @@ def make_examples(
 def train_ger(records: Sequence[dict[str, object]], out_dir: Path, config: GERConfig) -> TrainReport:
     """Fine-tunes `config.base_model` on HyPoradise `records`; saves the model to `out_dir`."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     config.validate()
     if not records:
         raise InputError("records", "is empty; GER needs training pairs")
     torch.manual_seed(config.seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(config.base_model))
-    model: Any = AutoModelForCausalLM.from_pretrained(str(config.base_model))
+    tokenizer = hub.from_pretrained(AutoTokenizer, str(config.base_model))
+    model: Any = load_causal_lm(config.base_model)
     max_len = int(getattr(model.config, "max_position_embeddings", 2048))
     if config.mode == "lora":
         from peft import LoraConfig, get_peft_model
@@ -105,7 +107,7 @@ def train_ger(records: Sequence[dict[str, object]], out_dir: Path, config: GERCo
             r=config.lora_r,
             lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout,
-            target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+            target_modules=["q_proj", "k_proj", "v_proj", "out_proj" if model.config.model_type == "speechtok_whisper_decoder" else "o_proj"],
             bias="none",
             task_type="CAUSAL_LM",
         )
@@ -142,14 +144,14 @@ class GERModel:
 
     def __init__(self, model_dir: Path, *, prompt: str = "short", device: str = "cpu") -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         if prompt not in PROMPTS:
             raise ConfigError("prompt", prompt, f"must be one of {sorted(PROMPTS)}")
         self.torch = torch
         self.device = torch.device(device)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir))
+        self.tokenizer = hub.from_pretrained(AutoTokenizer, str(model_dir))
+        model: Any = load_causal_lm(model_dir)
         self.model = model.to(self.device).eval()
         self.prompt = prompt
         self.bos, self.eos, self.pad = _special_ids(self.tokenizer)

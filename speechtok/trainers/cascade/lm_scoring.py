@@ -20,9 +20,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from speechtok import hub
 from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.cascade.nbest import NBestList
 from speechtok.trainers.cascade.rescoring import LMScore
+from speechtok.trainers.llm import load_causal_lm
 from speechtok.trainers.metrics import normalize_text
 
 
@@ -58,7 +60,7 @@ class HFCausalLMScorer:
         self, model_dir: Path, *, device: str = "cpu", batch_size: int = 32, normalize: bool = True
     ) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         if batch_size < 1:
             raise ConfigError("batch_size", batch_size, "must be >= 1")
@@ -66,8 +68,8 @@ class HFCausalLMScorer:
             raise ConfigError("model_dir", str(model_dir), "must be a local Hugging Face model directory")
         self.torch = torch
         self.device = torch.device(device)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir))
+        self.tokenizer = hub.from_pretrained(AutoTokenizer, str(model_dir))
+        model: Any = load_causal_lm(model_dir)
         self.model = model.to(self.device).eval()
         self.batch_size = batch_size
         self.normalize = normalize

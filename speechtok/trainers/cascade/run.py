@@ -168,6 +168,11 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
     if recipe.lm_model_dir is not None:
         lm_dir = recipe.lm_model_dir
         lm_report: dict[str, Any] = {"pretrained": str(lm_dir)}
+    elif recipe.text_lm.kind == "whisper_decoder":
+        from speechtok.trainers.cascade.text_lm import save_whisper_text_lm
+
+        lm_dir = out_dir / "text_lm"
+        lm_report = save_whisper_text_lm(lm_dir)
     else:
         from speechtok.trainers.cascade.text_lm import train_text_lm
 

@@ -33,8 +33,14 @@ SPECIAL_TOKENS = ("<pad>", "<s>", "</s>")
 
 @dataclass(frozen=True, kw_only=True)
 class TextLMConfig:
-    """Tokenizer, architecture and optimisation of the small text LM."""
+    """Tokenizer, architecture and optimisation of the small text LM.
 
+    ``kind: whisper_decoder`` replaces it with Whisper tiny.en's pretrained decoder
+    (`save_whisper_text_lm`, not trained here: its log-probabilities rescore, and GER fine-tunes
+    from it); the other fields then only matter to GER's optimiser.
+    """
+
+    kind: str = "llama"
     vocab_size: int = 1024
     hidden_size: int = 128
     num_layers: int = 2
@@ -51,6 +57,8 @@ class TextLMConfig:
 
     def validate(self) -> None:
         """Raises `ConfigError` naming the first bad field."""
+        if self.kind not in ("llama", "whisper_decoder"):
+            raise ConfigError("kind", self.kind, "must be 'llama' or 'whisper_decoder'")
         positive = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
                     "max_length", "steps", "batch_size")
         for name in positive:
@@ -247,3 +255,20 @@ def train_text_lm(
         json.dumps({"config": asdict(config), "report": asdict(report)}, indent=2) + "\n"
     )
     return report
+
+
+def save_whisper_text_lm(out_dir: Path, model_dir: Path | None = None) -> dict[str, Any]:
+    """Writes Whisper's pretrained decoder (`speechtok.models.whisper_lm.WhisperDecoderLM`) and its
+    tokenizer to `out_dir` with ``save_pretrained`` (loadable by `speechtok.trainers.llm.load_causal_lm`);
+    `model_dir` is a CTranslate2 Whisper directory, Whisper tiny.en when None. Returns a report."""
+    from speechtok.models.whisper_lm import whisper_decoder_lm, whisper_tokenizer
+    from speechtok.paths import whisper_tiny_en_dir
+
+    source = Path(model_dir) if model_dir is not None else whisper_tiny_en_dir()
+    model = whisper_decoder_lm(source)
+    tokenizer = whisper_tokenizer(source)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir), safe_serialization=True)
+    tokenizer.save_pretrained(str(out_dir))
+    return {"pretrained": "whisper_decoder", "source": str(source),
+            "params": sum(p.numel() for p in model.parameters())}

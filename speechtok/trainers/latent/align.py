@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from speechtok import hub
 from speechtok.errors import InputError
 
 
@@ -97,7 +98,7 @@ class CTCAligner:
 
         recipe = json.loads((run / "recipe.json").read_text())
         self.weights = ckpt / "model.safetensors"
-        self.tokenizer = AutoTokenizer.from_pretrained(str(run / "tokenizer"), local_files_only=True)
+        self.tokenizer = hub.from_pretrained(AutoTokenizer, run / "tokenizer")
         enc_cfg = build_section(EncoderConfig, recipe["encoder"], "encoder")
         self.frame_rate = float(recipe["data"]["frame_rate"]) / (4.0 if enc_cfg.kind == "fbank" else 1.0)
         self.feats_group = str(recipe["data"]["feats"])

@@ -2,8 +2,9 @@
 
 The trainer's final evaluation and ``speechtok transcribe`` both call `decode_records`, in
 batches of `DECODE_BATCH` rows in the order given, so the same rows give the same hypotheses.
-`load_latent_run` rebuilds the model of ``RUN`` from ``recipe.json``, ``tokenizer/`` and the
-last stage-2 checkpoint.
+`load_latent_run` rebuilds the model of ``RUN`` from ``recipe.json``, ``latent_model.json``
+(feature dim, CTC and text vocabulary sizes, prompt ids), ``tokenizer/`` and the last stage-2
+checkpoint.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from speechtok.errors import InputError
+from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.data import pad_2d
 from speechtok.trainers.hyps import hyp_record
 
@@ -55,7 +56,8 @@ def decode_records(model: Any, rows: Sequence[DecodeRow], decode: Callable[[list
         for b, (row, seq) in enumerate(zip(chunk, ids, strict=True)):
             tgt = torch.tensor(seq, dtype=torch.int64)
             emb, mask, labels = model._splice(y[b : b + 1], yl[b : b + 1], [tgt])  # (1, L, H)
-            logits = model.llm(inputs_embeds=emb, attention_mask=mask).logits[0, :-1].float()  # (L-1, V)
+            memory = model._memory(y[b : b + 1], yl[b : b + 1]) if hasattr(model, "_memory") else {}
+            logits = model.llm(inputs_embeds=emb, attention_mask=mask, **memory).logits[0, :-1].float()  # (L-1, V)
             lab = labels[0, 1:]
             keep = lab >= 0
             logp = torch.log_softmax(logits[keep], -1).gather(1, lab[keep, None]).sum()
@@ -107,18 +109,27 @@ def load_latent_run(run_dir: str | Path, in_dim: int, *, device: str = "cpu") ->
 
     tokenizer = AutoTokenizer.from_pretrained(str(run / "tokenizer"), local_files_only=True)
     text_size = len(tokenizer)
+    geometry_path = run / "latent_model.json"
+    if not geometry_path.is_file():
+        raise InputError(str(geometry_path), "missing: the run predates `speechtok transcribe` support; "
+                         "retrain it (the trainer writes latent_model.json)")
+    geo = json.loads(geometry_path.read_text())
+    if int(geo["in_dim"]) != int(in_dim):
+        raise ConfigError("feats.dim", in_dim, f"must equal {geo['in_dim']}, the feature dim the run was trained on")
     enc_cfg = build_section(EncoderConfig, rec["encoder"], "encoder")
     ad_cfg = build_section(AdapterConfig, rec["adapter"], "adapter")
     llm_cfg = build_section(LLMConfig, rec["llm"], "llm")
     opts = build_section(LatentOptions, rec["latent"], "latent")
-    encoder = build_encoder(enc_cfg, in_dim, text_size + 1)
-    llm: Any = build_llm(llm_cfg, text_size)
+    encoder = build_encoder(enc_cfg, in_dim, int(geo["ctc_size"]) + 1)
+    llm: Any = build_llm(llm_cfg, int(geo["text_size"]))
     hidden = int(llm.get_input_embeddings().weight.shape[1])
     adapter = build_adapter(ad_cfg, encoder.dim, hidden, ctc_head=encoder.ctc_head, blank=0)
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    suffix: list[int] = tokenizer(opts.prompt_suffix, add_special_tokens=False)["input_ids"]
-    model = SpeechLLM(encoder, adapter, llm, prefix_ids=bos, suffix_ids=suffix, eos_id=int(tokenizer.eos_token_id),
-                      ctc_weight=opts.ctc_weight, train_encoder=opts.train_encoder)
+    kwargs: dict[str, Any] = {}
+    if hasattr(opts, "speech_into"):
+        kwargs["speech_into"] = opts.speech_into
+    model = SpeechLLM(encoder, adapter, llm, prefix_ids=list(geo["prefix_ids"]), suffix_ids=list(geo["suffix_ids"]),
+                      eos_id=int(geo["eos_id"]), ctc_weight=opts.ctc_weight, train_encoder=opts.train_encoder,
+                      **kwargs)
     load_model_tensors(model, ckpt / "model.safetensors")
     model.to(device).eval()
 

@@ -8,6 +8,16 @@ Each training sequence is, in LLM embedding space::
 where prefix/suffix come from the task prompt, e.g. ("<s>", "") then "|" for ASR: with a
 character tokenizer the default prompt is `PROMPT_PREFIX` / `PROMPT_SUFFIX`. Speech-to-text
 translation uses the same layout with the translation as target.
+
+``speech_into="memory"`` (an LM with cross-attention: `speechtok.models.whisper_lm.WhisperDecoderLM`)
+keeps the speech out of the sequence and gives it to cross-attention instead::
+
+    sequence: embed(prefix ids) | embed(suffix ids) | embed(target ids + eos)
+    memory:   adapter(encoder(feats))  (B, T', H), padded with the LM's no-audio frames
+
+The decoder has no memory mask (Whisper never needed one: it always sees 30 s, silence after the
+speech), so a row padded to a longer row's length sees a few no-audio frames more; `generate`
+pads the same way as training (to the longest row of its batch).
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from speechtok.errors import ConfigError
 from speechtok.trainers.latent.adapters import Adapter
 from speechtok.trainers.latent.encoder import SpeechEncoder, ctc_loss
 
@@ -41,6 +52,7 @@ class SpeechLLM(nn.Module):
         prefix_ids, suffix_ids: prompt ids placed before / after the speech embeddings.
         eos_id: id that ends a target. ctc_weight: weight of the encoder's CTC loss (0 = off).
         train_encoder: False keeps the encoder frozen (no gradients, eval mode).
+        speech_into: "prefix" (speech embeddings in the sequence) or "memory" (cross-attention).
     """
 
     prefix: torch.Tensor
@@ -48,9 +60,16 @@ class SpeechLLM(nn.Module):
 
     def __init__(
         self, encoder: SpeechEncoder, adapter: Adapter, llm: Any, *, prefix_ids: list[int], suffix_ids: list[int],
-        eos_id: int, ctc_weight: float = 0.0, train_encoder: bool = False,
+        eos_id: int, ctc_weight: float = 0.0, train_encoder: bool = False, speech_into: str = "prefix",
     ) -> None:
         super().__init__()
+        if speech_into not in ("prefix", "memory"):
+            raise ConfigError("latent.speech_into", speech_into, "must be 'prefix' or 'memory'")
+        base = llm.get_base_model() if hasattr(llm, "get_base_model") else llm
+        if speech_into == "memory" and not hasattr(base, "memory"):
+            raise ConfigError("latent.speech_into", speech_into,
+                              "needs an LM with cross-attention (llm.kind: whisper_decoder)")
+        self.speech_into = speech_into
         self.encoder, self.adapter, self.llm = encoder, adapter, llm
         self.register_buffer("prefix", torch.tensor(prefix_ids, dtype=torch.int64), persistent=False)
         self.register_buffer("suffix", torch.tensor(suffix_ids, dtype=torch.int64), persistent=False)
@@ -81,8 +100,9 @@ class SpeechLLM(nn.Module):
         pre, suf = self._embed(self.prefix), self._embed(self.suffix)
         rows, labels = [], []
         for b in range(y.shape[0]):
-            parts = [pre, y[b, : int(yl[b])], suf]
-            lab = [torch.full((pre.shape[0] + int(yl[b]) + suf.shape[0],), -100, device=y.device)]
+            speech = y[b, : int(yl[b])] if self.speech_into == "prefix" else y[b, :0]
+            parts = [pre, speech, suf]
+            lab = [torch.full((pre.shape[0] + speech.shape[0] + suf.shape[0],), -100, device=y.device)]
             if targets is not None:
                 tgt = torch.cat([targets[b].to(y.device), torch.tensor([self.eos_id], device=y.device)])
                 parts.append(self._embed(tgt))
@@ -99,12 +119,19 @@ class SpeechLLM(nn.Module):
             lab_t[b, : lb.shape[0]] = lb
         return emb, mask, lab_t
 
+    def _memory(self, y: torch.Tensor, yl: torch.Tensor) -> dict[str, Any]:
+        """`encoder_outputs` for the LM call: the adapter output `(B, T', H)` in memory mode, else nothing."""
+        if self.speech_into == "prefix":
+            return {}
+        base = self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
+        return {"encoder_outputs": (base.memory(y.shape[0], y, yl),)}
+
     def loss(self, batch: SpeechBatch) -> torch.Tensor:
         device = self.prefix.device
         feats, lengths = batch.feats.to(device), batch.lengths.to(device)
         y, yl, h, hl = self.speech(feats, lengths)
         emb, mask, labels = self._splice(y, yl, batch.targets)
-        loss: torch.Tensor = self.llm(inputs_embeds=emb, attention_mask=mask, labels=labels).loss
+        loss: torch.Tensor = self.llm(inputs_embeds=emb, attention_mask=mask, labels=labels, **self._memory(y, yl)).loss
         if self.ctc_weight > 0 and self.train_encoder:
             loss = loss + self.ctc_weight * ctc_loss(self.encoder.ctc_head(h), hl, batch.ctc_targets)
         return loss
@@ -114,10 +141,13 @@ class SpeechLLM(nn.Module):
         """Greedy decoding, one row at a time (no padding inside the prompt); ids without eos."""
         device = self.prefix.device
         y, yl, _, _ = self.speech(feats.to(device), lengths.to(device))
+        # memory mode: rows padded with no-audio frames to the batch's longest, as in training
+        memory_all = self._memory(y, yl).get("encoder_outputs")
         out = []
         for b in range(y.shape[0]):
             emb, mask, _ = self._splice(y[b : b + 1], yl[b : b + 1], None)
-            res = self.llm(inputs_embeds=emb, attention_mask=mask, use_cache=True)
+            memory = {} if memory_all is None else {"encoder_outputs": (memory_all[0][b : b + 1],)}
+            res = self.llm(inputs_embeds=emb, attention_mask=mask, use_cache=True, **memory)
             ids: list[int] = []
             for _ in range(max_new_tokens):
                 logits = res.logits[0, -1]
@@ -129,6 +159,6 @@ class SpeechLLM(nn.Module):
                 ids.append(nxt)
                 mask = torch.cat([mask, mask.new_ones(1, 1)], 1)
                 res = self.llm(input_ids=torch.tensor([[nxt]], device=device), attention_mask=mask,
-                               past_key_values=res.past_key_values, use_cache=True)
+                               past_key_values=res.past_key_values, use_cache=True, **memory)
             out.append(ids)
         return out

@@ -30,7 +30,13 @@ from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
 from speechtok.trainers.latent.decode import DecodeRow, decode_records, shard_rows
 from speechtok.trainers.latent.encoder import EncoderConfig, build_encoder, ctc_greedy, ctc_loss
 from speechtok.trainers.latent.model import SpeechBatch, SpeechLLM
-from speechtok.trainers.llm import LLMConfig, build_llm, count_trainable, load_tokenizer
+from speechtok.trainers.llm import (
+    LLMConfig,
+    build_char_tokenizer,
+    build_llm,
+    count_trainable,
+    load_tokenizer,
+)
 from speechtok.trainers.loop import LoopConfig, train
 from speechtok.trainers.token.recipe import (
     SplitConfig,
@@ -68,6 +74,8 @@ class LatentOptions:
     train_encoder: fine-tune the encoder in stage 2. ctc_weight: CTC loss weight then.
     prompt_suffix: text placed between the speech embeddings and the target.
     eval_utts, max_new_tokens: dev utterances decoded and the length limit.
+    speech_into: "prefix" (adapter outputs in the LM's input sequence, through `inputs_embeds`) or
+        "memory" (adapter outputs as cross-attention memory; needs ``llm.kind: whisper_decoder``).
     """
 
     encoder_from: str | None = None
@@ -76,6 +84,7 @@ class LatentOptions:
     prompt_suffix: str = ""
     eval_utts: int = 100
     max_new_tokens: int = 120
+    speech_into: str = "prefix"
 
 
 def target_text(row: Mapping[str, Any], target: str) -> str:
@@ -153,15 +162,27 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
         ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
         return ids
 
+    # the encoder's CTC head (stage 1, CTC compression) spells characters: the LM's own tokenizer
+    # unless that is Whisper's 51,864-token BPE, which a CTC head trained here cannot cover
+    ctc_tok = tokenizer if llm_cfg.kind == "llama" else build_char_tokenizer(
+        train_rows[i][1] for i in range(len(train_rows)))
+    ctc_size = len(ctc_tok)
+
+    def ctc_encode(text: str) -> list[int]:
+        ids: list[int] = ctc_tok(text, add_special_tokens=False)["input_ids"]
+        return ids
+
     def collate(items: list[tuple[np.ndarray, str]]) -> SpeechBatch:
         feats, lengths = pad_2d([f for f, _ in items])
         targets = [torch.tensor(encode(t), dtype=torch.int64) for _, t in items]
+        ctc_targets = targets if ctc_tok is tokenizer else [torch.tensor(ctc_encode(t), dtype=torch.int64)
+                                                            for _, t in items]
         return SpeechBatch(feats=feats, lengths=lengths, targets=targets,
-                           ctc_targets=[t + 1 for t in targets], texts=[t for _, t in items])
+                           ctc_targets=[t + 1 for t in ctc_targets], texts=[t for _, t in items])
 
     in_dim = int(train_rows[0][0].shape[1])
     torch.manual_seed(stage2.seed)  # the initial weights are part of the run's seed
-    encoder = build_encoder(enc_cfg, in_dim, text_size + 1)
+    encoder = build_encoder(enc_cfg, in_dim, ctc_size + 1)
     report: dict[str, Any] = {"adapter": to_json(ad_cfg), "train_utts": len(train_rows), "dev_utts": len(dev_rows)}
     train_lengths = all_lengths[train_rows.indices]
     dev_batch = collate([dev_rows[i] for i in range(min(len(dev_rows), opts.eval_utts))])
@@ -188,7 +209,8 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
     encoder.eval()
     with torch.no_grad():
         h, hl = encoder(dev_batch.feats, dev_batch.lengths)
-        hyps = [decode([i - 1 for i in seq]) for seq in ctc_greedy(encoder.ctc_head(h), hl)]
+        hyps = [str(ctc_tok.decode([i - 1 for i in seq if 0 <= i - 1 < ctc_size], skip_special_tokens=True))
+                for seq in ctc_greedy(encoder.ctc_head(h), hl)]
     from speechtok.trainers.metrics import cer
 
     report["ctc.cer"] = cer(dev_batch.texts, hyps).rate
@@ -202,8 +224,20 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
     eos = tokenizer.eos_token_id
     if eos is None:
         raise InputError("tokenizer", "has no eos token; the latent trainer needs one to end targets")
-    model = SpeechLLM(encoder, adapter, llm, prefix_ids=bos, suffix_ids=encode(opts.prompt_suffix),
-                      eos_id=int(eos), ctc_weight=opts.ctc_weight, train_encoder=opts.train_encoder)
+    prefix, suffix = bos, encode(opts.prompt_suffix)
+    if llm_cfg.kind == "whisper_decoder":
+        from speechtok.models.whisper_lm import sot_ids
+        from speechtok.trainers.llm import whisper_dir
+
+        sot, no_ts = sot_ids(whisper_dir(llm_cfg))
+        # Whisper's own prompt around the speech: <|startoftranscript|> speech <|notimestamps|> text
+        prefix, suffix = ([sot], [no_ts, *suffix]) if opts.speech_into == "prefix" else ([sot, no_ts], suffix)
+    model = SpeechLLM(encoder, adapter, llm, prefix_ids=prefix, suffix_ids=suffix,
+                      eos_id=int(eos), ctc_weight=opts.ctc_weight, train_encoder=opts.train_encoder,
+                      speech_into=opts.speech_into)
+    # what `load_latent_run` needs to rebuild this model around its checkpoint (`speechtok transcribe`)
+    dump_json(out / "latent_model.json", {"in_dim": in_dim, "ctc_size": ctc_size, "text_size": text_size,
+                                          "prefix_ids": list(prefix), "suffix_ids": list(suffix), "eos_id": int(eos)})
     allowed = torch.ones(text_size, dtype=torch.bool)
 
     def eval_fn(m: Any) -> dict[str, float]:

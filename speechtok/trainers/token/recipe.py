@@ -145,7 +145,7 @@ class TokenEvalConfig:
     asr_utts: int = 100
     max_new_tokens: int = 200
     tts_utts: int = 0
-    tts_asr_model: str = "{shared}/models/whisper-tiny.en-ct2"
+    tts_asr_model: str = "{whisper_tiny_en}"
     tts_feats: str = "feats.fbank"
     tts_top_k: int = 20
     tts_temperature: float = 1.0

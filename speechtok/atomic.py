@@ -1,0 +1,141 @@
+"""Atomic, durable writes: every file the toolkit writes goes through here.
+
+A file is written to a unique temporary name next to its destination, flushed and fsynced,
+renamed over the destination (atomic on POSIX), and the directory is fsynced so the rename
+itself survives a power cut. A reader therefore sees the old file or the new one, never a
+mixture, and a crash leaves at most a ``.NAME.<pid>.tmp`` file (removed by the next write of
+the same file by the same process, or by the caller's cleanup).
+
+Directories (exports, fitted models): `atomic_dir` yields a temporary sibling directory; on
+success every file in it and the directory are fsynced and it is renamed to the destination.
+A non-empty destination is refused unless ``overwrite=True``; then the old one is moved aside,
+the new one renamed in, and the old one removed, so the destination always holds one complete
+version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from speechtok.errors import InputError
+
+
+def fsync_dir(path: str | Path) -> None:
+    """fsyncs a directory (makes renames and creations inside it durable)."""
+    fd = os.open(str(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: str | Path) -> None:
+    """fsyncs a file's data (for files written by a library that does not fsync them)."""
+    fd = os.open(str(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "wb", *, encoding: str | None = None) -> Iterator[IO[Any]]:
+    """Opens a temporary file for writing; on a clean exit it replaces `path` durably.
+
+    On an exception the temporary file is removed and `path` is untouched.
+    """
+    if mode not in ("w", "wb", "wt"):
+        raise ValueError(f"`mode` must be 'w', 'wt' or 'wb', but is {mode!r} instead.")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    if "b" not in mode and encoding is None:
+        encoding = "utf-8"
+    try:
+        with open(tmp, mode, encoding=encoding) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Writes `data` to `path` atomically and durably."""
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Writes `text` (UTF-8) to `path` atomically and durably."""
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
+
+
+def write_json(path: str | Path, data: Any, *, indent: int | None = 1, sort_keys: bool = True) -> None:
+    """Writes `data` as JSON (stable key order by default, no NaN) atomically and durably."""
+    write_text(path, json.dumps(data, indent=indent, sort_keys=sort_keys, allow_nan=False) + "\n")
+
+
+def fsync_tree(root: str | Path) -> None:
+    """fsyncs every file and directory under `root` (bottom-up), `root` included."""
+    root = Path(root)
+    for dirpath, _dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                fsync_file(p)
+        fsync_dir(dirpath)
+
+
+def is_nonempty_dir(path: Path) -> bool:
+    """True when `path` is a directory holding at least one entry."""
+    return path.is_dir() and any(path.iterdir())
+
+
+@contextlib.contextmanager
+def atomic_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yields a temporary directory that becomes `dest` (complete, fsynced) on a clean exit.
+
+    Args:
+        dest: the final directory.
+        overwrite: replace a non-empty `dest`; otherwise it is refused before anything is written.
+
+    Raises:
+        InputError: `dest` exists and is a non-empty directory (or a file) and `overwrite` is False.
+    """
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise InputError(str(dest), "exists and is not a directory; choose another destination")
+    if is_nonempty_dir(dest) and not overwrite:
+        raise InputError(str(dest), "is not empty; choose an empty or new directory, or pass --overwrite")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        fsync_tree(tmp)
+        old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if dest.exists():
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        fsync_dir(dest.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

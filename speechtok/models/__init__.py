@@ -1,0 +1,1 @@
+"""What several layers use: pretrained models read from their published files."""

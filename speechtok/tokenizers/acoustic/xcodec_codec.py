@@ -1,0 +1,189 @@
+"""X-Codec codes (semantic + acoustic RVQ) through `transformers.XcodecModel`, from a local directory.
+
+Model directory: see `hf_local` (``config.json`` with model_type ``xcodec`` + ``model.safetensors``;
+the Hub repos ``hf-audio/xcodec-hubert-librispeech`` and friends have this layout). X-Codec joins a
+DAC acoustic encoder with a HuBERT/WavLM semantic model (its weights are part of the file); the
+released models: 16 kHz, hop 320 (50 frames/s), up to 8 codebooks of 1024 entries (4 kbps).
+
+The config's ``semantic_model_config`` may name a Hub id in ``_name_or_path``, which transformers
+would fetch; speechtok builds that sub-config from the fields stored in ``config.json`` instead
+(its ``model_type``: hubert or wavlm), so loading stays offline.
+
+Encoding, stated:
+- A cut of `S` samples is zero-padded on the right to ``T * hop``, ``T = ceil(S / hop)`` (the
+  model's own frame count is not a simple function of `S`). The model is not causal and HuBERT's
+  first layer normalises over the whole input (GroupNorm over time), so the padding changes
+  codes near the end; it is the same padding alone or in a batch.
+- `n_codebooks` = the first Q of the RVQ (residual quantisation is sequential, so these equal
+  the codes the model gives for the bandwidth with Q codebooks).
+- X-Codec has no streaming state. Cuts longer than `chunk_s` are encoded in chunks with
+  `context_s` of real audio either side (`chunking.py`); HuBERT's attention and GroupNorm see
+  the whole chunk, so chunked codes differ from unchunked ones in places (the tests measure it).
+- Batches hold pieces of identical length only; on CPU the default micro-batch is 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from speechtok.errors import ConfigError
+from speechtok.tokenizers.acoustic.base import CodecInfo, check_codes, check_waves, resolve_device
+from speechtok.tokenizers.acoustic.batching import run_bucketed
+from speechtok.tokenizers.acoustic.chunking import plan_chunks, stitch
+from speechtok.tokenizers.acoustic.hf_local import check_model_dir, load_pretrained
+
+_DROP = ("architectures", "model_type", "transformers_version", "_name_or_path")
+
+
+@dataclass(frozen=True, kw_only=True)
+class XcodecCodecConfig:
+    """How to load and run X-Codec.
+
+    Attributes:
+        model_dir: local model directory (see `hf_local`); a Hub id only with `allow_download`.
+        allow_download: permit fetching `model_dir` from the Hub (needs a network).
+        n_codebooks: the first Q codebooks; None = all of the model's (8 for the releases).
+        device: torch device string.
+        chunk_s: cuts longer than this are encoded (and decoded) in chunks; 0 disables.
+        context_s: real audio (or codes) on each side of a chunk, trimmed after.
+        max_batch_samples: bound on batch_size * samples per forward (memory).
+        max_batch_size: pieces per forward; None: 1 on CPU, 16 on CUDA.
+    """
+
+    model_dir: str
+    allow_download: bool = False
+    n_codebooks: int | None = None
+    device: str = "cpu"
+    chunk_s: float = 30.0
+    context_s: float = 2.0
+    max_batch_samples: int = 16_000 * 120
+    max_batch_size: int | None = None
+
+    def validate(self) -> None:
+        if not self.model_dir:
+            raise ConfigError("model_dir", self.model_dir, "must name a local X-Codec model directory")
+        if not self.allow_download:
+            check_model_dir(self.model_dir, "xcodec")  # names the expected files when absent
+        if self.n_codebooks is not None and self.n_codebooks < 1:
+            raise ConfigError("n_codebooks", self.n_codebooks, "must be >= 1 (or None for all)")
+        if self.chunk_s < 0:
+            raise ConfigError("chunk_s", self.chunk_s, "must be >= 0 (0 disables chunking)")
+        if self.context_s < 0:
+            raise ConfigError("context_s", self.context_s, "must be >= 0")
+        if self.max_batch_samples < 1:
+            raise ConfigError("max_batch_samples", self.max_batch_samples, "must be >= 1")
+        if self.max_batch_size is not None and self.max_batch_size < 1:
+            raise ConfigError("max_batch_size", self.max_batch_size, "must be >= 1")
+
+
+def offline_xcodec_config(raw: dict[str, Any]) -> Any:
+    """An `XcodecConfig` from a parsed ``config.json``, the semantic sub-config built from its
+    stored fields (never fetched by ``_name_or_path``)."""
+    from transformers import CONFIG_MAPPING, XcodecConfig
+
+    fields = {k: v for k, v in raw.items() if k not in _DROP}
+    sem = dict(fields.pop("semantic_model_config", None) or {})
+    sem_type = sem.pop("model_type", "hubert")
+    if sem_type not in ("hubert", "wavlm"):
+        raise ConfigError("semantic_model_config.model_type", sem_type, "must be hubert or wavlm")
+    for k in _DROP:
+        sem.pop(k, None)
+    semantic: Any = CONFIG_MAPPING[sem_type](**sem)
+    return XcodecConfig(**fields, semantic_model_config=semantic)
+
+
+class XcodecTokenizer:
+    """X-Codec encode/decode with exact batching (see module docstring)."""
+
+    def __init__(self, cfg: XcodecCodecConfig) -> None:
+        from pathlib import Path
+
+        from transformers import XcodecModel
+
+        cfg.validate()
+        self.config = cfg
+        self.device = resolve_device(cfg.device)
+        config = None
+        if Path(cfg.model_dir).is_dir() or not cfg.allow_download:
+            config = offline_xcodec_config(check_model_dir(cfg.model_dir, "xcodec"))
+        model, self._checksum = load_pretrained(XcodecModel, cfg.model_dir, "xcodec",
+                                                allow_download=cfg.allow_download, config=config)
+        self.model: Any = model.to(self.device)
+        mc = model.config
+        total = int(mc.num_quantizers)
+        q = total if cfg.n_codebooks is None else cfg.n_codebooks
+        if q > total:
+            raise ConfigError("n_codebooks", q, f"must be <= the model's {total} codebooks")
+        self._bandwidth = float(mc.target_bandwidths[-1])
+        hop = int(mc.hop_length)
+        sr = int(mc.sample_rate)
+        self._info = CodecInfo(name="xcodec", sample_rate=sr, hop_length=hop, frame_rate=sr / hop,
+                               num_codebooks=q, codebook_size=int(mc.codebook_size))
+
+    @property
+    def info(self) -> CodecInfo:
+        return self._info
+
+    def checksum(self) -> str:
+        """sha256 over the model directory's weight and config files."""
+        return self._checksum
+
+    @property
+    def _batch_size(self) -> int:
+        if self.config.max_batch_size is not None:
+            return self.config.max_batch_size
+        return 1 if self.device.type == "cpu" else 16
+
+    def _chunking(self) -> tuple[int, int]:
+        chunk_f = int(self.config.chunk_s * self._info.frame_rate) or 1 << 62
+        return chunk_f, int(math.ceil(self.config.context_s * self._info.frame_rate))
+
+    def _encode(self, x: np.ndarray) -> list[np.ndarray]:
+        # x: (B, 1, t * hop) float32 -> B x (t, Q) int64
+        with torch.inference_mode():
+            codes = self.model.encode(torch.from_numpy(x).to(self.device), bandwidth=self._bandwidth,
+                                      return_dict=True).audio_codes  # (B, Q_all, t)
+            return list(codes[:, : self._info.num_codebooks].permute(0, 2, 1).cpu().numpy())
+
+    def encode_batch(self, waves: Sequence[np.ndarray], sr: int) -> list[np.ndarray]:
+        """float32 (S_i,) waves at `sr` -> uint16 (ceil(S_i / hop), Q) codes, in input order."""
+        ws = check_waves(waves, sr, self._info.sample_rate)
+        hop = self._info.hop_length
+        chunk_f, ctx_f = self._chunking()
+        padded = []
+        for w in ws:
+            p = np.zeros(-(-len(w) // hop) * hop, dtype=np.float32)  # (T * hop,)
+            p[: len(w)] = w
+            padded.append(p)
+        plans = [plan_chunks(len(p), hop, chunk_f, ctx_f) for p in padded]
+        pieces = [p[None, c.start : c.stop] for p, plan in zip(padded, plans, strict=True) for c in plan]
+        outs: list[np.ndarray] = run_bucketed(pieces, self._encode,
+                                              max_batch_samples=self.config.max_batch_samples,
+                                              max_batch_size=self._batch_size)
+        result, k = [], 0
+        for plan in plans:
+            result.append(stitch(outs[k : k + len(plan)], plan).astype(np.uint16))
+            k += len(plan)
+        return result
+
+    def decode(self, codes: np.ndarray, num_samples: int | None = None) -> np.ndarray:
+        """uint16 (T, Q) -> float32 (T * hop,) audio (trimmed to `num_samples` when given)."""
+        c = check_codes(codes, self._info)
+        chunk_f, ctx_f = self._chunking()
+        plan = plan_chunks(len(c), 1, chunk_f, ctx_f)
+        hop = self._info.hop_length
+        outs = []
+        with torch.inference_mode():
+            for p in plan:
+                ct = torch.from_numpy(np.ascontiguousarray(c[p.start : p.stop].T[None])).to(self.device)
+                y = self.model.decode(ct, return_dict=True).audio_values[0, 0].cpu().numpy()
+                want = (p.stop - p.start) * hop
+                outs.append(np.pad(y[:want], (0, max(0, want - len(y)))))
+        audio = stitch(outs, plan, scale=hop)
+        return (audio[:num_samples] if num_samples else audio).astype(np.float32)

@@ -1,0 +1,59 @@
+"""speechtok.atomic: whole file or old file, never a mixture; exports refuse non-empty dirs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from speechtok import atomic
+from speechtok.errors import InputError
+
+
+def test_write_json_text_bytes(tmp_path: Path) -> None:
+    atomic.write_json(tmp_path / "a" / "x.json", {"b": 1, "a": [1, 2]})
+    assert json.loads((tmp_path / "a" / "x.json").read_text()) == {"a": [1, 2], "b": 1}
+    atomic.write_text(tmp_path / "t.txt", "héllo\n")
+    assert (tmp_path / "t.txt").read_text(encoding="utf-8") == "héllo\n"
+    atomic.write_bytes(tmp_path / "b.bin", b"\x00\x01")
+    assert (tmp_path / "b.bin").read_bytes() == b"\x00\x01"
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
+    p = tmp_path / "f.txt"
+    atomic.write_text(p, "old")
+    with pytest.raises(RuntimeError), atomic.atomic_open(p, "w") as fh:
+        fh.write("half of the new")
+        raise RuntimeError("crash mid-write")
+    assert p.read_text() == "old"
+    assert not list(tmp_path.glob(".*.tmp"))
+    with pytest.raises(ValueError):
+        atomic.write_json(p, {"x": float("nan")})
+    assert p.read_text() == "old"
+
+
+def test_atomic_dir_refuses_nonempty_unless_overwrite(tmp_path: Path) -> None:
+    dest = tmp_path / "export"
+    with atomic.atomic_dir(dest) as d:
+        (d / "one.txt").write_text("1")
+        assert not dest.exists()  # nothing visible until the end
+    assert (dest / "one.txt").read_text() == "1"
+    with pytest.raises(InputError, match="--overwrite"), atomic.atomic_dir(dest) as d:
+        pass
+    with atomic.atomic_dir(dest, overwrite=True) as d:
+        (d / "two.txt").write_text("2")
+    assert sorted(p.name for p in dest.iterdir()) == ["two.txt"]  # no stale file of the old export
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+def test_atomic_dir_failure_leaves_destination(tmp_path: Path) -> None:
+    dest = tmp_path / "export"
+    dest.mkdir()
+    (dest / "keep.txt").write_text("k")
+    with pytest.raises(RuntimeError), atomic.atomic_dir(dest, overwrite=True) as d:
+        (d / "partial").write_text("p")
+        raise RuntimeError("crash")
+    assert sorted(p.name for p in dest.iterdir()) == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
