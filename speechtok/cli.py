@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "verify",
     "export",
     "units",
+    "tokenizers",
     "train",
     "transcribe",
     "compare",
