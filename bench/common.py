@@ -130,14 +130,14 @@ def guess_unit(name: str) -> str:
     n = name.rsplit(".", 1)[-1]
     suffixes = [("_mb_s", "MB/s"), ("_gb_s", "GB/s"), ("per_s", "1/s")]
     for suf, unit in suffixes:
-        if n.endswith(suf):
+        if n.endswith(suf) or suf + "_" in n:
             return unit
     if "gflops" in n:
         return "GFLOP/s"
     if n.endswith("_s") or "_s_" in n:
         return "s"
     rules = [(("speedup", "ratio", "over_floor", "efficiency"), "x"),
-             (("x_realtime",), "x realtime"), (("rtf",), "CPU s / audio s"), (("wer", "cer"), "fraction")]
+             (("x_realtime",), "x realtime"), (("bitrate",), "bit/s"), (("sisdr",), "dB"), (("rtf",), "CPU s / audio s"), (("wer", "cer"), "fraction")]
     for keys, unit in rules:
         if any(k in n for k in keys):
             return unit

@@ -20,6 +20,7 @@ from typing import Any
 
 from bench import provenance as prov
 from bench.check import peer_problem, staleness
+from bench.common import guess_unit
 from bench.goals import GOALS
 
 README = prov.BENCH_DIR / "README.md"
@@ -63,13 +64,13 @@ def figures_table(data: dict[str, Any], names: list[str], full: bool) -> str:
         v = fmt(float(e["value"]))
         if full:
             load = (e.get("loadavg") or [""])[0]
-            rows.append(f"| `{n}` | {v} | {e.get('unit', '')} | {_goal(n, e)} | {_status(n, data)} | "
+            rows.append(f"| `{n}` | {v} | {e.get('unit') or guess_unit(n)} | {_goal(n, e)} | {_status(n, data)} | "
                         f"{e.get('threads', '')} | {e.get('wall_s', '')} | {e.get('cpu_s', '')} | "
                         f"{load} | {e.get('date', '')} | {str(e.get('commit', ''))[:12]} | {_note(e)} |")
         else:
             stale = "" if _status(n, data) == "fresh" else " (stale)"
             when = f"{str(e.get('date', ''))[:10]}{stale}"
-            rows.append(f"| `{n}` | {v} | {e.get('unit', '')} | {_goal(n, e)} | {when} | {_note(e)} |")
+            rows.append(f"| `{n}` | {v} | {e.get('unit') or guess_unit(n)} | {_goal(n, e)} | {when} | {_note(e)} |")
     return "\n".join(rows)
 
 

@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.pipeline.shard_file import ShardFile, verify_checksum
-from speechtok.pipeline.shard_index import ShardIndex
+from speechtok.pipeline.shard_index import ShardIndex, safe_shard_file
 from speechtok.pipeline.shard_schema import GroupMeta, payload_columns, primary_column
 
 Row = dict[str, Any]
@@ -91,6 +91,8 @@ class ShardDataset:
                 raise InputError(str(self.out_dir), f"has no group {g!r}; it has {known}")
             per_group[g] = self.index.committed_shards(g)
             for e in self.index.entries(g):
+                if self.index.state(g, e.shard) == "outside":
+                    safe_shard_file(self.out_dir, e)  # raises InputError naming the file
                 if self.index.state(g, e.shard) == "resized":
                     raise InputError(
                         str(self.out_dir / e.path),
@@ -176,7 +178,7 @@ class ShardDataset:
         path = self.out_dir / "shards" / f"{shard:05d}.{group}.arrow"
         if entry is None:
             raise InputError(str(path), "is not committed (in flight, missing or resized)")
-        return ShardFile(self.out_dir / entry.path, entry, group=group,
+        return ShardFile(safe_shard_file(self.out_dir, entry), entry, group=group,
                          checksum=payload and self.checksum)
 
     def _shard(self, shard: int) -> dict[str, ShardFile]:

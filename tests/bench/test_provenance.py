@@ -120,6 +120,7 @@ def test_goal_and_unit_rules() -> None:
     assert common.guess_unit("kmeans.fairseq_mbkm_cpu_s") == "s"
     assert common.guess_unit("shards.feats_write_shar_wall_s_1mb") == "s"
     assert common.guess_unit("codecs.peak_rss_mb") == "MiB"
+    assert common.guess_unit("shards.feats_write_mb_s_1kb") == "MB/s"
     assert common.guess_unit("ingest.files_per_s") == "1/s"
     assert goals.needs_peer("kmeans.floor_efficiency") and not goals.needs_peer("kmeans.fit_cpu_s")
 
@@ -135,3 +136,11 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(OSError):
         prov.atomic_write_text(target, "new")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_check_cli_exit_code(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    common.record({"demo.a_s": 1.0})
+    assert check.main() == 0
+    common.record({"demo.speedup_vs_nothing": 2.0})
+    assert check.main() == 1
+    assert "STALE demo.speedup_vs_nothing" in capsys.readouterr().out
