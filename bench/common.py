@@ -136,7 +136,7 @@ def guess_unit(name: str) -> str:
         return "GFLOP/s"
     if n.endswith("_s") or "_s_" in n:
         return "s"
-    rules = [(("speedup", "ratio", "over_floor", "efficiency"), "x"),
+    rules = [(("speedup", "ratio", "over_floor", "_over_", "efficiency"), "x"),
              (("x_realtime",), "x realtime"), (("bitrate",), "bit/s"), (("sisdr",), "dB"), (("rtf",), "CPU s / audio s"), (("wer", "cer"), "fraction")]
     for keys, unit in rules:
         if any(k in n for k in keys):

@@ -121,6 +121,7 @@ def test_goal_and_unit_rules() -> None:
     assert common.guess_unit("shards.feats_write_shar_wall_s_1mb") == "s"
     assert common.guess_unit("codecs.peak_rss_mb") == "MiB"
     assert common.guess_unit("shards.feats_write_mb_s_1kb") == "MB/s"
+    assert common.guess_unit("shards.feats_write_over_fsync_floor") == "x"
     assert common.guess_unit("ingest.files_per_s") == "1/s"
     assert goals.needs_peer("kmeans.floor_efficiency") and not goals.needs_peer("kmeans.fit_cpu_s")
 
