@@ -48,6 +48,9 @@ REQUIRED: tuple[str, ...] = (
     "shards.feats_write_speedup_vs_shar_wall",
     "codecs.*.speedup_vs_nograd_loop",
     "compare.*.test_wer",
+    "mimi.rtf_per_core",
+    "xcodec.rtf_per_core",
+    "cards.*.rtf_per_core",
 )
 
 

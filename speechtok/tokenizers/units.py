@@ -199,6 +199,12 @@ class UnitBPE:
         text = self._sp.decode(a.tolist())
         return (np.array([ord(c) for c in text], dtype=np.int64) - BPE_CHAR_OFFSET).astype(np.uint16)
 
+    def checksum(self) -> str:
+        """``sha256:<hex>`` of the sentencepiece model and k: identifies the BPE a corpus was encoded with."""
+        import hashlib
+
+        return "sha256:" + hashlib.sha256(self.model_proto + f"|k={self.k}".encode()).hexdigest()
+
     def save(self, out_dir: str | Path) -> Path:
         """Writes `unit_bpe.model` (sentencepiece protobuf) and `unit_bpe.json` ({k})."""
         d = Path(out_dir)

@@ -257,6 +257,13 @@ class VocabSpec:
             raise InputError("vocab spec", "stored ranges disagree with the ones the fields imply")
         return spec
 
+    def checksum(self) -> str:
+        """``sha256:<hex>`` of the canonical JSON of the spec: one vocabulary file, one checksum."""
+        import hashlib
+
+        blob = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode()
+        return "sha256:" + hashlib.sha256(blob).hexdigest()
+
     def save(self, path: Path) -> Path:
         """Writes JSON to `path` (a file, or a directory -> `path/vocab_spec.json`); returns the file."""
         path = Path(path)

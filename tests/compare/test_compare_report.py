@@ -34,7 +34,7 @@ def test_report_writes_every_number_and_the_failure(tmp_path: Path) -> None:
     assert [f["family"] for f in data["families"]] == ["text", "latent", "token"]
     assert data["families"][0]["wer"] == 0.25
     md = paths["md"].read_text()
-    assert "| text | ger | ok | 25.0 | 10.0 |" in md
+    assert "| text | ger | ok | - | - | 25.0 | 10.0 |" in md  # test WER, dev WER, dev+test WER, CER
     assert "InputError: `shards` boom" in md
     assert "not measured: no vocoder" in md
     for _, name, _ in CHARTS:

@@ -10,7 +10,9 @@ Steps, each writing into the run directory ``RUN``:
    PocketSphinx 3-gram as a baseline) -> ``rescoring.json``, ``wer_vs_lambda.png``;
 5. HyPoradise JSON of train/dev/test -> ``hyporadise/{split}.json``;
 6. GER fine-tuned on train, run on test -> ``ger/``, ``ger_test.jsonl``;
-7. WER of 1-best, oracle, rescored, GER on dev and test -> ``results.json``, ``results.md``.
+7. WER of 1-best, oracle, rescored, GER on dev and test -> ``results.json``, ``results.md``;
+8. with ``data.test`` (a separate Kaldi or shard directory): the dev-chosen system decodes it,
+   scored only -> ``test_hyps.jsonl``, ``results.json["test_set"]``.
 
 The same normaliser (`speechtok.trainers.metrics.normalize_text`) scores every system.
 """
@@ -267,7 +269,22 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
         + f"\nTuned lambda (dev): {summary['tuned_lambda']}\n"
     )
     log.info("results:\n%s", _table(results))
+    if recipe.data.test is not None:
+        summary["test_set"] = score_test_set(out_dir, recipe.data.test, recipe.device)
+        (out_dir / "results.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary
+
+
+def score_test_set(out_dir: Path, test: Path, device: str) -> dict[str, Any]:
+    """The finished run decodes the separate test set `test` (a Kaldi or shard directory) with its
+    dev-chosen system (`speechtok.trainers.transcribe`); scored only -> ``RUN/test_hyps.jsonl``."""
+    import shutil
+
+    from speechtok.trainers.transcribe import transcribe
+
+    res = transcribe(out_dir, test, out_dir / "test_set", device=device)
+    shutil.copyfile(out_dir / "test_set" / "hyps.jsonl", out_dir / "test_hyps.jsonl")
+    return {k: res[k] for k in ("data", "wer", "cer", "utts", "decoded", "wall_s")}
 
 
 def run_recipe(recipe_path: Path, out_dir: Path, overrides: dict[str, str]) -> int:

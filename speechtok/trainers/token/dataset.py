@@ -32,8 +32,20 @@ class Utterance:
     words: list[sq.Word] | None
 
 
+def _utterances(ds: Any, units: str, align_key: str) -> list[Utterance]:
+    out = []
+    for row in ds:
+        words = None
+        if row.get(align_key):
+            words = [(str(w["word"]), float(w["start"]), float(w["duration"])) for w in row[align_key]]
+        out.append(Utterance(id=row["id"], speaker=str(row.get("speaker") or row["id"]), text=row.get("text") or "",
+                             units=np.asarray(row[units]), words=words))
+    return out
+
+
 def load_utterances(cfg: TokenDataConfig) -> tuple[list[Utterance], int]:
-    """All utterances of `cfg.shards` and the unit vocabulary size (from the group's metadata)."""
+    """All utterances of `cfg.shards` (then of each of `cfg.more_shards`, checked to carry units of
+    the same k-means model) and the unit vocabulary size (from the group's metadata)."""
     from speechtok.pipeline.shard_reader import ShardDataset
 
     groups = ("cuts", cfg.units) + ((cfg.alignment,) if cfg.alignment else ())
@@ -42,13 +54,14 @@ def load_utterances(cfg: TokenDataConfig) -> tuple[list[Utterance], int]:
     vocab = ds.meta(cfg.units).vocab_size
     if not vocab:
         raise InputError(f"{cfg.shards}:{cfg.units}", "has no vocab_size in its metadata")
-    out = []
-    for row in ds:
-        words = None
-        if row.get(align_key):
-            words = [(str(w["word"]), float(w["start"]), float(w["duration"])) for w in row[align_key]]
-        out.append(Utterance(id=row["id"], speaker=str(row.get("speaker") or row["id"]), text=row.get("text") or "",
-                             units=np.asarray(row[cfg.units]), words=words))
+    out = _utterances(ds, cfg.units, align_key)
+    if cfg.more_shards:
+        from speechtok.trainers.run_data import check_run_data
+
+        for extra in cfg.more_shards:  # several corpora, one vocabulary: same k-means model (checksum)
+            check_run_data(extra, [cfg.units], trained_on=cfg.shards)
+            more = ShardDataset(extra, groups=groups, columns=["text", "speaker", align_key, cfg.units])
+            out += _utterances(more, cfg.units, align_key)
     return out, int(vocab)
 
 
