@@ -82,6 +82,7 @@ def _cpu_now() -> float:
 
 _START_CPU, _START_WALL = _cpu_now(), time.perf_counter()
 prov.commit()  # cached now: the commit the benchmark process started from, not the later tree
+prov.snapshot_code()  # and the code it runs, for the figures' code_sha
 
 
 @contextmanager
@@ -214,7 +215,7 @@ def record(figures: Mapping[str, float | Fig], notes: Mapping[str, str] | None =
     name = bench_name()
     rid = run_id()
     code_files = sorted({f"bench/bench_{name}.py", *code})
-    sha = prov.code_sha(code_files)
+    sha = prov.code_sha(code_files, at_start=True)
     default_threads = threads if threads is not None else _threads
     if default_threads is None:
         default_threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
