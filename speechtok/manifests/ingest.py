@@ -37,9 +37,9 @@ from speechtok.manifests.quarantine import Problem, QuarantineWriter
 from speechtok.manifests.sources import check_kind, detect_kind
 from speechtok.manifests.sources.directory import SpeakerFrom, compile_label_regex, iter_directory
 from speechtok.manifests.sources.jsonl import iter_jsonl
-from speechtok.manifests.sources.nemo import iter_nemo
 from speechtok.manifests.sources.kaldi import iter_kaldi
 from speechtok.manifests.sources.lhotse_manifest import iter_lhotse
+from speechtok.manifests.sources.nemo import iter_nemo
 
 CUTS_NAME = "cuts.jsonl.gz"
 QUARANTINE_NAME = "quarantine.jsonl"
