@@ -63,14 +63,17 @@ def compare(recipe: CompareRecipe, out_dir: Path, *, recipe_path: str = "") -> d
     t0 = time.perf_counter()
     _ensure_shards(recipe)
     records: list[dict[str, Any]] = []
-    for fam in recipe.families:
-        if not fam.enabled:
-            records.append({"family": fam.name, "recipe": str(fam.recipe), "status": "skipped"})
-            continue
-        records.append(run_family(fam, recipe, out_dir))
+    for backbone in recipe.backbones:
+        for fam in recipe.families:
+            if not fam.enabled:
+                records.append({"family": fam.name, "backbone": backbone, "recipe": str(fam.recipe),
+                                "status": "skipped"})
+                continue
+            records.append(run_family(fam, recipe, out_dir, backbone))
     caveats = list(CAVEATS)
     meta: dict[str, Any] = {
         "description": recipe.description, "recipe": recipe_path, "llm": recipe.llm, "steps": recipe.steps,
+        "backbones": list(recipe.backbones),
         "train_share": recipe.data.train_share, "split_seed": recipe.data.split_seed,
         "shards": str(recipe.data.shards), "kaldi_dir": str(recipe.data.kaldi_dir),
         "eval_utts_cap": recipe.data.eval_utts, "threads": recipe.threads,
@@ -135,8 +138,9 @@ def run_demo_comparison(demo_out: Path, corpus_dir: Path) -> dict[str, Any]:
         sets["families.text.set.nbest.model_dir"] = str(whisper_tiny_en_dir())
     except InputError:
         # Whisper tiny.en installed nowhere: the cascade decodes with PocketSphinx (its en-us
-        # model and 3-gram LM ship in the PyPI wheel) instead
+        # model and 3-gram LM ship in the PyPI wheel) instead, and no family can use its decoder
         sets["families.text.set.nbest.decoder"] = "sphinx"
+        sets["backbone"] = "scratch"
     recipe, _ = load_compare_recipe(demo_recipe_path(), sets)
     return compare(recipe, Path(demo_out) / "compare", recipe_path=str(demo_recipe_path()))
 

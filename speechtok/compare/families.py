@@ -330,14 +330,30 @@ def _runner(name: str) -> Callable[[Path, Path, dict[str, str]], int]:
     return lambda r, o, s: run_token(r, o, s)
 
 
-def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path) -> dict[str, Any]:
-    """Runs one family into `out_dir/<name>`; returns its record (with `status` and, on failure, `error`)."""
-    run = out_dir / fam.name
-    base: dict[str, Any] = {"family": fam.name, "recipe": str(fam.recipe), "run_dir": str(run)}
+#: What `backbone: whisper_decoder` changes in each trainer recipe: the LLM, and learning rates
+#: for fine-tuning a pretrained decoder (the scratch rates, 2e-3 to 1e-2, would wreck it).
+WHISPER_DECODER_SETS: dict[str, dict[str, str]] = {
+    "text": {"text_lm.kind": "whisper_decoder", "ger.learning_rate": "1.0e-4"},
+    "latent": {"llm.kind": "whisper_decoder", "train.lr": "3.0e-4", "train.min_lr": "3.0e-5"},
+    "token": {"llm.kind": "whisper_decoder", "train.lr": "3.0e-4", "train.min_lr": "3.0e-5"},
+}
+
+
+def backbone_overrides(family: str, backbone: str) -> dict[str, str]:
+    """The trainer overrides of `backbone` ("scratch": none) for `family`."""
+    return {} if backbone == "scratch" else dict(WHISPER_DECODER_SETS[family])
+
+
+def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path, backbone: str = "scratch") -> dict[str, Any]:
+    """Runs one family with one backbone into `out_dir/<name>` (scratch) or `out_dir/<name>.<backbone>`;
+    returns its record (with `status`, `backbone` and, on failure, `error`)."""
+    run = out_dir / (fam.name if backbone == "scratch" else f"{fam.name}.{backbone}")
+    base: dict[str, Any] = {"family": fam.name, "backbone": backbone, "recipe": str(fam.recipe), "run_dir": str(run)}
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         sets = {"text": text_overrides, "latent": latent_overrides, "token": token_overrides}[fam.name](recipe)
         sets.update(fam.sets)
+        sets.update(backbone_overrides(fam.name, backbone))
         base["overrides"] = sets
         code = _runner(fam.name)(fam.recipe, run, sets)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
