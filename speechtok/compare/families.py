@@ -344,6 +344,24 @@ def backbone_overrides(family: str, backbone: str) -> dict[str, str]:
     return {} if backbone == "scratch" else dict(WHISPER_DECODER_SETS[family])
 
 
+def _reuse_nbest(prior: Path, run: Path, sets: dict[str, str]) -> None:
+    """Points the cascade's n-best cache at a copy of the scratch run's lists (same decoder, same
+    utterances: the backbone only changes the LM), so a second backbone does not decode again."""
+    if not prior.is_file():
+        return
+    import os
+    import shutil
+
+    run.mkdir(parents=True, exist_ok=True)
+    cache = run / "nbest_cache.jsonl"
+    tmp = cache.with_suffix(".jsonl.tmp")
+    shutil.copyfile(prior, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, cache)
+    sets["nbest.cache"] = str(cache)
+
+
 def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path, backbone: str = "scratch") -> dict[str, Any]:
     """Runs one family with one backbone into `out_dir/<name>` (scratch) or `out_dir/<name>.<backbone>`;
     returns its record (with `status`, `backbone` and, on failure, `error`)."""
@@ -354,6 +372,8 @@ def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path, backbone: 
         sets = {"text": text_overrides, "latent": latent_overrides, "token": token_overrides}[fam.name](recipe)
         sets.update(fam.sets)
         sets.update(backbone_overrides(fam.name, backbone))
+        if fam.name == "text" and backbone != "scratch" and "nbest.cache" not in fam.sets:
+            _reuse_nbest(out_dir / "text" / "nbest.jsonl", run, sets)
         base["overrides"] = sets
         code = _runner(fam.name)(fam.recipe, run, sets)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
