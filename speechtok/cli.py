@@ -18,7 +18,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "verify",
     "export",
     "units",
+    "tokenizers",
     "train",
+    "transcribe",
     "compare",
     "demo",
 )

@@ -24,6 +24,12 @@ Slurm job array (a stage with a fit, e.g. k-means, is fitted once):
   speechtok run R.yaml -o OUT --fit-only                                    # once
   speechtok run R.yaml -o OUT --shard-index $SLURM_ARRAY_TASK_ID --num-shards 64
 
+Failures: a bad cut is quarantined (OUT/quarantine.jsonl) and the run goes on; an I/O error
+or a file gone since ingest is retried (--retries, --retry-backoff), then the shard fails,
+nothing of it is committed and the run exits non-zero naming the cut; a bug in stage code
+stops the run with its traceback. After fixing a cause that made cuts quarantined:
+  speechtok run R.yaml -o OUT --retry-quarantined unreadable
+
 Rerunning the same command resumes (committed shards are skipped). A changed config is
 refused; write to a new -o, or pass --overwrite-stage NAME to replace that stage's output.
 Writes OUT/shards/*.arrow, OUT/index.json, OUT/quarantine.jsonl, OUT/report.json.
@@ -39,6 +45,10 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         until=getattr(args, "until", None), fit_only=getattr(args, "fit_only", False),
         overwrite_stages=tuple(getattr(args, "overwrite_stage", None) or ()),
         ray_address=args.ray_address, progress=not args.no_progress,
+        retries=getattr(args, "retries", 3),
+        retry_backoff_s=getattr(args, "retry_backoff", 1.0),
+        retry_quarantined=(None if getattr(args, "retry_quarantined", None) is None
+                           else tuple(args.retry_quarantined)),
     )
 
 
@@ -100,4 +110,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite-stage", action="append", metavar="NAME",
                    help="replace this stage's committed output made with another config "
                         "(and every later stage that depends on it); repeatable")
+    p.add_argument("--retries", type=int, default=3,
+                   help="tries in all for an environment error (I/O error, a file gone since "
+                        "ingest, out of memory) before the shard fails (default 3)")
+    p.add_argument("--retry-backoff", type=float, default=1.0, metavar="SECONDS",
+                   help="sleep before the first retry, doubled before each later one (default 1)")
+    p.add_argument("--retry-quarantined", nargs="*", metavar="REASON", default=None,
+                   help="reprocess committed shards holding cuts quarantined for these reasons "
+                        "(none given: any reason), e.g. `unreadable` after fixing a mount; the "
+                        "shards of later stages built on them are redone too")
     p.set_defaults(func=_run)

@@ -12,6 +12,8 @@ data:
   train_share: 0.7                        # speaker-disjoint split, same rule for every family
   split_seed: 0
   eval_utts: 0                            # cap on evaluated utterances (0 = all held-out)
+  test: null                              # optional separate test set, scored only: a shard dir
+                                          # (same feature stages; a Kaldi dir works for the cascade only)
 llm: {hidden_size: 128, num_layers: 3, num_heads: 4, intermediate_size: 384, seed: 0}
 budget: {steps: 300}                      # optimiser steps of each family's LLM training
 backbone: scratch                         # scratch | whisper_decoder | [scratch, whisper_decoder]
@@ -60,6 +62,7 @@ class CompareData:
     train_share: float = 0.7
     split_seed: int = 0
     eval_utts: int = 0
+    test: Path | None = None
 
     def validate(self) -> None:
         if not 0.0 < self.train_share < 1.0:
@@ -152,7 +155,7 @@ def load_compare_recipe(path: Path, overrides: dict[str, str] | None = None) -> 
     d = dict(raw.get("data") or {})
     if "shards" not in d:
         raise ConfigError("data.shards", None, "must name the shard directory of the corpus")
-    for k in ("shards", "shards_recipe", "kaldi_dir"):
+    for k in ("shards", "shards_recipe", "kaldi_dir", "test"):
         if d.get(k) is not None:
             d[k] = Path(d[k])
     d["shards_sets"] = {str(k): v for k, v in (d.get("shards_sets") or {}).items()}

@@ -28,6 +28,7 @@ import numpy as np
 import soundfile as sf
 
 from speechtok.errors import ConfigError
+from speechtok.failures import probe_readable
 from speechtok.manifests.audio_headers import header_claim
 from speechtok.manifests.quarantine import Problem
 
@@ -140,6 +141,7 @@ def check_audio(path: str | Path, cfg: AudioCheckConfig | None = None) -> AudioI
     try:
         fh = sf.SoundFile(spath)
     except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as exc:
+        probe_readable(spath)  # an OS-level read failure is the environment's: raises, retried
         return Problem(reason="unreadable", path=spath, detail=str(exc).replace(spath, "<file>"))
     with fh:
         sr, channels, header_frames = int(fh.samplerate), int(fh.channels), int(fh.frames)
@@ -168,6 +170,7 @@ def check_audio(path: str | Path, cfg: AudioCheckConfig | None = None) -> AudioI
                     np.minimum(cmin, block.min(axis=0), out=cmin)
                     np.maximum(cmax, block.max(axis=0), out=cmax)
         except (sf.LibsndfileError, RuntimeError) as exc:
+            probe_readable(spath)  # see above
             return Problem(
                 reason="truncated",
                 path=spath,

@@ -10,12 +10,14 @@ target rate is given; the audio files are never rewritten.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 from lhotse import MonoCut, Recording, SupervisionSegment
 from lhotse.audio import AudioSource
 
 from speechtok.errors import ConfigError
+from speechtok.failures import EnvironmentFailure, with_retries
 from speechtok.manifests.audio_check import (
     AudioCheckConfig,
     AudioInfo,
@@ -111,21 +113,25 @@ def _supervisions(seg: SegmentSpec, cut_id: str, rec_id: str, duration: float, c
 
 
 def process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
-    """Validates `item`'s audio and builds its cuts; never raises for a bad item.
+    """Validates `item`'s audio and builds its cuts; never returns for an environment error.
 
-    An unexpected error while handling one item (a decoder crash, malformed lhotse fields)
-    quarantines that item as ``unreadable`` (OS errors) or ``bad_entry`` with the error text,
-    so that one item never stops a run.
+    Failures are classified by `speechtok.failures`: an environment error (an `OSError` other
+    than a decoder's format error, `MemoryError`) is retried with backoff and then raises
+    `EnvironmentFailure` naming the file, so that ingest fails loudly instead of quarantining
+    a file that a flaky mount could not read. Any other unexpected error while handling one
+    item (a decoder crash, malformed lhotse fields) quarantines that item as ``bad_entry`` with
+    the error text, so that one item never stops a run.
     """
     try:
-        return _process_item(item, cfg)
+        return with_retries(partial(_process_item, item, cfg), item=str(item.path))
+    except EnvironmentFailure:
+        raise
     except Exception as exc:  # noqa: BLE001 - recorded in the quarantine with its text
-        reason = "unreadable" if isinstance(exc, OSError) else "bad_entry"
         return ItemResult(
             cuts=[],
             problems=[
                 Problem(
-                    reason=reason,
+                    reason="bad_entry",
                     id=item.recording_id,
                     path=str(item.path),
                     origin=item.origin,

@@ -20,6 +20,7 @@ Unset (the normal case) costs one dict lookup.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 
@@ -53,3 +54,25 @@ def maybe_fault(point: str, *, also_kill: int | None = None) -> None:
         if also_kill is not None and also_kill != os.getpid():
             os.kill(also_kill, signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+EIO_ENV = "SPEECHTOK_FAULT_EIO"
+_eio_counts: dict[str, int] = {}
+
+
+def maybe_io_error(item: str, path: str | None = None) -> None:
+    """Raises ``OSError(EIO)`` for reads of `item` listed in ``SPEECHTOK_FAULT_EIO``.
+
+    ``SPEECHTOK_FAULT_EIO=ID[:N],...``: the first N reads of cut ID in this process fail (N
+    omitted: every read), as a flaky network file system would. Unset: one dict lookup.
+    """
+    spec = os.environ.get(EIO_ENV)
+    if not spec:
+        return
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, n = part.partition(":")
+        if name != item:
+            continue
+        _eio_counts[item] = _eio_counts.get(item, 0) + 1
+        if not n.strip().isdigit() or _eio_counts[item] <= int(n):
+            raise OSError(errno.EIO, os.strerror(errno.EIO), path or item)

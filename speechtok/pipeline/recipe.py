@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.pipeline.names import check_stage_name
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TOP_KEYS = {"vars", "ingest", "shards", "stages", "description"}
@@ -95,6 +96,7 @@ class Recipe:
             raise ConfigError("shards.cuts_per_shard", self.cuts_per_shard, "must be an int >= 1")
         seen: set[str] = set()
         for spec in self.stages:
+            check_stage_name(spec["name"])
             if spec["name"] in seen or spec["name"] == "cuts":
                 raise ConfigError("stages.name", spec["name"],
                                   "must be unique and not 'cuts'; give each stage its own name")

@@ -35,6 +35,7 @@ An array task that reaches an unfitted stage stops with this recipe in its messa
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -45,11 +46,12 @@ from pathlib import Path
 from typing import Any
 
 from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.failures import BUG, RetryPolicy
 from speechtok.pipeline.faults import maybe_fault
 from speechtok.pipeline.recipe import Recipe
 from speechtok.pipeline.report import Progress, RunReport, StageStats
 from speechtok.pipeline.run_files import clean_own_tmp, clean_tmp, cpu_s, write_json
-from speechtok.pipeline.run_lock import LockedError, RunLock, live_locks
+from speechtok.pipeline.run_lock import RunLock
 from speechtok.pipeline.runner_fit import fit_into
 from speechtok.pipeline.runner_input import (
     ingest_step,
@@ -66,6 +68,27 @@ _DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 class DiskFullError(SpeechtokError):
     """Writing failed for lack of space (or a file-size limit); the run can be resumed."""
+
+
+class ShardsFailedError(SpeechtokError):
+    """Shards of a stage failed (environment errors after retries, or a bug); nothing of them
+    was committed. `failures` holds the records (`speechtok.failures.failure_record`)."""
+
+    def __init__(self, stage: str, failures: list[dict[str, Any]], *, stopped: bool) -> None:
+        self.failures = failures
+        lines = []
+        for f in sorted(failures, key=lambda f: int(f["shard"])):
+            what = f" at {f['item']}" if f.get("item") else ""
+            lines.append(f"  shard {f['shard']} ({f['class']}){what}: {f['error']}")
+        bugs = [f for f in failures if f["class"] == BUG]
+        tb = ("\n" + bugs[0]["traceback"].rstrip()) if bugs else ""
+        hint = ("a bug in stage code (traceback below); fix it, then rerun the same command"
+                if bugs else "fix the cause (restore the files, remount the volume, free "
+                "memory), then rerun the same command: it redoes only these shards")
+        rest = " (the stage stopped at the first bug)" if stopped else ""
+        super().__init__(
+            f"stage {stage!r}: {len(failures)} shard(s) failed and nothing of them was "
+            f"committed{rest}; {hint}.\n" + "\n".join(lines) + tb)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +108,12 @@ class RunOptions:
             replaced; every later stage whose fingerprint changes with it is replaced too.
         ray_address: Ray cluster address (default: a private local instance on 127.0.0.1).
         progress: show progress on stderr.
+        retries: tries in all for an environment error (I/O error, vanished file, out of
+            memory) before the shard fails (see `speechtok.failures`).
+        retry_backoff_s: sleep before the first retry, doubled before each later one.
+        retry_quarantined: None, or reprocess the committed shards holding cuts quarantined
+            for one of these reasons (an empty tuple: any reason), e.g. after fixing a mount;
+            the shards of later stages built on them are redone too.
     """
 
     executor: str = "local"
@@ -98,8 +127,12 @@ class RunOptions:
     overwrite_stages: tuple[str, ...] = ()
     ray_address: str | None = None
     progress: bool = True
+    retries: int = 3
+    retry_backoff_s: float = 1.0
+    retry_quarantined: tuple[str, ...] | None = None
 
     def validate(self, recipe: Recipe) -> None:
+        RetryPolicy(attempts=self.retries, backoff_s=self.retry_backoff_s).validate()
         if self.executor not in ("local", "inline", "ray"):
             raise ConfigError("executor", self.executor, "must be local, inline or ray")
         if self.fit_only and self.num_shards > 1:
@@ -237,14 +270,16 @@ class _Run:
         self.report.stages.append(stats)
         return fp
 
-    def ensure_fit(self, stage: StageBase, upstream: str) -> Path:
-        """Loads the stage's fitted model, fitting it first when needed; returns its dir."""
+    def ensure_fit(self, stage: StageBase, upstream: str, *, refit: bool = False) -> Path:
+        """Loads the stage's fitted model, fitting it first when needed (or `refit`: its input
+        shards were redone by ``--retry-quarantined``); returns its dir."""
         from speechtok.pipeline.shards import ShardIndex
 
         fit_fp = stage.fit_fingerprint(upstream)
         model_dir = self.out / "models" / stage.name
         info_path = model_dir / "fit.json"
-        if info_path.exists() and json.loads(info_path.read_text()).get("fit_fingerprint") == fit_fp:
+        if not refit and info_path.exists() and \
+                json.loads(info_path.read_text()).get("fit_fingerprint") == fit_fp:
             stage.load_model(model_dir)
             return model_dir
         if self.opts.num_shards > 1:
@@ -262,7 +297,7 @@ class _Run:
                     f"{self.num_data_shards} shards are committed; run the earlier stages on "
                     f"every shard first (e.g. without --shard-index).")
         have = index.fingerprint_of(stage.group())
-        if have is not None and not (self.cascade or stage.name in self.overwrite):
+        if have is not None and not (self.cascade or stage.name in self.overwrite or refit):
             raise _refusal(self.out, stage.name, stage.group(), have,
                            f"a new fit with inputs {fit_fp}")
         stats = fit_into(stage, fit_fp, self.out, model_dir, fit_threads=self.opts.fit_threads)
@@ -270,6 +305,23 @@ class _Run:
         return model_dir
 
     _fit_stats: dict[str, StageStats]
+
+    def redo_shards(self, stage: StageBase, mine: list[int]) -> set[int]:
+        """Committed shards of `stage` to process again: those whose upstream shards were
+        redone in this run, and with ``retry_quarantined`` those holding a cut quarantined
+        for one of its reasons."""
+        redo = {j for j in mine if j in self._redone}
+        reasons = self.opts.retry_quarantined
+        if reasons is None:
+            return redo
+        from speechtok.pipeline.runner_input import read_quarantine_lines
+
+        for j in mine:
+            qfile = self.out / "quarantine.d" / f"{stage.group()}.{j:05d}.jsonl"
+            if qfile.exists() and any(not reasons or q.get("reason") in reasons
+                                      for q in read_quarantine_lines(qfile)):
+                redo.add(j)
+        return redo
 
     def run_stage(self, stage: StageBase, fp: str, upstream: str, model_dir: Path | None) -> None:
         from speechtok.pipeline.shards import ShardIndex
@@ -281,7 +333,8 @@ class _Run:
         index = ShardIndex.load(self.out)
         mine = [j for j in range(self.num_data_shards)
                 if selected(j, self.opts.shard_index, self.opts.num_shards)]
-        todo = [j for j in mine if index.committed(stage.group(), j) is None]
+        redo = self.redo_shards(stage, mine)
+        todo = [j for j in mine if index.committed(stage.group(), j) is None or j in redo]
         stats.shards_total, stats.shards_skipped = len(mine), len(mine) - len(todo)
         if not todo:
             return
@@ -292,13 +345,32 @@ class _Run:
         meta = self.group_meta(stage, fp, upstream)
         spec = stage.spec()
         jobs = ({"spec": spec, "model_dir": None if model_dir is None else str(model_dir),
-                 "out_dir": str(self.out), "shard": j, "runner_pid": os.getpid()}
+                 "out_dir": str(self.out), "shard": j, "runner_pid": os.getpid(),
+                 "retries": self.opts.retries, "retry_backoff_s": self.opts.retry_backoff_s}
                 for j in todo)
         progress = Progress(stage.name, len(todo), enabled=self.opts.progress)
+        failures: list[dict[str, Any]] = []
+        stopped = False
         t0 = time.perf_counter()
         try:
-            for res in self.executor.imap_unordered(jobs):
-                self.commit(stage, meta, int(res["shard"]), res["rows"], res["quarantine"])
+            results = self.executor.imap_unordered(jobs)
+            for res in results:
+                shard = int(res["shard"])
+                if res.get("failed"):
+                    failures.append(res["failed"])
+                    if res["failed"]["class"] == BUG:  # every shard would fail the same way
+                        stopped = True
+                        close = getattr(results, "close", None)
+                        if close is not None:
+                            close()
+                        break
+                    continue
+                if shard in redo:  # uncommit first: a kill now leaves it to redo, not stale
+                    self.index_writer().forget(stage.group(), shard)
+                self.commit(stage, meta, shard, res["rows"], res["quarantine"])
+                if shard in redo:
+                    self._redone.add(shard)
+                    self._redone_groups.add(stage.group())
                 stats.add(res)
                 self.report.add_worker_usage(res)
                 progress.update(float(res["audio_s"]))
@@ -306,9 +378,13 @@ class _Run:
         finally:
             progress.close()
             stats.wall_s = time.perf_counter() - t0
+        if failures:
+            raise ShardsFailedError(stage.name, failures, stopped=stopped)
 
     def execute(self) -> None:
         self._fit_stats = {}
+        self._redone: set[int] = set()
+        self._redone_groups: set[str] = set()
         t0, c0 = time.perf_counter(), time.process_time()
         ing = ingest_step(self.recipe.ingest, self.out, overwrite="ingest" in self.overwrite)
         self.ingest_quarantine = ing.quarantine_path
@@ -333,7 +409,12 @@ class _Run:
                                   f"must be a group written by an earlier stage ({sorted(fps)})")
             ups = [fps[g] for g in stage.inputs()] or [fps["cuts"]]
             upstream = ups[0] if len(ups) == 1 else fingerprint_of({"inputs": ups})
-            model_dir = self.ensure_fit(stage, upstream) if stage.needs_fit() else None
+            # A fit on inputs that --retry-quarantined changed is redone, and with it the stage.
+            refit = stage.needs_fit() and bool(self._redone_groups & set(stage.inputs()))
+            if refit:
+                self.overwrite.add(stage.name)
+            model_dir = self.ensure_fit(stage, upstream, refit=refit) \
+                if stage.needs_fit() else None
             fp = stage.fingerprint(upstream)
             self.check_group(stage.name, stage.group(), fp)
             fps[stage.group()] = fp
@@ -362,19 +443,19 @@ class _Run:
         self.report.quarantine = items
 
 
-def _lock_for(out: Path, opts: RunOptions) -> RunLock:
-    if opts.num_shards == 1:
-        others = sorted((out / "locks").glob("*.lock"))
-        path = out / "run.lock"
-    else:
-        others = [out / "run.lock"]
-        path = out / "locks" / f"shard-{opts.shard_index:05d}-of-{opts.num_shards:05d}.lock"
-    live = live_locks(others)
-    if live:
-        p, info = live[0]
-        raise LockedError(f"another run (pid {info.get('pid')} on {info.get('hostname')}, lock "
-                          f"{p}) is writing to {out}; wait for it to finish, or use another -o.")
-    return RunLock(path)
+def _lock_for(out: Path, opts: RunOptions) -> contextlib.ExitStack:
+    """Takes the run's locks (see `speechtok.pipeline.run_lock`): a whole run holds
+    ``OUT/run.lock`` exclusively; an array task holds it shared (array tasks run side by side,
+    a whole run excludes them) and its own ``OUT/locks/shard-I-of-N.lock`` exclusively."""
+    stack = contextlib.ExitStack()
+    with stack:
+        if opts.num_shards == 1:
+            stack.enter_context(RunLock(out / "run.lock"))
+        else:
+            stack.enter_context(RunLock(out / "run.lock", shared=True, what="array task"))
+            stack.enter_context(RunLock(
+                out / "locks" / f"shard-{opts.shard_index:05d}-of-{opts.num_shards:05d}.lock"))
+        return stack.pop_all()
 
 
 def run(recipe: Recipe, out_dir: str | Path, opts: RunOptions | None = None, *,

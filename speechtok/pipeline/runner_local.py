@@ -13,7 +13,8 @@ Both expose `imap_unordered(jobs)`: results come back as jobs finish, with at mo
 ``2 * workers`` jobs in flight, so the runner's memory does not grow with the corpus. The pool
 uses the ``forkserver`` start method (workers are forked from a clean server process that has
 imported speechtok, torch and faiss once, not from a parent whose thread pools are running),
-and pins each worker to `threads` threads.
+and pins each worker to `threads` threads. The fork server and the workers die with the
+runner, even when it is SIGKILLed (`speechtok.pipeline.proc_guard`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 from speechtok.errors import SpeechtokError
+from speechtok.pipeline.proc_guard import PARENT_ENV, die_with_parent, exit_if_gone
 from speechtok.pipeline.shard_job import run_shard_job, set_worker_threads
 
 #: MKL conditional numerical reproducibility: same bits whatever the buffer alignment.
@@ -42,7 +44,7 @@ def reproducible_env() -> dict[str, str]:
 
 
 #: Modules the fork server imports once, so each worker does not pay for them again.
-PRELOAD = ["torch", "lhotse", "pyarrow", "numpy", "speechtok.pipeline.shard_job",
+PRELOAD = ["speechtok.pipeline.proc_guard", "torch", "lhotse", "pyarrow", "numpy", "speechtok.pipeline.shard_job",
            "speechtok.pipeline.stages.fbank", "speechtok.pipeline.stages.kmeans_units",
            "speechtok.features.fbank", "speechtok.tokenizers.kmeans",
            "speechtok.pipeline.shard_file", "lhotse.serialization"]
@@ -73,7 +75,9 @@ class InlineExecutor:
         """Nothing to release."""
 
 
-def _init_worker(threads: int, env: dict[str, str]) -> None:
+def _init_worker(threads: int, env: dict[str, str], runner_pid: int) -> None:
+    die_with_parent()  # the fork server; it dies with the runner (see proc_guard)
+    exit_if_gone(runner_pid)
     os.environ.update(env)  # before any MKL call in this worker (see module docstring)
     set_worker_threads(threads)
 
@@ -83,6 +87,9 @@ class LocalPoolExecutor:
 
     def __init__(self, *, workers: int, threads: int = 1, start_method: str = "forkserver") -> None:
         ctx: Any = mp.get_context(start_method)
+        # The fork server (started on the first submit, inherits this environment) dies with
+        # this process: see `speechtok.pipeline.proc_guard`.
+        os.environ[PARENT_ENV] = str(os.getpid())
         if start_method == "forkserver":
             # Imported once in the fork server; workers are forked from it with them loaded.
             ctx.set_forkserver_preload(PRELOAD)
@@ -90,7 +97,7 @@ class LocalPoolExecutor:
         self.threads = threads
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
                                          initializer=_init_worker,
-                                         initargs=(threads, reproducible_env()))
+                                         initargs=(threads, reproducible_env(), os.getpid()))
 
     def imap_unordered(self, jobs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         pending: set[Future[dict[str, Any]]] = set()

@@ -14,6 +14,13 @@ On disk (all JSON with sorted keys, no timestamps, written tmp + fsync + rename)
   (``index.d`` wins), so a stale ``index.json`` (a run in flight or killed before its flush, a
   file system without ``flock``) is harmless; the next flush makes it exact again.
 
+Entries are checked on load: the group must be a valid group name
+(`speechtok.pipeline.names`), and the path must be exactly the canonical
+``shards/{shard:05d}.{group}.arrow`` (no absolute path, no ``..``); `safe_shard_file` further
+refuses a ``shards`` directory or shard file that is a symlink leading out of ``OUT``. So a
+crafted or corrupted index can neither make a reader open nor ``--overwrite-stage`` delete a
+file outside ``OUT``; `speechtok verify` names each bad entry.
+
 A shard file counts as committed only when its entry says ``status: "committed"`` *and* the
 data file exists with the recorded size; an entry whose file is missing is "in flight" (the
 writer crashed between recording the entry and the rename), and a data file without an entry
@@ -33,6 +40,7 @@ from typing import Any
 
 from speechtok.errors import InputError
 from speechtok.pipeline.faults import maybe_fault
+from speechtok.pipeline.names import is_group_name
 
 INDEX_FORMAT = "speechtok-shards"
 INDEX_VERSION = 1
@@ -41,6 +49,24 @@ INDEX_VERSION = 1
 def shard_path(out_dir: str | os.PathLike[str], shard: int, group: str) -> Path:
     """``OUT/shards/{shard:05d}.{group}.arrow``."""
     return Path(out_dir) / "shards" / f"{shard:05d}.{group}.arrow"
+
+
+def canonical_path(shard: int, group: str) -> str:
+    """The only path an index entry may hold: ``shards/{shard:05d}.{group}.arrow``."""
+    return f"shards/{shard:05d}.{group}.arrow"
+
+
+def safe_shard_file(out_dir: str | os.PathLike[str], entry: ShardEntry) -> Path:
+    """``OUT/<entry.path>``, refusing (`InputError`) a file or ``shards`` directory that is a
+    symlink resolving outside ``OUT`` (the entry's path itself is checked on load)."""
+    out = Path(out_dir)
+    path = out / entry.path
+    root = os.path.realpath(out)
+    real = os.path.realpath(path)
+    if os.path.commonpath([root, real]) != root:
+        raise InputError(str(path), f"resolves to {real}, outside the output directory {root} "
+                         "(a symlink); an index entry may only name a file inside OUT")
+    return path
 
 
 def entry_path(out_dir: str | os.PathLike[str], group: str, shard: int) -> Path:
@@ -83,6 +109,15 @@ class ShardEntry:
                 raise TypeError("rows/bytes/shard must be int and sha256 a str")
         except TypeError as exc:
             raise InputError(source, f"malformed index entry ({exc})") from exc
+        if not is_group_name(entry.group) or entry.shard < 0:
+            raise InputError(source, f"index entry with group {entry.group!r} shard "
+                             f"{entry.shard!r}: not a valid group name and shard number")
+        want = canonical_path(entry.shard, entry.group)
+        if entry.path != want:
+            raise InputError(source, f"index entry for {entry.group!r} shard {entry.shard} has "
+                             f"path {entry.path!r}; it must be {want!r} (relative to OUT, no "
+                             f"'..', not absolute). The index is corrupt or was edited: delete "
+                             f"the entry (or the whole output) and rerun")
         return entry
 
 
@@ -141,16 +176,28 @@ class ShardIndex:
         self._entries = entries
 
     @classmethod
-    def load(cls, out_dir: str | os.PathLike[str]) -> ShardIndex:
-        """Reads the index of `out_dir` (empty when there is none yet)."""
+    def load(cls, out_dir: str | os.PathLike[str],
+             problems: list[tuple[str, str]] | None = None) -> ShardIndex:
+        """Reads the index of `out_dir` (empty when there is none yet).
+
+        Args:
+            problems: None: a bad entry raises `InputError`. A list: each bad entry is
+                appended as ``(source, reason)`` and left out (what `verify` does).
+        """
         out = Path(out_dir)
-        entries: dict[tuple[str, int], ShardEntry] = _load_index_json(out)
+        entries: dict[tuple[str, int], ShardEntry] = _load_index_json(out, problems)
         d = out / "index.d"
         if d.is_dir():
             for p in sorted(d.glob("*.json")):
                 if p.name.startswith("."):
                     continue
-                e = ShardEntry.from_dict(_read_json(p), source=str(p))
+                try:
+                    e = ShardEntry.from_dict(_read_json(p), source=str(p))
+                except InputError as exc:
+                    if problems is None:
+                        raise
+                    problems.append((exc.item, exc.reason))
+                    continue
                 entries[(e.group, e.shard)] = e
         return cls(out, entries)
 
@@ -169,12 +216,15 @@ class ShardIndex:
 
     def state(self, group: str, shard: int) -> str:
         """``"committed"``, ``"in_flight"`` (entry, no file), ``"resized"`` (file size differs
-        from the entry: truncated or overwritten) or ``"absent"`` (no entry)."""
+        from the entry: truncated or overwritten), ``"outside"`` (a symlink leading out of
+        ``OUT``) or ``"absent"`` (no entry)."""
         e = self._entries.get((group, shard))
         if e is None:
             return "absent"
         try:
-            size = (self.out_dir / e.path).stat().st_size
+            size = safe_shard_file(self.out_dir, e).stat().st_size
+        except InputError:
+            return "outside"
         except OSError:
             return "in_flight"
         if e.status != "committed":
@@ -224,7 +274,8 @@ class ShardIndex:
         }
 
 
-def _load_index_json(out: Path) -> dict[tuple[str, int], ShardEntry]:
+def _load_index_json(out: Path, problems: list[tuple[str, str]] | None = None
+                     ) -> dict[tuple[str, int], ShardEntry]:
     p = out / "index.json"
     if not p.exists():
         return {}
@@ -237,7 +288,13 @@ def _load_index_json(out: Path) -> dict[tuple[str, int], ShardEntry]:
                          f"reads (<= {INDEX_VERSION}); upgrade speechtok")
     entries = {}
     for raw in data.get("shards", []):
-        e = ShardEntry.from_dict(raw, source=str(p))
+        try:
+            e = ShardEntry.from_dict(raw, source=str(p))
+        except InputError as exc:
+            if problems is None:
+                raise
+            problems.append((exc.item, exc.reason))
+            continue
         entries[(e.group, e.shard)] = e
     return entries
 
@@ -319,6 +376,16 @@ class IndexWriter:
         fps.add(entry.fingerprint)
         self.dirty = True
 
+    def forget(self, group: str, shard: int) -> None:
+        """Uncommits shard `shard` of `group`: its entry file is removed (fsynced) and dropped
+        from memory; the data file stays until the next commit replaces it."""
+        p = entry_path(self.out, group, shard)
+        if p.exists():
+            p.unlink()
+            _fsync_dir(p.parent)
+        self.index._entries.pop((group, shard), None)
+        self.dirty = True
+
     def remove_group(self, group: str) -> int:
         """`remove_entries` for `group`, also dropped from memory; returns the count."""
         n = remove_entries(self.out, group)
@@ -354,15 +421,24 @@ def group_fingerprint(out_dir: str | os.PathLike[str], group: str) -> str | None
 def remove_entries(out_dir: str | os.PathLike[str], group: str) -> int:
     """Deletes every entry and shard file of `group` (the ``--force`` path); returns the count."""
     out = Path(out_dir)
+    if not is_group_name(group):
+        raise InputError(str(out), f"{group!r} is not a group name; nothing was deleted")
     index = ShardIndex.load(out)
+    shards = out / "shards"
+    root = os.path.realpath(out)
+    if shards.exists() and os.path.commonpath([root, os.path.realpath(shards)]) != root:
+        raise InputError(str(shards), f"resolves to {os.path.realpath(shards)}, outside {root} "
+                         "(a symlink); refusing to delete shard files through it")
     n = 0
     with _index_lock(out):
         for e in index.entries(group):
-            for p in (entry_path(out, group, e.shard), out / e.path):
+            # Entry paths are canonical (checked on load); unlinking a symlink removes the
+            # link, never its target.
+            for p in (entry_path(out, group, e.shard), shard_path(out, e.shard, group)):
                 with contextlib.suppress(FileNotFoundError):
                     p.unlink()
             n += 1
-        for p in (out / "shards").glob(f"*.{group}.arrow*"):
+        for p in shards.glob(f"*.{group}.arrow*"):
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
         remaining = {k: v for k, v in index._entries.items() if k[0] != group}

@@ -16,6 +16,12 @@ the rows of the stage's input groups from the committed shard files (memory-mapp
      "pid": int, "proc_cpu_s": float, "proc_rss_mb": float}  # the worker process so far
 
 Quarantined cuts get `Stage.empty_row` so that every group stays aligned with ``cuts``.
+
+A job whose stage fails returns ``{"shard", "failed": record, ...usage}`` instead of rows
+(`speechtok.failures.failure_record`: class ``environment`` or ``bug``, the cut when known, the
+error and its traceback). Environment errors are retried first (``job["retries"]`` tries,
+``job["retry_backoff_s"]`` doubling), per cut where the stage reads audio and per shard for
+the rest. The runner commits nothing of a failed shard.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from speechtok.errors import InputError, SpeechtokError
+from speechtok.failures import RetryPolicy, failure_record, set_policy, with_retries
 from speechtok.pipeline.faults import maybe_fault
 from speechtok.pipeline.stage import CutItem, Quarantine, StageBase, build_stage
 
@@ -70,7 +77,7 @@ def _open(out: Path, shard: int, group: str) -> Any:
     """The committed shard file `shard` of `group`, from its own index entry (O(1): loading the
     whole index per job would make a run quadratic in the number of shards)."""
     from speechtok.pipeline.shard_file import ShardFile
-    from speechtok.pipeline.shard_index import ShardEntry, entry_path, shard_path
+    from speechtok.pipeline.shard_index import ShardEntry, entry_path, safe_shard_file, shard_path
 
     entry: ShardEntry | None = None
     epath = entry_path(out, group, shard)
@@ -82,7 +89,7 @@ def _open(out: Path, shard: int, group: str) -> Any:
     if entry is None:
         raise InputError(str(shard_path(out, shard, group)),
                          f"shard {shard} of {group!r} is not committed; run its stage first")
-    return ShardFile(shard_path(out, shard, group), entry, group=group, checksum=False)
+    return ShardFile(safe_shard_file(out, entry), entry, group=group, checksum=False)
 
 
 def _rows_of(sf: Any, columns: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -131,15 +138,33 @@ def load_items(out: Path, shard: int, inputs: tuple[str, ...]) -> list[CutItem]:
 
 
 def run_shard_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Runs one job (see module docstring) and returns its result dict."""
+    """Runs one job (see module docstring) and returns its result dict; never raises for a
+    failing stage (the failure is returned, classified)."""
     w0, c0 = time.perf_counter(), time.process_time()
     set_worker_threads(int(job.get("threads", 1)))
+    set_policy(RetryPolicy(attempts=int(job.get("retries", 3)),
+                           backoff_s=float(job.get("retry_backoff_s", 1.0))))
     out, shard = Path(job["out_dir"]), int(job["shard"])
+    name = str(job["spec"].get("name"))
+    try:
+        res = _compute(job, out, shard)
+    except Exception as exc:  # classified: environment (after retries) or bug
+        res = {"shard": shard, "failed": failure_record(exc, stage=name, shard=shard),
+               "rows": [], "quarantine": [], "cuts": 0, "audio_s": 0.0, "process_cpu_s": 0.0}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    res.update({"pid": os.getpid(), "proc_cpu_s": usage.ru_utime + usage.ru_stime,
+                "proc_rss_mb": usage.ru_maxrss / 1024.0,
+                "cpu_s": time.process_time() - c0, "wall_s": time.perf_counter() - w0})
+    return res
+
+
+def _compute(job: dict[str, Any], out: Path, shard: int) -> dict[str, Any]:
+    """The rows and quarantine records of one job; raises when the stage fails."""
     stage = stage_for(job["spec"], job.get("model_dir"))
-    items = load_items(out, shard, stage.inputs())
+    items = with_retries(lambda: load_items(out, shard, stage.inputs()), item=f"shard {shard}")
     maybe_fault("in_process", also_kill=job.get("runner_pid") if job.get("in_pool") else None)
     p0 = time.process_time()
-    results = stage.process(items)
+    results = with_retries(lambda: stage.process(items), item=f"shard {shard}")
     process_cpu_s = time.process_time() - p0
     if len(results) != len(items):
         raise SpeechtokError(f"stage {stage.name!r} returned {len(results)} results for "
@@ -156,9 +181,5 @@ def run_shard_job(job: dict[str, Any]) -> dict[str, Any]:
                                      f"cut {item.id!r}; rows must follow the cut order")
             rows.append(res)
     audio_s = float(sum(i.duration for i in items))
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"pid": os.getpid(), "proc_cpu_s": usage.ru_utime + usage.ru_stime,
-            "proc_rss_mb": usage.ru_maxrss / 1024.0,
-            "shard": shard, "rows": rows, "quarantine": quarantine, "cuts": len(items),
-            "audio_s": audio_s, "cpu_s": time.process_time() - c0, "process_cpu_s": process_cpu_s,
-            "wall_s": time.perf_counter() - w0}
+    return {"shard": shard, "rows": rows, "quarantine": quarantine, "cuts": len(items),
+            "audio_s": audio_s, "process_cpu_s": process_cpu_s}

@@ -28,7 +28,6 @@ bytes. No pickle anywhere.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.pipeline.names import is_group_name
 
 #: Version of the on-disk layout this code writes. Readers accept every version <= this one.
 SCHEMA_VERSION = 1
@@ -44,7 +44,6 @@ META_KEY = b"speechtok"
 #: Kinds with a frame payload stored as ``list<fixed_size_list<float, D>>``.
 FLOAT_KINDS = ("feats", "ctc", "states")
 KINDS = ("cuts", "units", "codes", "nbest", "align", *FLOAT_KINDS)
-_GROUP_RE = re.compile(r"^[a-z]+(\.[A-Za-z0-9_\-]+)?$")
 _ALIGN_TYPE = pa.struct(
     [("word", pa.utf8()), ("start", pa.float64()), ("duration", pa.float64())]
 )
@@ -82,10 +81,10 @@ class GroupMeta:
 
     def validate(self) -> None:
         """Raises `ConfigError` when a field is inconsistent with the others."""
-        if not _GROUP_RE.match(self.group):
+        if not is_group_name(self.group):
             raise ConfigError(
-                "group", self.group, "must be 'cuts' or '<kind>.<name>' with name in [A-Za-z0-9_-]"
-            )
+                "group", self.group, "must be 'cuts' or '<kind>.<name>' with name 1-64 characters "
+                "of [A-Za-z0-9_-] starting with a letter or digit")
         if self.kind not in KINDS:
             raise ConfigError("kind", self.kind, f"must be one of {KINDS}")
         if self.group.split(".", 1)[0] != self.kind:

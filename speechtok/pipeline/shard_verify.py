@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from speechtok.errors import InputError
 from speechtok.pipeline.shard_file import ShardFile
-from speechtok.pipeline.shard_index import ShardIndex
+from speechtok.pipeline.shard_index import ShardIndex, safe_shard_file
 from speechtok.pipeline.shard_schema import payload_columns
 
 
@@ -67,11 +67,11 @@ def verify_output(out_dir: str | os.PathLike[str], *, checksum: bool = True) -> 
     out = Path(out_dir)
     rep = VerifyReport()
     try:
-        index = ShardIndex.load(out)
+        index = ShardIndex.load(out, problems=rep.problems)  # bad entries named, left out
     except InputError as exc:
         rep.problems.append((exc.item, exc.reason))
         return rep
-    if not index.entries():
+    if not index.entries() and not rep.problems:
         rep.problems.append((str(out), "has no index entries (not a speechtok output, or empty)"))
     groups = index.groups()
     for g in groups:
@@ -100,6 +100,12 @@ def verify_output(out_dir: str | os.PathLike[str], *, checksum: bool = True) -> 
         for e in index.entries(g):
             path = out / e.path
             state = index.state(g, e.shard)
+            if state == "outside":
+                try:
+                    safe_shard_file(out, e)
+                except InputError as exc:
+                    rep.problems.append((exc.item, exc.reason))
+                continue
             if state == "in_flight":
                 rep.problems.append((str(path), "indexed but missing (in flight, or deleted)"))
                 continue

@@ -34,7 +34,7 @@ def test_report_writes_every_number_and_the_failure(tmp_path: Path) -> None:
     assert [f["family"] for f in data["families"]] == ["text", "latent", "token"]
     assert data["families"][0]["wer"] == 0.25
     md = paths["md"].read_text()
-    assert "| text | scratch | ger | ok | 25.0 | 10.0 |" in md
+    assert "| text | scratch | ger | ok | - | - | 25.0 | 10.0 |" in md  # test WER, dev WER, dev+test WER, CER
     assert "InputError: `shards` boom" in md
     assert "not measured: no vocoder" in md
     for _, name, _ in CHARTS:
@@ -96,7 +96,7 @@ def test_backbones_parse_and_change_only_the_llm_and_its_rates(tmp_path: Path) -
     assert backbone_overrides("token", "whisper_decoder")["llm.kind"] == "whisper_decoder"
     assert backbone_overrides("text", "whisper_decoder")["text_lm.kind"] == "whisper_decoder"
     md = markdown({"caveats": []}, [{"family": "latent", "backbone": "whisper_decoder", "status": "ok", "wer": 0.5}])
-    assert "| latent | whisper_decoder | - | ok | 50.0 |" in md
+    assert "| latent | whisper_decoder | - | ok | - | - | 50.0 |" in md
 
 
 @pytest.mark.parametrize(("key", "value"), [("data.train_share", "1.5"), ("budget.steps", "0"),

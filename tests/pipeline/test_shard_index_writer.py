@@ -75,6 +75,7 @@ def test_loaded_index_with_mixed_fingerprints_is_refused(tmp_path: Path) -> None
     other = GroupMeta(**{**UNITS.__dict__, "fingerprint": "units-fp-2"})
     shard_index.write_json_atomic(entry_path(tmp_path, "units.km50", 1), {
         **ShardIndex.load(tmp_path).entries()[0].to_dict(), "shard": 1,
+        "path": "shards/00001.units.km50.arrow",
         "fingerprint": other.fingerprint})  # e.g. another array task with another config
     with pytest.raises(InputError, match="mixes fingerprints"):
         commit_group_shard(tmp_path, 2, UNITS, _rows(2), index=IndexWriter(tmp_path))

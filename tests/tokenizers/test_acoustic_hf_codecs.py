@@ -153,6 +153,8 @@ def test_missing_or_wrong_model_dir_names_the_expected_files(kind: str, tmp_path
     (empty / "config.json").write_text(json.dumps({"model_type": kind}))
     with pytest.raises(ConfigError, match="missing: model.safetensors"):
         build_tokenizer(CFG[kind](model_dir=str(empty)))
+    with pytest.raises(ConfigError, match="config.json.*allow-download"):  # a hub id, not cached
+        build_tokenizer(CFG[kind](model_dir="speechtok-tests/not-cached"))
     other = "xcodec" if kind == "mimi" else "mimi"
     with pytest.raises(ConfigError, match=f"model_type='{other}'"):
         build_tokenizer(CFG[kind](model_dir=str(model_dirs[other])))

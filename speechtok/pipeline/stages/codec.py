@@ -162,7 +162,7 @@ class CodecStage(ModelStageBase):
         sr = int(tok.info.sample_rate)
         q = int(tok.info.num_codebooks)
         out, slots, waves = load_waves(batch, sr)
-        codes = run_guarded(lambda ws: tok.encode_batch(ws, sr), waves)
+        codes = run_guarded(lambda ws: tok.encode_batch(ws, sr), waves, [batch[s].id for s in slots])
         for slot, c in zip(slots, codes, strict=True):
             row = out[slot]
             if not isinstance(row, dict):

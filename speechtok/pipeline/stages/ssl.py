@@ -20,21 +20,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
 
 from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.failures import BUG, EnvironmentFailure, classify, with_retries
 from speechtok.pipeline.stage import CutItem, Quarantine, StageBase
 from speechtok.pipeline.stages.audio import Result, error_detail, load_waves
 
 
-def run_guarded(fn: Callable[[list[np.ndarray]], list[Any]], waves: list[np.ndarray]
-                ) -> list[Any]:
+def run_guarded(fn: Callable[[list[np.ndarray]], list[Any]], waves: list[np.ndarray],
+                ids: Sequence[str] | None = None) -> list[Any]:
     """``fn(waves)``; if the batched call raises, each wave alone, an exception per failure.
 
-    Configuration errors (`ConfigError`, e.g. a wrong sampling rate or device) are not per-cut
-    problems and propagate. Returns one result (or the `Exception` it raised) per wave.
+    Failures are classified by `speechtok.failures`: configuration errors (`ConfigError`, e.g.
+    a wrong sampling rate or device) propagate; environment errors (CUDA out of memory,
+    `MemoryError`, `OSError`) of a single wave are retried and then raise `EnvironmentFailure`
+    naming the cut (`ids[j]`); an error that every wave raises alone is a bug and propagates.
+    An error raised by some waves only is theirs (the caller quarantines them as
+    ``model_error``). Returns one result (or the `Exception` it raised) per wave.
     """
     if not waves:
         return []
@@ -42,16 +48,28 @@ def run_guarded(fn: Callable[[list[np.ndarray]], list[Any]], waves: list[np.ndar
         return list(fn(waves))
     except ConfigError:
         raise
-    except Exception:  # one bad cut must not sink the shard: retry one by one
-        results: list[Any] = []
-        for w in waves:
-            try:
-                results.append(fn([w])[0])
-            except ConfigError:
+    except Exception as exc:
+        if len(waves) == 1 and classify(exc) == BUG:
+            raise
+    results: list[Any] = []
+    for j, w in enumerate(waves):  # one bad cut must not sink the shard: retry one by one
+        try:
+            results.append(with_retries(partial(_first, fn, w),
+                                        item=str(ids[j]) if ids is not None else f"wave {j}"))
+        except (ConfigError, EnvironmentFailure):
+            raise
+        except Exception as exc:
+            if classify(exc) != BUG:
                 raise
-            except Exception as exc:
-                results.append(exc)
-        return results
+            results.append(exc)
+    failed = [r for r in results if isinstance(r, Exception)]
+    if failed and len(failed) == len(results):
+        raise failed[0]  # every cut fails alone: the code is wrong, not the cuts
+    return results
+
+
+def _first(fn: Callable[[list[np.ndarray]], list[Any]], wave: np.ndarray) -> Any:
+    return fn([wave])[0]
 
 
 def fill_feats(out: list[Result], slots: list[int], feats: list[Any], *, dtype: str) -> None:
@@ -212,6 +230,7 @@ class SSLStage(FeatsStageBase):
         ex = self.model()
         out, slots, waves = load_waves(batch, ex.sampling_rate)
         layer = self.config.layer
-        feats = run_guarded(lambda ws: ex.extract_batch(ws, ex.sampling_rate)[layer], waves)
+        feats = run_guarded(lambda ws: ex.extract_batch(ws, ex.sampling_rate)[layer], waves,
+                            [batch[s].id for s in slots])
         fill_feats(out, slots, feats, dtype=self.config.dtype)
         return out

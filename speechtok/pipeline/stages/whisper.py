@@ -88,6 +88,7 @@ class WhisperStage(FeatsStageBase):
 
         ex = self.model()
         out, slots, waves = load_waves(batch, SAMPLING_RATE)
-        feats = run_guarded(lambda ws: ex.extract_batch(ws, SAMPLING_RATE), waves)
+        feats = run_guarded(lambda ws: ex.extract_batch(ws, SAMPLING_RATE), waves,
+                            [batch[s].id for s in slots])
         fill_feats(out, slots, feats, dtype=self.config.dtype)
         return out

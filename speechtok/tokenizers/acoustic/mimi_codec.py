@@ -38,7 +38,7 @@ from speechtok.errors import ConfigError
 from speechtok.tokenizers.acoustic.base import CodecInfo, check_codes, check_waves, resolve_device
 from speechtok.tokenizers.acoustic.batching import run_bucketed
 from speechtok.tokenizers.acoustic.chunking import plan_chunks, stitch
-from speechtok.tokenizers.acoustic.hf_local import check_model_dir, load_pretrained
+from speechtok.tokenizers.acoustic.hf_local import check_model_dir, load_pretrained, looks_like_dir
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,8 +46,9 @@ class MimiCodecConfig:
     """How to load and run Mimi.
 
     Attributes:
-        model_dir: local model directory (see `hf_local`); a Hub id only with `allow_download`.
-        allow_download: permit fetching `model_dir` from the Hub (needs a network).
+        model_dir: local model directory (see `hf_local`), or a hub id in the HF cache.
+        allow_download: permit fetching a hub id that is not cached (needs a network); the
+            CLI's ``--allow-download`` allows it for the whole run.
         n_codebooks: codebooks to emit (the first Q of the split RVQ; >= 1, the first is the
             semantic one); None = all of the model's (32 for the release; Moshi uses 8).
         device: torch device string.
@@ -69,7 +70,7 @@ class MimiCodecConfig:
     def validate(self) -> None:
         if not self.model_dir:
             raise ConfigError("model_dir", self.model_dir, "must name a local Mimi model directory")
-        if not self.allow_download:
+        if looks_like_dir(self.model_dir):
             check_model_dir(self.model_dir, "mimi")  # names the expected files when absent
         if self.n_codebooks is not None and self.n_codebooks < 1:
             raise ConfigError("n_codebooks", self.n_codebooks, "must be >= 1 (or None for all)")

@@ -36,7 +36,7 @@ from speechtok.errors import ConfigError
 from speechtok.tokenizers.acoustic.base import CodecInfo, check_codes, check_waves, resolve_device
 from speechtok.tokenizers.acoustic.batching import run_bucketed
 from speechtok.tokenizers.acoustic.chunking import plan_chunks, stitch
-from speechtok.tokenizers.acoustic.hf_local import check_model_dir, load_pretrained
+from speechtok.tokenizers.acoustic.hf_local import check_model_dir, load_pretrained, looks_like_dir
 
 _DROP = ("architectures", "model_type", "transformers_version", "_name_or_path")
 
@@ -46,8 +46,9 @@ class XcodecCodecConfig:
     """How to load and run X-Codec.
 
     Attributes:
-        model_dir: local model directory (see `hf_local`); a Hub id only with `allow_download`.
-        allow_download: permit fetching `model_dir` from the Hub (needs a network).
+        model_dir: local model directory (see `hf_local`), or a hub id in the HF cache.
+        allow_download: permit fetching a hub id that is not cached (needs a network); the
+            CLI's ``--allow-download`` allows it for the whole run.
         n_codebooks: the first Q codebooks; None = all of the model's (8 for the releases).
         device: torch device string.
         chunk_s: cuts longer than this are encoded (and decoded) in chunks; 0 disables.
@@ -68,7 +69,7 @@ class XcodecCodecConfig:
     def validate(self) -> None:
         if not self.model_dir:
             raise ConfigError("model_dir", self.model_dir, "must name a local X-Codec model directory")
-        if not self.allow_download:
+        if looks_like_dir(self.model_dir):
             check_model_dir(self.model_dir, "xcodec")  # names the expected files when absent
         if self.n_codebooks is not None and self.n_codebooks < 1:
             raise ConfigError("n_codebooks", self.n_codebooks, "must be >= 1 (or None for all)")
@@ -102,18 +103,14 @@ class XcodecTokenizer:
     """X-Codec encode/decode with exact batching (see module docstring)."""
 
     def __init__(self, cfg: XcodecCodecConfig) -> None:
-        from pathlib import Path
-
         from transformers import XcodecModel
 
         cfg.validate()
         self.config = cfg
         self.device = resolve_device(cfg.device)
-        config = None
-        if Path(cfg.model_dir).is_dir() or not cfg.allow_download:
-            config = offline_xcodec_config(check_model_dir(cfg.model_dir, "xcodec"))
         model, self._checksum = load_pretrained(XcodecModel, cfg.model_dir, "xcodec",
-                                                allow_download=cfg.allow_download, config=config)
+                                                allow_download=cfg.allow_download,
+                                                config=offline_xcodec_config)
         self.model: Any = model.to(self.device)
         mc = model.config
         total = int(mc.num_quantizers)
