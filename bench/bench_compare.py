@@ -2,10 +2,16 @@
 
 Runs `speechtok compare` into `runs/compare_speechocean/`, copies the report (markdown, JSON,
 charts, each family's eval/results file) to `bench/results/compare_speechocean/`, and
-records `compare.text.wer`, `compare.latent.wer`, `compare.token.wer` (held-out speakers), plus
-per family `.cer`, `.tokens_per_s`, `.train_s`, `.params`, and the whole run's `compare.wall_s`
-and `compare.cpu_s`. A failed family records no figure; its error is in the report and the note.
-Overrides: `BENCH_COMPARE_STEPS` (budget.steps), `BENCH_COMPARE_OUT` (report directory).
+records `compare.text.test_wer`, `compare.latent.test_wer`, `compare.token.test_wer` (the headline:
+the held-out *test* speakers only, never tuned on; or the recipe's separate `data.test` set),
+`compare.{family}.dev_wer` (dev speakers: the cascade tunes lambda and its system there) and
+`compare.{family}.wer` (dev + test), plus per family `.cer`, `.tokens_per_s`, `.train_s`,
+`.params`, and the whole run's `compare.wall_s` and `compare.cpu_s`. Every family's scored ids are
+checked against the held-out speakers by `speechtok compare` itself (a mismatch fails that family).
+A failed family records no figure; its error is in the report and the note.
+Overrides: `BENCH_COMPARE_STEPS` (budget.steps), `BENCH_COMPARE_OUT` (report directory),
+`BENCH_COMPARE_BACKBONE` (``backbone``, e.g. ``[scratch, whisper_decoder]``: the whisper_decoder
+runs record `compare.<family>.whisper_decoder.*`, e.g. `compare.latent.whisper_decoder.test_wer`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ def main() -> None:
     out = Path(os.environ.get("BENCH_COMPARE_OUT", ROOT / "runs" / "compare_speechocean"))
     keep = ROOT / "bench" / "results" / "compare_speechocean"
     sets = {"budget.steps": os.environ["BENCH_COMPARE_STEPS"]} if os.environ.get("BENCH_COMPARE_STEPS") else {}
+    if os.environ.get("BENCH_COMPARE_BACKBONE"):
+        sets["backbone"] = os.environ["BENCH_COMPARE_BACKBONE"]
     recipe_path = ROOT / "recipes" / "compare_speechocean.yaml"
     recipe, _ = load_compare_recipe(recipe_path, sets)
     with timed() as t:
@@ -37,18 +45,28 @@ def main() -> None:
     notes: dict[str, str] = {}
     budget = f"{recipe.steps} steps, Llama {recipe.llm['hidden_size']}x{recipe.llm['num_layers']} from scratch, CPU"
     for f in result["families"]:
-        name = f["family"]
+        # `backbone: whisper_decoder` runs are `compare.<family>.whisper_decoder.*`
+        name = f["family"] if f.get("backbone", "scratch") == "scratch" else f"{f['family']}.{f['backbone']}"
         if f["status"] != "ok":
             notes[f"compare.{name}.wer"] = f"{f['status']}: {f.get('error', '')}"[:200]
             continue
         figures[f"compare.{name}.wer"] = float(f["wer"])
+        for key in ("test_wer", "dev_wer"):
+            if f.get(key) is not None:
+                figures[f"compare.{name}.{key}"] = float(f[key])
         if f.get("cer") is not None:
             figures[f"compare.{name}.cer"] = float(f["cer"])
         for key, fig in (("llm_tokens_per_s", "tokens_per_s"), ("train_s", "train_s"), ("total_params", "params")):
             if f.get(key) is not None:
                 figures[f"compare.{name}.{fig}"] = float(f[key])
-        notes[f"compare.{name}.wer"] = f"{f.get('system')}; {f['eval_utts']} held-out utts; {budget}"
-    notes["compare.text.wer"] = notes.get("compare.text.wer", "") + "; Whisper tiny.en n-best (pretrained) + LM"
+        notes[f"compare.{name}.wer"] = f"dev + test; {f.get('system')}; {f['eval_utts']} held-out utts; {budget}"
+        notes[f"compare.{name}.test_wer"] = (f"test only ({f.get('test_utts')} utts of "
+                                             f"{len(result['meta']['heldout']['test_speakers'])} test speakers"
+                                             + (f", separate set {recipe.data.test}" if recipe.data.test else "")
+                                             + f"); {f.get('system')}; {budget}")
+    for key in ("wer", "test_wer"):
+        if f"compare.text.{key}" in notes:
+            notes[f"compare.text.{key}"] += "; Whisper tiny.en n-best (pretrained) + LM"
     notes["compare.wall_s"] = f"whole comparison, shared 2-core machine; peak RSS {peak_rss_mb():.0f} MB"
     record(figures, notes)
     shutil.rmtree(keep, ignore_errors=True)

@@ -4,14 +4,17 @@ Data: float16 feature rows (D=256) of three sizes, 1 KB (2 frames), 64 KB (128 f
 1 MB (2048 frames); ROWS[size] rows each. Same rows, same thread (1), best of `REPEATS` runs
 interleaved (ours, Shar, HF, ours, ...), wall and CPU seconds of every side.
 
-Writes, at equal durability (fsync on for all): speechtok `ShardWriter` (uncompressed IPC,
-~32 MB shards, sha256 + fsync + index commit per shard, its only mode); lhotse
-`SharWriter(fields={"feats": "numpy"})` with arrays attached by `cut.attach_tensor` (cut objects
-built outside the timed block), then every written file fsynced; HF
+Writes, at equal durability (fsync on for all), each library with its default shard size (as
+its users run it): speechtok `ShardWriter` (uncompressed IPC, shards of <= 10,000 rows / 1 GiB,
+sha256 + fsync + index commit per shard, its only mode); lhotse
+`SharWriter(fields={"feats": "numpy"})` (shards of 1,000 cuts) with arrays attached by
+`cut.attach_tensor` (cut objects built outside the timed block), then every written file
+fsynced; HF
 `Dataset.from_dict(...).save_to_disk`, then every written file fsynced. Speedups are on wall
 time (`*_wall`: fsync waits are not CPU time); CPU seconds are recorded beside them. The floor
-is the fsync'd sequential write bandwidth of the same disk measured in this run
-(`bench.floors.fsync_write_mb_s`): `shards.feats_write_over_fsync_floor` is floor MB/s / ours.
+is the fsync'd sequential write bandwidth of the same disk, measured interleaved with the writers
+(`write_floor`: the headline payload's bytes in 1 MiB blocks to one file, fsync):
+`shards.feats_write_over_fsync_floor` is floor MB/s / ours.
 
 Reads, page cache warm for every reader (right after writing): random vs random (speechtok
 `ShardDataset` with its default sha256 check on open, and without; HF `load_from_disk` numpy
@@ -45,15 +48,14 @@ DIM = 256  # float16 values per frame: 512 bytes
 SIZES = {"1kb": 2, "64kb": 128, "1mb": 2048}  # frames per row
 ROWS = {"1kb": 8192, "64kb": 1024, "1mb": 128}  # 8, 64, 128 MiB of payload
 READ = {"1kb": 4096, "64kb": 512, "1mb": 64}
-SHARD_BYTES = 32 << 20
-REPEATS = 2
+REPEATS = 3
 if os.environ.get("BENCH_SHARDS_QUICK") == "1":  # smoke run: tiny sizes, nothing recorded
     ROWS = {k: v // 16 for k, v in ROWS.items()}
     READ = {k: v // 16 for k, v in READ.items()}
     REPEATS = 1
 HEADLINE = "1mb"  # feature-sized rows (500 frames x 768 float16 = 750 KB; 2048 x 256 = 1 MiB)
 CODE = ["speechtok/pipeline/shards.py", "speechtok/pipeline/shard_file.py",
-        "speechtok/pipeline/shard_reader.py", "speechtok/pipeline/shard_schema.py", "bench/floors.py"]
+        "speechtok/pipeline/shard_reader.py", "speechtok/pipeline/shard_schema.py"]
 
 
 def _meta(kind: str) -> Any:
@@ -98,8 +100,7 @@ def _touch(x: Any) -> int:
 def write_speechtok(d: Path, size: str, ids: list[str], arrs: list[np.ndarray]) -> None:
     from speechtok.pipeline.shards import ShardWriter
 
-    rows = max(1, SHARD_BYTES // arrs[0].nbytes)
-    with ShardWriter(d, _meta("feats"), max_rows=rows) as w:
+    with ShardWriter(d, _meta("feats")) as w:  # its defaults
         for i, a in zip(ids, arrs, strict=True):
             w.write({"id": i, "feats": a})
 
@@ -119,8 +120,7 @@ def write_shar(d: Path, size: str, cuts: list[Any], arrs: list[np.ndarray]) -> N
     from lhotse.shar import SharWriter
 
     d.mkdir(parents=True, exist_ok=True)
-    rows = max(1, SHARD_BYTES // arrs[0].nbytes)
-    with SharWriter(str(d), fields={"feats": "numpy"}, shard_size=rows) as w:
+    with SharWriter(str(d), fields={"feats": "numpy"}) as w:  # its defaults (1000 cuts per shard)
         for c, a in zip(cuts, arrs, strict=True):
             w.write(c.attach_tensor("feats", a, frame_shift=0.01, temporal_dim=0))
     fsync_tree(d)
@@ -169,6 +169,24 @@ def warm_up(root: Path) -> None:
     read_shar(root / "warm_shar", 2)
 
 
+def write_floor(d: Path, nbytes: int) -> None:
+    """The floor: `nbytes` in 1 MiB `os.write` blocks to one new file, then fsync (file + dir)."""
+    d.mkdir(parents=True, exist_ok=True)
+    block = np.random.default_rng(0).integers(0, 255, 1 << 20, np.uint8).tobytes()
+    fd = os.open(d / "floor.bin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for s in range(0, nbytes, len(block)):
+            os.write(fd, block[: min(len(block), nbytes - s)])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    dfd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
 def run_size(root: Path, size: str) -> dict[str, Timing]:
     """Every write and read of one row size; best of REPEATS interleaved per measurement."""
     from lhotse import MonoCut
@@ -187,6 +205,9 @@ def run_size(root: Path, size: str) -> dict[str, Timing]:
 
     for r in range(REPEATS):
         st, sh, hf = root / f"st_{size}_{r}", root / f"shar_{size}_{r}", root / f"hf_{size}_{r}"
+        if size == HEADLINE:  # the floor under the same conditions, interleaved
+            measure("floor", write_floor, root / f"floor_{size}_{r}", sum(a.nbytes for a in arrs))
+            shutil.rmtree(root / f"floor_{size}_{r}")
         measure("write_speechtok", write_speechtok, st, size, ids, arrs)
         measure("write_shar", write_shar, sh, size, cuts, arrs)
         measure("write_hf", write_hf, hf, size, ids, arrs)
@@ -246,23 +267,21 @@ def main() -> None:
         # no set_threads here: it imports torch and faiss, whose ~500 MB would hide the writer
         rss_child(int(sys.argv[2]), sys.argv[3])
         return
-    from bench.floors import fsync_write_mb_s
-
     set_threads(1)
     out = Path(__file__).resolve().parents[1] / "runs"
     out.mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="bench_shards_", dir=out))  # the output disk
     try:
         warm_up(root)
-        with timed() as t_floor:
-            floor = fsync_write_mb_s(root, mb=128, repeats=3)
         res = {size: run_size(root, size) for size in SIZES}
         ratio, rss_small, rss_big, rss_base = rss_ratio(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
+    t_floor = res[HEADLINE].pop("floor")
+    floor = ROWS[HEADLINE] * SIZES[HEADLINE] * DIM * 2 / 1e6 / t_floor.wall_s
     figs: dict[str, float | Fig] = {"shards.floor_fsync_write_mb_s": Fig(floor, timing=t_floor)}
-    notes: dict[str, str] = {"shards.floor_fsync_write_mb_s": "128 MiB in 1 MiB blocks + fsync on the output disk (runs/), best of 3, this run"}
+    notes: dict[str, str] = {"shards.floor_fsync_write_mb_s": f"the {HEADLINE} payload's bytes in 1 MiB os.write blocks to one file + fsync (file, dir) on the output disk (runs/), interleaved with the writers, best of {REPEATS}"}
     for size, r in res.items():
         mb = ROWS[size] * SIZES[size] * DIM * 2 / 1e6
         rmb = READ[size] * SIZES[size] * DIM * 2 / 1e6
@@ -316,7 +335,7 @@ def main() -> None:
            "shards.feats_read_speedup_vs_shar", "shards.feats_read_speedup_vs_hf", "shards.read_mb_s_nochecksum",
            "shards.feats_read_mb_s_nochecksum", "shards.zstd_read_slowdown", "shards.zstd_size_ratio"]
     record(figs, notes, retire=old, settings={"dim": DIM, "frames_per_row": SIZES, "rows": ROWS, "read_rows": READ,
-                                  "shard_bytes": SHARD_BYTES, "repeats": REPEATS, "durability": "fsync all"},
+                                  "shards": "each library's default size", "repeats": REPEATS, "durability": "fsync all"},
            threads=1, code=CODE)
 
 

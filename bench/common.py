@@ -82,6 +82,7 @@ def _cpu_now() -> float:
 
 _START_CPU, _START_WALL = _cpu_now(), time.perf_counter()
 prov.commit()  # cached now: the commit the benchmark process started from, not the later tree
+prov.snapshot_code()  # and the code it runs, for the figures' code_sha
 
 
 @contextmanager
@@ -130,14 +131,14 @@ def guess_unit(name: str) -> str:
     n = name.rsplit(".", 1)[-1]
     suffixes = [("_mb_s", "MB/s"), ("_gb_s", "GB/s"), ("per_s", "1/s")]
     for suf, unit in suffixes:
-        if n.endswith(suf):
+        if n.endswith(suf) or suf + "_" in n:
             return unit
     if "gflops" in n:
         return "GFLOP/s"
     if n.endswith("_s") or "_s_" in n:
         return "s"
-    rules = [(("speedup", "ratio", "over_floor", "efficiency"), "x"),
-             (("x_realtime",), "x realtime"), (("rtf",), "CPU s / audio s"), (("wer", "cer"), "fraction")]
+    rules = [(("speedup", "ratio", "over_floor", "_over_", "efficiency"), "x"),
+             (("x_realtime",), "x realtime"), (("bitrate",), "bit/s"), (("sisdr",), "dB"), (("rtf",), "CPU s / audio s"), (("wer", "cer"), "fraction")]
     for keys, unit in rules:
         if any(k in n for k in keys):
             return unit
@@ -214,7 +215,7 @@ def record(figures: Mapping[str, float | Fig], notes: Mapping[str, str] | None =
     name = bench_name()
     rid = run_id()
     code_files = sorted({f"bench/bench_{name}.py", *code})
-    sha = prov.code_sha(code_files)
+    sha = prov.code_sha(code_files, at_start=True)
     default_threads = threads if threads is not None else _threads
     if default_threads is None:
         default_threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "units",
     "tokenizers",
     "train",
+    "transcribe",
     "compare",
     "demo",
 )

@@ -12,9 +12,9 @@ Fields of ``card.json`` (None where not measurable, with the reason in ``notes``
   of the cut encoded alone, over the first 8 cuts), ``num_cuts, audio_s``;
 - resynthesis (real weights only): ``stoi, si_sdr_db, mel_distance, dnsmos_ovrl,
   dnsmos_ovrl_original, speaker_similarity, wer_resynth, wer_original``;
-- units: ``unit_entropy_bits, unit_perplexity, dedup_ratio``; ``pnmi, phone_purity`` only when
-  the corpus has frame labels (speechocean762-train80 has none: canonical phones per word,
-  no timings), else None.
+- units: ``unit_entropy_bits, unit_perplexity, dedup_ratio``; ``pnmi, phone_purity,
+  cluster_purity`` of codebook 0 only when frame labels are given (``--labels``;
+  speechocean762-train80 has none: canonical phones per word, no timings), else None.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("stoi", "STOI", ".3f"), ("si_sdr_db", "SI-SDR dB", ".1f"), ("mel_distance", "mel dist", ".2f"),
     ("dnsmos_ovrl", "DNSMOS", ".2f"), ("speaker_similarity", "spk sim", ".3f"),
     ("wer_resynth", "WER resynth", ".3f"), ("wer_original", "WER orig", ".3f"),
-    ("unit_perplexity", "unit ppl", ".1f"),
+    ("unit_perplexity", "unit ppl", ".1f"), ("pnmi", "PNMI", ".3f"),
 )
 
 
@@ -58,7 +58,8 @@ def _cpu_s() -> float:
 
 
 def build_card(name: str, cuts: Sequence[CardCut], opts: CardOptions, *, quality: bool = True,
-               tokenizer: CardTokenizer | None = None) -> dict[str, Any]:
+               tokenizer: CardTokenizer | None = None,
+               frame_labels: Mapping[str, tuple[Sequence[str], float]] | None = None) -> dict[str, Any]:
     """Measures the card of tokenizer `name` on `cuts` (see module docstring for the fields).
 
     Args:
@@ -67,6 +68,9 @@ def build_card(name: str, cuts: Sequence[CardCut], opts: CardOptions, *, quality
         opts: model locations.
         quality: compute resynthesis / ASR figures (real weights only).
         tokenizer: a prebuilt adapter (tests), else built from the registry.
+        frame_labels: cut id -> (per-frame labels, their frame rate), e.g. phones at 100 Hz;
+            re-timed onto the tokenizer's frames (`alignment.frame_map`, nearest centre) for
+            PNMI and purity of codebook 0. Cuts without labels are left out of those figures.
     """
     if not cuts:
         raise InputError("corpus", "holds no cut; a card needs at least one")
@@ -90,7 +94,7 @@ def build_card(name: str, cuts: Sequence[CardCut], opts: CardOptions, *, quality
         "stoi": None, "si_sdr_db": None, "mel_distance": None, "dnsmos_ovrl": None,
         "dnsmos_ovrl_original": None, "speaker_similarity": None, "wer_resynth": None,
         "wer_original": None, "unit_entropy_bits": None, "unit_perplexity": None, "dedup_ratio": None,
-        "pnmi": None, "phone_purity": None,
+        "pnmi": None, "phone_purity": None, "cluster_purity": None,
     }
     flat = np.concatenate([t[:, 0] for t in tokens])
     card["usage_q0"] = np.bincount(flat, minlength=tok.vocab_size).tolist()
@@ -100,7 +104,13 @@ def build_card(name: str, cuts: Sequence[CardCut], opts: CardOptions, *, quality
         rep = unit_report([t[:, 0].astype(np.uint16) for t in tokens], tok.vocab_size, frame_rate=tok.frame_rate)
         card.update(unit_entropy_bits=rep.entropy_bits, unit_perplexity=rep.perplexity,
                     dedup_ratio=rep.dedup_ratio)
-    notes["pnmi"] = "no frame-level labels in this corpus (PNMI/purity need phone timings)"
+    labelled = [(t, frame_labels[c.id]) for t, c in zip(tokens, cuts, strict=True)
+                if frame_labels and c.id in frame_labels]
+    if labelled:
+        card.update(_label_figures(labelled, tok.frame_rate))
+        notes["pnmi"] = f"codebook 0 against the given frame labels of {len(labelled)} cuts"
+    else:
+        notes["pnmi"] = "no frame-level labels given (PNMI/purity need them: --labels)"
     if tok.weights == RANDOM:
         notes["quality"] = "random weights: speed only (no resynthesis or ASR figures)"
     elif tok.decode is None:
@@ -108,6 +118,27 @@ def build_card(name: str, cuts: Sequence[CardCut], opts: CardOptions, *, quality
     elif quality:
         card.update(_resynthesis(tok, cuts, tokens, opts))
     return {**card, "notes": notes}
+
+
+def _label_figures(labelled: Sequence[tuple[np.ndarray, tuple[Sequence[str], float]]],
+                   frame_rate: float) -> dict[str, Any]:
+    """PNMI, phone and cluster purity of codebook 0 against labels re-timed to token frames."""
+    from speechtok.tokenizers.acoustic.alignment import frame_map
+    from speechtok.tokenizers.unit_report import label_metrics
+
+    units, labels = [], []
+    for toks, (lab, rate) in labelled:
+        lab_arr = np.asarray(list(lab), dtype=str)
+        if lab_arr.size == 0:
+            continue
+        idx = frame_map(len(toks), frame_rate, float(rate), num_to=len(lab_arr))  # token -> label frame
+        units.append(toks[:, 0])
+        labels.append(lab_arr[idx])
+    if not units:
+        return {}
+    phone_purity, cluster_purity, pnmi, n = label_metrics(units, labels)
+    return {"pnmi": pnmi, "phone_purity": phone_purity, "cluster_purity": cluster_purity,
+            "num_labelled_frames": n}
 
 
 def _resynthesis(tok: CardTokenizer, cuts: Sequence[CardCut], tokens: Sequence[np.ndarray],

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -195,11 +195,11 @@ def _lyra(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
 
 
 def _random_dir(opts: CardOptions) -> Path:
-    if opts.work_dir:
-        p = Path(opts.work_dir)
-        p.mkdir(parents=True, exist_ok=True)
-        return p
-    return Path(tempfile.mkdtemp(prefix="speechtok-cards-"))
+    if not opts.work_dir:
+        raise ConfigError("work_dir", opts.work_dir, "must name a folder for the random-weight model files")
+    p = Path(opts.work_dir)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
 
 
 def _encodec(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
@@ -260,10 +260,16 @@ BUILDERS: dict[str, Callable[[Sequence[np.ndarray], CardOptions], CardTokenizer]
 NAMES = tuple(BUILDERS)
 #: Tokenizers whose card uses real (or weight-free, corpus-fitted) models here.
 REAL_HERE = ("kmeans-whisper", "kmeans-fbank", "dmel", "lyra")
+#: Tokenizers drawn with random weights at their released sizes (speed only).
+RANDOM_HERE = ("encodec24k", "dac16k", "mimi", "xcodec")
 
 
 def build_card_tokenizer(name: str, fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
     """The adapter for tokenizer `name`; `fit_waves` (16 kHz) fit k-means / dMel ranges."""
     if name not in BUILDERS:
         raise ConfigError("name", name, f"must be one of {', '.join(NAMES)}")
+    if name in RANDOM_HERE and opts.work_dir is None:
+        # the random-weight model files are read once at construction; do not leave them behind
+        with tempfile.TemporaryDirectory(prefix="speechtok-cards-") as tmp:
+            return BUILDERS[name](fit_waves, replace(opts, work_dir=tmp))
     return BUILDERS[name](fit_waves, opts)

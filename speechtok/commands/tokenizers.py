@@ -25,10 +25,27 @@ def _card(args: argparse.Namespace) -> int:
     _one_thread()
     cuts = load_corpus(corpus, args.max_cuts)
     opts = CardOptions(shared=shared, kmeans_dir=args.kmeans, k=args.k)
-    card = build_card(args.name, cuts, opts, quality=not args.speed_only)
+    labels = _read_labels(Path(args.labels)) if args.labels else None
+    card = build_card(args.name, cuts, opts, quality=not args.speed_only, frame_labels=labels)
     out = write_card(card, args.output)
     print((out / "card.md").read_text())
     return 0
+
+
+def _read_labels(path: Path) -> dict[str, tuple[list[str], float]]:
+    """JSON lines ``{"id": ..., "frame_labels": [...], "frame_rate": 100}`` -> id -> (labels, rate)."""
+    import json
+
+    out: dict[str, tuple[list[str], float]] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            out[str(rec["id"])] = ([str(x) for x in rec["frame_labels"]], float(rec.get("frame_rate", 100.0)))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{path}:{n}", f"must be JSON with id and frame_labels ({exc})") from exc
+    return out
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -57,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kmeans", help="fitted KMeansModel dir for kmeans-* (default: fit K=--k on the corpus)")
     p.add_argument("--k", type=int, default=100, help="clusters when fitting k-means on the corpus")
     p.add_argument("--shared", help="the ../shared folder (models); default: speechtok.paths")
+    p.add_argument("--labels", help='JSON lines {"id", "frame_labels": [...], "frame_rate": 100} for PNMI/purity')
     p.add_argument("--speed-only", action="store_true", help="skip resynthesis and ASR figures")
     p.add_argument("-o", "--output", required=True, help="card directory")
     p.set_defaults(func=_card)

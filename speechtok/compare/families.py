@@ -4,8 +4,9 @@ settings as overrides, then read that run's own result files into one flat recor
 Every family gets the same backbone (`llm:` sizes and seed), the same optimiser-step budget and
 the same speaker-disjoint split (`speechtok.manifests.splits.split_of` on the speaker: the first
 `train_share` of the hash range is train, the rest is held out). The cascade splits its held-out
-speakers further into dev (tunes lambda, picks rescoring vs GER) and test; its reported WER is
-over dev + test together, the same speakers the latent and token families are scored on.
+speakers further into dev (tunes lambda, picks rescoring vs GER) and test; `wer` is over dev + test
+together, `test_wer` over the test speakers only for every family (`prove_split`, which also
+checks every scored id against the held-out speakers; `speechtok.compare.split_proof`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from speechtok import hub
 from speechtok.compare.recipe import CompareRecipe, FamilySpec
+from speechtok.compare.split_proof import HeldOut, SplitProofError, check_ids, split_scores
 from speechtok.errors import SpeechtokError
 
 #: Published parameter count of Whisper tiny.en (the cascade's frozen ASR front end).
@@ -57,8 +59,8 @@ def heldout_rows(recipe: CompareRecipe) -> tuple[list[str], np.ndarray]:
     split = SplitConfig(train=recipe.data.train_share, seed=recipe.data.split_seed)
     ds = ShardDataset(recipe.data.shards, groups=("cuts",), columns=["speaker", "duration"])
     ids, durs = [], []
-    for row in ds:
-        if not split.is_train(str(row.get("speaker") or row["id"])):
+    for row in ds:  # rows without a speaker are left out of training and evaluation alike
+        if row.get("speaker") and not split.is_train(str(row["speaker"])):
             ids.append(str(row["id"]))
             durs.append(float(row["duration"]))
     return ids, np.asarray(durs, np.float64)
@@ -88,6 +90,8 @@ def text_overrides(recipe: CompareRecipe) -> dict[str, str]:
         sets[f"text_lm.{k}"] = str(llm[k])
     if d.eval_utts:
         sets["data.max_utts_per_split"] = str(max(1, d.eval_utts // 2))
+    if d.test is not None:
+        sets["data.test"] = str(d.test)
     return sets
 
 
@@ -184,6 +188,8 @@ def _trainer_overrides(recipe: CompareRecipe, data_key: str, group: str, eval_ke
             eval_key: str(_eval_cap(recipe))}
     for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
         sets[f"llm.{k}"] = str(llm[k])
+    if d.test is not None:
+        sets["data.test"] = str(d.test)
     return sets
 
 
@@ -330,14 +336,96 @@ def _runner(name: str) -> Callable[[Path, Path, dict[str, str]], int]:
     return lambda r, o, s: run_token(r, o, s)
 
 
-def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path) -> dict[str, Any]:
-    """Runs one family into `out_dir/<name>`; returns its record (with `status` and, on failure, `error`)."""
-    run = out_dir / fam.name
-    base: dict[str, Any] = {"family": fam.name, "recipe": str(fam.recipe), "run_dir": str(run)}
+#: What `backbone: whisper_decoder` changes in each trainer recipe: the LLM, and learning rates
+#: for fine-tuning a pretrained decoder (the scratch rates, 2e-3 to 1e-2, would wreck it).
+WHISPER_DECODER_SETS: dict[str, dict[str, str]] = {
+    "text": {"text_lm.kind": "whisper_decoder", "ger.learning_rate": "1.0e-4"},
+    "latent": {"llm.kind": "whisper_decoder", "train.lr": "3.0e-4", "train.min_lr": "3.0e-5"},
+    "token": {"llm.kind": "whisper_decoder", "train.lr": "3.0e-4", "train.min_lr": "3.0e-5"},
+}
+
+
+def backbone_overrides(family: str, backbone: str) -> dict[str, str]:
+    """The trainer overrides of `backbone` ("scratch": none) for `family`."""
+    return {} if backbone == "scratch" else dict(WHISPER_DECODER_SETS[family])
+
+
+def _reuse_nbest(prior: Path, run: Path, sets: dict[str, str]) -> None:
+    """Points the cascade's n-best cache at a copy of the scratch run's lists (same decoder, same
+    utterances: the backbone only changes the LM), so a second backbone does not decode again."""
+    if not prior.is_file():
+        return
+    import os
+    import shutil
+
+    run.mkdir(parents=True, exist_ok=True)
+    cache = run / "nbest_cache.jsonl"
+    tmp = cache.with_suffix(".jsonl.tmp")
+    shutil.copyfile(prior, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, cache)
+    sets["nbest.cache"] = str(cache)
+
+
+def prove_split(name: str, run: Path, held: HeldOut) -> dict[str, Any]:
+    """Test-only (and dev) WER of a finished family run, after checking that every utterance it
+    scored is of the held-out speakers (or of the separate test set). Raises `SplitProofError`."""
+    from speechtok.trainers.hyps import read_hyps, score_hyps
+
+    out: dict[str, Any] = {}
+    if name == "text":
+        res = json.loads((run / "results.json").read_text())
+        dev, test = res["results"]["dev"], res["results"]["test"]
+        best = min((s for s in ("rescored_lm", "ger") if s in dev), key=lambda s: dev[s])
+        splits = json.loads((run / "splits.json").read_text()).get("speakers", {})
+        for part in ("train", "dev", "test"):
+            bad = sorted(set(splits.get(part, [])) - set(held.speakers(part)))
+            if bad:
+                raise SplitProofError(f"text: the cascade's {part} speakers {bad[:3]} are not the comparison's "
+                                      f"{part} speakers; it read other data (data.kaldi_dir) or another split")
+        checked = 0
+        for part in ("dev", "test"):
+            path = run / f"ger_{part}.jsonl"
+            if path.is_file():
+                checked += check_ids(held, name, [json.loads(x)["id"] for x in path.open()], part)
+        out.update({"dev_wer": dev[best], "test_wer": test[best], "test_utts": res["utterances"]["test"],
+                    "dev_utts": res["utterances"]["dev"], "scored_ids_checked": checked})
+        if "test_set" in res:
+            recs = read_hyps(run / "test_hyps.jsonl")
+            check_ids(held, name, [r["id"] for r in recs], "test_set")
+            out.update({"heldout_test_wer": out["test_wer"], "test_wer": res["test_set"]["wer"],
+                        "test_cer": res["test_set"]["cer"], "test_utts": len(recs)})
+        return out
+    records = read_hyps(run / "dev_hyps.jsonl")
+    out.update(split_scores(held, name, records))
+    out["scored_ids_checked"] = len(records)
+    if (run / "test_hyps.jsonl").is_file() and held.test_ids is not None:
+        recs = read_hyps(run / "test_hyps.jsonl")
+        check_ids(held, name, [r["id"] for r in recs], "test_set")
+        s = score_hyps(recs)
+        out.update({"heldout_test_wer": out["test_wer"], "test_wer": s["wer"], "test_cer": s["cer"],
+                    "test_utts": s["utts"]})
+    return out
+
+
+def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path, held: HeldOut | None = None,
+               backbone: str = "scratch") -> dict[str, Any]:
+    """Runs one family with one backbone into `out_dir/<name>` (scratch) or `out_dir/<name>.<backbone>`;
+    returns its record (with `status`, `backbone` and, on failure, `error`).
+
+    With `held` (the comparison's split), the record gains `test_wer` (test speakers only, or the
+    separate test set), `dev_wer`, and the scored ids are checked (`prove_split`); a family that
+    scored other utterances fails."""
+    run = out_dir / (fam.name if backbone == "scratch" else f"{fam.name}.{backbone}")
+    base: dict[str, Any] = {"family": fam.name, "backbone": backbone, "recipe": str(fam.recipe), "run_dir": str(run)}
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         sets = {"text": text_overrides, "latent": latent_overrides, "token": token_overrides}[fam.name](recipe)
         sets.update(fam.sets)
+        sets.update(backbone_overrides(fam.name, backbone))
+        if fam.name == "text" and backbone != "scratch" and "nbest.cache" not in fam.sets:
+            _reuse_nbest(out_dir / "text" / "nbest.jsonl", run, sets)
         base["overrides"] = sets
         code = _runner(fam.name)(fam.recipe, run, sets)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -349,6 +437,8 @@ def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path) -> dict[st
             rec = read_latent(run, recipe, wall)
         else:
             rec = read_token(run, recipe, wall)
+        if held is not None:
+            rec.update(prove_split(fam.name, run, held))
         return {**base, "status": "ok", "wall_s": wall, "cpu_s": cpu, **rec}
     except Exception as exc:  # a failing family is recorded and the others still run
         return {**base, "status": "failed", "wall_s": time.perf_counter() - t0,

@@ -2,7 +2,8 @@
 PNG bar charts (`wer.png`, `tokens_per_s.png`, `params.png`, `train_time.png`).
 
 A family record is a flat dict (see `speechtok.compare.families`): `family`, `status`
-("ok" | "failed" | "skipped"), and when ok `wer`, `cer`, `llm_tokens_per_s`, `trainable_params`,
+("ok" | "failed" | "skipped"), and when ok `test_wer` (test speakers or the separate test set
+only), `dev_wer`, `wer` (dev + test), `cer`, `llm_tokens_per_s`, `trainable_params`,
 `total_params`, `train_s`, `rtf`, `can_generate_speech`, `speech_intelligibility`, `data_needed`;
 when failed `error`.
 """
@@ -17,7 +18,7 @@ from typing import Any
 
 #: (record key, chart file, axis label) of each PNG.
 CHARTS: tuple[tuple[str, str, str], ...] = (
-    ("wer", "wer.png", "WER (held-out speakers)"),
+    ("test_wer", "wer.png", "test WER (test speakers only)"),
     ("llm_tokens_per_s", "tokens_per_s.png", "tokens fed to the LLM per second of audio"),
     ("total_params", "params.png", "parameters (total)"),
     ("train_s", "train_time.png", "training wall time (s)"),
@@ -40,23 +41,40 @@ def _fmt(value: Any, kind: str = "") -> str:
 
 def markdown(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
     """The markdown report for `records` (one per family) and the run's `meta` (recipe, timings)."""
-    lines = [f"# speechtok compare: {meta.get('description') or meta.get('recipe', '')}", ""]
+    title = meta.get("title") or meta.get("description") or meta.get("recipe", "")
+    lines = [f"# speechtok compare: {title}", ""]
+    if meta.get("data"):
+        lines += [f"Data: {meta['data']}.", ""]
+    if meta.get("title") and meta.get("description"):
+        lines += [f"Recipe description: {meta['description']}", ""]
     lines.append(f"Recipe `{meta.get('recipe')}`; shared backbone {meta.get('llm')}, "
                  f"{meta.get('steps')} optimiser steps per family; speaker-disjoint split "
                  f"(train share {meta.get('train_share')}, seed {meta.get('split_seed')}). "
                  f"Total wall time {_fmt(meta.get('wall_s'))} s.")
-    lines += ["", "| family | system | status | WER % | CER % | LLM tokens / s audio | trainable params | "
-              "total params | train s | RTF | generates speech | eval utts |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    held = meta.get("heldout")
+    if held:
+        lines += ["", f"Held-out speakers ({held['rule']}):",
+                  f"- dev (tuning; {held['dev_utts']} utterances): {', '.join(held['dev_speakers'])}",
+                  f"- test (scored only; {held['test_utts']} utterances): {', '.join(held['test_speakers'])}",
+                  f"- train: {held['train_speakers']} speakers, {held['train_utts']} utterances"]
+        if held.get("separate_test_set"):
+            t = held["separate_test_set"]
+            lines.append(f"- separate test set `{t['source']}` ({t['utts']} utterances): the test WER of every family")
+    lines += ["", "| family | backbone | system | status | test WER % | dev WER % | dev+test WER % | CER % | LLM tokens / s audio | "
+              "trainable params | total params | train s | RTF | generates speech | eval utts |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         lines.append("| " + " | ".join([
-            r["family"], _fmt(r.get("system")), r["status"], _fmt(r.get("wer"), "pct"), _fmt(r.get("cer"), "pct"),
+            r["family"], str(r.get("backbone", "scratch")), _fmt(r.get("system")), r["status"],
+            _fmt(r.get("test_wer"), "pct"),
+            _fmt(r.get("dev_wer"), "pct"), _fmt(r.get("wer"), "pct"), _fmt(r.get("cer"), "pct"),
             _fmt(r.get("llm_tokens_per_s")), _fmt(r.get("trainable_params"), "int"),
             _fmt(r.get("total_params"), "int"), _fmt(r.get("train_s")), _fmt(r.get("rtf")),
             _fmt(r.get("can_generate_speech")), _fmt(r.get("eval_utts"))]) + " |")
     lines += ["", "## Per family", ""]
     for r in records:
-        lines.append(f"**{r['family']}** ({r['status']}), recipe `{r.get('recipe')}`")
+        lines.append(f"**{r['family']}**, backbone {r.get('backbone', 'scratch')} ({r['status']}), "
+                     f"recipe `{r.get('recipe')}`")
         if r["status"] == "failed":
             lines.append(f"- error: `{r.get('error')}`")
         for key in ("data_needed", "params_note", "rtf_note", "speech_intelligibility"):
@@ -72,20 +90,22 @@ def markdown(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
 
 
 def bar_chart(path: Path, records: Sequence[dict[str, Any]], key: str, label: str) -> None:
-    """One bar per family with a value for `key` (failed families drawn as an empty slot)."""
+    """One bar per family and backbone with a value for `key` (failed ones drawn as an empty slot)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [r["family"] for r in records]
+    names = [r["family"] if r.get("backbone", "scratch") == "scratch" else f"{r['family']}\n{r['backbone']}"
+             for r in records]
     values = [float(r[key]) if isinstance(r.get(key), int | float) else 0.0 for r in records]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    bars = ax.bar(names, values, color=["#4c72b0", "#55a868", "#c44e52"][: len(names)])
+    palette = {"text": "#4c72b0", "latent": "#55a868", "token": "#c44e52"}
+    fig, ax = plt.subplots(figsize=(5 if len(records) <= 3 else 8, 3.2))
+    bars = ax.bar(names, values, color=[palette.get(r["family"], "#8172b2") for r in records])
     for b, r in zip(bars, records, strict=True):
-        text = _fmt(r.get(key), "pct" if key == "wer" else "") if r["status"] == "ok" else r["status"]
+        text = _fmt(r.get(key), "pct" if key.endswith("wer") else "") if r["status"] == "ok" else r["status"]
         ax.annotate(text, (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=8)
-    ax.set_ylabel(label if key != "wer" else "WER")
+    ax.set_ylabel(label if not key.endswith("wer") else "WER")
     ax.set_title(label, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from speechtok import atomic
 from speechtok.errors import ConfigError, InputError
 
 SPEC_FILE = "vocab_spec.json"
@@ -257,12 +258,19 @@ class VocabSpec:
             raise InputError("vocab spec", "stored ranges disagree with the ones the fields imply")
         return spec
 
+    def checksum(self) -> str:
+        """``sha256:<hex>`` of the canonical JSON of the spec: one vocabulary file, one checksum."""
+        import hashlib
+
+        blob = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode()
+        return "sha256:" + hashlib.sha256(blob).hexdigest()
+
     def save(self, path: Path) -> Path:
         """Writes JSON to `path` (a file, or a directory -> `path/vocab_spec.json`); returns the file."""
         path = Path(path)
         if path.is_dir():
             path = path / SPEC_FILE
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        atomic.write_text(path, json.dumps(self.to_json(), indent=2) + "\n")
         return path
 
     @classmethod

@@ -70,3 +70,31 @@ def test_cli_registers_card_and_compare() -> None:
     assert args.name == "lyra" and args.corpus == "x"
     args = p.parse_args(["tokenizers", "compare", "a", "b", "-o", "t"])
     assert args.cards == ["a", "b"]
+
+
+def test_frame_labels_give_pnmi_retimed_to_token_frames(tmp_path: Path) -> None:
+    """Units at 50 Hz that switch 0 -> 1 at the middle; labels at 100 Hz that switch a -> b at
+    the same time: PNMI and purities are 1 (labels re-timed by frame centres). Shuffled labels
+    score less."""
+    cuts = _cuts(2)
+
+    def encode(ws: list[np.ndarray]) -> list[np.ndarray]:
+        out = []
+        for w in ws:
+            t = len(w) // 320
+            out.append((np.arange(t) >= t // 2).astype(np.int64)[:, None])
+        return out
+
+    unit_tok = CardTokenizer(name="u", family="semantic", frame_rate=50.0, num_codebooks=1, vocab_size=2,
+                             causal="frame-local", weights="fitted on the corpus", weights_note="test",
+                             encode=encode)
+    labels = {}
+    for c in cuts:
+        t = len(c.wave) // 320
+        labels[c.id] = (["a"] * (2 * (t // 2)) + ["b"] * (2 * (t - t // 2)), 100.0)
+    card = build_card("u", cuts, CardOptions(shared=tmp_path), tokenizer=unit_tok, frame_labels=labels)
+    assert card["pnmi"] == pytest.approx(1.0) and card["phone_purity"] == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    noisy = {k: (list(rng.permutation(v[0])), v[1]) for k, v in labels.items()}
+    worse = build_card("u", cuts, CardOptions(shared=tmp_path), tokenizer=unit_tok, frame_labels=noisy)
+    assert worse["pnmi"] < 0.5 and card["unit_perplexity"] > 1.0

@@ -61,6 +61,15 @@ def test_two_families_run_and_the_failing_one_is_recorded(report: tuple[Path, in
     assert fams["token"]["can_generate_speech"] and "not measured" in fams["token"]["speech_intelligibility"]
     md = (out / "compare.md").read_text()
     assert "failed" in md and (out / "wer.png").is_file()
+    # the split is proved: held-out speakers listed once, each family's scored ids checked, test-only WER
+    meta = data["meta"]
+    assert meta["heldout"]["dev_speakers"] and meta["heldout"]["test_speakers"]
+    assert "Held-out speakers" in md and "| test WER % |" in md
+    assert meta["title"].startswith("shards, ") and "40 utterances" in meta["data"]
+    for name in ("latent", "token"):
+        f = fams[name]
+        assert f["scored_ids_checked"] == 6 and f["dev_utts"] + f["test_utts"] == 6
+        assert f["test_utts"] == 0 or 0.0 <= f["test_wer"]
 
 
 def test_write_kaldi_dir_from_a_demo_manifest(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ class DataSection:
     max_utts_per_split: int = 0  # 0 = all
     max_train_utts: int = 0  # cap on the train split's n-best lists for GER (0 = all)
     extra_text: tuple[Path, ...] = ()  # more LM training text, one sentence per line
+    test: Path | None = None  # a separate test set (Kaldi or shard dir): decoded and scored only
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,7 +178,7 @@ def recipe_from_dict(raw: dict[str, Any]) -> CascadeRecipe:
     if "data" not in raw:
         raise ConfigError("data", None, "must be given (data.kaldi_dir at least)")
     recipe = CascadeRecipe(
-        data=_section(DataSection, raw["data"], "data", ("kaldi_dir",)),
+        data=_section(DataSection, raw["data"], "data", ("kaldi_dir", "test")),
         nbest=_section(NBestSection, raw.get("nbest"), "nbest", ("model_dir", "cache", "ctc_run", "shards")),
         text_lm=_section(TextLMConfig, {"device": raw.get("device", "cpu"), **(raw.get("text_lm") or {})}, "text_lm"),
         lm_model_dir=Path(raw["lm_model_dir"]) if raw.get("lm_model_dir") else None,

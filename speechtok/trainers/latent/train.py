@@ -6,8 +6,9 @@ Two stages on one shared loop (`speechtok.trainers.loop.train`):
    comparison does, so every adapter sees the same encoder).
 2. `train`: adapter + LLM (`llm.mode`: full, lora, frozen) on the prompt-spliced sequences,
    encoder frozen unless `latent.train_encoder` -> `RUN/stage2/`.
-`RUN/eval.json`: CER/WER of greedy decoding on the speaker-disjoint dev split, adapter output
-tokens per second of audio, trainable parameters, training wall time, and the stage-1 CTC CER.
+`RUN/eval.json`: CER/WER of greedy decoding on the speaker-disjoint dev split (per utterance in
+`RUN/dev_hyps.jsonl`), adapter output tokens per second of audio, trainable parameters, training
+wall time, and the stage-1 CTC CER; with `data.test`, the test set's `test.wer` (`RUN/test_hyps.jsonl`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import torch
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.checkpoint import latest_checkpoint, load_model_tensors
-from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_2d
+from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_2d, report_skipped
+from speechtok.trainers.hyps import score_hyps, write_hyps
 from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
+from speechtok.trainers.latent.decode import DecodeRow, decode_records, shard_rows
 from speechtok.trainers.latent.encoder import EncoderConfig, build_encoder, ctc_greedy, ctc_loss
 from speechtok.trainers.latent.model import SpeechBatch, SpeechLLM
 from speechtok.trainers.llm import (
@@ -52,6 +55,8 @@ class LatentDataConfig:
         field (e.g. ``custom.translation`` for speech-to-text translation; JSONL ingest keeps
         unknown keys there).
     frame_rate: feature frames per second (tokens/s figures). split: `SplitConfig` fields.
+    test: a separate test shard directory (same feature stages): decoded after training, scored
+        only (``RUN/test_hyps.jsonl``, ``test.wer`` in eval.json); dev still comes from the split.
     """
 
     shards: str
@@ -59,6 +64,7 @@ class LatentDataConfig:
     target: str = "text"
     frame_rate: float = 100.0
     split: dict[str, Any] | None = None
+    test: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +85,19 @@ class LatentOptions:
     eval_utts: int = 100
     max_new_tokens: int = 120
     speech_into: str = "prefix"
+
+
+def target_text_or_none(row: Mapping[str, Any], target: str) -> str | None:
+    """`target_text`, or None when the row has no such text (a missing label, not an empty one)."""
+    if not target.startswith("custom."):
+        value = row.get(target)
+        return None if value is None else str(value)
+    import json
+
+    cut = row.get("cut")
+    sups = (json.loads(cut) if isinstance(cut, str) else (cut or {})).get("supervisions") or [{}]
+    got = (sups[0].get("custom") or {}).get(target.split(".", 1)[1])
+    return None if got is None else str(got)
 
 
 def target_text(row: Mapping[str, Any], target: str) -> str:
@@ -107,17 +126,32 @@ class _Rows:
         row = self.ds[self.indices[int(i)]]
         return np.asarray(row[self.feats], dtype=np.float32), target_text(row, self.target)
 
+    def decode_row(self, i: int) -> DecodeRow:
+        """Row `i` as a `DecodeRow` (id, features, reference) for `decode_records`."""
+        row = self.ds[self.indices[int(i)]]
+        return DecodeRow(id=str(row["id"]), feats=np.asarray(row[self.feats], dtype=np.float32),
+                         reference=target_text(row, self.target) or None)
+
 
 def _split(cfg: LatentDataConfig, split: SplitConfig) -> tuple[_Rows, _Rows, np.ndarray]:
     from speechtok.pipeline.shard_reader import ShardDataset
 
     column = "cut" if cfg.target.startswith("custom.") else cfg.target
-    meta = ShardDataset(cfg.shards, groups=("cuts",), columns=["speaker"])
-    speakers = [str(r.get("speaker") or r["id"]) for r in meta]
+    # both datasets read the feats group, so they skip the same quarantined rows
+    meta = ShardDataset(cfg.shards, groups=("cuts", cfg.feats), columns=["speaker", column])
     ds = ShardDataset(cfg.shards, groups=("cuts", cfg.feats), columns=[cfg.feats, column])
     lengths = np.asarray(ds.lengths(cfg.feats), dtype=np.int64)
-    tr = [i for i, s in enumerate(speakers) if split.is_train(s)]
-    dv = [i for i, s in enumerate(speakers) if not split.is_train(s)]
+    usable, no_speaker, no_target = [], 0, 0
+    for i, r in enumerate(meta):
+        if not r.get("speaker"):
+            no_speaker += 1  # the speaker-disjoint split needs one; never invented
+        elif target_text_or_none(r, cfg.target) is None:
+            no_target += 1  # nothing to train on; never an invented ""
+        else:
+            usable.append((i, str(r["speaker"])))
+    report_skipped(cfg.shards, ds.num_quarantined, no_speaker, no_target, len(usable))
+    tr = [i for i, s in usable if split.is_train(s)]
+    dv = [i for i, s in usable if not split.is_train(s)]
     if not tr or not dv:
         raise InputError("split", f"{len(tr)} train and {len(dv)} dev utterances; change data.split")
     return _Rows(ds, tr, cfg.feats, cfg.target), _Rows(ds, dv, cfg.feats, cfg.target), lengths
@@ -199,7 +233,7 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
         h, hl = encoder(dev_batch.feats, dev_batch.lengths)
         hyps = [str(ctc_tok.decode([i - 1 for i in seq if 0 <= i - 1 < ctc_size], skip_special_tokens=True))
                 for seq in ctc_greedy(encoder.ctc_head(h), hl)]
-    from speechtok.trainers.metrics import cer, wer
+    from speechtok.trainers.metrics import cer
 
     report["ctc.cer"] = cer(dev_batch.texts, hyps).rate
 
@@ -223,6 +257,9 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
     model = SpeechLLM(encoder, adapter, llm, prefix_ids=prefix, suffix_ids=suffix,
                       eos_id=int(eos), ctc_weight=opts.ctc_weight, train_encoder=opts.train_encoder,
                       speech_into=opts.speech_into)
+    # what `load_latent_run` needs to rebuild this model around its checkpoint (`speechtok transcribe`)
+    dump_json(out / "latent_model.json", {"in_dim": in_dim, "ctc_size": ctc_size, "text_size": text_size,
+                                          "prefix_ids": list(prefix), "suffix_ids": list(suffix), "eos_id": int(eos)})
     allowed = torch.ones(text_size, dtype=torch.bool)
 
     def eval_fn(m: Any) -> dict[str, float]:
@@ -240,15 +277,31 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
     report["stage2_wall_s"] = time.perf_counter() - t0
     report["trainable_params"] = count_trainable(model)
     report["adapter_params"] = sum(p.numel() for n, p in adapter.named_parameters() if not n.startswith("ctc_head"))
-    model.eval()
-    with torch.no_grad():
-        ids = model.generate(dev_batch.feats, dev_batch.lengths, max_new_tokens=opts.max_new_tokens, allowed=allowed)
-        _, yl, _, _ = model.speech(dev_batch.feats, dev_batch.lengths)
-    hyps = [decode(i) for i in ids]
-    report["cer"] = cer(dev_batch.texts, hyps).rate
-    report["wer"] = wer(dev_batch.texts, hyps).rate
+    n_eval = min(len(dev_rows), opts.eval_utts)
+    dev_records = decode_records(model, [dev_rows.decode_row(i) for i in range(n_eval)], decode,
+                                 max_new_tokens=opts.max_new_tokens, allowed=allowed)
+    write_hyps(out / "dev_hyps.jsonl", dev_records)  # what `speechtok transcribe` writes, per utterance
+    scored = score_hyps(dev_records)
+    report["cer"], report["wer"], report["dev_eval_utts"] = scored["cer"], scored["wer"], n_eval
     seconds = float(dev_batch.lengths.sum()) / data_cfg.frame_rate
-    report["adapter_tokens_per_s"] = float(yl.sum()) / seconds
-    report["examples"] = [{"ref": r, "hyp": h} for r, h in list(zip(dev_batch.texts, hyps, strict=True))[:8]]
+    report["adapter_tokens_per_s"] = float(sum(r["scores"]["speech_tokens"] for r in dev_records)) / seconds
+    report["examples"] = [{"ref": r["reference"], "hyp": r["hypothesis"]} for r in dev_records[:8]]
+    if data_cfg.test:
+        report.update(score_test_set(model, data_cfg, decode, out, opts.max_new_tokens, allowed))
     dump_json(out / "eval.json", report)
     return 0
+
+
+def score_test_set(model: Any, data_cfg: LatentDataConfig, decode: Any, out: Path, max_new_tokens: int,
+                   allowed: torch.Tensor) -> dict[str, Any]:
+    """Decodes every row of the separate test set `data_cfg.test` (scored only, never tuned on)
+    -> ``RUN/test_hyps.jsonl`` and ``test.wer``/``test.cer``/``test.utts`` for eval.json."""
+    from speechtok.trainers.run_data import check_run_data
+
+    test = str(data_cfg.test)
+    check_run_data(test, [data_cfg.feats], trained_on=data_cfg.shards)
+    rows = shard_rows(test, data_cfg.feats, data_cfg.target)
+    records = decode_records(model, rows, decode, max_new_tokens=max_new_tokens, allowed=allowed)
+    write_hyps(out / "test_hyps.jsonl", records)
+    scored = score_hyps(records)
+    return {"test.wer": scored["wer"], "test.cer": scored["cer"], "test.utts": len(records), "test.shards": test}

@@ -98,6 +98,11 @@ class TokenDataConfig:
         dedup: deduplicate units (unit LM, ASR, TTS).
         frame_rate: units per second (for interleaving; taken from the shard metadata when set there).
         speech_ratio, mean_span_words: interleaving parameters.
+        more_shards: more corpora read together with `shards` into one dataset with one vocabulary:
+            each must hold the same units group from the same k-means model (its checksum and vocab
+            size are checked), e.g. tokenized with ``kmeans_units`` ``model: SHARDS/models/NAME``.
+        test: a separate test shard directory (units from the same k-means model): decoded by ASR
+            after training, scored only (``RUN/test_hyps.jsonl``, ``test.wer`` in eval.json).
     """
 
     shards: str
@@ -109,6 +114,8 @@ class TokenDataConfig:
     mean_span_words: float = 3.0
     split: dict[str, Any] = field(default_factory=dict)
     alignment: str | None = None
+    test: str | None = None
+    more_shards: tuple[str, ...] = ()
 
     def validate(self) -> None:
         if self.alignment is not None and not self.alignment.startswith("align."):

@@ -5,7 +5,8 @@ Recipe sections (see `recipes/token_speechocean.yaml`): `data` (`TokenDataConfig
 
 Writes to RUN: `recipe.json` (resolved), `vocab_spec.json`, `tokenizer/`, `metrics.jsonl`,
 `checkpoints/`, `model/` (Hugging Face `save_pretrained`, safetensors) and `eval.json` with
-per-kind perplexities, the unigram baseline, ASR WER/CER and the training time. Rerunning the
+per-kind perplexities, the unigram baseline, ASR WER/CER (per utterance in `dev_hyps.jsonl`) and
+the training time; with `data.test`, the separate test set's `test.wer` (`test_hyps.jsonl`). Rerunning the
 same command on a RUN with checkpoints resumes it.
 """
 
@@ -20,6 +21,7 @@ import torch
 
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import BatchingConfig, BatchLoader
+from speechtok.trainers.hyps import score_hyps, write_hyps
 from speechtok.trainers.llm import LLMConfig, build_llm, count_trainable, load_tokenizer
 from speechtok.trainers.loop import LoopConfig, train
 from speechtok.trainers.token import sequences as sq
@@ -30,8 +32,8 @@ from speechtok.trainers.token.dataset import (
     load_utterances,
     split_utterances,
 )
+from speechtok.trainers.token.decode import asr_records
 from speechtok.trainers.token.evaluate import (
-    asr_eval,
     perplexity_by_kind,
     tts_eval,
     unigram_perplexity,
@@ -98,7 +100,8 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
         "dev_speakers": sorted({u.speaker for u in dev_utts}),
         "train_sequences": len(train_set), "trainable_params": count_trainable(model),
         "steps": result.step, "train_wall_s": train_s, "final_train_loss": result.losses.get(result.step - 1),
-        "vocab_size": spec.size,
+        "vocab_size": spec.size, "vocab_checksum": spec.checksum(),
+        "corpora": [data_cfg.shards, *data_cfg.more_shards],
     }
     report.update(perplexity_by_kind(model, dev_seqs, spec))
 
@@ -107,13 +110,24 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
 
     report["ppl.unigram.units"] = unigram_perplexity([units_of(u) for u in train_utts], [units_of(u) for u in dev_utts], unit_vocab)
     if "asr" in data_cfg.tasks and eval_cfg.asr_utts:
-        from speechtok.trainers.metrics import cer, wer
-
-        refs, hyps = asr_eval(model, spec, name, dev_utts[: eval_cfg.asr_utts], decode,
+        records = asr_records(model, spec, name, dev_utts[: eval_cfg.asr_utts], decode,
                               dedup=data_cfg.dedup, max_new_tokens=eval_cfg.max_new_tokens)
-        report["asr.cer"] = cer(refs, hyps).rate
-        report["asr.wer"] = wer(refs, hyps).rate
-        report["asr.examples"] = [{"ref": r, "hyp": h} for r, h in list(zip(refs, hyps, strict=True))[:10]]
+        write_hyps(out / "dev_hyps.jsonl", records)  # what `speechtok transcribe` writes, per utterance
+        scored = score_hyps(records)
+        report["asr.cer"], report["asr.wer"], report["asr.utts"] = scored["cer"], scored["wer"], len(records)
+        report["asr.examples"] = [{"ref": r["reference"], "hyp": r["hypothesis"]} for r in records[:10]]
+        if data_cfg.test:
+            from speechtok.trainers.run_data import check_run_data
+            from speechtok.trainers.token.decode import shard_utterances
+
+            check_run_data(data_cfg.test, [data_cfg.units], trained_on=data_cfg.shards)
+            test_utts = shard_utterances(data_cfg.test, data_cfg.units)
+            test_records = asr_records(model, spec, name, test_utts, decode, dedup=data_cfg.dedup,
+                                       max_new_tokens=eval_cfg.max_new_tokens)
+            write_hyps(out / "test_hyps.jsonl", test_records)
+            t = score_hyps(test_records)
+            report.update({"test.wer": t["wer"], "test.cer": t["cer"], "test.utts": len(test_records),
+                           "test.shards": data_cfg.test})
     if "tts" in data_cfg.tasks and eval_cfg.tts_utts:
         t1 = time.perf_counter()
         vocoder = _vocoder(data_cfg, eval_cfg, train_utts, unit_vocab)
