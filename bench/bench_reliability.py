@@ -11,7 +11,12 @@ thread) as a user would, in subprocesses, over a generated tone corpus (60 cuts,
 - ``reliability.noop_rerun_s``: wall seconds of ``speechtok run`` on the finished output
   (process start, imports, lock, index load, every shard found committed, report).
 
-The branch ``reliability`` adds ``reliability.kill_resume_identical`` to this file.
+- ``reliability.kill_resume_identical`` (1 = true): a small training run (the shared loop of
+  `speechtok.trainers.loop`, AdamW, dropout, 30 steps, a checkpoint every 4 steps, torch on 1
+  thread) is SIGKILLed inside its 3rd checkpoint save at each of the 5 fault points of
+  `speechtok.trainers.checkpoint` (``SPEECHTOK_FAULT``), then rerun to the end; true when every
+  resumed run's loss curve (`read_metrics`) is bit-identical to an uninterrupted run's. Each run
+  is its own ``python`` process.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ import gzip
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -77,6 +84,82 @@ def _digest(out: Path) -> str:
     return h.hexdigest()
 
 
+POINTS = ("ckpt_after_model", "ckpt_before_rename", "ckpt_after_rename", "ckpt_after_latest", "ckpt_mid_prune")
+
+DRIVER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_2d
+    from speechtok.trainers.loop import LoopConfig, train
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    items = []
+    for _ in range(80):
+        n, y = int(rng.integers(3, 16)), int(rng.integers(0, 3))
+        items.append((rng.normal(size=(n, 6)).astype(np.float32) + y, y))
+    lengths = np.array([len(x) for x, _ in items])
+
+    def collate(batch):
+        x, n = pad_2d([x for x, _ in batch])
+        return x, n, torch.tensor([y for _, y in batch])
+
+    def loss_fn(model, batch):
+        x, n, y = batch
+        mask = (torch.arange(x.shape[1])[None] < n[:, None]).float().unsqueeze(-1)
+        return nn.functional.cross_entropy(model((x * mask).sum(1) / n[:, None]), y)
+
+    loader = BatchLoader(items, lengths, collate, BatchingConfig(max_tokens=100, seed=3))
+    cfg = LoopConfig(max_steps=30, lr=3e-3, warmup_steps=3, log_every=1, checkpoint_every=4,
+                     keep_checkpoints=2, seed=7, device="cpu")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.GELU(), nn.Dropout(0.2), nn.Linear(16, 3))
+    train(model, loss_fn, loader, cfg, Path(sys.argv[1]))
+""")
+
+
+def _train(run: Path, fault: str | None = None) -> int:
+    env = {k: v for k, v in os.environ.items() if k != "SPEECHTOK_FAULT"}
+    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MKL_CBWR": "AUTO,STRICT"})
+    if fault:
+        env["SPEECHTOK_FAULT"] = fault
+    return subprocess.run([sys.executable, "-c", DRIVER, str(run)], env=env, capture_output=True,
+                          text=True, timeout=900).returncode
+
+
+def _losses(run: Path) -> dict[int, float]:
+    from speechtok.trainers.loop import read_metrics
+
+    return {int(r["step"]): float(r["loss"]) for r in read_metrics(run) if "loss" in r}
+
+
+def kill_resume_identical(tmp: Path) -> tuple[bool, list[str]]:
+    """(all 5 kill points resumed bit-identically, a line per point)."""
+    from speechtok.trainers.checkpoint import latest_checkpoint
+
+    full = tmp / "full"
+    if _train(full) != 0:
+        raise SystemExit("the uninterrupted run failed")
+    want = _losses(full)
+    ok, lines = True, []
+    for point in POINTS:
+        run = tmp / point
+        rc = _train(run, f"{point}:{1 if point == 'ckpt_mid_prune' else 3}")
+        ckpt = latest_checkpoint(run)
+        step = json.loads((ckpt / "trainer.json").read_text())["step"] if ckpt else None
+        rerun = _train(run)
+        same = rc == -signal.SIGKILL and rerun == 0 and _losses(run) == want
+        ok &= same
+        lines.append(f"{point:<20} killed rc={rc} resumed from step {step}, rerun rc={rerun}, "
+                     f"loss curve identical: {same}")
+    return ok, lines
+
+
 def main() -> None:
     from speechtok.manifests.tone_corpus import write_tone_corpus
 
@@ -112,6 +195,15 @@ def main() -> None:
                   f"`speechtok run` on a finished {N_CUTS}-cut fbank+k-means output (CLI, "
                   "process start included)"})
 
+    with tempfile.TemporaryDirectory(prefix="bench-reliability-ckpt-") as tmp:
+        ok, lines = kill_resume_identical(Path(tmp))
+    print("\n".join(lines))
+    record({"reliability.kill_resume_identical": 1.0 if ok else 0.0},
+           notes={"reliability.kill_resume_identical":
+                  "SIGKILL inside a checkpoint save at 5 points, then rerun: loss curve bit-identical "
+                  "to an uninterrupted 30-step run (1 = true); goal 1"},
+           units={"reliability.kill_resume_identical": "bool"}, threads=1,
+           code=["speechtok/trainers/checkpoint.py", "speechtok/trainers/loop.py"])
 
 if __name__ == "__main__":
     main()

@@ -4,10 +4,12 @@ Data: float16 feature rows (D=256) of three sizes, 1 KB (2 frames), 64 KB (128 f
 1 MB (2048 frames); ROWS[size] rows each. Same rows, same thread (1), best of `REPEATS` runs
 interleaved (ours, Shar, HF, ours, ...), wall and CPU seconds of every side.
 
-Writes, at equal durability (fsync on for all): speechtok `ShardWriter` (uncompressed IPC,
-~32 MB shards, sha256 + fsync + index commit per shard, its only mode); lhotse
-`SharWriter(fields={"feats": "numpy"})` with arrays attached by `cut.attach_tensor` (cut objects
-built outside the timed block), then every written file fsynced; HF
+Writes, at equal durability (fsync on for all), each library with its default shard size (as
+its users run it): speechtok `ShardWriter` (uncompressed IPC, shards of <= 10,000 rows / 1 GiB,
+sha256 + fsync + index commit per shard, its only mode); lhotse
+`SharWriter(fields={"feats": "numpy"})` (shards of 1,000 cuts) with arrays attached by
+`cut.attach_tensor` (cut objects built outside the timed block), then every written file
+fsynced; HF
 `Dataset.from_dict(...).save_to_disk`, then every written file fsynced. Speedups are on wall
 time (`*_wall`: fsync waits are not CPU time); CPU seconds are recorded beside them. The floor
 is the fsync'd sequential write bandwidth of the same disk, measured interleaved with the writers
@@ -46,7 +48,6 @@ DIM = 256  # float16 values per frame: 512 bytes
 SIZES = {"1kb": 2, "64kb": 128, "1mb": 2048}  # frames per row
 ROWS = {"1kb": 8192, "64kb": 1024, "1mb": 128}  # 8, 64, 128 MiB of payload
 READ = {"1kb": 4096, "64kb": 512, "1mb": 64}
-SHARD_BYTES = 32 << 20
 REPEATS = 3
 if os.environ.get("BENCH_SHARDS_QUICK") == "1":  # smoke run: tiny sizes, nothing recorded
     ROWS = {k: v // 16 for k, v in ROWS.items()}
@@ -99,8 +100,7 @@ def _touch(x: Any) -> int:
 def write_speechtok(d: Path, size: str, ids: list[str], arrs: list[np.ndarray]) -> None:
     from speechtok.pipeline.shards import ShardWriter
 
-    rows = max(1, SHARD_BYTES // arrs[0].nbytes)
-    with ShardWriter(d, _meta("feats"), max_rows=rows) as w:
+    with ShardWriter(d, _meta("feats")) as w:  # its defaults
         for i, a in zip(ids, arrs, strict=True):
             w.write({"id": i, "feats": a})
 
@@ -120,8 +120,7 @@ def write_shar(d: Path, size: str, cuts: list[Any], arrs: list[np.ndarray]) -> N
     from lhotse.shar import SharWriter
 
     d.mkdir(parents=True, exist_ok=True)
-    rows = max(1, SHARD_BYTES // arrs[0].nbytes)
-    with SharWriter(str(d), fields={"feats": "numpy"}, shard_size=rows) as w:
+    with SharWriter(str(d), fields={"feats": "numpy"}) as w:  # its defaults (1000 cuts per shard)
         for c, a in zip(cuts, arrs, strict=True):
             w.write(c.attach_tensor("feats", a, frame_shift=0.01, temporal_dim=0))
     fsync_tree(d)
@@ -336,7 +335,7 @@ def main() -> None:
            "shards.feats_read_speedup_vs_shar", "shards.feats_read_speedup_vs_hf", "shards.read_mb_s_nochecksum",
            "shards.feats_read_mb_s_nochecksum", "shards.zstd_read_slowdown", "shards.zstd_size_ratio"]
     record(figs, notes, retire=old, settings={"dim": DIM, "frames_per_row": SIZES, "rows": ROWS, "read_rows": READ,
-                                  "shard_bytes": SHARD_BYTES, "repeats": REPEATS, "durability": "fsync all"},
+                                  "shards": "each library's default size", "repeats": REPEATS, "durability": "fsync all"},
            threads=1, code=CODE)
 
 

@@ -82,6 +82,7 @@ def _cpu_now() -> float:
 
 _START_CPU, _START_WALL = _cpu_now(), time.perf_counter()
 prov.commit()  # cached now: the commit the benchmark process started from, not the later tree
+prov.snapshot_code()  # and the code it runs, for the figures' code_sha
 
 
 @contextmanager
@@ -136,7 +137,7 @@ def guess_unit(name: str) -> str:
         return "GFLOP/s"
     if n.endswith("_s") or "_s_" in n:
         return "s"
-    rules = [(("speedup", "ratio", "over_floor", "efficiency"), "x"),
+    rules = [(("speedup", "ratio", "over_floor", "_over_", "efficiency"), "x"),
              (("x_realtime",), "x realtime"), (("bitrate",), "bit/s"), (("sisdr",), "dB"), (("rtf",), "CPU s / audio s"), (("wer", "cer"), "fraction")]
     for keys, unit in rules:
         if any(k in n for k in keys):
@@ -214,7 +215,7 @@ def record(figures: Mapping[str, float | Fig], notes: Mapping[str, str] | None =
     name = bench_name()
     rid = run_id()
     code_files = sorted({f"bench/bench_{name}.py", *code})
-    sha = prov.code_sha(code_files)
+    sha = prov.code_sha(code_files, at_start=True)
     default_threads = threads if threads is not None else _threads
     if default_threads is None:
         default_threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))

@@ -33,6 +33,7 @@ GOALS: dict[str, Goal] = {
     "fbank.speedup_vs_lhotse_store": Goal(">=", 2.5),
     "shards.feats_write_speedup_vs_shar_wall": Goal(">=", 1.5),
     "shards.feats_write_over_fsync_floor": Goal("<=", 1.3),
+    "reliability.kill_resume_identical": Goal(">=", 1.0),
 }
 
 # Each pattern (fnmatch) must match at least one recorded figure.

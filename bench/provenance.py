@@ -81,13 +81,30 @@ def loadavg() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
 
-def code_sha(paths: list[str]) -> str:
-    """sha256 over the repository-relative `paths` (name + contents; a missing file counts)."""
+_SNAPSHOT: dict[str, bytes] = {}
+
+
+def snapshot_code() -> None:
+    """Remembers the contents of every `.py` file under `speechtok/` and `bench/` now (at the
+    start of a benchmark process), so `code_sha` describes the code that was measured even when
+    the tree changes (a merge, an edit) before the figures are recorded."""
+    for top in ("speechtok", "bench"):
+        for p in (ROOT / top).rglob("*.py"):
+            with contextlib.suppress(OSError):
+                _SNAPSHOT[p.relative_to(ROOT).as_posix()] = p.read_bytes()
+
+
+def code_sha(paths: list[str], *, at_start: bool = False) -> str:
+    """sha256 over the repository-relative `paths` (name + contents; a missing file counts);
+    with `at_start`, the contents `snapshot_code` saw where it saw the file."""
     h = hashlib.sha256()
     for rel in sorted(set(paths)):
         h.update(rel.encode() + b"\0")
         p = ROOT / rel
-        h.update(p.read_bytes() if p.is_file() else b"<missing>")
+        data = _SNAPSHOT.get(rel) if at_start else None
+        if data is None:
+            data = p.read_bytes() if p.is_file() else b"<missing>"
+        h.update(data)
         h.update(b"\0")
     return h.hexdigest()[:16]
 

@@ -48,6 +48,11 @@ def _status(name: str, data: dict[str, Any]) -> str:
     return f"STALE: {why}" if why else "fresh"
 
 
+def _cpus(e: dict[str, Any]) -> str:
+    parts = str(e.get("machine", "")).split()
+    return parts[parts.index("cpu") - 1] if "cpu" in parts[1:] else "?"
+
+
 def _note(e: dict[str, Any]) -> str:
     return str(e.get("note", "")).replace("|", "\\|").replace("\n", " ")
 
@@ -69,7 +74,9 @@ def figures_table(data: dict[str, Any], names: list[str], full: bool) -> str:
                         f"{load} | {e.get('date', '')} | {str(e.get('commit', ''))[:12]} | {_note(e)} |")
         else:
             stale = "" if _status(n, data) == "fresh" else " (stale)"
-            when = f"{str(e.get('date', ''))[:10]}{stale}"
+            load = (e.get("loadavg") or [None])[0]
+            busy = f", load {load:g} on {_cpus(e)} cpu" if load is not None else ""
+            when = f"{str(e.get('date', ''))[:10]}{busy}{stale}"
             rows.append(f"| `{n}` | {v} | {e.get('unit') or guess_unit(n)} | {_goal(n, e)} | {when} | {_note(e)} |")
     return "\n".join(rows)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SPEECHTOK_SHARED", ROOT.parent / "shared"))
+
+# This clone's sources first, without relying on a .pth: for this process and for the
+# subprocesses tests start (`sys.executable -m speechtok`), whichever interpreter runs pytest.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+_rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(ROOT)]
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *_rest])
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

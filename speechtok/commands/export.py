@@ -1,4 +1,4 @@
-"""`speechtok export OUT --to parquet|hf|lhotse|fairseq|memmap -o DEST [--group G]`."""
+"""`speechtok export OUT --to parquet|hf|lhotse|fairseq|memmap -o DEST [--group G] [--overwrite]`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from speechtok.pipeline.shard_export import FORMATS, export_output
 
 def _run(args: argparse.Namespace) -> int:
     n = export_output(Path(args.out_dir), args.to, Path(args.output),
-                      groups=args.group or None, split=args.split)
+                      groups=args.group or None, split=args.split, overwrite=args.overwrite)
     print(f"speechtok export: wrote {n} rows as {args.to} to {args.output}")
     return 0
 
@@ -28,4 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="field group to export (repeatable; default all; fairseq/memmap: "
                         "the one token group)")
     parser.add_argument("--split", default="train", help="split name of fairseq/memmap files")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a non-empty destination (the new export is complete before "
+                        "the old one is removed); without it a non-empty destination is refused")
     parser.set_defaults(func=_run)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from speechtok import atomic
 from speechtok.compare.families import run_family
 from speechtok.compare.recipe import CompareRecipe, load_compare_recipe
 from speechtok.compare.report import write_report
@@ -118,9 +119,12 @@ def write_kaldi_dir(corpus_dir: Path, out: Path) -> Path:
         audio = audio if audio.is_absolute() else (corpus_dir / audio).resolve()
         wav.append(f"{r['id']} {audio}")
         text.append(f"{r['id']} {r.get('text') or ''}".rstrip())
-        spk.append(f"{r['id']} {r.get('speaker') or r['id']}")
+        if not r.get("speaker"):
+            raise InputError(f"{corpus_dir / 'manifest.jsonl'}:{r['id']}", "has no speaker; the speaker-disjoint "
+                             "split needs one (a speaker is never invented)")
+        spk.append(f"{r['id']} {r['speaker']}")
     for name, rows in (("wav.scp", wav), ("text", text), ("utt2spk", spk)):
-        (out / name).write_text("\n".join(rows) + "\n", encoding="utf-8")
+        atomic.write_text(out / name, "\n".join(rows) + "\n")
     return out
 
 

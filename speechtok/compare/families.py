@@ -59,8 +59,8 @@ def heldout_rows(recipe: CompareRecipe) -> tuple[list[str], np.ndarray]:
     split = SplitConfig(train=recipe.data.train_share, seed=recipe.data.split_seed)
     ds = ShardDataset(recipe.data.shards, groups=("cuts",), columns=["speaker", "duration"])
     ids, durs = [], []
-    for row in ds:
-        if not split.is_train(str(row.get("speaker") or row["id"])):
+    for row in ds:  # rows without a speaker are left out of training and evaluation alike
+        if row.get("speaker") and not split.is_train(str(row["speaker"])):
             ids.append(str(row["id"]))
             durs.append(float(row["duration"]))
     return ids, np.asarray(durs, np.float64)

@@ -14,6 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
+from speechtok import atomic
 from speechtok.pipeline.faults import maybe_fault
 from speechtok.pipeline.report import StageStats
 from speechtok.pipeline.stage import FitContext, StageBase
@@ -41,16 +42,18 @@ def fit_into(stage: StageBase, fit_fp: str, out: Path, model_dir: Path, *,
                           or json.loads(marker.read_text()).get("fit_fingerprint") != fit_fp):
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"fit_fingerprint": fit_fp}) + "\n")
+    atomic.write_text(marker, json.dumps({"fit_fingerprint": fit_fp}) + "\n")
     t0, c0 = time.perf_counter(), time.process_time()
     print(f"speechtok: fitting {stage.name} on {', '.join(stage.inputs())}", flush=True)
     set_worker_threads(fit_threads)
     stage.fit(FitContext(out_dir=out, upstream_groups=stage.inputs(), model_dir=work,
                          num_threads=fit_threads))
-    (work / "fit.json").write_text(json.dumps(
+    atomic.write_text(work / "fit.json", json.dumps(
         {"fit_fingerprint": fit_fp, "model_checksum": stage.model_checksum()},
         sort_keys=True) + "\n")
+    atomic.fsync_tree(work)  # the model's files are durable before the directory is renamed
     os.rename(work, model_dir)
+    atomic.fsync_dir(model_dir.parent)
     stats.fit_s = time.perf_counter() - t0
     stats.fit_cpu_s = time.process_time() - c0
     stats.fitted = True

@@ -17,6 +17,11 @@
   frame-major: t0q0 t0q1 .. t1q0 ..), ``{split}.offsets.npy`` (int64 (N+1,)),
   ``{split}.ids.txt`` and ``{split}.json`` (group, vocab, codebooks, provenance).
 
+Every export is written into a temporary directory next to ``DEST`` and renamed to ``DEST``
+at the end (files fsynced), so ``DEST`` never holds a partial export or stale files of an
+earlier one; a non-empty ``DEST`` is refused unless ``overwrite=True`` (``--overwrite``), which
+replaces it whole.
+
 Everything streams shard by shard through memory maps (RAM bounded by one shard), except
 ``hf``, which hands `datasets` one memory-mapped table of all shards.
 """
@@ -34,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from speechtok.atomic import atomic_dir
 from speechtok.errors import ConfigError, InputError
 from speechtok.pipeline.shard_index import ShardIndex
 from speechtok.pipeline.shard_reader import ShardDataset, row_keys
@@ -116,8 +122,13 @@ def _custom_name(key: str) -> str:
     return key.replace(".", "_").replace("-", "_")
 
 
-def export_lhotse(out_dir: Path, dest: Path, groups: Sequence[str]) -> int:
-    """``cuts.jsonl.gz`` with custom fields (see module docstring); returns cuts written."""
+def export_lhotse(out_dir: Path, dest: Path, groups: Sequence[str], *, final: Path | None = None) -> int:
+    """``cuts.jsonl.gz`` with custom fields (see module docstring); returns cuts written.
+
+    `final`: where `dest` will be renamed to; array manifests point there (default `dest`).
+    """
+    import dataclasses
+
     from lhotse import MonoCut, SupervisionSegment
     from lhotse.cut import Cut
     from lhotse.features.io import NumpyFilesWriter
@@ -127,6 +138,7 @@ def export_lhotse(out_dir: Path, dest: Path, groups: Sequence[str]) -> int:
     ds = ShardDataset(out_dir, ("cuts", *groups), checksum=True)
     metas = {g: ds.meta(g) for g in groups}
     n = 0
+    arrays_final = str(Path(final or dest).absolute() / "arrays")
     with gzip.open(dest / "cuts.jsonl.gz", "wt", encoding="utf-8") as fout, \
             NumpyFilesWriter(str(dest / "arrays")) as writer:
         for row in ds:
@@ -157,10 +169,18 @@ def export_lhotse(out_dir: Path, dest: Path, groups: Sequence[str]) -> int:
                             f"{name}-{row['id']}".replace("/", "_"), np.ascontiguousarray(value),
                             frame_shift=shift, temporal_dim=0 if shift else None,
                             start=float(row["start"]))
+                        manifest = _relocate(manifest, arrays_final, dataclasses.replace)
                         cut = cut.with_custom(name, manifest)
             fout.write(json.dumps(cut.to_dict(), sort_keys=True) + "\n")
             n += 1
     return n
+
+
+def _relocate(manifest: Any, storage_path: str, replace: Any) -> Any:
+    """An lhotse Array/TemporalArray manifest with its `storage_path` set to `storage_path`."""
+    if hasattr(manifest, "array"):  # TemporalArray wraps an Array
+        return replace(manifest, array=replace(manifest.array, storage_path=storage_path))
+    return replace(manifest, storage_path=storage_path)
 
 
 def _audio_path(row: dict[str, Any]) -> str | None:
@@ -227,15 +247,27 @@ def export_memmap(out_dir: Path, dest: Path, group: str, split: str) -> int:
 
 
 def export_output(out_dir: str | os.PathLike[str], to: str, dest: str | os.PathLike[str], *,
-                  groups: Sequence[str] | None = None, split: str = "train") -> int:
+                  groups: Sequence[str] | None = None, split: str = "train",
+                  overwrite: bool = False) -> int:
     """Exports `out_dir` in format `to` (one of `FORMATS`) to `dest`; returns rows written.
 
     `groups` selects field groups (default: all; fairseq/memmap need exactly one token group,
-    chosen automatically when the output has only one).
+    chosen automatically when the output has only one). The export is written to a temporary
+    directory renamed to `dest` at the end; a non-empty `dest` is an `InputError` unless
+    `overwrite` (then it is replaced whole, never mixed with the new files).
     """
+    final = Path(dest)
+    if final.resolve() == Path(out_dir).resolve() or Path(out_dir).resolve() in final.resolve().parents:
+        raise ConfigError("output", str(final), "must be outside the output directory being exported")
+    with atomic_dir(final, overwrite=overwrite) as tmp:
+        return _export(out_dir, to, tmp, final, groups=groups, split=split)
+
+
+def _export(out_dir: str | os.PathLike[str], to: str, d: Path, final: Path, *,
+            groups: Sequence[str] | None, split: str) -> int:
     if to not in FORMATS:
         raise ConfigError("to", to, f"must be one of {FORMATS}")
-    out, d = Path(out_dir), Path(dest)
+    out = Path(out_dir)
     index = ShardIndex.load(out)
     if "cuts" not in index.groups():
         raise InputError(str(out), "has no cuts group (not a speechtok output?)")
@@ -246,7 +278,7 @@ def export_output(out_dir: str | os.PathLike[str], to: str, dest: str | os.PathL
         return export_fairseq(out, d, g, split) if to == "fairseq" else export_memmap(out, d, g, split)
     chosen = _groups(index, groups)
     if to == "lhotse":
-        return export_lhotse(out, d, chosen)
+        return export_lhotse(out, d, chosen, final=final)
     if to == "parquet":
         return export_parquet(out, d, chosen)
     return export_hf(out, d, chosen)

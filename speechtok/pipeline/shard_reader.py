@@ -14,6 +14,12 @@ flat child buffer of the list column, cut by the list offsets and reshaped to (T
 fixed-size lists): nothing is copied, and pages are read from disk only when touched.
 `lengths(group)` gives frames per row from the list offsets alone, for bucketing.
 
+Quarantined rows: a cut a stage quarantined keeps an empty row in its group (0 frames), and
+its reason is in ``OUT/quarantine.d/{group}.{shard:05d}.jsonl``. By default the dataset skips
+the rows quarantined in any of the groups it reads (``len``, indexing, iteration and `lengths`
+see only the others) and reports them: `num_quarantined`, `quarantined` (id -> "stage: reason").
+``include_quarantined=True`` keeps them (empty payloads).
+
 Integrity: a file must have the size recorded in the index, a valid schema and version,
 the row count of the index and ids equal to the other opened groups' ids. With
 ``checksum=True`` (default) its sha256 is also checked against the index the first time a row
@@ -25,6 +31,7 @@ naming the file.
 from __future__ import annotations
 
 import bisect
+import json
 import os
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -61,6 +68,8 @@ class ShardDataset:
         partial: when groups have different committed shards (a run in flight), read the
             shards they have in common instead of raising `InputError`.
         max_open_shards: shards kept mapped at once during random access (LRU).
+        include_quarantined: keep rows quarantined in one of `groups` (empty payloads); by
+            default they are skipped and counted in `num_quarantined`.
     """
 
     def __init__(
@@ -72,6 +81,7 @@ class ShardDataset:
         checksum: bool = True,
         partial: bool = False,
         max_open_shards: int = 64,
+        include_quarantined: bool = False,
     ) -> None:
         if isinstance(groups, str):
             groups = (groups,)
@@ -133,11 +143,53 @@ class ShardDataset:
                 raise ConfigError("columns", list(columns), f"has unknown keys {unknown}; "
                                   f"available: {all_keys}")
         self.columns = tuple(all_keys if columns is None else ["id", *[c for c in columns if c != "id"]])
+        self.include_quarantined = include_quarantined
+        #: id -> "stage: reason" of every quarantined row of the dataset's shards (skipped or not).
+        self.quarantined: dict[str, str] = {}
+        self._skip: dict[int, frozenset[int]] = {}  # shard -> rows within it that are skipped
+        self._rowmap: np.ndarray | None = None  # dataset row -> row over all shards, when skipping
+        self._find_quarantined()
+
+    def _find_quarantined(self) -> None:
+        reasons: dict[int, dict[str, str]] = {}
+        shards = set(self.shards)
+        for g in self.groups:
+            for p in sorted((self.out_dir / "quarantine.d").glob(f"{g}.*.jsonl")):
+                num = p.name[len(g) + 1:-len(".jsonl")]
+                if not num.isdigit() or int(num) not in shards:
+                    continue
+                for line in p.read_text(encoding="utf-8").splitlines():
+                    if line.strip():
+                        q = json.loads(line)
+                        reasons.setdefault(int(num), {}).setdefault(
+                            str(q["id"]), f"{q.get('stage', g)}: {q.get('reason')}")
+        skipped: list[int] = []
+        for k, s in enumerate(self.shards):
+            bad = reasons.get(s)
+            if not bad:
+                continue
+            f = self._file(s, self.groups[0], payload=False)
+            ids = f.all_ids().to_pylist()
+            f.close()
+            local = [j for j, cid in enumerate(ids) if cid in bad]
+            self.quarantined.update({ids[j]: bad[ids[j]] for j in local})
+            if not self.include_quarantined:
+                self._skip[s] = frozenset(local)
+                skipped.extend(self._starts_list[k] + j for j in local)
+        if skipped:
+            keep = np.ones(int(self._starts[-1]), dtype=bool)
+            keep[skipped] = False
+            self._rowmap = np.flatnonzero(keep)
+
+    @property
+    def num_quarantined(self) -> int:
+        """Quarantined rows of the dataset's shards (skipped unless ``include_quarantined``)."""
+        return len(self.quarantined)
 
     # ------------------------------------------------------------------ metadata
 
     def __len__(self) -> int:
-        return int(self._starts[-1])
+        return int(self._starts[-1]) if self._rowmap is None else len(self._rowmap)
 
     def meta(self, group: str) -> GroupMeta:
         """Provenance of `group` (from the schema metadata of its first committed shard)."""
@@ -169,7 +221,8 @@ class ShardDataset:
             else:
                 parts.append(f.lengths(str(primary_column(meta))))
             f.close()
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        out = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        return out if self._rowmap is None else out[self._rowmap]
 
     # ------------------------------------------------------------------ access
 
@@ -244,6 +297,8 @@ class ShardDataset:
         if not -n <= i < n:
             raise IndexError(f"row {i} out of range for a dataset of {n} rows")
         i %= n
+        if self._rowmap is not None:
+            i = int(self._rowmap[i])
         k = bisect.bisect_right(self._starts_list, i) - 1
         return self.shards[k], i - self._starts_list[k]
 
@@ -257,8 +312,10 @@ class ShardDataset:
             cached = s in self._open
             files = self._shard(s)
             n = files[self.groups[0]].num_rows
+            skip = self._skip.get(s, frozenset())
             for j in range(n):
-                yield self._row(files, j)
+                if j not in skip:
+                    yield self._row(files, j)
             if not cached:
                 done = self._open.pop(s)
                 self._plans.pop(id(done), None)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from speechtok import atomic
 from speechtok.errors import ConfigError, InputError
 
 RANGE_MODES = ("per_channel", "global")
@@ -201,7 +202,7 @@ class DMelTokenizer:
         p = Path(path)
         doc = {"format": "speechtok.dmel", "config": asdict(self.config),
                "low": self.low.tolist(), "high": self.high.tolist()}
-        p.write_text(json.dumps(doc, indent=2) + "\n")
+        atomic.write_text(p, json.dumps(doc, indent=2) + "\n")
         return p
 
     @classmethod

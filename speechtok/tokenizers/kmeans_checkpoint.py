@@ -20,14 +20,14 @@ rename after every iteration, so a killed fit finds either the previous or the n
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
+from speechtok import atomic
 from speechtok.errors import InputError
 
 MODEL_TENSORS = "centroids.safetensors"
@@ -38,11 +38,7 @@ FORMAT_VERSION = 1
 
 
 def _atomic_save(tensors: dict[str, np.ndarray], path: Path, metadata: dict[str, str] | None) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic.write_bytes(path, save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=metadata))
 
 
 def save_model_files(
@@ -53,9 +49,7 @@ def save_model_files(
     out.mkdir(parents=True, exist_ok=True)
     _atomic_save(tensors, out / MODEL_TENSORS, {"format": FORMAT})
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, **info}
-    tmp = out / (MODEL_JSON + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, out / MODEL_JSON)
+    atomic.write_text(out / MODEL_JSON, json.dumps(doc, indent=2, sort_keys=True) + "\n")
     return out
 
 

@@ -84,5 +84,9 @@ def load_kmeans(path: str | Path, spec: FeatureSpec | None = None, *, spherical:
             raise ConfigError("features", None, f"must be given for .npy centroids ({p}): feature_type, "
                               "dim, frame_rate, sample_rate, layer, normalize, model_checksum")
         return import_npy_centroids(p, spec, spherical=spherical)
+    hint = ""
+    if (p / "models").is_dir():  # a run's output directory: name its models
+        found = sorted(str(m.parent) for m in (p / "models").glob("*/kmeans.json"))
+        hint = f"; it is a run output: use one of its models {found}" if found else ""
     raise InputError(str(p), "is neither a k-means model directory (with kmeans.json) nor a .npy file "
-                     "of centroids")
+                     f"of centroids{hint}")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speechtok import atomic
 from speechtok.errors import ConfigError, InputError
 from speechtok.tokenizers.kmeans import KMeansModel
 
@@ -209,8 +210,8 @@ class UnitBPE:
         """Writes `unit_bpe.model` (sentencepiece protobuf) and `unit_bpe.json` ({k})."""
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
-        (d / "unit_bpe.model").write_bytes(self.model_proto)
-        (d / "unit_bpe.json").write_text(json.dumps({"k": self.k, "char_offset": BPE_CHAR_OFFSET}))
+        atomic.write_bytes(d / "unit_bpe.model", self.model_proto)
+        atomic.write_text(d / "unit_bpe.json", json.dumps({"k": self.k, "char_offset": BPE_CHAR_OFFSET}))
         return d
 
     @classmethod

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from speechtok import atomic
 from speechtok.errors import ConfigError, InputError
 
 SPEC_FILE = "vocab_spec.json"
@@ -269,7 +270,7 @@ class VocabSpec:
         path = Path(path)
         if path.is_dir():
             path = path / SPEC_FILE
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        atomic.write_text(path, json.dumps(self.to_json(), indent=2) + "\n")
         return path
 
     @classmethod

@@ -173,6 +173,21 @@ class BatchLoader:
         return len(plan_batches(self.lengths, self.cfg, self.epoch))
 
 
+def report_skipped(shards: str, quarantined: int, no_speaker: int, no_text: int, kept: int) -> None:
+    """Prints how many rows a trainer leaves out and why (nothing is dropped silently).
+
+    Raises:
+        InputError: no row is left.
+    """
+    if quarantined or no_speaker or no_text:
+        print(f"speechtok train: {shards}: {kept} rows used; left out {quarantined} quarantined "
+              f"(ShardDataset(include_quarantined=True) lists them), {no_speaker} without a speaker, "
+              f"{no_text} without a target text", flush=True)
+    if not kept:
+        raise InputError(shards, "has no usable row (every row is quarantined or lacks a speaker or "
+                         "target text); check quarantine.jsonl and the corpus labels")
+
+
 def shard_items(out_dir: Path, groups: Sequence[str], length_group: str) -> tuple[Any, np.ndarray]:
     """Items and lengths from an Arrow shard directory (`speechtok.pipeline.shards.ShardDataset`).
 

@@ -62,7 +62,8 @@ def _latent(run: Path, data: Path, split: str | None, device: str) -> list[dict[
     feats, target = rec["data"]["feats"], rec["data"].get("target", "text")
     check_run_data(data, [feats], trained_on=rec["data"]["shards"])
     keep_spk = _speaker_split(rec["data"].get("split"), split)
-    keep = None if keep_spk is None else (lambda row: keep_spk(row.get("speaker") or row["id"]))
+    # a row without a speaker has no split (the trainers leave it out): never its id as speaker
+    keep = None if keep_spk is None else (lambda row: bool(row.get("speaker")) and keep_spk(str(row["speaker"])))
     rows = shard_rows(data, feats, target, keep=keep)
     dim = ShardDataset(data, groups=(feats,)).meta(feats).dim
     if dim is None:
@@ -106,7 +107,7 @@ def cascade_utterances(data: Path) -> list[Any]:
             raise InputError(f"{data}:{row['id']}", "the cascade decodes whole recordings; this cut is a segment "
                              f"({row.get('start')} s + {row['duration']} s); pass a Kaldi directory instead")
         out.append(Utterance(id=str(row["id"]), path=Path(sources[0]["source"]), text=row.get("text") or None,
-                             speaker=str(row.get("speaker") or row["id"])))
+                             speaker=str(row.get("speaker") or "")))  # "" = unknown, never invented
     return out
 
 

@@ -21,6 +21,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(prov, "ROOT", tmp_path)
     monkeypatch.setattr(prov, "RESULTS", tmp_path / "bench" / "results" / "latest.json")
     monkeypatch.setattr(prov, "LOCK", tmp_path / "bench" / "results" / ".lock")
+    monkeypatch.setattr(prov, "_SNAPSHOT", {})
     monkeypatch.setattr(report, "README", tmp_path / "bench" / "README.md")
     monkeypatch.setattr(goals, "REQUIRED", ())
     monkeypatch.setattr(check, "REQUIRED", ())
@@ -121,6 +122,7 @@ def test_goal_and_unit_rules() -> None:
     assert common.guess_unit("shards.feats_write_shar_wall_s_1mb") == "s"
     assert common.guess_unit("codecs.peak_rss_mb") == "MiB"
     assert common.guess_unit("shards.feats_write_mb_s_1kb") == "MB/s"
+    assert common.guess_unit("shards.feats_write_over_fsync_floor") == "x"
     assert common.guess_unit("ingest.files_per_s") == "1/s"
     assert goals.needs_peer("kmeans.floor_efficiency") and not goals.needs_peer("kmeans.fit_cpu_s")
 
@@ -144,3 +146,14 @@ def test_check_cli_exit_code(repo: Path, capsys: pytest.CaptureFixture[str]) -> 
     common.record({"demo.speedup_vs_nothing": 2.0})
     assert check.main() == 1
     assert "STALE demo.speedup_vs_nothing" in capsys.readouterr().out
+
+
+def test_code_sha_is_the_code_at_process_start(repo: Path) -> None:
+    prov._SNAPSHOT.clear()
+    prov.snapshot_code()
+    (repo / "speechtok" / "thing.py").write_text("x = 3\n")  # changed while the benchmark ran
+    common.record({"demo.a_s": 1.0}, code=["speechtok/thing.py"])
+    check._sha.cache_clear()
+    [line] = check.problems()
+    assert "code changed" in line
+    prov._SNAPSHOT.clear()

@@ -83,6 +83,8 @@ def test_feature_config_mismatch_is_refused_naming_the_field(
         run(small_recipe(corpus, **{"km.model": model_dir, "fbank.frame_shift": 0.02}),
             tmp_path / "d", QUIET, executor=pool)
     assert e2.value.field == "feats.fbank.frame_rate"
+    with pytest.raises(InputError, match=r"this run output has .*models/km"):  # the run dir, not its model
+        run(small_recipe(corpus, **{"km.model": str(run_a)}), tmp_path / "f", QUIET, executor=pool)
     with pytest.raises(ConfigError, match=r"sample_rate"):
         run(small_recipe(corpus, **{"km.model": model_dir, "fbank.sampling_rate": 8000}),
             tmp_path / "e", QUIET, executor=pool)

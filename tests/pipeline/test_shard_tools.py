@@ -155,3 +155,22 @@ def test_export_fairseq_with_audio_paths(tmp_path: Path) -> None:
     tsv = (tmp_path / "fs" / "train.tsv").read_text().splitlines()
     assert tsv == ["/data/a", "sub0/r0.wav\t16000", "sub1/r1.wav\t16000"]
     assert (tmp_path / "fs" / "train.km").read_text() == "1 2\n1 2\n"
+
+
+def test_export_is_atomic_and_refuses_a_nonempty_destination(out: tuple[Path, dict], tmp_path: Path) -> None:
+    from speechtok.errors import InputError
+
+    d, _ = out
+    dest = tmp_path / "exp"
+    export_output(d, "memmap", dest, groups=[UNITS.group])
+    first = sorted(p.name for p in dest.iterdir())
+    (dest / "stale.txt").write_text("from an earlier export")
+    with pytest.raises(InputError, match="--overwrite"):
+        export_output(d, "fairseq", dest, groups=[UNITS.group])
+    assert (dest / "stale.txt").exists()  # refused before anything was written
+    assert main(["export", str(d), "--to", "fairseq", "--group", UNITS.group, "-o", str(dest)]) == 1
+    export_output(d, "memmap", dest, groups=[UNITS.group], overwrite=True)
+    assert sorted(p.name for p in dest.iterdir()) == first  # replaced whole: no stale file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]  # no temporary left
+    with pytest.raises(ConfigError, match="outside"):
+        export_output(d, "memmap", d / "inside", groups=[UNITS.group])

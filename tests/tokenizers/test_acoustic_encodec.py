@@ -133,8 +133,12 @@ def test_chunk_edges_agree_with_unchunked(ckpt24: tuple[Path, torch.nn.Module]) 
     bare = EncodecTokenizer(EncodecConfig(checkpoint=path, arch=TINY, chunk_s=1.0, context_s=0))
     c = bare.encode_batch(waves, 24_000)
     assert np.concatenate([(x == y).all(axis=1) for x, y in zip(c, b, strict=True)]).mean() < 0.95
-    # the first chunk has no left edge: its frames are exact
-    assert all((x[:75] == y[:75]).all() for x, y in zip(a, b, strict=True))
+    # The first chunk has no left edge, so its frames see the same samples as unchunked ones;
+    # but a 1 s and a 6 s conv input take different float kernels, which round differently on
+    # some x86-64 CPUs, and a frame near a quantizer cell boundary may flip. Stated tolerance:
+    # >= 98 % of those frames equal (measured 100 % on this machine).
+    first = np.concatenate([(x[:75] == y[:75]).all(axis=1) for x, y in zip(a, b, strict=True)])
+    assert first.mean() >= 0.98
 
 
 def test_decode_length_and_chunked_decode(ckpt24: tuple[Path, torch.nn.Module]) -> None:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from speechtok.cli import main
+from speechtok.pipeline import shard_testing
 
 
 def test_units_report_cli(tmp_path, capsys) -> None:
-    shard_testing = pytest.importorskip("speechtok.pipeline.shard_testing")
     rows = shard_testing.write_dummy_output(tmp_path / "out", num_cuts=24, shard_size=5)
     labels = tmp_path / "labels.jsonl"
     with open(labels, "w") as f:
@@ -39,7 +39,6 @@ def test_units_report_cli(tmp_path, capsys) -> None:
 
 
 def test_units_report_cli_errors(tmp_path, capsys) -> None:
-    shard_testing = pytest.importorskip("speechtok.pipeline.shard_testing")
     shard_testing.write_dummy_output(tmp_path / "out", num_cuts=4)
     rc = main(["units", "report", str(tmp_path / "out"), "--probe-regex", "fsdd",
                "-o", str(tmp_path / "rep")])

@@ -117,7 +117,6 @@ def test_hyporadise_json_round_trip(tmp_path: Path) -> None:
 
 
 def test_nbest_shards_round_trip(tmp_path: Path) -> None:
-    pytest.importorskip("speechtok.pipeline.shards")
     from speechtok.trainers.cascade.nbest_shards import read_nbest_shards, write_nbest_shards
 
     lists = [_nb("u1", ["We call it Bill.", "we call it bear"]), _nb("u2", ["three two", "tree two", "3 2"])]

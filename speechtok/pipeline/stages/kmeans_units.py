@@ -255,8 +255,10 @@ def source_checksum(path: Path) -> str:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
         return "sha256:" + h.hexdigest()
+    found = sorted(str(m.parent) for m in (path / "models").glob("*/kmeans.json")) if path.is_dir() else []
     raise InputError(str(path), "model: no k-means model here (a KMeansModel.save directory such as "
-                     "OUT/models/NAME of another run, or a .npy of centroids)")
+                     "OUT/models/NAME of another run, or a .npy of centroids)"
+                     + (f"; this run output has {found}" if found else ""))
 
 
 def apply_saved_model(config: KMeansUnitsConfig, spec: Any, *, group: str) -> Any:

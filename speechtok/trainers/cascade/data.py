@@ -1,7 +1,7 @@
 """Utterances for the cascade: a Kaldi-style directory, and deterministic speaker splits.
 
-Reads ``wav.scp`` (``ID PATH``, paths relative to the directory; no pipes), ``text`` and
-``utt2spk`` directly with `soundfile`, so the cascade does not need a manifest step first.
+Reads ``wav.scp``, ``text`` and ``utt2spk`` through the ingest's Kaldi source (one Kaldi reader
+for the whole toolkit) and the audio with `soundfile`, so the cascade needs no manifest step.
 
 Splits are by speaker: `speechtok.manifests.splits.split_of` when that module is present,
 otherwise the same rule written here (`_split_of`): the first 8 bytes of
@@ -20,6 +20,8 @@ import numpy as np
 import soundfile as sf
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.manifests.items import SourceItem
+from speechtok.manifests.sources.kaldi import iter_kaldi
 
 SPLITS = ("train", "dev", "test")
 
@@ -34,44 +36,43 @@ class Utterance:
     speaker: str
 
 
-def _read_table(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            key, _, value = line.partition(" ")
-            if key in out:
-                raise InputError(f"{path}:{n}", f"repeats id {key!r}; ids must be unique")
-            out[key] = value.strip()
-    return out
-
-
 def read_kaldi_dir(data_dir: Path) -> list[Utterance]:
-    """Reads `data_dir`'s ``wav.scp``, ``text`` (optional) and ``utt2spk`` (optional).
+    """Reads `data_dir` through the ingest's Kaldi source (`speechtok.manifests.sources.kaldi`),
+    so a directory reads here exactly as `speechtok ingest --kind kaldi` reads it (ids split
+    from the rest of a line on any whitespace, tabs included; relative paths resolved alike).
 
-    Returns the utterances in ``wav.scp`` order. Without ``utt2spk`` the speaker is the id.
+    Returns the utterances in ``wav.scp`` order; `text` is None where ``text`` has no entry.
+
+    Raises:
+        InputError: an entry the ingest would quarantine as unusable (piped command, archive
+            offset, line without a path, segment of an unknown recording), a ``segments``
+            file with sub-file segments (ingest the directory and use its cuts instead), or
+            utterances without a speaker (the speaker-disjoint split needs ``utt2spk``; a
+            speaker is never invented).
     """
-    wav_scp = data_dir / "wav.scp"
-    if not wav_scp.exists():
+    data_dir = Path(data_dir)
+    if not (data_dir / "wav.scp").exists():
         raise InputError(str(data_dir), "has no wav.scp; pass a Kaldi-style data directory")
-    wavs = _read_table(wav_scp)
-    texts = _read_table(data_dir / "text") if (data_dir / "text").exists() else {}
-    spks = _read_table(data_dir / "utt2spk") if (data_dir / "utt2spk").exists() else {}
-    utts = []
-    for uid, rel in wavs.items():
-        if rel.endswith("|"):
-            raise InputError(f"{wav_scp}:{uid}", "is a pipe command; convert the audio to files first")
-        p = Path(rel)
-        utts.append(
-            Utterance(
-                id=uid,
-                path=p if p.is_absolute() else data_dir / p,
-                text=texts.get(uid),
-                speaker=spks.get(uid, uid),
-            )
-        )
+    utts: list[Utterance] = []
+    no_speaker: list[str] = []
+    for item in iter_kaldi(data_dir):
+        if not isinstance(item, SourceItem):
+            if item.reason == "no_audio_for_transcript":
+                continue  # a transcript without audio: nothing to decode
+            raise InputError(item.origin or str(data_dir), f"{item.reason}: {item.detail} (id {item.id!r}); "
+                             "fix the entry, or ingest the directory (`speechtok ingest --kind kaldi`), "
+                             "which quarantines it")
+        for seg in item.segments:
+            if seg.start != 0.0 or seg.duration is not None:
+                raise InputError(f"{data_dir / 'segments'}:{seg.id}", "the cascade reads whole files; "
+                                 "ingest the directory with `speechtok ingest --kind kaldi` for segments")
+            if seg.speaker is None:
+                no_speaker.append(seg.id)
+            utts.append(Utterance(id=seg.id, path=item.path, text=seg.text, speaker=seg.speaker or ""))
+    if no_speaker:
+        raise InputError(str(data_dir / "utt2spk"), f"has no speaker for {len(no_speaker)} of {len(utts)} "
+                         f"utterances (e.g. {no_speaker[:3]}); the speaker-disjoint split needs one per "
+                         "utterance: add them to utt2spk")
     return utts
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from speechtok import hub
+from speechtok import atomic, hub
 from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.cascade.hyporadise import PROMPTS, build_prompt
 from speechtok.trainers.cascade.text_lm import TrainReport, train_causal_lm
@@ -135,7 +135,7 @@ def train_ger(records: Sequence[dict[str, object]], out_dir: Path, config: GERCo
     model.save_pretrained(str(out_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(out_dir))
     cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
-    (out_dir / "ger_report.json").write_text(json.dumps({"config": cfg, "report": asdict(report)}, indent=2) + "\n")
+    atomic.write_text(out_dir / "ger_report.json", json.dumps({"config": cfg, "report": asdict(report)}, indent=2) + "\n")
     return report
 
 

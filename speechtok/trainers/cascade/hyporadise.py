@@ -27,6 +27,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from speechtok import atomic
 from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.cascade.nbest import Hypothesis, NBestList
 from speechtok.trainers.metrics import normalize_text
@@ -80,9 +81,7 @@ def write_hyporadise(
     """Writes `nbests` as one HyPoradise JSON list; returns the number of records."""
     records = [hp_record(nb, num_hypotheses=num_hypotheses, normalize=normalize) for nb in nbests]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps(records, ensure_ascii=False, indent=1) + "\n")
     return len(records)
 
 

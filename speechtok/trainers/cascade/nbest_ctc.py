@@ -100,7 +100,7 @@ class CTCNBest:
         self.beam_size, self.num_hypotheses = beam_size, num_hypotheses
         group = self.model.feats_group
         self.ds = ShardDataset(shards, groups=("cuts", group), columns=[group])
-        ids = ShardDataset(shards, groups=("cuts",), columns=["id"])
+        ids = ShardDataset(shards, groups=("cuts", group), columns=["id"])  # the same rows as self.ds
         self.rows = {str(r["id"]): i for i, r in enumerate(ids)}
         self.group = group
 

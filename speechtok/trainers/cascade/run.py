@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from speechtok import atomic
 from speechtok.errors import ConfigError
 from speechtok.trainers.cascade.data import (
     SPLITS,
@@ -55,6 +56,11 @@ log = logging.getLogger(__name__)
 def _splits(utts: Sequence[Utterance], recipe: CascadeRecipe) -> dict[str, list[Utterance]]:
     d = recipe.data
     out: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
+    unscored = [u.id for u in utts if u.text is None]
+    if unscored:  # no reference: cannot be scored; counted, never given an invented ""
+        log.warning("cascade: %d utterances without a transcript are left out (e.g. %s)", len(unscored), unscored[:3])
+        print(f"speechtok: {len(unscored)} utterances without a transcript left out (e.g. {unscored[:3]})", flush=True)
+        utts = [u for u in utts if u.text is not None]
     for u in utts:
         out[split_of(u.speaker, d.split_ratios, d.split_seed)].append(u)
     if d.max_utts_per_split:
@@ -136,12 +142,12 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
         torch.set_num_threads(recipe.threads)
     torch.manual_seed(recipe.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "recipe.resolved.json").write_text(json.dumps(raw or {}, indent=2, default=str) + "\n")
+    atomic.write_text(out_dir / "recipe.resolved.json", json.dumps(raw or {}, indent=2, default=str) + "\n")
     timings: dict[str, float] = {}
 
     # 1. utterances and speaker-disjoint splits
     splits = _splits(read_kaldi_dir(recipe.data.kaldi_dir), recipe)
-    (out_dir / "splits.json").write_text(
+    atomic.write_text(out_dir / "splits.json",
         json.dumps(
             {"rule": split_name_source(), "ratios": recipe.data.split_ratios, "seed": recipe.data.split_seed,
              "utterances": {s: len(v) for s, v in splits.items()},
@@ -210,7 +216,7 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
         curves[f"{name} dev"] = (lambdas, search.wers)
         curves[f"{name} test"] = (lambdas, test_curve)
     timings["rescoring_wall_s"] = time.perf_counter() - t0
-    (out_dir / "rescoring.json").write_text(json.dumps(rescoring, indent=2) + "\n")
+    atomic.write_text(out_dir / "rescoring.json", json.dumps(rescoring, indent=2) + "\n")
     plot_wer_vs_lambda(out_dir / "wer_vs_lambda.png", curves, chosen=rescoring["lm"]["best_lambda"])
 
     # 1-best and oracle
@@ -246,7 +252,7 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
             timings[f"ger_infer_{s}_wall_s"] = time.perf_counter() - t0
             refs = [nb.reference or "" for nb in nb_split[s]]
             results[s]["ger"] = wer(refs, preds).rate
-            with open(out_dir / f"ger_{s}.jsonl", "w", encoding="utf-8") as f:
+            with atomic.atomic_open(out_dir / f"ger_{s}.jsonl", "w") as f:
                 for nb, rec, p in zip(nb_split[s], recs, preds, strict=True):
                     f.write(json.dumps({"id": nb.id, "reference": rec["output"], "best": rec["input1"],
                                         "ger": p}, ensure_ascii=False) + "\n")
@@ -263,8 +269,8 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
         "timings": timings,
         "normaliser": "speechtok.trainers.metrics.normalize_text",
     }
-    (out_dir / "results.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    (out_dir / "results.md").write_text(
+    atomic.write_text(out_dir / "results.json", json.dumps(summary, indent=2, default=str) + "\n")
+    atomic.write_text(out_dir / "results.md",
         f"# cascade results ({recipe.nbest.decoder} {k}-best)\n\n" + _table(results)
         + f"\nTuned lambda (dev): {summary['tuned_lambda']}\n"
     )

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from speechtok import atomic
 from speechtok.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -251,7 +252,7 @@ def train_text_lm(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(out_dir))
-    (out_dir / "train_report.json").write_text(
+    atomic.write_text(out_dir / "train_report.json",
         json.dumps({"config": asdict(config), "report": asdict(report)}, indent=2) + "\n"
     )
     return report

@@ -24,7 +24,7 @@ import torch
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.checkpoint import latest_checkpoint, load_model_tensors
-from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_2d
+from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_2d, report_skipped
 from speechtok.trainers.hyps import score_hyps, write_hyps
 from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
 from speechtok.trainers.latent.decode import DecodeRow, decode_records, shard_rows
@@ -87,6 +87,19 @@ class LatentOptions:
     speech_into: str = "prefix"
 
 
+def target_text_or_none(row: Mapping[str, Any], target: str) -> str | None:
+    """`target_text`, or None when the row has no such text (a missing label, not an empty one)."""
+    if not target.startswith("custom."):
+        value = row.get(target)
+        return None if value is None else str(value)
+    import json
+
+    cut = row.get("cut")
+    sups = (json.loads(cut) if isinstance(cut, str) else (cut or {})).get("supervisions") or [{}]
+    got = (sups[0].get("custom") or {}).get(target.split(".", 1)[1])
+    return None if got is None else str(got)
+
+
 def target_text(row: Mapping[str, Any], target: str) -> str:
     """The target of a cuts row: a cuts column (``text``), or ``custom.KEY``, a custom field of
     the cut's first supervision (read from the ``cut`` JSON; e.g. a translation kept by ingest)."""
@@ -124,12 +137,21 @@ def _split(cfg: LatentDataConfig, split: SplitConfig) -> tuple[_Rows, _Rows, np.
     from speechtok.pipeline.shard_reader import ShardDataset
 
     column = "cut" if cfg.target.startswith("custom.") else cfg.target
-    meta = ShardDataset(cfg.shards, groups=("cuts",), columns=["speaker"])
-    speakers = [str(r.get("speaker") or r["id"]) for r in meta]
+    # both datasets read the feats group, so they skip the same quarantined rows
+    meta = ShardDataset(cfg.shards, groups=("cuts", cfg.feats), columns=["speaker", column])
     ds = ShardDataset(cfg.shards, groups=("cuts", cfg.feats), columns=[cfg.feats, column])
     lengths = np.asarray(ds.lengths(cfg.feats), dtype=np.int64)
-    tr = [i for i, s in enumerate(speakers) if split.is_train(s)]
-    dv = [i for i, s in enumerate(speakers) if not split.is_train(s)]
+    usable, no_speaker, no_target = [], 0, 0
+    for i, r in enumerate(meta):
+        if not r.get("speaker"):
+            no_speaker += 1  # the speaker-disjoint split needs one; never invented
+        elif target_text_or_none(r, cfg.target) is None:
+            no_target += 1  # nothing to train on; never an invented ""
+        else:
+            usable.append((i, str(r["speaker"])))
+    report_skipped(cfg.shards, ds.num_quarantined, no_speaker, no_target, len(usable))
+    tr = [i for i, s in usable if split.is_train(s)]
+    dv = [i for i, s in usable if not split.is_train(s)]
     if not tr or not dv:
         raise InputError("split", f"{len(tr)} train and {len(dv)} dev utterances; change data.split")
     return _Rows(ds, tr, cfg.feats, cfg.target), _Rows(ds, dv, cfg.feats, cfg.target), lengths

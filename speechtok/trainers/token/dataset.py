@@ -16,6 +16,7 @@ import torch
 
 from speechtok.errors import InputError
 from speechtok.tokenizers.vocab import VocabSpec
+from speechtok.trainers.data import report_skipped
 from speechtok.trainers.token import sequences as sq
 from speechtok.trainers.token.recipe import SplitConfig, TokenDataConfig
 
@@ -32,15 +33,24 @@ class Utterance:
     words: list[sq.Word] | None
 
 
-def _utterances(ds: Any, units: str, align_key: str) -> list[Utterance]:
+def _utterances(ds: Any, units: str, align_key: str, needs_text: bool) -> tuple[list[Utterance], int, int]:
+    """(utterances, rows without a speaker, rows without the text the tasks need) of `ds`; such
+    rows are left out (a speaker or a text is never invented)."""
     out = []
+    no_speaker = no_text = 0
     for row in ds:
+        if not row.get("speaker"):
+            no_speaker += 1  # the speaker-disjoint split needs one
+            continue
+        if needs_text and row.get("text") is None:
+            no_text += 1  # asr/tts/textlm/interleaved need it
+            continue
         words = None
         if row.get(align_key):
             words = [(str(w["word"]), float(w["start"]), float(w["duration"])) for w in row[align_key]]
-        out.append(Utterance(id=row["id"], speaker=str(row.get("speaker") or row["id"]), text=row.get("text") or "",
+        out.append(Utterance(id=row["id"], speaker=str(row["speaker"]), text=row.get("text") or "",
                              units=np.asarray(row[units]), words=words))
-    return out
+    return out, no_speaker, no_text
 
 
 def load_utterances(cfg: TokenDataConfig) -> tuple[list[Utterance], int]:
@@ -54,14 +64,19 @@ def load_utterances(cfg: TokenDataConfig) -> tuple[list[Utterance], int]:
     vocab = ds.meta(cfg.units).vocab_size
     if not vocab:
         raise InputError(f"{cfg.shards}:{cfg.units}", "has no vocab_size in its metadata")
-    out = _utterances(ds, cfg.units, align_key)
+    needs_text = any(t != "unitlm" for t in cfg.tasks)
+    out, no_speaker, no_text = _utterances(ds, cfg.units, align_key, needs_text)
+    quarantined = ds.num_quarantined
     if cfg.more_shards:
         from speechtok.trainers.run_data import check_run_data
 
         for extra in cfg.more_shards:  # several corpora, one vocabulary: same k-means model (checksum)
             check_run_data(extra, [cfg.units], trained_on=cfg.shards)
             more = ShardDataset(extra, groups=groups, columns=["text", "speaker", align_key, cfg.units])
-            out += _utterances(more, cfg.units, align_key)
+            got, ns, nt = _utterances(more, cfg.units, align_key, needs_text)
+            out += got
+            no_speaker, no_text, quarantined = no_speaker + ns, no_text + nt, quarantined + more.num_quarantined
+    report_skipped(cfg.shards, quarantined, no_speaker, no_text, len(out))
     return out, int(vocab)
 
 

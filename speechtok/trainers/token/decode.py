@@ -95,7 +95,8 @@ def load_token_run(run_dir: str | Path, *, device: str = "cpu") -> TokenRun:
 
 def shard_utterances(shards: str | Path, units: str, *, keep: Callable[[Any], bool] | None = None) -> list[Any]:
     """The utterances (id, speaker, text, units) of a shard directory in shard order; `keep(utt)`
-    selects some (rows quarantined upstream keep an empty unit sequence, as in training)."""
+    selects some (rows quarantined upstream, or without a speaker or text, are left out, as in
+    training)."""
     from speechtok.trainers.token.dataset import load_utterances
     from speechtok.trainers.token.recipe import TokenDataConfig
 
