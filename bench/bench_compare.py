@@ -9,7 +9,9 @@ the held-out *test* speakers only, never tuned on; or the recipe's separate `dat
 `.params`, and the whole run's `compare.wall_s` and `compare.cpu_s`. Every family's scored ids are
 checked against the held-out speakers by `speechtok compare` itself (a mismatch fails that family).
 A failed family records no figure; its error is in the report and the note.
-Overrides: `BENCH_COMPARE_STEPS` (budget.steps), `BENCH_COMPARE_OUT` (report directory).
+Overrides: `BENCH_COMPARE_STEPS` (budget.steps), `BENCH_COMPARE_OUT` (report directory),
+`BENCH_COMPARE_BACKBONE` (``backbone``, e.g. ``[scratch, whisper_decoder]``: the whisper_decoder
+runs record `compare.<family>.whisper_decoder.*`, e.g. `compare.latent.whisper_decoder.test_wer`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def main() -> None:
     out = Path(os.environ.get("BENCH_COMPARE_OUT", ROOT / "runs" / "compare_speechocean"))
     keep = ROOT / "bench" / "results" / "compare_speechocean"
     sets = {"budget.steps": os.environ["BENCH_COMPARE_STEPS"]} if os.environ.get("BENCH_COMPARE_STEPS") else {}
+    if os.environ.get("BENCH_COMPARE_BACKBONE"):
+        sets["backbone"] = os.environ["BENCH_COMPARE_BACKBONE"]
     recipe_path = ROOT / "recipes" / "compare_speechocean.yaml"
     recipe, _ = load_compare_recipe(recipe_path, sets)
     with timed() as t:
@@ -41,7 +45,8 @@ def main() -> None:
     notes: dict[str, str] = {}
     budget = f"{recipe.steps} steps, Llama {recipe.llm['hidden_size']}x{recipe.llm['num_layers']} from scratch, CPU"
     for f in result["families"]:
-        name = f["family"]
+        # `backbone: whisper_decoder` runs are `compare.<family>.whisper_decoder.*`
+        name = f["family"] if f.get("backbone", "scratch") == "scratch" else f"{f['family']}.{f['backbone']}"
         if f["status"] != "ok":
             notes[f"compare.{name}.wer"] = f"{f['status']}: {f.get('error', '')}"[:200]
             continue

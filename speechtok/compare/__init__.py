@@ -69,16 +69,19 @@ def compare(recipe: CompareRecipe, out_dir: Path, *, recipe_path: str = "") -> d
     held = heldout_split(recipe.data.shards, recipe.data.train_share, recipe.data.split_seed, recipe.data.test)
     data = data_description(recipe.data.shards, held, recipe.data.kaldi_dir)
     records: list[dict[str, Any]] = []
-    for fam in recipe.families:
-        if not fam.enabled:
-            records.append({"family": fam.name, "recipe": str(fam.recipe), "status": "skipped"})
-            continue
-        records.append(run_family(fam, recipe, out_dir, held))
+    for backbone in recipe.backbones:
+        for fam in recipe.families:
+            if not fam.enabled:
+                records.append({"family": fam.name, "backbone": backbone, "recipe": str(fam.recipe),
+                                "status": "skipped"})
+                continue
+            records.append(run_family(fam, recipe, out_dir, held, backbone))
     caveats = list(CAVEATS)
     meta: dict[str, Any] = {
         "title": data["title"], "data": data["line"], "corpus": data["corpus"], "heldout": held.summary(),
         "test_set": None if recipe.data.test is None else str(recipe.data.test),
         "description": recipe.description, "recipe": recipe_path, "llm": recipe.llm, "steps": recipe.steps,
+        "backbones": list(recipe.backbones),
         "train_share": recipe.data.train_share, "split_seed": recipe.data.split_seed,
         "shards": str(recipe.data.shards), "kaldi_dir": str(recipe.data.kaldi_dir),
         "eval_utts_cap": recipe.data.eval_utts, "threads": recipe.threads,
@@ -146,8 +149,9 @@ def run_demo_comparison(demo_out: Path, corpus_dir: Path) -> dict[str, Any]:
         sets["families.text.set.nbest.model_dir"] = str(whisper_tiny_en_dir())
     except InputError:
         # Whisper tiny.en installed nowhere: the cascade decodes with PocketSphinx (its en-us
-        # model and 3-gram LM ship in the PyPI wheel) instead
+        # model and 3-gram LM ship in the PyPI wheel) instead, and no family can use its decoder
         sets["families.text.set.nbest.decoder"] = "sphinx"
+        sets["backbone"] = "scratch"
     recipe, _ = load_compare_recipe(demo_recipe_path(), sets)
     return compare(recipe, Path(demo_out) / "compare", recipe_path=str(demo_recipe_path()))
 

@@ -336,6 +336,38 @@ def _runner(name: str) -> Callable[[Path, Path, dict[str, str]], int]:
     return lambda r, o, s: run_token(r, o, s)
 
 
+#: What `backbone: whisper_decoder` changes in each trainer recipe: the LLM, and learning rates
+#: for fine-tuning a pretrained decoder (the scratch rates, 2e-3 to 1e-2, would wreck it).
+WHISPER_DECODER_SETS: dict[str, dict[str, str]] = {
+    "text": {"text_lm.kind": "whisper_decoder", "ger.learning_rate": "1.0e-4"},
+    "latent": {"llm.kind": "whisper_decoder", "train.lr": "3.0e-4", "train.min_lr": "3.0e-5"},
+    "token": {"llm.kind": "whisper_decoder", "train.lr": "3.0e-4", "train.min_lr": "3.0e-5"},
+}
+
+
+def backbone_overrides(family: str, backbone: str) -> dict[str, str]:
+    """The trainer overrides of `backbone` ("scratch": none) for `family`."""
+    return {} if backbone == "scratch" else dict(WHISPER_DECODER_SETS[family])
+
+
+def _reuse_nbest(prior: Path, run: Path, sets: dict[str, str]) -> None:
+    """Points the cascade's n-best cache at a copy of the scratch run's lists (same decoder, same
+    utterances: the backbone only changes the LM), so a second backbone does not decode again."""
+    if not prior.is_file():
+        return
+    import os
+    import shutil
+
+    run.mkdir(parents=True, exist_ok=True)
+    cache = run / "nbest_cache.jsonl"
+    tmp = cache.with_suffix(".jsonl.tmp")
+    shutil.copyfile(prior, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, cache)
+    sets["nbest.cache"] = str(cache)
+
+
 def prove_split(name: str, run: Path, held: HeldOut) -> dict[str, Any]:
     """Test-only (and dev) WER of a finished family run, after checking that every utterance it
     scored is of the held-out speakers (or of the separate test set). Raises `SplitProofError`."""
@@ -377,18 +409,23 @@ def prove_split(name: str, run: Path, held: HeldOut) -> dict[str, Any]:
     return out
 
 
-def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path, held: HeldOut | None = None) -> dict[str, Any]:
-    """Runs one family into `out_dir/<name>`; returns its record (with `status` and, on failure, `error`).
+def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path, held: HeldOut | None = None,
+               backbone: str = "scratch") -> dict[str, Any]:
+    """Runs one family with one backbone into `out_dir/<name>` (scratch) or `out_dir/<name>.<backbone>`;
+    returns its record (with `status`, `backbone` and, on failure, `error`).
 
     With `held` (the comparison's split), the record gains `test_wer` (test speakers only, or the
     separate test set), `dev_wer`, and the scored ids are checked (`prove_split`); a family that
     scored other utterances fails."""
-    run = out_dir / fam.name
-    base: dict[str, Any] = {"family": fam.name, "recipe": str(fam.recipe), "run_dir": str(run)}
+    run = out_dir / (fam.name if backbone == "scratch" else f"{fam.name}.{backbone}")
+    base: dict[str, Any] = {"family": fam.name, "backbone": backbone, "recipe": str(fam.recipe), "run_dir": str(run)}
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         sets = {"text": text_overrides, "latent": latent_overrides, "token": token_overrides}[fam.name](recipe)
         sets.update(fam.sets)
+        sets.update(backbone_overrides(fam.name, backbone))
+        if fam.name == "text" and backbone != "scratch" and "nbest.cache" not in fam.sets:
+            _reuse_nbest(out_dir / "text" / "nbest.jsonl", run, sets)
         base["overrides"] = sets
         code = _runner(fam.name)(fam.recipe, run, sets)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0

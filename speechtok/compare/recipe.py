@@ -16,6 +16,7 @@ data:
                                           # (same feature stages; a Kaldi dir works for the cascade only)
 llm: {hidden_size: 128, num_layers: 3, num_heads: 4, intermediate_size: 384, seed: 0}
 budget: {steps: 300}                      # optimiser steps of each family's LLM training
+backbone: scratch                         # scratch | whisper_decoder | [scratch, whisper_decoder]
 families:
   text:   {enabled: true, recipe: recipes/cascade_speechocean.yaml, set: {ger.mode: full}}
   latent: {enabled: true, recipe: recipes/latent_speechocean.yaml, set: {}}
@@ -41,6 +42,9 @@ from speechtok.errors import ConfigError, InputError
 from speechtok.paths import expand_placeholders
 
 FAMILIES: tuple[str, ...] = ("text", "latent", "token")
+#: The LLM every family trains: a tiny Llama from scratch (sizes in `llm:`) or Whisper tiny.en's
+#: pretrained decoder (`llm.kind: whisper_decoder` in each trainer).
+BACKBONES: tuple[str, ...] = ("scratch", "whisper_decoder")
 LLM_KEYS: tuple[str, ...] = ("hidden_size", "num_layers", "num_heads", "intermediate_size", "seed")
 
 
@@ -89,9 +93,13 @@ class CompareRecipe:
     steps: int
     families: tuple[FamilySpec, ...]
     threads: int = 1
+    backbones: tuple[str, ...] = ("scratch",)
 
     def validate(self) -> None:
         self.data.validate()
+        if not self.backbones or any(b not in BACKBONES for b in self.backbones) \
+                or len(set(self.backbones)) != len(self.backbones):
+            raise ConfigError("backbone", list(self.backbones), f"must be one or a list of distinct {list(BACKBONES)}")
         missing = [k for k in LLM_KEYS if k not in self.llm]
         if missing:
             raise ConfigError("llm", self.llm, f"must set {list(LLM_KEYS)}; missing {missing}")
@@ -120,6 +128,15 @@ def _set_dotted(raw: dict[str, Any], key: str, text: str) -> None:
     node[parts[-1]] = yaml.safe_load(text)
 
 
+def _backbones(value: Any) -> tuple[str, ...]:
+    """`backbone:` as a tuple: one name or a list of names."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError("backbone", value, f"must be one or a list of {list(BACKBONES)}")
+
+
 def load_compare_recipe(path: Path, overrides: dict[str, str] | None = None) -> tuple[CompareRecipe, dict[str, Any]]:
     """Parses and validates the recipe at `path` with dotted `overrides`; returns it and the raw dict."""
     path = Path(path)
@@ -131,7 +148,7 @@ def load_compare_recipe(path: Path, overrides: dict[str, str] | None = None) -> 
     for key, text in (overrides or {}).items():
         _set_dotted(raw, key, text)
     raw = expand_placeholders(raw)
-    known = {"description", "data", "llm", "budget", "families", "threads"}
+    known = {"description", "data", "llm", "budget", "families", "threads", "backbone"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(unknown[0], raw[unknown[0]], f"is not a section of a comparison recipe; known: {sorted(known)}")
@@ -161,6 +178,7 @@ def load_compare_recipe(path: Path, overrides: dict[str, str] | None = None) -> 
         steps=int((raw.get("budget") or {}).get("steps", 0)),
         families=tuple(fams),
         threads=int(raw.get("threads", 1)),
+        backbones=_backbones(raw.get("backbone", "scratch")),
     )
     recipe.validate()
     return recipe, raw

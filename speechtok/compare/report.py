@@ -60,19 +60,21 @@ def markdown(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
         if held.get("separate_test_set"):
             t = held["separate_test_set"]
             lines.append(f"- separate test set `{t['source']}` ({t['utts']} utterances): the test WER of every family")
-    lines += ["", "| family | system | status | test WER % | dev WER % | dev+test WER % | CER % | LLM tokens / s audio | "
+    lines += ["", "| family | backbone | system | status | test WER % | dev WER % | dev+test WER % | CER % | LLM tokens / s audio | "
               "trainable params | total params | train s | RTF | generates speech | eval utts |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         lines.append("| " + " | ".join([
-            r["family"], _fmt(r.get("system")), r["status"], _fmt(r.get("test_wer"), "pct"),
+            r["family"], str(r.get("backbone", "scratch")), _fmt(r.get("system")), r["status"],
+            _fmt(r.get("test_wer"), "pct"),
             _fmt(r.get("dev_wer"), "pct"), _fmt(r.get("wer"), "pct"), _fmt(r.get("cer"), "pct"),
             _fmt(r.get("llm_tokens_per_s")), _fmt(r.get("trainable_params"), "int"),
             _fmt(r.get("total_params"), "int"), _fmt(r.get("train_s")), _fmt(r.get("rtf")),
             _fmt(r.get("can_generate_speech")), _fmt(r.get("eval_utts"))]) + " |")
     lines += ["", "## Per family", ""]
     for r in records:
-        lines.append(f"**{r['family']}** ({r['status']}), recipe `{r.get('recipe')}`")
+        lines.append(f"**{r['family']}**, backbone {r.get('backbone', 'scratch')} ({r['status']}), "
+                     f"recipe `{r.get('recipe')}`")
         if r["status"] == "failed":
             lines.append(f"- error: `{r.get('error')}`")
         for key in ("data_needed", "params_note", "rtf_note", "speech_intelligibility"):
@@ -88,16 +90,18 @@ def markdown(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
 
 
 def bar_chart(path: Path, records: Sequence[dict[str, Any]], key: str, label: str) -> None:
-    """One bar per family with a value for `key` (failed families drawn as an empty slot)."""
+    """One bar per family and backbone with a value for `key` (failed ones drawn as an empty slot)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [r["family"] for r in records]
+    names = [r["family"] if r.get("backbone", "scratch") == "scratch" else f"{r['family']}\n{r['backbone']}"
+             for r in records]
     values = [float(r[key]) if isinstance(r.get(key), int | float) else 0.0 for r in records]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    bars = ax.bar(names, values, color=["#4c72b0", "#55a868", "#c44e52"][: len(names)])
+    palette = {"text": "#4c72b0", "latent": "#55a868", "token": "#c44e52"}
+    fig, ax = plt.subplots(figsize=(5 if len(records) <= 3 else 8, 3.2))
+    bars = ax.bar(names, values, color=[palette.get(r["family"], "#8172b2") for r in records])
     for b, r in zip(bars, records, strict=True):
         text = _fmt(r.get(key), "pct" if key.endswith("wer") else "") if r["status"] == "ok" else r["status"]
         ax.annotate(text, (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=8)

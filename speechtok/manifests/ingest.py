@@ -39,6 +39,7 @@ from speechtok.manifests.sources.directory import SpeakerFrom, compile_label_reg
 from speechtok.manifests.sources.jsonl import iter_jsonl
 from speechtok.manifests.sources.kaldi import iter_kaldi
 from speechtok.manifests.sources.lhotse_manifest import iter_lhotse
+from speechtok.manifests.sources.nemo import iter_nemo
 
 CUTS_NAME = "cuts.jsonl.gz"
 QUARANTINE_NAME = "quarantine.jsonl"
@@ -156,7 +157,9 @@ def open_source(source: Path, kind: str, opts: IngestOptions) -> SourceStream:
         return iter_jsonl(source, language=opts.language, rebase=opts.rebase_paths)
     if kind == "lhotse":
         return iter_lhotse(source, supervisions=opts.supervisions, rebase=opts.rebase_paths)
-    raise ConfigError("kind", kind, "must be one of dir, kaldi, jsonl, lhotse")
+    if kind == "nemo":
+        return iter_nemo(source, language=opts.language, rebase=opts.rebase_paths)
+    raise ConfigError("kind", kind, "must be one of dir, kaldi, jsonl, lhotse, nemo")
 
 
 def _ordered_results(

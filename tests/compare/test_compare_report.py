@@ -34,7 +34,7 @@ def test_report_writes_every_number_and_the_failure(tmp_path: Path) -> None:
     assert [f["family"] for f in data["families"]] == ["text", "latent", "token"]
     assert data["families"][0]["wer"] == 0.25
     md = paths["md"].read_text()
-    assert "| text | ger | ok | - | - | 25.0 | 10.0 |" in md  # test WER, dev WER, dev+test WER, CER
+    assert "| text | scratch | ger | ok | - | - | 25.0 | 10.0 |" in md  # test WER, dev WER, dev+test WER, CER
     assert "InputError: `shards` boom" in md
     assert "not measured: no vocoder" in md
     for _, name, _ in CHARTS:
@@ -44,7 +44,7 @@ def test_report_writes_every_number_and_the_failure(tmp_path: Path) -> None:
 
 def test_markdown_renders_missing_values_as_dash() -> None:
     md = markdown({"caveats": []}, [{"family": "token", "status": "skipped", "recipe": "x"}])
-    assert "| token | - | skipped | - | - |" in md
+    assert "| token | scratch | - | skipped | - | - |" in md
 
 
 def test_recipes_in_the_repo_load_with_overrides() -> None:
@@ -82,8 +82,26 @@ def test_cascade_and_shard_splits_hold_out_the_same_speakers() -> None:
     assert held_a == held_b and 100 < len(held_a) < 250
 
 
+def test_backbones_parse_and_change_only_the_llm_and_its_rates(tmp_path: Path) -> None:
+    from speechtok.compare.families import backbone_overrides
+
+    so, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {})
+    assert so.backbones == ("scratch",)
+    both, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {"backbone": "[scratch, whisper_decoder]"})
+    assert both.backbones == ("scratch", "whisper_decoder")
+    demo, _ = load_compare_recipe(ROOT / "recipes/compare_demo.yaml", {"data.shards": "/tmp/x"})
+    assert demo.backbones == ("scratch", "whisper_decoder")
+    assert backbone_overrides("latent", "scratch") == {}
+    assert backbone_overrides("latent", "whisper_decoder")["llm.kind"] == "whisper_decoder"
+    assert backbone_overrides("token", "whisper_decoder")["llm.kind"] == "whisper_decoder"
+    assert backbone_overrides("text", "whisper_decoder")["text_lm.kind"] == "whisper_decoder"
+    md = markdown({"caveats": []}, [{"family": "latent", "backbone": "whisper_decoder", "status": "ok", "wer": 0.5}])
+    assert "| latent | whisper_decoder | - | ok | - | - | 50.0 |" in md
+
+
 @pytest.mark.parametrize(("key", "value"), [("data.train_share", "1.5"), ("budget.steps", "0"),
-                                            ("llm.num_heads", "3")])
+                                            ("llm.num_heads", "3"), ("backbone", "gpt2"),
+                                            ("backbone", "[scratch, scratch]")])
 def test_bad_settings_are_config_errors(key: str, value: str) -> None:
     with pytest.raises(ConfigError):
         load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {key: value})

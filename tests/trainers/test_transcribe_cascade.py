@@ -13,7 +13,8 @@ from speechtok.trainers.cascade.nbest import Hypothesis, NBestList, write_jsonl
 from speechtok.trainers.hyps import read_hyps
 from speechtok.trainers.transcribe import transcribe
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
+              pytest.mark.slow]  # trains a tiny text LM and GER: ~1-3 min on 2 cores
 
 
 def test_cascade_run_transcribes_its_splits_to_its_wers(speechocean_dir: Path, whisper_ct2_dir: Path,

@@ -1,7 +1,8 @@
 """Source readers: each turns a corpus on disk into a stream of `SourceItem | Problem`.
 
 Kinds: ``dir`` (audio tree), ``kaldi`` (data dir with wav.scp), ``jsonl`` (one utterance per
-line with an ``audio`` path), ``lhotse`` (cuts, or recordings + supervisions). `detect_kind`
+line with an ``audio`` path), ``lhotse`` (cuts, or recordings + supervisions), ``nemo`` (NeMo
+JSONL manifest: ``audio_filepath``, ``duration``, ``offset``, ``text``, ``lang``). `detect_kind`
 picks one for ``kind="auto"``.
 """
 
@@ -10,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.manifests.sources.jsonl import iter_json_lines
 from speechtok.manifests.sources.lhotse_manifest import first_manifest_object, manifest_kind
 
-KINDS: tuple[str, ...] = ("auto", "dir", "kaldi", "jsonl", "lhotse")
+KINDS: tuple[str, ...] = ("auto", "dir", "kaldi", "jsonl", "lhotse", "nemo")
 _MANIFEST_SUFFIXES = (".jsonl.gz", ".jsonl", ".json.gz", ".json")
 
 
@@ -21,7 +23,8 @@ def detect_kind(source: Path) -> str:
 
     A directory with ``wav.scp`` is ``kaldi``; a directory holding lhotse ``cuts*`` or
     ``recordings*`` manifests (and no audio) is ``lhotse``; another directory is ``dir``; a
-    JSON/JSONL file is ``jsonl`` when its first object has an ``audio`` key, else ``lhotse``.
+    JSON/JSONL file is ``nemo`` when its first object has an ``audio_filepath`` key, ``jsonl``
+    when it has an ``audio`` key, else ``lhotse``.
     """
     source = Path(source)
     if not source.exists():
@@ -34,6 +37,8 @@ def detect_kind(source: Path) -> str:
             return "lhotse"
         return "dir"
     if source.name.endswith(_MANIFEST_SUFFIXES):
+        if _is_nemo(source):  # NeMo manifests are JSONL, often named *.json
+            return "nemo"
         first = first_manifest_object(source)
         if first is not None and manifest_kind(first) == "utterances":
             return "jsonl"
@@ -44,6 +49,13 @@ def detect_kind(source: Path) -> str:
         str(source),
         "is neither a directory nor a .json/.jsonl(.gz) manifest; pass --kind explicitly",
     )
+
+
+def _is_nemo(path: Path) -> bool:
+    """True when the first line of `path` is a JSON object with an ``audio_filepath`` key."""
+    for _, obj, _ in iter_json_lines(path):
+        return obj is not None and "audio_filepath" in obj
+    return False
 
 
 def check_kind(kind: str) -> None:

@@ -1,0 +1,75 @@
+"""A NeMo manifest: JSONL, one utterance per line,
+``{"audio_filepath": path, "duration": s, "offset": s, "text": ..., "lang": ..., "speaker": ...}``
+(``audio_filepath`` and ``duration`` are required by NeMo; only ``audio_filepath`` here).
+
+Relative paths are resolved against the manifest's directory (then the working directory, as
+every source). A line with an ``offset`` is a segment ``[offset, offset + duration)`` of its
+file and gets the id ``<stem>-<offset ms>-<duration ms>``; a line without one is the whole file,
+id ``<stem>``, and its ``duration`` is checked against the audio (``duration_mismatch``).
+``speaker`` (or ``spk``/``speaker_id``) and ``lang`` become the supervision's speaker and language;
+any other key is kept in the supervision's ``custom`` fields.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, resolve_audio_path
+from speechtok.manifests.quarantine import Problem
+from speechtok.manifests.sources.jsonl import iter_json_lines
+
+_SPEAKER_KEYS = ("speaker", "spk", "speaker_id")
+_KNOWN = frozenset({"audio_filepath", "duration", "offset", "text", "lang", *_SPEAKER_KEYS})
+
+
+def _opt_str(obj: dict[str, object], *keys: str) -> str | None:
+    for k in keys:
+        v = obj.get(k)
+        if v is not None:
+            return str(v)
+    return None
+
+
+def iter_nemo(path: Path, *, language: str | None = None, rebase: bool = True) -> SourceStream:
+    """Yields one `SourceItem` per line of the NeMo manifest `path` (see the module docstring)."""
+    path = Path(path)
+    base = path.parent
+    for lineno, obj, err in iter_json_lines(path):
+        origin = f"{path}:{lineno}"
+        if obj is None:
+            yield Problem(reason="bad_entry", origin=origin, detail=err)
+            continue
+        audio = obj.get("audio_filepath")
+        if not isinstance(audio, str) or not audio:
+            reason = "no_audio_for_transcript" if obj.get("text") else "bad_entry"
+            yield Problem(reason=reason, origin=origin, detail="entry has no `audio_filepath`")
+            continue
+        stem = Path(audio).stem
+        try:
+            duration = None if obj.get("duration") is None else float(obj["duration"])
+            offset = None if obj.get("offset") is None else float(obj["offset"])
+        except (TypeError, ValueError) as exc:
+            yield Problem(reason="bad_entry", id=stem, origin=origin, detail=f"bad number: {exc}")
+            continue
+        segment = offset is not None and (offset > 0 or duration is not None)
+        if segment:
+            uid = f"{stem}-{round((offset or 0.0) * 1000):08d}-{round((duration or 0.0) * 1000):08d}"
+        else:
+            uid = stem
+        yield SourceItem(
+            recording_id=uid,
+            path=resolve_audio_path(audio, base, rebase=rebase),
+            origin=origin,
+            segments=(
+                SegmentSpec(
+                    id=uid,
+                    start=offset or 0.0,
+                    duration=duration if segment else None,
+                    text=_opt_str(obj, "text"),
+                    speaker=_opt_str(obj, *_SPEAKER_KEYS),
+                    language=_opt_str(obj, "lang") or language,
+                    custom={k: v for k, v in obj.items() if k not in _KNOWN} or None,
+                ),
+            ),
+            declared_duration=None if segment else duration,
+        )
