@@ -183,7 +183,10 @@ def test_plan_of_a_small_manifest_matches_the_run(tmp_path: Path, corpus: Path,
 def test_ray_cluster_losing_a_node_mid_run_is_byte_identical(tmp_path: Path, corpus: Path,
                                                              reference: Path) -> None:
     """Three Ray nodes on 127.0.0.1 (never another address); the node running the first
-    shard's actor is removed once a shard is committed; the run completes, identical."""
+    shard's actor is removed once a shard is committed; the run completes, identical.
+
+    Not yet seen passing: on the shared 2-core development machine (load ~10) the four-node
+    cluster did not finish starting within 8 minutes, so the run itself was never reached."""
     import threading
 
     ray = pytest.importorskip("ray")
