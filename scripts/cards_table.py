@@ -1,8 +1,10 @@
-"""Copies the token-card comparison table that `python -m bench --only cards` wrote
-(`bench/results/cards/compare/table.md`) into the ``<!-- CARDS:BEGIN -->`` block of
-`docs/sections/acoustic.md`, so the README quotes a generated table, never typed numbers.
+"""Puts every token card the benchmarks wrote (`bench/results/cards/<name>/card.json`, from
+`python -m bench --only cards` and `--only cards_speed`) into one comparison table
+(`bench/results/cards/compare/`, `speechtok.cards.compare_cards`) and copies it into the
+``<!-- CARDS:BEGIN -->`` block of `docs/sections/acoustic.md`, so the README quotes a generated
+table, never typed numbers.
 
-Run: `.venv/bin/python scripts/cards_table.py` (after the cards benchmark).
+Run: `.venv/bin/python scripts/cards_table.py` (after the cards benchmarks).
 """
 
 from __future__ import annotations
@@ -12,17 +14,21 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLE = ROOT / "bench" / "results" / "cards" / "compare" / "table.md"
+CARDS = ROOT / "bench" / "results" / "cards"
+TABLE = CARDS / "compare" / "table.md"
 SECTION = ROOT / "docs" / "sections" / "acoustic.md"
 BLOCK = re.compile(r"(<!-- CARDS:BEGIN -->\n)(.*?)(<!-- CARDS:END -->)", re.S)
 
 
 def main() -> int:
     from speechtok.atomic import write_text
+    from speechtok.cards import NAMES, compare_cards
 
-    if not TABLE.is_file():
-        print(f"{TABLE} is missing: run `python -m bench --only cards` first", file=sys.stderr)
+    cards = [CARDS / n for n in NAMES if (CARDS / n / "card.json").is_file()]
+    if not cards:
+        print(f"no card under {CARDS}: run `python -m bench --only cards` first", file=sys.stderr)
         return 1
+    compare_cards(cards, TABLE.parent)
     text = SECTION.read_text()
     if not BLOCK.search(text):
         print(f"{SECTION} has no <!-- CARDS:BEGIN --> ... <!-- CARDS:END --> block", file=sys.stderr)

@@ -17,10 +17,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "export", help="export shards to Parquet, HF datasets, lhotse, fairseq or a uint16 memmap",
+        "export", help="export shards to Parquet, HF datasets, lhotse, fairseq, a uint16 memmap or SLAM-LLM JSONL",
         description="Export an output directory: parquet (one file per shard), hf (a directory "
         "datasets.load_from_disk reads), lhotse (cuts.jsonl.gz with custom fields), fairseq "
-        "(SPLIT.tsv, SPLIT.km, dict.km.txt) or memmap (nanoGPT-style SPLIT.bin + offsets).")
+        "(SPLIT.tsv, SPLIT.km, dict.km.txt), memmap (nanoGPT-style SPLIT.bin + offsets) or slam "
+        "(SLAM-LLM SPLIT.jsonl: key, source, target; segments cut to DEST/audio).")
     parser.add_argument("out_dir", help="output directory")
     parser.add_argument("--to", required=True, choices=FORMATS, help="target format")
     parser.add_argument("-o", "--output", required=True, help="destination directory")
