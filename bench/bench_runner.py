@@ -18,6 +18,17 @@ Figures:
 - ``runner.rss_ratio_10x``: peak RSS of the runner process, replicated corpus / 1x (2 workers).
 - ``runner.speedup_2_workers``: run wall time, local pool 1 worker / 2 workers (replicated).
 - ``runner.ray_vs_local``: throughput of Ray with 2 workers / local pool with 2 workers (1x).
+- ``runner.driver_bytes_per_feature_byte``: bytes the workers sent back to the runner (their
+  results as JSON: entries, quarantine records, usage) per byte of the shard files they wrote
+  (1x, 2 workers); workers write their own shards, so this is metadata only.
+- ``runner.model_loads_per_worker``: the most times one worker process loaded a stage's model
+  (the k-means centroids; 1x, 2 workers over 8 shards).
+- ``runner.plan_10kh_s`` / ``runner.plan_10kh_rss_mb``: wall seconds and peak RSS of
+  ``speechtok run R -o OUT --plan`` (a fresh process) on a synthetic 10,000-hour manifest of
+  3.6 million 10 s cuts.
+
+``BENCH_RUNNER_PARTS`` (comma-separated, default ``all``) picks parts: ``runs`` (the overhead,
+RSS, speedup and Ray figures), ``driver`` (driver bytes and model loads, 1x), ``plan``.
 
 The ingest (audio validation) is done once before, outside the timings: the recipe reads the
 ingested manifest with ``ingest.kind: cuts``. ``BENCH_RUNNER_MULT`` (default 10) sets the
@@ -91,7 +102,10 @@ def one(manifest: str, out: str, executor: str, workers: int) -> None:
         "stage_cpu_s": own, "audio_s": rep.plan["audio_s"], "cuts": rep.plan["num_cuts"],
         "rss_mb": rep.peak_rss_mb, "worker_rss_mb": rep.workers_peak_rss_mb,
         "fit_s": stages["km"].fit_s, "fbank_wall_s": stages["fbank"].wall_s,
-        "km_wall_s": stages["km"].wall_s,
+        "km_wall_s": stages["km"].wall_s, "driver_bytes": rep.driver_bytes,
+        "shard_bytes": sum(p.stat().st_size for p in (Path(out) / "shards").glob("*.arrow")
+                           if not p.name.endswith(".cuts.arrow")),
+        "model_loads_per_worker": max(s.model_loads_per_worker for s in rep.stages),
     }))
 
 
@@ -110,6 +124,19 @@ def _spawn(manifest: Path, out: Path, executor: str, workers: int) -> dict[str, 
     return res
 
 
+def _record_driver(b: dict[str, Any]) -> None:
+    """`runner.driver_bytes_per_feature_byte` and `runner.model_loads_per_worker` of run `b`."""
+    record({"runner.driver_bytes_per_feature_byte": b["driver_bytes"] / b["shard_bytes"],
+            "runner.model_loads_per_worker": b["model_loads_per_worker"]}, {
+        "runner.driver_bytes_per_feature_byte": (
+            f"{b['driver_bytes']:,} B of worker results (JSON) / {b['shard_bytes']:,} B of "
+            "fbank + units shard files the workers wrote; 1x speechocean762-train80, 2 workers, "
+            "200 cuts/shard; goal <= 0.01"),
+        "runner.model_loads_per_worker": (
+            "most loads of one stage's model in one worker process (k-means centroids, 2 "
+            "workers, 8 shards); goal 1")})
+
+
 def _replicate(src: Path, dst: Path, times: int) -> None:
     from lhotse import CutSet
     from lhotse.serialization import SequentialJsonlWriter
@@ -121,8 +148,68 @@ def _replicate(src: Path, dst: Path, times: int) -> None:
                 w.write(cut.with_id(f"{cut.id}_r{r}"))
 
 
+def _synthetic_manifest(path: Path, hours: float, cut_s: float) -> int:
+    """A lhotse cuts JSONL.gz of `hours` hours in cuts of `cut_s` seconds (no audio)."""
+    import gzip
+
+    n = int(hours * 3600 / cut_s)
+    with gzip.open(path, "wt", compresslevel=1) as fh:
+        block = []
+        for i in range(n):
+            rid = f"rec{i:08d}"
+            block.append(
+                f'{{"id": "{rid}-0", "start": 0.0, "duration": {cut_s}, "channel": 0, '
+                f'"supervisions": [{{"id": "{rid}-0", "recording_id": "{rid}", "start": 0.0, '
+                f'"duration": {cut_s}, "channel": 0, "text": "synthetic"}}], "recording": '
+                f'{{"id": "{rid}", "sources": [{{"type": "file", "channels": [0], "source": '
+                f'"/corpus/{rid}.flac"}}], "sampling_rate": 16000, "num_samples": '
+                f'{int(cut_s * 16000)}, "duration": {cut_s}}}, "type": "MonoCut"}}\n')
+            if len(block) == 10000:
+                fh.write("".join(block))
+                block = []
+        fh.write("".join(block))
+    return n
+
+
+def plan_10kh(work: Path) -> None:
+    """`runner.plan_10kh_s` and `runner.plan_10kh_rss_mb` (see module docstring)."""
+    manifest = work / "cuts-10kh.jsonl.gz"
+    n = _synthetic_manifest(manifest, 10_000, 10.0)
+    recipe = work / "plan.yaml"
+    recipe.write_text(
+        f"ingest: {{source: {manifest}, kind: cuts}}\nshards: {{cuts_per_shard: 1000}}\n"
+        "stages:\n  - {type: fbank, name: fbank, config: {num_mel_bins: 80}}\n"
+        "  - {type: kmeans_units, name: km, input: feats.fbank, config: {k: 500}}\n")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "speechtok", "run", str(recipe), "-o",
+                             str(work / "plan-out"), "--plan"], stdout=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).resolve().parents[1])
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if status != 0:
+        raise RuntimeError(f"--plan failed (status {status})")
+    print(out)
+    rss = usage.ru_maxrss / 1024.0
+    busy = f"load avg {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine)"
+    record({"runner.plan_10kh_s": wall, "runner.plan_10kh_rss_mb": rss}, {
+        "runner.plan_10kh_s": f"`speechtok run R -o OUT --plan` on {n:,} synthetic 10 s cuts "
+                              f"(10,000 h, {manifest.stat().st_size / 1e6:.0f} MB gz), process "
+                              f"start included; goal < 60 s; {busy}",
+        "runner.plan_10kh_rss_mb": "peak RSS of that process (wait4); goal < 2048"})
+
+
 def main() -> None:
     set_threads(1)
+    parts = set(os.environ.get("BENCH_RUNNER_PARTS", "all").split(","))
+    if parts & {"all", "plan"}:
+        work = Path(tempfile.mkdtemp(prefix="bench_plan_"))
+        try:
+            plan_10kh(work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    if not parts & {"all", "runs", "driver"}:
+        return
     corpus = SHARED / "data" / "speechocean762-train80"
     if not corpus.exists():
         print(f"skipped: {corpus} is absent")
@@ -136,6 +223,11 @@ def main() -> None:
     _replicate(m1, m10, MULT)
     print(f"speechocean762-train80: {ing.num_cuts} cuts, {ing.hours:.2f} h; x{MULT}: "
           f"{ing.hours * MULT:.1f} h (work dir {work})")
+    if not parts & {"all", "runs"}:
+        b = _spawn(m1, work / "out-l2", "local", 2)
+        _record_driver(b)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     a = _spawn(m1, work / "out-l1", "local", 1)
     b = _spawn(m1, work / "out-l2", "local", 2)
     c = _spawn(m1, work / "out-r2", "ray", 2)
@@ -175,6 +267,7 @@ def main() -> None:
             f"{c['startup_s']:.0f} s not included); identical index: {same}; {busy}"),
     }
     record(figures, notes)
+    _record_driver(b)
     if not os.environ.get("BENCH_KEEP"):
         shutil.rmtree(work, ignore_errors=True)  # ~2 GB of shards; BENCH_KEEP=1 keeps them
 

@@ -20,6 +20,7 @@ same way everywhere:
 
 from __future__ import annotations
 
+import errno
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -34,6 +35,10 @@ BUG = "bug"
 CLASSES = (BAD_INPUT, ENVIRONMENT, BUG)
 
 T = TypeVar("T")
+
+#: errno values of a full disk (or a file-size limit): environment errors not worth retrying
+#: within seconds; the run stops with a "free space and rerun" message.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 
 
 class BadInputError(InputError):
@@ -165,7 +170,7 @@ def with_retries(fn: Callable[[], T], *, item: str, retry: RetryPolicy | None = 
                 raise
             if classify(exc) != ENVIRONMENT:
                 raise
-            if attempt == pol.attempts - 1:
+            if attempt == pol.attempts - 1 or os_errno(exc) in DISK_FULL_ERRNOS:
                 raise EnvironmentFailure(item, describe(exc), pol.attempts) from exc
             if delays[attempt] > 0:
                 time.sleep(delays[attempt])
@@ -188,11 +193,24 @@ def probe_readable(path: str) -> None:
         raise TransientError(path, f"cannot be read ({describe(exc)})") from exc
 
 
+def os_errno(exc: BaseException) -> int | None:
+    """The errno of the first `OSError` in `exc`'s chain of causes, or None."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, OSError) and seen.errno is not None:
+            return int(seen.errno)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def failure_record(exc: BaseException, *, stage: str, shard: int) -> dict[str, Any]:
     """The JSON-able record a shard job returns instead of rows when it fails.
 
-    ``{"class", "stage", "shard", "item", "error", "traceback"}``: `item` is the cut or file
-    that failed when known (an `EnvironmentFailure`), else None.
+    ``{"class", "stage", "shard", "item", "error", "errno", "traceback"}``: `item` is the cut
+    or file that failed when known (an `EnvironmentFailure`), else None; `errno` that of the
+    `OSError` behind it, if any.
     """
     item = getattr(exc, "item", None)
     cls = classify(exc)
@@ -200,4 +218,4 @@ def failure_record(exc: BaseException, *, stage: str, shard: int) -> dict[str, A
         cls = BUG
     return {"class": cls, "stage": stage, "shard": shard,
             "item": None if item is None else str(item), "error": describe(exc, 2000),
-            "traceback": traceback_text(exc)}
+            "errno": os_errno(exc), "traceback": traceback_text(exc)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -83,6 +84,12 @@ def protect_main_module() -> None:
 def _run(args: argparse.Namespace) -> int:
     protect_main_module()
     recipe = load_recipe(Path(args.recipe), sets=parse_sets(args.set or []))
+    if args.plan:
+        from speechtok.pipeline.plan import plan_run
+
+        plan = plan_run(recipe, Path(args.output))
+        print(json.dumps(plan.to_json(), indent=1) if args.json else plan.summary())
+        return 0
     report = run(recipe, Path(args.output), options_from_args(args))
     print(report.summary())
     return 0
@@ -110,6 +117,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite-stage", action="append", metavar="NAME",
                    help="replace this stage's committed output made with another config "
                         "(and every later stage that depends on it); repeatable")
+    p.add_argument("--plan", action="store_true",
+                   help="print, without running, the shards, cuts and hours per stage, the "
+                        "estimated CPU/GPU hours and the bytes of each group (reads the "
+                        "ingested manifest only)")
+    p.add_argument("--json", action="store_true", help="with --plan: print the plan as JSON")
     p.add_argument("--retries", type=int, default=3,
                    help="tries in all for an environment error (I/O error, a file gone since "
                         "ingest, out of memory) before the shard fails (default 3)")

@@ -10,7 +10,7 @@ from speechtok.pipeline.shard_verify import verify_output
 
 
 def _run(args: argparse.Namespace) -> int:
-    rep = verify_output(Path(args.out_dir), checksum=not args.no_checksum)
+    rep = verify_output(Path(args.out_dir), checksum=not args.no_checksum, sample=args.sample)
     for path, note in rep.warnings:
         print(f"warning: {path}: {note}", file=sys.stderr)
     for path, problem in rep.problems:
@@ -30,4 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("out_dir", help="output directory")
     parser.add_argument("--no-checksum", action="store_true",
                         help="skip the sha256 recomputation (structure checks only)")
+    parser.add_argument("--sample", type=int, default=None, metavar="N",
+                        help="check the files of N random data shards only (quick look at a "
+                             "large output; index-level checks still cover every shard)")
     parser.set_defaults(func=_run)

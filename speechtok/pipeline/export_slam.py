@@ -21,7 +21,7 @@ from speechtok.errors import InputError
 from speechtok.pipeline.shard_reader import ShardDataset
 
 
-def _recording(row: dict[str, object]) -> tuple[str, float] | None:
+def recording_file(row: dict[str, object]) -> tuple[str, float] | None:
     """(audio file, recording duration in s) of a row's cut JSON, or None."""
     cut = row.get("cut")
     if not cut:
@@ -46,7 +46,7 @@ def export_slam(out_dir: Path, dest: Path, groups: Sequence[str], split: str, *,
     with open(dest / f"{split}.jsonl", "w", encoding="utf-8") as fh:
         for row in ds:
             key = str(row["id"])
-            rec = _recording(row)
+            rec = recording_file(row)
             if rec is None:
                 raise InputError(f"{out_dir}:{key}", "has no single audio file in its cut; SLAM-LLM needs one")
             if row.get("text") is None:

@@ -40,8 +40,18 @@ class StageStats:
     fit_s: float = 0.0
     fit_cpu_s: float = 0.0
     fitted: bool = False
+    #: worker pid -> loads of this stage's model in that process (see `model_loads_per_worker`).
+    model_loads: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def model_loads_per_worker(self) -> int:
+        """The most times one worker process loaded this stage's model (1 = loaded once)."""
+        return max(self.model_loads.values(), default=0)
 
     def add(self, result: dict[str, Any]) -> None:
+        if "pid" in result and "model_loads" in result:
+            pid = str(result["pid"])
+            self.model_loads[pid] = max(self.model_loads.get(pid, 0), int(result["model_loads"]))
         self.shards_run += 1
         self.cuts += int(result["cuts"])
         self.quarantined += len(result["quarantine"])
@@ -51,6 +61,7 @@ class StageStats:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d["model_loads_per_worker"] = self.model_loads_per_worker
         d["audio_s_per_s"] = round(self.audio_s / self.wall_s, 3) if self.wall_s > 0 else None
         for k in ("audio_s", "wall_s", "cpu_s", "process_cpu_s", "fit_s", "fit_cpu_s"):
             d[k] = round(d[k], 3)
@@ -114,6 +125,9 @@ class RunReport:
     workers_peak_rss_mb: float = 0.0
     _workers: dict[int, tuple[float, float]] = field(default_factory=dict)
 
+    #: bytes of the results workers sent back (as JSON): metadata only, no features.
+    driver_bytes: int = 0
+
     def add_worker_usage(self, result: dict[str, Any]) -> None:
         """Keeps the latest (cumulative CPU, peak RSS) a pool/Ray worker process reported."""
         pid = result.get("pid")
@@ -136,11 +150,15 @@ class RunReport:
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "worker_processes": {"count": len(self._workers), "cpu_s": round(self.workers_cpu_s, 3),
                         "peak_rss_mb": round(self.workers_peak_rss_mb, 1)},
+            "driver_bytes": self.driver_bytes,
         }
 
     def write(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
         tmp.replace(path)
 
     def summary(self) -> str:

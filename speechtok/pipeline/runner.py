@@ -12,9 +12,12 @@ Order of work in one `run`:
    shards through the executor and commit each result as it arrives;
 4. merge quarantine records into ``OUT/quarantine.jsonl``; write ``OUT/report.json``.
 
-Only this process writes shards and the index; workers compute rows. A killed run loses at
-most the shards in flight: rerunning the same command resumes and produces byte-identical
-files (shards are a pure function of their cuts and the stage fingerprint).
+Workers compute rows and write each shard file under a temporary name in ``OUT/shards``
+(fsynced); they return only metadata (entry, quarantine records, usage). Only this process
+commits (fingerprint check, index entry, rename), so feature bytes never pass through it. A
+killed run loses at most the shards in flight (their temporary files are removed by the next
+run): rerunning the same command resumes and produces byte-identical files (shards are a pure
+function of their cuts and the stage fingerprint).
 
 Index cost: the runner keeps one `IndexWriter` (loaded once per run; a group deleted for
 ``--overwrite-stage`` is dropped from it by `IndexWriter.remove_group`): each commit writes its entry file in
@@ -46,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from speechtok.errors import ConfigError, SpeechtokError
-from speechtok.failures import BUG, RetryPolicy
+from speechtok.failures import BUG, DISK_FULL_ERRNOS, RetryPolicy
 from speechtok.pipeline.faults import maybe_fault
 from speechtok.pipeline.recipe import Recipe
 from speechtok.pipeline.report import Progress, RunReport, StageStats
@@ -169,6 +172,7 @@ class _Run:
         self.executor: ShardExecutor | None = None
         self.num_data_shards = 0
         self.ingest_quarantine = out / "ingest" / "quarantine.jsonl"
+        self.shard_audio_s: list[float] = []
         self._index: Any = None  # IndexWriter, loaded on first commit
 
     def index_writer(self) -> Any:
@@ -207,11 +211,15 @@ class _Run:
 
     # ------------------------------------------------------------------ commits
 
-    def commit(self, stage: StageBase, meta: Any, shard: int, rows: list[dict[str, Any]],
-               quarantine: list[dict[str, Any]]) -> None:
-        from speechtok.pipeline.shards import commit_group_shard
+    def commit(self, stage: StageBase, meta: Any, shard: int, rows: list[dict[str, Any]] | None,
+               quarantine: list[dict[str, Any]], written: dict[str, Any] | None = None) -> None:
+        """Commits one shard: its quarantine records, then the shard file, from `rows` (the
+        cuts pass) or from the temporary file a worker `written` (``{"tmp", "entry"}``)."""
+        from speechtok.pipeline.shard_index import ShardEntry
+        from speechtok.pipeline.shards import commit_group_shard, publish_shard_tmp
 
-        maybe_fault("before_commit")
+        if written is None:
+            maybe_fault("before_commit")
         qfile = self.out / "quarantine.d" / f"{stage.group()}.{shard:05d}.jsonl"
         if quarantine:
             qfile.parent.mkdir(parents=True, exist_ok=True)
@@ -220,7 +228,16 @@ class _Run:
             os.replace(tmp, qfile)
         else:
             qfile.unlink(missing_ok=True)
-        commit_group_shard(self.out, shard, meta, rows, index=self.index_writer())
+        if written is not None:
+            entry = ShardEntry.from_dict(written["entry"], source=f"worker result of shard {shard}")
+            if entry.shard != shard or entry.group != stage.group() or \
+                    entry.fingerprint != meta.fingerprint:
+                raise SpeechtokError(f"internal: a worker wrote {entry.group!r} shard "
+                                     f"{entry.shard} ({entry.fingerprint}) for shard {shard} of "
+                                     f"{stage.group()!r} ({meta.fingerprint})")
+            publish_shard_tmp(self.out, str(written["tmp"]), entry, index=self.index_writer())
+        else:
+            commit_group_shard(self.out, shard, meta, rows or [], index=self.index_writer())
         maybe_fault("after_commit")
 
     def group_meta(self, stage: StageBase, fp: str, upstream: str | None) -> Any:
@@ -261,6 +278,7 @@ class _Run:
         self.flush_index()
         stats.wall_s = time.perf_counter() - t0
         self.num_data_shards = len(plan_shards)
+        self.shard_audio_s = [s for _, s in plan_shards]
         plan = {"cuts_per_shard": self.recipe.cuts_per_shard, "num_shards": len(plan_shards),
                 "num_cuts": int(sum(n for n, _ in plan_shards)),
                 "audio_s": round(sum(s for _, s in plan_shards), 3), "cuts_fingerprint": fp,
@@ -338,14 +356,15 @@ class _Run:
         stats.shards_total, stats.shards_skipped = len(mine), len(mine) - len(todo)
         if not todo:
             return
-        if self.executor is None:
-            self.executor = make_executor(self.opts.executor, workers=self.opts.workers,
-                                          threads=self.opts.threads,
-                                          ray_address=self.opts.ray_address)
+        executor = self.ensure_executor()
         meta = self.group_meta(stage, fp, upstream)
+        from speechtok.pipeline.plan import bytes_per_second
+
+        bps = bytes_per_second(meta) or 0.0  # for the in-flight bound (by bytes)
         spec = stage.spec()
         jobs = ({"spec": spec, "model_dir": None if model_dir is None else str(model_dir),
                  "out_dir": str(self.out), "shard": j, "runner_pid": os.getpid(),
+                 "meta": meta.to_json(), "est_bytes": int(bps * self.shard_audio_s[j]),
                  "retries": self.opts.retries, "retry_backoff_s": self.opts.retry_backoff_s}
                 for j in todo)
         progress = Progress(stage.name, len(todo), enabled=self.opts.progress)
@@ -353,7 +372,7 @@ class _Run:
         stopped = False
         t0 = time.perf_counter()
         try:
-            results = self.executor.imap_unordered(jobs)
+            results = executor.imap_unordered(jobs, resources=stage.resources())
             for res in results:
                 shard = int(res["shard"])
                 if res.get("failed"):
@@ -367,7 +386,8 @@ class _Run:
                     continue
                 if shard in redo:  # uncommit first: a kill now leaves it to redo, not stale
                     self.index_writer().forget(stage.group(), shard)
-                self.commit(stage, meta, shard, res["rows"], res["quarantine"])
+                self.report.driver_bytes += len(json.dumps(res))  # all a worker sends back
+                self.commit(stage, meta, shard, None, res["quarantine"], written=res)
                 if shard in redo:
                     self._redone.add(shard)
                     self._redone_groups.add(stage.group())
@@ -378,8 +398,42 @@ class _Run:
         finally:
             progress.close()
             stats.wall_s = time.perf_counter() - t0
+        full = [f for f in failures if f.get("errno") in DISK_FULL_ERRNOS]
+        if full:
+            raise DiskFullError(
+                f"no space left writing to {self.out} ({full[0]['error']}; {len(full)} shard(s) "
+                f"of stage {stage.name!r}). Committed shards are intact; free space (or raise "
+                f"the file size limit) and rerun the same command to resume.")
         if failures:
             raise ShardsFailedError(stage.name, failures, stopped=stopped)
+
+    def ensure_executor(self) -> ShardExecutor:
+        """The run's executor, created on first use."""
+        if self.executor is None:
+            self.executor = make_executor(self.opts.executor, workers=self.opts.workers,
+                                          threads=self.opts.threads,
+                                          ray_address=self.opts.ray_address)
+        return self.executor
+
+    def check_device(self, stage: StageBase) -> None:
+        """Refuses a ``device: cuda`` stage where no CUDA device is visible (here, or in the
+        Ray cluster), before its model is loaded."""
+        device = str(getattr(stage.config, "device", "cpu"))
+        if not device.startswith("cuda"):
+            return
+        if self.opts.executor == "ray":
+            have = self.ensure_executor().gpus()
+            where = "in the Ray cluster (no GPU resource)"
+        else:
+            import torch
+
+            have = float(torch.cuda.device_count()) if torch.cuda.is_available() else 0.0
+            where = "on this machine (torch.cuda.is_available() is False)"
+        if have <= 0:
+            raise ConfigError(
+                f"{stage.name}.device", device,
+                f"must be 'cpu': no CUDA device is visible {where}. Rerun with --set "
+                f"{stage.name}.device=cpu, or on a machine (or cluster) with a GPU")
 
     def execute(self) -> None:
         self._fit_stats = {}
@@ -403,6 +457,7 @@ class _Run:
             return
         for spec in self.recipe.stages:
             stage = build_stage(spec)
+            self.check_device(stage)
             missing = [g for g in stage.inputs() if g not in fps]
             if missing:
                 raise ConfigError(f"{stage.name}.input", missing[0],
@@ -486,10 +541,12 @@ def run(recipe: Recipe, out_dir: str | Path, opts: RunOptions | None = None, *,
             clean_tmp(out)
         state = _Run(recipe, out, opts, report)
         state.executor = executor
+        failed = True
         try:
             state.execute()
             state.flush_index(force=True)
             state.merge_quarantine()
+            failed = False
         except OSError as exc:
             if exc.errno in _DISK_FULL:
                 clean_own_tmp(out)
@@ -500,7 +557,9 @@ def run(recipe: Recipe, out_dir: str | Path, opts: RunOptions | None = None, *,
             raise
         finally:
             if state.executor is not None and executor is None:
-                state.executor.close()
+                state.executor.close()  # waits for the jobs still running
+            if failed and opts.num_shards == 1:
+                clean_tmp(out)  # their temporary shard files (we hold the exclusive lock)
         maybe_fault("before_report")
         report.wall_s = time.perf_counter() - t0
         report.cpu_s = cpu_s() - c0  # this process (+ reaped children, not pool workers)

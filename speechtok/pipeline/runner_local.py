@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from speechtok.errors import SpeechtokError
 from speechtok.pipeline.proc_guard import PARENT_ENV, die_with_parent, exit_if_gone
 from speechtok.pipeline.shard_job import run_shard_job, set_worker_threads
+from speechtok.pipeline.stage import StageResources
 
 #: MKL conditional numerical reproducibility: same bits whatever the buffer alignment.
 REPRODUCIBLE_ENV = {"MKL_CBWR": "AUTO,STRICT"}
@@ -50,14 +51,54 @@ PRELOAD = ["speechtok.pipeline.proc_guard", "torch", "lhotse", "pyarrow", "numpy
            "speechtok.pipeline.shard_file", "lhotse.serialization"]
 
 
+#: Default bound on the estimated bytes of the shards in flight (all workers together).
+MAX_INFLIGHT_BYTES = 4 << 30
+
+
+class InflightBudget:
+    """Admits shard jobs while at most `max_jobs` are in flight and their estimated bytes
+    (``job["est_bytes"]``: the shard's audio seconds x its group's bytes per second) stay
+    within `max_bytes`; one job is always admitted when none is in flight, so a shard larger
+    than the budget still runs (alone)."""
+
+    def __init__(self, max_jobs: int, max_bytes: int = MAX_INFLIGHT_BYTES) -> None:
+        self.max_jobs, self.max_bytes = max_jobs, max_bytes
+        self.jobs = 0
+        self.bytes = 0
+
+    def admits(self, job: dict[str, Any]) -> bool:
+        if self.jobs == 0:
+            return True
+        return self.jobs < self.max_jobs and \
+            self.bytes + int(job.get("est_bytes") or 0) <= self.max_bytes
+
+    def add(self, job: dict[str, Any]) -> None:
+        self.jobs += 1
+        self.bytes += int(job.get("est_bytes") or 0)
+
+    def remove(self, job: dict[str, Any]) -> None:
+        self.jobs -= 1
+        self.bytes -= int(job.get("est_bytes") or 0)
+
+
 class ShardExecutor(Protocol):
     """Runs shard jobs; results in completion order."""
 
     workers: int
 
-    def imap_unordered(self, jobs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]: ...
+    def imap_unordered(self, jobs: Iterable[dict[str, Any]], *,
+                       resources: StageResources | None = None) -> Iterator[dict[str, Any]]: ...
+
+    def gpus(self) -> float: ...
 
     def close(self) -> None: ...
+
+
+def local_gpus() -> float:
+    """CUDA devices visible to this process (0 without torch CUDA)."""
+    import torch
+
+    return float(torch.cuda.device_count()) if torch.cuda.is_available() else 0.0
 
 
 class InlineExecutor:
@@ -67,9 +108,13 @@ class InlineExecutor:
         self.workers = 1
         self.threads = threads
 
-    def imap_unordered(self, jobs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def imap_unordered(self, jobs: Iterable[dict[str, Any]], *,
+                       resources: StageResources | None = None) -> Iterator[dict[str, Any]]:
         for job in jobs:
             yield run_shard_job({**job, "threads": self.threads, "in_pool": False})
+
+    def gpus(self) -> float:
+        return local_gpus()
 
     def close(self) -> None:
         """Nothing to release."""
@@ -85,7 +130,8 @@ def _init_worker(threads: int, env: dict[str, str], runner_pid: int) -> None:
 class LocalPoolExecutor:
     """A `ProcessPoolExecutor` of `workers` processes with at most ``2 * workers`` jobs queued."""
 
-    def __init__(self, *, workers: int, threads: int = 1, start_method: str = "forkserver") -> None:
+    def __init__(self, *, workers: int, threads: int = 1, start_method: str = "forkserver",
+                 max_inflight_bytes: int = MAX_INFLIGHT_BYTES) -> None:
         ctx: Any = mp.get_context(start_method)
         # The fork server (started on the first submit, inherits this environment) dies with
         # this process: see `speechtok.pipeline.proc_guard`.
@@ -95,27 +141,36 @@ class LocalPoolExecutor:
             ctx.set_forkserver_preload(PRELOAD)
         self.workers = workers
         self.threads = threads
+        self.max_inflight_bytes = max_inflight_bytes
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
                                          initializer=_init_worker,
                                          initargs=(threads, reproducible_env(), os.getpid()))
 
-    def imap_unordered(self, jobs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        pending: set[Future[dict[str, Any]]] = set()
+    def gpus(self) -> float:
+        return local_gpus()
+
+    def imap_unordered(self, jobs: Iterable[dict[str, Any]], *,
+                       resources: StageResources | None = None) -> Iterator[dict[str, Any]]:
+        """Results of `jobs` as they finish (`resources` only matter to Ray)."""
+        pending: dict[Future[dict[str, Any]], dict[str, Any]] = {}
+        budget = InflightBudget(2 * self.workers, self.max_inflight_bytes)
         it = iter(jobs)
-        exhausted = False
+        job: dict[str, Any] | None = None
         try:
             while True:
-                while not exhausted and len(pending) < 2 * self.workers:
-                    job = next(it, None)
-                    if job is None:
-                        exhausted = True
+                while True:
+                    job = job or next(it, None)
+                    if job is None or not budget.admits(job):
                         break
-                    pending.add(self._pool.submit(
-                        run_shard_job, {**job, "threads": self.threads, "in_pool": True}))
+                    budget.add(job)
+                    pending[self._pool.submit(
+                        run_shard_job, {**job, "threads": self.threads, "in_pool": True})] = job
+                    job = None
                 if not pending:
                     return
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
+                    budget.remove(pending.pop(fut))
                     yield fut.result()
         except BrokenProcessPool as exc:
             raise SpeechtokError(

@@ -18,6 +18,8 @@
   ``{split}.ids.txt`` and ``{split}.json`` (group, vocab, codebooks, provenance).
 - ``slam``: SLAM-LLM ``{split}.jsonl`` (``key``, ``source``, ``target``; segments cut to files;
   token groups named with ``--group`` as extra columns), see `speechtok.pipeline.export_slam`.
+- ``nemo``: NeMo ``{split}_manifest.json`` (``audio_filepath``, ``duration``, ``offset`` for
+  segments, ``text``, ``lang``, ``speaker``), see `speechtok.pipeline.export_nemo`.
 
 Every export is written into a temporary directory next to ``DEST`` and renamed to ``DEST``
 at the end (files fsynced), so ``DEST`` never holds a partial export or stale files of an
@@ -47,7 +49,7 @@ from speechtok.pipeline.shard_index import ShardIndex
 from speechtok.pipeline.shard_reader import ShardDataset, row_keys
 from speechtok.pipeline.shard_schema import GroupMeta
 
-FORMATS = ("parquet", "hf", "lhotse", "fairseq", "memmap", "slam")
+FORMATS = ("parquet", "hf", "lhotse", "fairseq", "memmap", "slam", "nemo")
 
 
 def _groups(index: ShardIndex, groups: Sequence[str] | None) -> list[str]:
@@ -279,6 +281,10 @@ def _export(out_dir: str | os.PathLike[str], to: str, d: Path, final: Path, *,
         g = _token_group(index, groups[0] if groups else None, to)
         return export_fairseq(out, d, g, split) if to == "fairseq" else export_memmap(out, d, g, split)
     chosen = _groups(index, groups)
+    if to == "nemo":
+        from speechtok.pipeline.export_nemo import export_nemo
+
+        return export_nemo(out, d, chosen if groups else [], split)
     if to == "slam":
         from speechtok.pipeline.export_slam import export_slam
 

@@ -3,14 +3,17 @@
 A job is a JSON-able dict (no objects cross the process boundary but plain data)::
 
     {"spec": stage spec, "model_dir": str | None, "out_dir": str, "shard": int,
-     "threads": int, "in_pool": bool, "runner_pid": int}
+     "meta": GroupMeta JSON, "threads": int, "in_pool": bool, "runner_pid": int,
+     "retries": int, "retry_backoff_s": float}
 
 The worker reads the shard's cuts (the ``cut`` column of ``OUT/shards/NNNNN.cuts.arrow``) and
 the rows of the stage's input groups from the committed shard files (memory-mapped), calls
-`Stage.process`, and returns::
+`Stage.process`, writes the shard file itself under a temporary name in ``OUT/shards``
+(`speechtok.pipeline.shards.write_shard_tmp`, fsynced) and returns only metadata::
 
-    {"shard": int, "rows": [row dict, ...] (one per cut, in cut order),
+    {"shard": int, "tmp": str (relative to OUT), "entry": ShardEntry dict (sha256, rows, bytes),
      "quarantine": [{"id", "stage", "shard", "reason", "detail"}, ...],
+     "model_loads": int (loads of this stage's model in this worker process so far),
      "cuts": int, "audio_s": float, "cpu_s": float (whole job), "process_cpu_s": float
      (inside `Stage.process` only), "wall_s": float,
      "pid": int, "proc_cpu_s": float, "proc_rss_mb": float}  # the worker process so far
@@ -36,7 +39,16 @@ from typing import Any
 from speechtok.errors import InputError, SpeechtokError
 from speechtok.failures import RetryPolicy, failure_record, set_policy, with_retries
 from speechtok.pipeline.faults import maybe_fault
-from speechtok.pipeline.stage import CutItem, Quarantine, StageBase, build_stage
+from speechtok.pipeline.shard_schema import GroupMeta
+from speechtok.pipeline.shards import write_shard_tmp
+from speechtok.pipeline.stage import (
+    CutItem,
+    Quarantine,
+    StageBase,
+    build_stage,
+    count_model_load,
+    model_loads,
+)
 
 _STAGES: dict[str, StageBase] = {}
 _THREADS: list[int] = []
@@ -68,6 +80,7 @@ def stage_for(spec: dict[str, Any], model_dir: str | None) -> StageBase:
         stage = build_stage(spec)
         if model_dir is not None:
             stage.load_model(Path(model_dir))
+            count_model_load(stage.name)
         _STAGES.clear()  # one stage at a time: stage-major execution
         _STAGES[key] = stage
     return stage
@@ -150,9 +163,9 @@ def run_shard_job(job: dict[str, Any]) -> dict[str, Any]:
         res = _compute(job, out, shard)
     except Exception as exc:  # classified: environment (after retries) or bug
         res = {"shard": shard, "failed": failure_record(exc, stage=name, shard=shard),
-               "rows": [], "quarantine": [], "cuts": 0, "audio_s": 0.0, "process_cpu_s": 0.0}
+               "quarantine": [], "cuts": 0, "audio_s": 0.0, "process_cpu_s": 0.0}
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    res.update({"pid": os.getpid(), "proc_cpu_s": usage.ru_utime + usage.ru_stime,
+    res.update({"model_loads": model_loads(name), "pid": os.getpid(), "proc_cpu_s": usage.ru_utime + usage.ru_stime,
                 "proc_rss_mb": usage.ru_maxrss / 1024.0,
                 "cpu_s": time.process_time() - c0, "wall_s": time.perf_counter() - w0})
     return res
@@ -181,5 +194,10 @@ def _compute(job: dict[str, Any], out: Path, shard: int) -> dict[str, Any]:
                                      f"cut {item.id!r}; rows must follow the cut order")
             rows.append(res)
     audio_s = float(sum(i.duration for i in items))
-    return {"shard": shard, "rows": rows, "quarantine": quarantine, "cuts": len(items),
-            "audio_s": audio_s, "process_cpu_s": process_cpu_s}
+    n = len(items)
+    results, items = [], []  # the rows are all we keep while writing
+    maybe_fault("before_commit", also_kill=job.get("runner_pid") if job.get("in_pool") else None)
+    tmp, entry = write_shard_tmp(out, shard, GroupMeta.from_json(job["meta"], source="job"),
+                                 rows)
+    return {"shard": shard, "tmp": tmp, "entry": entry.to_dict(), "quarantine": quarantine,
+            "cuts": n, "audio_s": audio_s, "process_cpu_s": process_cpu_s}

@@ -157,6 +157,20 @@ def config_from_dict(cls: type[Any], values: Mapping[str, Any], *, where: str) -
     return cfg
 
 
+@dataclass(frozen=True, kw_only=True)
+class StageResources:
+    """What one shard job of a stage needs; Ray schedules its workers by it.
+
+    Attributes:
+        cpus: CPU cores per worker. gpus: GPUs per worker (1 for ``device: cuda`` stages).
+        memory_mb: memory per worker in MiB (None: not declared).
+    """
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    memory_mb: int | None = None
+
+
 class StageBase:
     """Shared plumbing for stage wrappers: fingerprint, spec, group name.
 
@@ -207,6 +221,12 @@ class StageBase:
         """Extra `GroupMeta` fields (frame_rate, vocab_size, dim, dtype...)."""
         return {}
 
+    def resources(self) -> StageResources:
+        """What a worker of this stage needs: 1 CPU, and 1 GPU when ``config.device`` is
+        ``cuda`` (CPU stages still run beside it)."""
+        device = str(getattr(self.config, "device", "cpu"))
+        return StageResources(cpus=1.0, gpus=1.0 if device.startswith("cuda") else 0.0)
+
     def empty_row(self, cut_id: str) -> dict[str, Any]:
         """The row written for a quarantined cut: its id and an empty (0-frame) payload."""
         raise NotImplementedError(f"stage {self.name!r} cannot quarantine cuts")
@@ -239,6 +259,20 @@ STAGE_TYPES: dict[str, str] = {
     "codec": "speechtok.pipeline.stages.codec:CodecStage",
     "ctc_align": "speechtok.pipeline.stages.ctc_align:CTCAlignStage",
 }
+
+
+#: stage name -> how many times this process loaded that stage's model (see `count_model_load`).
+_MODEL_LOADS: dict[str, int] = {}
+
+
+def count_model_load(stage_name: str) -> None:
+    """Notes that this process loaded the model of stage `stage_name` (for use, not a probe)."""
+    _MODEL_LOADS[stage_name] = _MODEL_LOADS.get(stage_name, 0) + 1
+
+
+def model_loads(stage_name: str) -> int:
+    """How many times this process loaded the model of stage `stage_name`."""
+    return _MODEL_LOADS.get(stage_name, 0)
 
 
 def register_stage_type(type_name: str, target: str) -> None:

@@ -72,3 +72,28 @@ def test_slam_export_refuses_a_cut_without_text(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no transcript"):
         export_output(out, "slam", tmp_path / "slam")
     assert not (tmp_path / "slam").exists()  # nothing half-written
+
+
+def test_nemo_manifest_export_reads_back_through_ingest(tmp_path: Path) -> None:
+    import gzip
+
+    from speechtok.manifests import ingest
+
+    out, rows, _ = _output(tmp_path)
+    dest = tmp_path / "nemo"
+    export_output(out, "nemo", dest, groups=[UNITS.group])
+    lines = [json.loads(x) for x in (dest / "train_manifest.json").read_text().splitlines()]
+    assert [x["key"] for x in lines] == [c["id"] for c in rows["cuts"]]
+    for line, cut, units in zip(lines, rows["cuts"], rows[UNITS.group], strict=True):
+        assert {"audio_filepath", "duration", "text", "lang", "speaker", "key", UNITS.group} <= set(line)
+        assert ("offset" in line) == (cut["id"] == rows["cuts"][2]["id"])
+        assert line[UNITS.group] == units["units"].tolist()
+    rep = ingest(dest / "train_manifest.json", tmp_path / "back", progress=False)  # NeMo's own format back in
+    assert rep.num_cuts == 5 and rep.num_quarantined == 0
+    with gzip.open(rep.cuts_path, "rt") as fh:
+        back = [json.loads(x) for x in fh]
+    for c, cut in zip(back, rows["cuts"], strict=True):
+        sup = c["supervisions"][0]
+        assert (sup["text"], sup["speaker"], sup["language"]) == (cut["text"], cut["speaker"], cut["language"])
+        assert c["duration"] == pytest.approx(cut["duration"], abs=1e-3)
+    assert back[2]["start"] == pytest.approx(0.5)

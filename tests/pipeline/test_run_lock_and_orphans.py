@@ -97,9 +97,9 @@ RECIPE = {
     "stages": [{"type": "fbank", "name": "fbank", "config": {"num_mel_bins": 40}}],
 }
 
-#: Kill points reached once the process pool is up (4 cuts shards commit first); the last one
-#: kills with two workers.
-KILLS = [("in_process:1", "1"), ("before_commit:5", "1"), ("after_tmp_write:5", "1"),
+#: Kill points reached once the process pool is up: in a worker (which kills the runner, then
+#: itself), or in the runner after its 4 cuts commits; the last one with two workers.
+KILLS = [("in_process:1", "1"), ("before_commit:1", "1"), ("after_tmp_write:5", "1"),
          ("after_commit:5", "1"), ("in_process:2", "2")]
 
 

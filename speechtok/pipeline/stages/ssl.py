@@ -27,7 +27,7 @@ import numpy as np
 
 from speechtok.errors import ConfigError, SpeechtokError
 from speechtok.failures import BUG, EnvironmentFailure, classify, with_retries
-from speechtok.pipeline.stage import CutItem, Quarantine, StageBase
+from speechtok.pipeline.stage import CutItem, Quarantine, StageBase, count_model_load
 from speechtok.pipeline.stages.audio import Result, error_detail, load_waves
 
 
@@ -171,6 +171,7 @@ class ModelStageBase(StageBase):
         """The loaded library object (cached for the life of this stage)."""
         if self._obj is None:
             self._obj = self._load()
+            count_model_load(self.name)
         return self._obj
 
     def facts(self) -> dict[str, Any]:
