@@ -180,13 +180,17 @@ def test_plan_of_a_small_manifest_matches_the_run(tmp_path: Path, corpus: Path,
 
 
 @pytest.mark.slow
+@pytest.mark.skip(reason="not working yet: ray.cluster_utils.Cluster still binds its GCS to the "
+                  "machine's primary interface (192.0.2.x here) despite node_ip_address="
+                  "127.0.0.1, and tests must not talk to other addresses; see the docstring")
 def test_ray_cluster_losing_a_node_mid_run_is_byte_identical(tmp_path: Path, corpus: Path,
                                                              reference: Path) -> None:
     """Three Ray nodes on 127.0.0.1 (never another address); the node running the first
     shard's actor is removed once a shard is committed; the run completes, identical.
 
-    Not yet seen passing: on the shared 2-core development machine (load ~10) the four-node
-    cluster did not finish starting within 8 minutes, so the run itself was never reached."""
+    Not yet seen passing: with these arguments the cluster's GCS listened on the primary
+    interface (the driver then tried 192.0.2.2 and timed out), so the run was never reached.
+    Pinning every Ray process to 127.0.0.1 is the remaining work before this test can run."""
     import threading
 
     ray = pytest.importorskip("ray")
