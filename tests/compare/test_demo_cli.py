@@ -17,7 +17,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (make setup)")
+# The whole demo with both backbones takes 10-15 minutes on 2 cores: `make test-all` runs it.
+pytestmark = [
+    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (make setup)"),
+    pytest.mark.slow,
+    pytest.mark.timeout(2400),
+]
 
 
 def test_demo_runs_offline_and_ends_with_a_comparison(tmp_path: Path) -> None:
@@ -26,7 +31,7 @@ def test_demo_runs_offline_and_ends_with_a_comparison(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "speechtok", "demo", "-o", str(out), "--corpus", "demo:48",
          "--workers", "1"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=2300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "speechtok demo summary" in proc.stdout and "speechtok demo comparison" in proc.stdout
     report = json.loads((out / "compare" / "compare.json").read_text())
