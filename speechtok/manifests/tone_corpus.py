@@ -15,8 +15,12 @@ import numpy as np
 
 
 def write_tone_corpus(root: str | Path, n: int = 10, *, seed: int = 0, stem: str = "utt",
-                      text: Callable[[int], str] = lambda i: f"utterance number {i}") -> Path:
+                      text: Callable[[int], str] = lambda i: f"utterance number {i}",
+                      speakers: int = 0) -> Path:
     """Writes `n` files ``{stem}{i:03d}.wav`` + ``.txt`` into `root`; returns `root`.
+
+    With ``speakers > 0`` file i goes into ``root/spk{i % speakers}/`` instead (ingest it with
+    ``speaker_from="top_dir"`` to give every cut a speaker, as the trainers require).
 
     File i lasts ``0.5 + 0.1 * (i % 10)`` s: a ``150 + 40 i`` Hz tone modulated at 3 Hz
     (amplitude 0.2) plus Gaussian noise (std 0.02); its transcript is ``text(i)`` (an empty
@@ -32,7 +36,9 @@ def write_tone_corpus(root: str | Path, n: int = 10, *, seed: int = 0, stem: str
         t = np.arange(num) / 16000
         x = 0.2 * np.sin(2 * np.pi * (150 + 40 * i) * t) * np.sin(2 * np.pi * 3 * t)
         x = x + 0.02 * rng.standard_normal(num)
-        sf.write(out / f"{stem}{i:03d}.wav", x.astype(np.float32), 16000, subtype="PCM_16")
+        folder = out / f"spk{i % speakers}" if speakers > 0 else out
+        folder.mkdir(exist_ok=True)
+        sf.write(folder / f"{stem}{i:03d}.wav", x.astype(np.float32), 16000, subtype="PCM_16")
         label = text(i)
-        (out / f"{stem}{i:03d}.txt").write_text(f"{label}\n" if label else "")
+        (folder / f"{stem}{i:03d}.txt").write_text(f"{label}\n" if label else "")
     return out

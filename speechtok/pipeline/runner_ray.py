@@ -83,7 +83,9 @@ class RayExecutor:
             else:
                 saved = os.environ.pop("RAY_ADDRESS", None)  # never joined implicitly
                 try:
-                    ray.init(num_cpus=self.workers, include_dashboard=False,
+                    # address="local": always a new private instance, never a Ray that
+                    # happens to run on this machine (ray.init(None) would join it)
+                    ray.init(address="local", num_cpus=self.workers, include_dashboard=False,
                              _node_ip_address="127.0.0.1",
                              runtime_env={"env_vars": self._env}, log_to_driver=False,
                              configure_logging=False)

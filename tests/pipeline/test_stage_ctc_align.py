@@ -20,7 +20,8 @@ INLINE = RunOptions(executor="inline", progress=False)
 
 
 def _corpus(root: Path) -> Path:
-    return write_tone_corpus(root, 12, stem="u", text=lambda i: "" if i == 5 else f"tone {'number ' * (i % 3)}{i}")
+    return write_tone_corpus(root, 12, stem="u", text=lambda i: "" if i == 5 else f"tone {'number ' * (i % 3)}{i}",
+                             speakers=4)
 
 
 def _recipe(corpus: Path, align_run: Path | None) -> object:
@@ -30,7 +31,8 @@ def _recipe(corpus: Path, align_run: Path | None) -> object:
     if align_run is not None:
         stages.append({"type": "ctc_align", "name": "ctc", "input": "feats.fbank",
                        "config": {"run": str(align_run)}})
-    return recipe_from_dict({"ingest": {"source": str(corpus), "sample_rate": 16000},
+    return recipe_from_dict({"ingest": {"source": str(corpus), "sample_rate": 16000,
+                                        "options": {"speaker_from": "top_dir"}},
                              "shards": {"cuts_per_shard": 5}, "stages": stages})
 
 
