@@ -12,6 +12,7 @@ checks every scored id against the held-out speakers; `speechtok.compare.split_p
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from speechtok import hub
+from speechtok.atomic import atomic_open
 from speechtok.compare.recipe import CompareRecipe, FamilySpec
 from speechtok.compare.split_proof import HeldOut, SplitProofError, check_ids, split_scores
 from speechtok.errors import SpeechtokError
@@ -355,16 +357,9 @@ def _reuse_nbest(prior: Path, run: Path, sets: dict[str, str]) -> None:
     utterances: the backbone only changes the LM), so a second backbone does not decode again."""
     if not prior.is_file():
         return
-    import os
-    import shutil
-
-    run.mkdir(parents=True, exist_ok=True)
     cache = run / "nbest_cache.jsonl"
-    tmp = cache.with_suffix(".jsonl.tmp")
-    shutil.copyfile(prior, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, cache)
+    with open(prior, "rb") as src, atomic_open(cache, "wb") as dst:
+        shutil.copyfileobj(src, dst)
     sets["nbest.cache"] = str(cache)
 
 

@@ -49,9 +49,13 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, st
             yield lineno, obj, ""
 
 
-def _opt_str(obj: dict[str, Any], key: str) -> str | None:
-    v = obj.get(key)
-    return None if v is None else str(v)
+def opt_str(obj: dict[str, Any], *keys: str) -> str | None:
+    """The first of `keys` present (not None) in `obj`, as a string; None when none is."""
+    for k in keys:
+        v = obj.get(k)
+        if v is not None:
+            return str(v)
+    return None
 
 
 def iter_jsonl(path: Path, *, language: str | None = None, rebase: bool = True) -> SourceStream:
@@ -68,13 +72,13 @@ def iter_jsonl(path: Path, *, language: str | None = None, rebase: bool = True) 
             reason = "no_audio_for_transcript" if obj.get("text") else "bad_entry"
             yield Problem(
                 reason=reason,
-                id=_opt_str(obj, "id"),
+                id=opt_str(obj, "id"),
                 origin=origin,
                 detail="entry has no `audio` path",
             )
             continue
         audio_path = resolve_audio_path(audio, base, rebase=rebase)
-        uid = _opt_str(obj, "id") or Path(audio).stem
+        uid = opt_str(obj, "id") or Path(audio).stem
         try:
             start = float(obj.get("start", 0.0))
             duration = None if obj.get("duration") is None else float(obj["duration"])
@@ -92,10 +96,10 @@ def iter_jsonl(path: Path, *, language: str | None = None, rebase: bool = True) 
                     start=start,
                     duration=duration,
                     channel=channel,
-                    text=_opt_str(obj, "text"),
-                    speaker=_opt_str(obj, "speaker"),
-                    language=_opt_str(obj, "language") or language,
-                    gender=_opt_str(obj, "gender"),
+                    text=opt_str(obj, "text"),
+                    speaker=opt_str(obj, "speaker"),
+                    language=opt_str(obj, "language") or language,
+                    gender=opt_str(obj, "gender"),
                     custom={k: v for k, v in obj.items() if k not in _KNOWN} or None,
                 ),
             ),

@@ -16,18 +16,10 @@ from pathlib import Path
 
 from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, resolve_audio_path
 from speechtok.manifests.quarantine import Problem
-from speechtok.manifests.sources.jsonl import iter_json_lines
+from speechtok.manifests.sources.jsonl import iter_json_lines, opt_str
 
 _SPEAKER_KEYS = ("speaker", "spk", "speaker_id")
 _KNOWN = frozenset({"audio_filepath", "duration", "offset", "text", "lang", *_SPEAKER_KEYS})
-
-
-def _opt_str(obj: dict[str, object], *keys: str) -> str | None:
-    for k in keys:
-        v = obj.get(k)
-        if v is not None:
-            return str(v)
-    return None
 
 
 def iter_nemo(path: Path, *, language: str | None = None, rebase: bool = True) -> SourceStream:
@@ -65,9 +57,9 @@ def iter_nemo(path: Path, *, language: str | None = None, rebase: bool = True) -
                     id=uid,
                     start=offset or 0.0,
                     duration=duration if segment else None,
-                    text=_opt_str(obj, "text"),
-                    speaker=_opt_str(obj, *_SPEAKER_KEYS),
-                    language=_opt_str(obj, "lang") or language,
+                    text=opt_str(obj, "text"),
+                    speaker=opt_str(obj, *_SPEAKER_KEYS),
+                    language=opt_str(obj, "lang") or language,
                     custom={k: v for k, v in obj.items() if k not in _KNOWN} or None,
                 ),
             ),
