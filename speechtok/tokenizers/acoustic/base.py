@@ -87,6 +87,17 @@ class AcousticTokenizer(Protocol):
         ...
 
 
+def check_chunk_batch_limits(context_s: float, max_batch_samples: int,
+                             max_batch_size: int | None) -> None:
+    """The chunk-context and batch bounds every codec config shares (`ConfigError` names the field)."""
+    if context_s < 0:
+        raise ConfigError("context_s", context_s, "must be >= 0")
+    if max_batch_samples < 1:
+        raise ConfigError("max_batch_samples", max_batch_samples, "must be >= 1")
+    if max_batch_size is not None and max_batch_size < 1:
+        raise ConfigError("max_batch_size", max_batch_size, "must be >= 1")
+
+
 def check_waves(waves: Sequence[np.ndarray], sr: int, expected_sr: int) -> list[np.ndarray]:
     """Validates a batch of mono waveforms; returns them as contiguous float32 (S,) arrays.
 

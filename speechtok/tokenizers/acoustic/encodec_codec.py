@@ -32,6 +32,7 @@ from speechtok import hub
 from speechtok.errors import ConfigError, InputError
 from speechtok.tokenizers.acoustic.base import (
     CodecInfo,
+    check_chunk_batch_limits,
     check_codes,
     check_waves,
     file_sha256,
@@ -112,12 +113,7 @@ class EncodecConfig:
             )
         if self.chunk_s < 0:
             raise ConfigError("chunk_s", self.chunk_s, "must be >= 0 (0 disables chunking)")
-        if self.context_s < 0:
-            raise ConfigError("context_s", self.context_s, "must be >= 0")
-        if self.max_batch_samples < 1:
-            raise ConfigError("max_batch_samples", self.max_batch_samples, "must be >= 1")
-        if self.max_batch_size is not None and self.max_batch_size < 1:
-            raise ConfigError("max_batch_size", self.max_batch_size, "must be >= 1")
+        check_chunk_batch_limits(self.context_s, self.max_batch_samples, self.max_batch_size)
         self.arch.validate()
 
 

@@ -33,7 +33,13 @@ import numpy as np
 import torch
 
 from speechtok.errors import ConfigError
-from speechtok.tokenizers.acoustic.base import CodecInfo, check_codes, check_waves, resolve_device
+from speechtok.tokenizers.acoustic.base import (
+    CodecInfo,
+    check_chunk_batch_limits,
+    check_codes,
+    check_waves,
+    resolve_device,
+)
 from speechtok.tokenizers.acoustic.batching import run_bucketed
 from speechtok.tokenizers.acoustic.chunking import plan_chunks, stitch
 from speechtok.tokenizers.acoustic.hf_local import check_model_dir, load_pretrained, looks_like_dir
@@ -75,12 +81,7 @@ class XcodecCodecConfig:
             raise ConfigError("n_codebooks", self.n_codebooks, "must be >= 1 (or None for all)")
         if self.chunk_s < 0:
             raise ConfigError("chunk_s", self.chunk_s, "must be >= 0 (0 disables chunking)")
-        if self.context_s < 0:
-            raise ConfigError("context_s", self.context_s, "must be >= 0")
-        if self.max_batch_samples < 1:
-            raise ConfigError("max_batch_samples", self.max_batch_samples, "must be >= 1")
-        if self.max_batch_size is not None and self.max_batch_size < 1:
-            raise ConfigError("max_batch_size", self.max_batch_size, "must be >= 1")
+        check_chunk_batch_limits(self.context_s, self.max_batch_samples, self.max_batch_size)
 
 
 def offline_xcodec_config(raw: dict[str, Any]) -> Any:
