@@ -55,7 +55,7 @@ def heldout_rows(recipe: CompareRecipe) -> tuple[list[str], np.ndarray]:
 
     Returns ids and durations in seconds (float64 (N,)).
     """
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
     from speechtok.trainers.token.recipe import SplitConfig
 
     split = SplitConfig(train=recipe.data.train_share, seed=recipe.data.split_seed)
@@ -223,7 +223,7 @@ def read_latent(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, An
 
 def _source_of(recipe: CompareRecipe, group: str) -> str:
     """What made a features group, in words (from its shard metadata)."""
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     try:
         meta = ShardDataset(recipe.data.shards, groups=(group,)).meta(group)
@@ -263,7 +263,7 @@ def token_overrides(recipe: CompareRecipe) -> dict[str, str]:
 
 def read_token(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any]:
     """Flat record of a token run: ASR WER/CER through the token LM, unit rate after dedup."""
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
     from speechtok.trainers.token.sequences import dedup_units
 
     ev = json.loads((run / "eval.json").read_text())
@@ -300,8 +300,8 @@ def read_token(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any
 
 def _units_input(recipe: CompareRecipe) -> str:
     """The group the units were computed from: the one whose fingerprint is the units' upstream."""
-    from speechtok.pipeline.shard_index import ShardIndex
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.index import ShardIndex
+    from speechtok.shards.reader import ShardDataset
 
     try:
         up = ShardDataset(recipe.data.shards, groups=(recipe.data.units,)).meta(recipe.data.units).upstream_fingerprint

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from speechtok.errors import InputError
 from speechtok.pipeline.export_slam import recording_file
-from speechtok.pipeline.shard_reader import ShardDataset
+from speechtok.shards.reader import ShardDataset
 
 
 def export_nemo(out_dir: Path, dest: Path, groups: Sequence[str], split: str) -> int:

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from speechtok.errors import ConfigError, SpeechtokError
-from speechtok.pipeline.names import check_stage_name
+from speechtok.shards.names import check_stage_name
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TOP_KEYS = {"vars", "ingest", "shards", "stages", "description"}

@@ -11,8 +11,7 @@ from speechtok.compare.families import latent_overrides, text_overrides, token_o
 from speechtok.compare.recipe import load_compare_recipe
 from speechtok.compare.report import CHARTS, markdown, write_report
 from speechtok.errors import ConfigError, InputError
-
-ROOT = Path(__file__).resolve().parents[2]
+from speechtok.paths import ROOT
 
 
 def _records() -> list[dict]:

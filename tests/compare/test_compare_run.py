@@ -10,10 +10,9 @@ import pytest
 
 from speechtok.compare import run_compare, write_kaldi_dir
 from speechtok.errors import ConfigError
+from speechtok.paths import ROOT
 from speechtok.pipeline.recipe import parse_raw_sets as _parse_sets
 from speechtok.trainers.token.synthetic import write_synthetic_shards
-
-ROOT = Path(__file__).resolve().parents[2]
 
 RECIPE = """
 description: synthetic smoke

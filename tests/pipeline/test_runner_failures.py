@@ -19,7 +19,7 @@ import pytest
 import yaml
 from test_runner_util import leftovers, make_corpus, snapshot
 
-from speechtok.pipeline.shard_index import ShardIndex
+from speechtok.shards.index import ShardIndex
 
 DRIVER = r'''
 import sys

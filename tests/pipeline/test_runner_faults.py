@@ -21,8 +21,8 @@ import pytest
 import yaml
 from test_runner_util import leftovers, make_corpus, snapshot
 
-from speechtok.pipeline.shard_file import ShardFile
-from speechtok.pipeline.shard_index import ShardIndex, shard_path
+from speechtok.shards.file import ShardFile
+from speechtok.shards.index import ShardIndex, shard_path
 
 DRIVER = r'''
 import sys

@@ -17,7 +17,7 @@ from test_runner_util import make_corpus, small_recipe, snapshot
 from speechtok.errors import ConfigError
 from speechtok.pipeline.recipe import recipe_from_dict
 from speechtok.pipeline.runner import RunOptions, run
-from speechtok.pipeline.shard_verify import verify_output
+from speechtok.shards.verify import verify_output
 
 QUIET = RunOptions(progress=False)
 

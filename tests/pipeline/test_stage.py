@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from speechtok.errors import ConfigError, SpeechtokError
-from speechtok.pipeline.faults import _targets
+from speechtok.faults import _targets
+from speechtok.paths import ROOT
+from speechtok.pipeline.lock import LockedError, RunLock, read_lock
 from speechtok.pipeline.recipe import load_recipe, parse_sets, recipe_from_dict
-from speechtok.pipeline.run_lock import LockedError, RunLock, read_lock
 from speechtok.pipeline.stage import Stage, build_stage, canonical_json, fingerprint_of
 from speechtok.pipeline.stages.kmeans_units import dedup_units
 
-ROOT = Path(__file__).resolve().parents[2]
 FBANK = {"type": "fbank", "name": "fbank", "input": None, "config": {"num_mel_bins": 40}}
 
 

@@ -9,13 +9,13 @@ import pytest
 
 from speechtok.cli import main
 from speechtok.errors import ConfigError, InputError
+from speechtok.paths import ROOT
 from speechtok.trainers.hyps import read_hyps
 from speechtok.trainers.latent import run_recipe as run_latent
 from speechtok.trainers.token import run_recipe as run_token
 from speechtok.trainers.token.synthetic import write_synthetic_shards
 from speechtok.trainers.transcribe import transcribe
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -107,15 +107,15 @@ class GroupFrameSource:
     """
 
     def __init__(self, out_dir: Path, group: str) -> None:
-        from speechtok.pipeline.shard_index import ShardIndex
+        from speechtok.shards.index import ShardIndex
 
         self.out_dir, self.group = Path(out_dir), group
         self.index = ShardIndex.load(out_dir)
         self.shards = self.index.committed_shards(group)
 
     def _files(self) -> Any:
-        from speechtok.pipeline.shard_file import ShardFile
-        from speechtok.pipeline.shard_index import shard_path
+        from speechtok.shards.file import ShardFile
+        from speechtok.shards.index import shard_path
 
         for s in self.shards:
             entry = self.index.committed(self.group, s)
@@ -173,7 +173,7 @@ class KMeansUnitsStage(StageBase):
 
     def input_spec(self, out_dir: Path) -> Any:
         """The `FeatureSpec` of the input group, from its committed shards' metadata."""
-        from speechtok.pipeline.shard_reader import ShardDataset
+        from speechtok.shards.reader import ShardDataset
         from speechtok.tokenizers.feature_spec import feature_spec_from_group
 
         group = str(self.input_group)

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from speechtok.errors import ConfigError
 from speechtok.pipeline.stage import CutItem
 from speechtok.pipeline.stages.audio import Result, load_waves
-from speechtok.pipeline.stages.ssl import (
+from speechtok.pipeline.stages.base import (
     FeatsStageBase,
     check_types,
     fill_feats,

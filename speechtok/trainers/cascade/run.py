@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from speechtok import atomic
-from speechtok.errors import ConfigError
 from speechtok.trainers.cascade.data import (
     SPLITS,
     Utterance,
@@ -38,6 +37,7 @@ from speechtok.trainers.cascade.data import (
     split_name_source,
     split_of,
 )
+from speechtok.trainers.cascade.decode import decode_nbest
 from speechtok.trainers.cascade.hyporadise import PROMPTS, hp_record, write_hyporadise
 from speechtok.trainers.cascade.nbest import NBestList, write_jsonl
 from speechtok.trainers.cascade.recipe import CascadeRecipe, load_recipe
@@ -68,45 +68,12 @@ def _splits(utts: Sequence[Utterance], recipe: CascadeRecipe) -> dict[str, list[
     return out
 
 
-def _decode(utts: list[Utterance], recipe: CascadeRecipe) -> tuple[list[NBestList], dict[str, float]]:
-    n = recipe.nbest
-    t0 = time.perf_counter()
-    if n.decoder == "whisper":
-        from speechtok.trainers.cascade.nbest_whisper import WhisperNBest, WhisperNBestConfig
-
-        if n.model_dir is None:
-            raise ConfigError("nbest.model_dir", None, "must be a CTranslate2 Whisper directory")
-        dec = WhisperNBest(
-            WhisperNBestConfig(
-                model_dir=n.model_dir,
-                beam_size=n.beam_size,
-                num_hypotheses=n.num_hypotheses,
-                batch_size=n.batch_size,
-                device=recipe.device,
-                threads=n.threads or recipe.threads,
-            )
-        )
-        lists = list(dec.decode_utterances(utts, cache=n.cache))
-    elif n.decoder == "ctc":
-        from speechtok.trainers.cascade.nbest_ctc import CTCNBest
-
-        if n.ctc_run is None or n.shards is None:
-            raise ConfigError("nbest.ctc_run/shards", None, "must both be set for decoder 'ctc'")
-        lists = list(CTCNBest(n.ctc_run, n.shards, beam_size=n.beam_size, num_hypotheses=n.num_hypotheses,
-                              device=recipe.device).decode_utterances(utts))
-    else:
-        from speechtok.trainers.cascade.nbest_sphinx import SphinxNBest, SphinxNBestConfig
-
-        lists = list(SphinxNBest(SphinxNBestConfig(num_hypotheses=n.num_hypotheses)).decode_utterances(utts))
-    return lists, {"decode_wall_s": time.perf_counter() - t0}
-
-
 def _write_shards(out_dir: Path, lists: list[NBestList], recipe: CascadeRecipe) -> None:
     """Also stores the n-best lists as the shard group ``nbest.<decoder>`` of the run dir."""
     try:
-        from speechtok.pipeline.shards import delete_group
+        from speechtok.shards.writer import delete_group
     except ImportError:  # the shard layer is optional for the cascade
-        log.warning("speechtok.pipeline.shards is not available; n-best shards not written")
+        log.warning("speechtok.shards.writer is not available; n-best shards not written")
         return
     from speechtok.trainers.cascade.nbest_shards import write_nbest_shards
 
@@ -162,7 +129,7 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
     if recipe.data.max_train_utts:
         splits["train"] = splits["train"][: recipe.data.max_train_utts]
     all_utts = [u for s in SPLITS for u in splits[s]]
-    lists, t = _decode(all_utts, recipe)
+    lists, t = decode_nbest(all_utts, recipe)
     timings.update(t)
     write_jsonl(out_dir / "nbest.jsonl", lists)
     _write_shards(out_dir, lists, recipe)

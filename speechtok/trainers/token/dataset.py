@@ -56,7 +56,7 @@ def _utterances(ds: Any, units: str, align_key: str, needs_text: bool) -> tuple[
 def load_utterances(cfg: TokenDataConfig) -> tuple[list[Utterance], int]:
     """All utterances of `cfg.shards` (then of each of `cfg.more_shards`, checked to carry units of
     the same k-means model) and the unit vocabulary size (from the group's metadata)."""
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     groups = ("cuts", cfg.units) + ((cfg.alignment,) if cfg.alignment else ())
     align_key = cfg.alignment or "alignment"

@@ -7,7 +7,6 @@ as a YAML scalar (`100` is an int, `true` a bool, `[a, b]` a list).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,32 +37,6 @@ def load_recipe_dict(path: Path, overrides: Mapping[str, str]) -> dict[str, Any]
                 raise ConfigError(key, value, f"must name a field inside a section ({p!r} is not a section)")
         node[parts[-1]] = yaml.safe_load(value)
     return raw
-
-
-def build_section(cls: type[T], raw: Mapping[str, Any] | None, section: str) -> T:
-    """`cls(**raw)` with unknown keys reported; lists become tuples for tuple fields; validated."""
-    raw = dict(raw or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise InputError(f"`{section}.{unknown[0]}`", f"is not a field of {section}; known fields: {sorted(fields)}")
-    for name, value in raw.items():
-        if isinstance(value, list) and "tuple" in str(fields[name].type):
-            raw[name] = tuple(value)
-    obj = cls(**raw)
-    validate = getattr(obj, "validate", None)
-    if validate is not None:
-        validate()
-    return obj
-
-
-def to_json(obj: Any) -> Any:
-    """JSON-able form of a config dataclass tree."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {k: to_json(v) for k, v in dataclasses.asdict(obj).items()}
-    if isinstance(obj, tuple | list):
-        return [to_json(v) for v in obj]
-    return obj
 
 
 @dataclass(frozen=True, kw_only=True)

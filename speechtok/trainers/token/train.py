@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from speechtok.config import build, to_json
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import BatchingConfig, BatchLoader
 from speechtok.trainers.hyps import score_hyps, write_hyps
@@ -42,21 +43,19 @@ from speechtok.trainers.token.recipe import (
     SplitConfig,
     TokenDataConfig,
     TokenEvalConfig,
-    build_section,
     dump_json,
     load_recipe_dict,
-    to_json,
 )
 
 
 def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -> int:
     raw = load_recipe_dict(recipe_path, overrides)
-    data_cfg = build_section(TokenDataConfig, raw.get("data"), "data")
-    llm_cfg = build_section(LLMConfig, raw.get("llm"), "llm")
-    batching = build_section(BatchingConfig, raw.get("batching"), "batching")
-    loop_cfg = build_section(LoopConfig, raw.get("train"), "train")
-    eval_cfg = build_section(TokenEvalConfig, raw.get("eval"), "eval")
-    split = build_section(SplitConfig, data_cfg.split, "data.split")
+    data_cfg = build(TokenDataConfig, raw.get("data"), "data")
+    llm_cfg = build(LLMConfig, raw.get("llm"), "llm")
+    batching = build(BatchingConfig, raw.get("batching"), "batching")
+    loop_cfg = build(LoopConfig, raw.get("train"), "train")
+    eval_cfg = build(TokenEvalConfig, raw.get("eval"), "eval")
+    split = build(SplitConfig, data_cfg.split, "data.split")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dump_json(out / "recipe.json", {"data": to_json(data_cfg), "llm": to_json(llm_cfg), "batching": to_json(batching),
@@ -146,7 +145,7 @@ def _vocoder(data_cfg: TokenDataConfig, eval_cfg: TokenEvalConfig, train_utts: l
     fbank geometry of `eval_cfg.tts_feats` and mean run lengths from the train utterances."""
     from speechtok.errors import InputError
     from speechtok.features.fbank import FbankConfig
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
     from speechtok.tokenizers.kmeans import KMeansModel
     from speechtok.tokenizers.unit_vocoder import CentroidVocoder
 
