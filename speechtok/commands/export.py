@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from speechtok.pipeline.shard_export import FORMATS, export_output
+from speechtok.exports.formats import FORMATS, export_output
 
 
 def _run(args: argparse.Namespace) -> int:

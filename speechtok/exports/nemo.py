@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from speechtok.errors import InputError
-from speechtok.pipeline.export_slam import recording_file
+from speechtok.exports.slam import recording_file
 from speechtok.pipeline.shard_reader import ShardDataset
 
 

@@ -17,9 +17,9 @@
   frame-major: t0q0 t0q1 .. t1q0 ..), ``{split}.offsets.npy`` (int64 (N+1,)),
   ``{split}.ids.txt`` and ``{split}.json`` (group, vocab, codebooks, provenance).
 - ``slam``: SLAM-LLM ``{split}.jsonl`` (``key``, ``source``, ``target``; segments cut to files;
-  token groups named with ``--group`` as extra columns), see `speechtok.pipeline.export_slam`.
+  token groups named with ``--group`` as extra columns), see `speechtok.exports.slam`.
 - ``nemo``: NeMo ``{split}_manifest.json`` (``audio_filepath``, ``duration``, ``offset`` for
-  segments, ``text``, ``lang``, ``speaker``), see `speechtok.pipeline.export_nemo`.
+  segments, ``text``, ``lang``, ``speaker``), see `speechtok.exports.nemo`.
 
 Every export is written into a temporary directory next to ``DEST`` and renamed to ``DEST``
 at the end (files fsynced), so ``DEST`` never holds a partial export or stale files of an
@@ -282,11 +282,11 @@ def _export(out_dir: str | os.PathLike[str], to: str, d: Path, final: Path, *,
         return export_fairseq(out, d, g, split) if to == "fairseq" else export_memmap(out, d, g, split)
     chosen = _groups(index, groups)
     if to == "nemo":
-        from speechtok.pipeline.export_nemo import export_nemo
+        from speechtok.exports.nemo import export_nemo
 
         return export_nemo(out, d, chosen if groups else [], split)
     if to == "slam":
-        from speechtok.pipeline.export_slam import export_slam
+        from speechtok.exports.slam import export_slam
 
         return export_slam(out, d, chosen if groups else [], split, final=final)
     if to == "lhotse":
