@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from speechtok.errors import SpeechtokError
+from speechtok.pipeline.ray_loopback import LOOPBACK, loopback_ray
 from speechtok.pipeline.runner_local import MAX_INFLIGHT_BYTES, InflightBudget, reproducible_env
 from speechtok.pipeline.shard_job import run_shard_job
 from speechtok.pipeline.stage import StageResources
@@ -84,11 +85,13 @@ class RayExecutor:
                 saved = os.environ.pop("RAY_ADDRESS", None)  # never joined implicitly
                 try:
                     # address="local": always a new private instance, never a Ray that
-                    # happens to run on this machine (ray.init(None) would join it)
-                    ray.init(address="local", num_cpus=self.workers, include_dashboard=False,
-                             _node_ip_address="127.0.0.1",
-                             runtime_env={"env_vars": self._env}, log_to_driver=False,
-                             configure_logging=False)
+                    # happens to run on this machine (ray.init(None) would join it);
+                    # loopback_ray: else Ray swaps 127.0.0.1 for the primary interface
+                    with loopback_ray():
+                        ray.init(address="local", num_cpus=self.workers,
+                                 include_dashboard=False, _node_ip_address=LOOPBACK,
+                                 runtime_env={"env_vars": self._env}, log_to_driver=False,
+                                 configure_logging=False)
                 finally:
                     if saved is not None:
                         os.environ["RAY_ADDRESS"] = saved
