@@ -19,15 +19,20 @@
 - ``slam``: SLAM-LLM ``{split}.jsonl`` (``key``, ``source``, ``target``; segments cut to files;
   token groups named with ``--group`` as extra columns), see `speechtok.exports.slam`.
 - ``nemo``: NeMo ``{split}_manifest.json`` (``audio_filepath``, ``duration``, ``offset`` for
-  segments, ``text``, ``lang``, ``speaker``), see `speechtok.exports.nemo`.
+  segments, ``text``, ``lang``, ``speaker``) and lhotse Shar in ``shar/`` with every array group
+  as a Shar field, see `speechtok.exports.nemo` and `speechtok.exports.shar`.
+- ``espnet``: ``wav.scp``, ``text``, ``utt2spk``, one file per token group and ESPnet-SpeechLM's
+  ``data.json``, see `speechtok.exports.espnet`.
+- ``hf-audio``: a ``save_to_disk`` dataset with an ``Audio`` column and every group as columns,
+  see `speechtok.exports.hf_audio`.
 
 Every export is written into a temporary directory next to ``DEST`` and renamed to ``DEST``
 at the end (files fsynced), so ``DEST`` never holds a partial export or stale files of an
 earlier one; a non-empty ``DEST`` is refused unless ``overwrite=True`` (``--overwrite``), which
 replaces it whole.
 
-Everything streams shard by shard through memory maps (RAM bounded by one shard), except
-``hf``, which hands `datasets` one memory-mapped table of all shards.
+Everything streams shard by shard (or row by row) through memory maps (RAM bounded by one
+shard), except ``hf``, which hands `datasets` one memory-mapped table of all shards.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ from speechtok.pipeline.shard_index import ShardIndex
 from speechtok.pipeline.shard_reader import ShardDataset, row_keys
 from speechtok.pipeline.shard_schema import GroupMeta
 
-FORMATS = ("parquet", "hf", "lhotse", "fairseq", "memmap", "slam", "nemo")
+FORMATS = ("parquet", "hf", "hf-audio", "lhotse", "fairseq", "memmap", "slam", "nemo", "espnet")
 
 
 def _groups(index: ShardIndex, groups: Sequence[str] | None) -> list[str]:
@@ -284,7 +289,15 @@ def _export(out_dir: str | os.PathLike[str], to: str, d: Path, final: Path, *,
     if to == "nemo":
         from speechtok.exports.nemo import export_nemo
 
-        return export_nemo(out, d, chosen if groups else [], split)
+        return export_nemo(out, d, chosen if groups else [], split, shar_groups=chosen)
+    if to == "espnet":
+        from speechtok.exports.espnet import export_espnet
+
+        return export_espnet(out, d, chosen, final=final)
+    if to == "hf-audio":
+        from speechtok.exports.hf_audio import export_hf_audio
+
+        return export_hf_audio(out, d, chosen)
     if to == "slam":
         from speechtok.exports.slam import export_slam
 
