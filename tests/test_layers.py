@@ -13,7 +13,7 @@ PKG = Path(__file__).resolve().parents[1] / "speechtok"
 #: Layers, lowest first; a module may import its own layer or one below. A package not listed
 #: here is an error (add it where it belongs).
 LAYERS: list[set[str]] = [
-    {"errors", "atomic", "paths", "failures", "faults", "hub", "config", "__init__"},
+    {"errors", "atomic", "paths", "failures", "faults", "hub", "config", "hf_rows", "__init__"},
     {"manifests"},
     {"features"},
     {"shards"},

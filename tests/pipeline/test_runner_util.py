@@ -40,3 +40,27 @@ def leftovers(out: Path) -> list[str]:
     """Temporary files a finished run must not leave behind."""
     return sorted(str(p.relative_to(out)) for p in out.rglob("*")
                   if ".tmp" in p.name or p.name.endswith(".partial"))
+
+
+def listening_addresses(root_pid: int | None = None) -> dict[str, set[str]]:
+    """Listening TCP addresses of a process and all its descendants (Ray's GCS, raylets,
+    agents, workers): {ip: {"name:port", ...}}."""
+    import os
+
+    import psutil
+
+    me = psutil.Process(root_pid or os.getpid())
+    found: dict[str, set[str]] = {}
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            # psutil >= 6 names it net_connections; 5.x connections
+            getter = getattr(proc, "net_connections", None) or proc.connections
+            conns = getter(kind="tcp")
+            name = proc.name()
+        except psutil.Error:  # it exited meanwhile
+            continue
+        for c in conns:
+            if c.status == psutil.CONN_LISTEN:
+                ip = c.laddr.ip.removeprefix("::ffff:")
+                found.setdefault(ip, set()).add(f"{name}:{c.laddr.port}")
+    return found

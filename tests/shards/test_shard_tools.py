@@ -12,7 +12,7 @@ import pytest
 
 from speechtok.cli import main
 from speechtok.errors import ConfigError
-from speechtok.pipeline.shard_export import export_output
+from speechtok.exports.formats import export_output
 from speechtok.shards.inspect import inspect_output
 from speechtok.shards.testing import CODES, FEATS, UNITS, write_dummy_output
 from speechtok.shards.verify import verify_output

@@ -38,6 +38,7 @@ from speechtok.pipeline.executors.base import (
     run_bounded,
 )
 from speechtok.pipeline.job import run_shard_job
+from speechtok.pipeline.ray_loopback import LOOPBACK, loopback_ray
 from speechtok.pipeline.stage import StageResources
 
 #: How often a job whose worker died (a Ray system error) is resubmitted before the run fails.
@@ -92,11 +93,13 @@ class RayExecutor:
                 saved = os.environ.pop("RAY_ADDRESS", None)  # never joined implicitly
                 try:
                     # address="local": always a new private instance, never a Ray that
-                    # happens to run on this machine (ray.init(None) would join it)
-                    ray.init(address="local", num_cpus=self.workers, include_dashboard=False,
-                             _node_ip_address="127.0.0.1",
-                             runtime_env={"env_vars": self._env}, log_to_driver=False,
-                             configure_logging=False)
+                    # happens to run on this machine (ray.init(None) would join it);
+                    # loopback_ray: else Ray swaps 127.0.0.1 for the primary interface
+                    with loopback_ray():
+                        ray.init(address="local", num_cpus=self.workers,
+                                 include_dashboard=False, _node_ip_address=LOOPBACK,
+                                 runtime_env={"env_vars": self._env}, log_to_driver=False,
+                                 configure_logging=False)
                 finally:
                     if saved is not None:
                         os.environ["RAY_ADDRESS"] = saved

@@ -76,9 +76,12 @@ class TokenDataConfig:
             size are checked), e.g. tokenized with ``kmeans_units`` ``model: SHARDS/models/NAME``.
         test: a separate test shard directory (units from the same k-means model): decoded by ASR
             after training, scored only (``RUN/test_hyps.jsonl``, ``test.wer`` in eval.json).
+        sources: weighted corpora mixed batch by batch instead of `shards`/`more_shards`:
+            ``[{shards: A, weight: 0.7}, {shards: B, weight: 0.3, repeat: true}]`` (see
+            `speechtok.trainers.mixing`); `shards` defaults to the first source's.
     """
 
-    shards: str
+    shards: str = ""
     units: str = "units.km100"
     tasks: tuple[str, ...] = ("unitlm", "asr")
     dedup: bool = True
@@ -89,8 +92,18 @@ class TokenDataConfig:
     alignment: str | None = None
     test: str | None = None
     more_shards: tuple[str, ...] = ()
+    sources: tuple[dict[str, Any], ...] = ()
 
     def validate(self) -> None:
+        from speechtok.trainers.mixing import parse_sources
+
+        if not self.shards and not self.sources:
+            raise ConfigError("data.shards", self.shards, "must name a shard directory (or give data.sources)")
+        if self.sources:
+            parse_sources(self.sources)
+            if self.more_shards:
+                raise ConfigError("data.more_shards", list(self.more_shards),
+                                  "must be empty with data.sources (list every corpus as a source)")
         if self.alignment is not None and not self.alignment.startswith("align."):
             raise ConfigError("data.alignment", self.alignment, "must be an align group like 'align.ctc'")
         known = ("unitlm", "asr", "tts", "textlm", "interleaved")

@@ -14,22 +14,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from speechtok.config import build, to_json
+from speechtok.errors import InputError
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import BatchingConfig, BatchLoader
 from speechtok.trainers.hyps import score_hyps, write_hyps
 from speechtok.trainers.llm import LLMConfig, build_llm, count_trainable, load_tokenizer
 from speechtok.trainers.loop import LoopConfig, train
+from speechtok.trainers.mixing import MixLoader, parse_sources
 from speechtok.trainers.token import sequences as sq
 from speechtok.trainers.token.dataset import (
     SequenceSet,
     collate_sequences,
     lm_loss,
+    load_source_utterances,
     load_utterances,
     split_utterances,
 )
@@ -51,6 +55,8 @@ from speechtok.trainers.token.recipe import (
 def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -> int:
     raw = load_recipe_dict(recipe_path, overrides)
     data_cfg = build(TokenDataConfig, raw.get("data"), "data")
+    if data_cfg.sources and not data_cfg.shards:  # decode/transcribe read `shards`: the first source
+        data_cfg = replace(data_cfg, shards=parse_sources(data_cfg.sources)[0].shards)
     llm_cfg = build(LLMConfig, raw.get("llm"), "llm")
     batching = build(BatchingConfig, raw.get("batching"), "batching")
     loop_cfg = build(LoopConfig, raw.get("train"), "train")
@@ -61,8 +67,22 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
     dump_json(out / "recipe.json", {"data": to_json(data_cfg), "llm": to_json(llm_cfg), "batching": to_json(batching),
                                     "train": to_json(loop_cfg), "eval": to_json(eval_cfg)})
 
-    utts, unit_vocab = load_utterances(data_cfg)
-    train_utts, dev_utts = split_utterances(utts, split)
+    if data_cfg.sources:
+        per_source, unit_vocab = load_source_utterances(data_cfg)
+        parts = [([u for u in us if split.is_train(u.speaker)], [u for u in us if not split.is_train(u.speaker)])
+                 for us in per_source]
+        for i, (tr, _) in enumerate(parts):
+            if not tr:
+                raise InputError(f"data.sources[{i}]", "has no training utterance after the speaker split")
+        train_parts = [tr for tr, _ in parts]
+        train_utts = [u for tr in train_parts for u in tr]
+        dev_utts = [u for _, dv in parts for u in dv]
+        if not dev_utts:
+            raise InputError("split", "no dev utterance in any source; change split.train or split.seed")
+    else:
+        utts, unit_vocab = load_utterances(data_cfg)
+        train_utts, dev_utts = split_utterances(utts, split)
+        train_parts = [train_utts]
     # -> train/dev utterances, disjoint by speaker
     tokenizer = load_tokenizer(llm_cfg, (u.text for u in train_utts))
     name = data_cfg.units.split(".", 1)[1]
@@ -78,11 +98,18 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
     def decode(ids: list[int]) -> str:
         return str(tokenizer.decode(ids, skip_special_tokens=True))
 
-    train_set = SequenceSet(train_utts, data_cfg.tasks, spec, data_cfg, encode, seed=loop_cfg.seed)
+    train_sets = [SequenceSet(tr, data_cfg.tasks, spec, data_cfg, encode, seed=loop_cfg.seed + 1000 * i)
+                  for i, tr in enumerate(train_parts)]
     dev_set = SequenceSet(dev_utts, data_cfg.tasks, spec, data_cfg, encode, seed=loop_cfg.seed + 1)
     dev_seqs = [dev_set[i] for i in range(len(dev_set))]
-    # -> items: TokenSequence per (utterance, task)
-    loader = BatchLoader(train_set, train_set.lengths(), collate_sequences, batching)
+    # -> items: TokenSequence per (utterance, task); one set per source when mixing
+    loader: BatchLoader | MixLoader
+    if data_cfg.sources:
+        mix = parse_sources(data_cfg.sources)
+        loader = MixLoader(train_sets, [t.lengths() for t in train_sets], collate_sequences, batching,
+                           [m.weight for m in mix], [m.repeat for m in mix])
+    else:
+        loader = BatchLoader(train_sets[0], train_sets[0].lengths(), collate_sequences, batching)
     torch.manual_seed(loop_cfg.seed)  # the initial weights are part of the run's seed
     model = build_llm(llm_cfg, spec.embedding_rows)
 
@@ -97,10 +124,12 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
     report: dict[str, Any] = {
         "train_utts": len(train_utts), "dev_utts": len(dev_utts),
         "dev_speakers": sorted({u.speaker for u in dev_utts}),
-        "train_sequences": len(train_set), "trainable_params": count_trainable(model),
+        "train_sequences": sum(len(t) for t in train_sets), "trainable_params": count_trainable(model),
         "steps": result.step, "train_wall_s": train_s, "final_train_loss": result.losses.get(result.step - 1),
         "vocab_size": spec.size, "vocab_checksum": spec.checksum(),
-        "corpora": [data_cfg.shards, *data_cfg.more_shards],
+        "corpora": ([m["shards"] for m in data_cfg.sources] if data_cfg.sources
+                    else [data_cfg.shards, *data_cfg.more_shards]),
+        "mix_weights": [float(m.get("weight", 1.0)) for m in data_cfg.sources] or None,
     }
     report.update(perplexity_by_kind(model, dev_seqs, spec))
 

@@ -3,8 +3,10 @@
 a segment of its recording; ``lang``/``speaker`` only when known), plus each token group named
 with ``--group`` as an extra field (units: list of ints; codes: list of frames). Audio stays in
 place. ``speechtok ingest --kind nemo`` reads it back. Cuts without a single audio file are refused
-(`InputError` naming the cut). Streamed row by row. (lhotse Shar for NeMo's lhotse dataloading is
-not written.)
+(`InputError` naming the cut). Streamed row by row.
+
+Also ``DEST/shar``: lhotse Shar for NeMo's lhotse dataloading, with the audio and every array
+field group (units, codes, features) as extra Shar fields (see `speechtok.exports.shar`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from speechtok.errors import InputError
-from speechtok.pipeline.export_slam import recording_file
+from speechtok.exports.shar import export_shar
+from speechtok.exports.slam import recording_file
 from speechtok.shards.reader import ShardDataset
 
 
-def export_nemo(out_dir: Path, dest: Path, groups: Sequence[str], split: str) -> int:
-    """Writes ``{split}_manifest.json`` into `dest`; returns rows written."""
+def export_nemo(out_dir: Path, dest: Path, groups: Sequence[str], split: str, *,
+                shar_groups: Sequence[str] = ()) -> int:
+    """Writes ``{split}_manifest.json`` and ``shar/`` (with `shar_groups`) into `dest`; returns rows."""
     token_groups = [g for g in groups if g.split(".", 1)[0] in ("units", "codes")]
     ds = ShardDataset(out_dir, ("cuts", *token_groups),
                       ["cut", "text", "speaker", "language", "start", "duration", *token_groups])
@@ -43,4 +47,5 @@ def export_nemo(out_dir: Path, dest: Path, groups: Sequence[str], split: str) ->
                 line[g] = row[g].tolist()
             fh.write(json.dumps(line, ensure_ascii=False) + "\n")
             n += 1
+    export_shar(out_dir, dest / "shar", shar_groups)
     return n

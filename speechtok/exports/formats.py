@@ -17,17 +17,22 @@
   frame-major: t0q0 t0q1 .. t1q0 ..), ``{split}.offsets.npy`` (int64 (N+1,)),
   ``{split}.ids.txt`` and ``{split}.json`` (group, vocab, codebooks, provenance).
 - ``slam``: SLAM-LLM ``{split}.jsonl`` (``key``, ``source``, ``target``; segments cut to files;
-  token groups named with ``--group`` as extra columns), see `speechtok.pipeline.export_slam`.
+  token groups named with ``--group`` as extra columns), see `speechtok.exports.slam`.
 - ``nemo``: NeMo ``{split}_manifest.json`` (``audio_filepath``, ``duration``, ``offset`` for
-  segments, ``text``, ``lang``, ``speaker``), see `speechtok.pipeline.export_nemo`.
+  segments, ``text``, ``lang``, ``speaker``) and lhotse Shar in ``shar/`` with every array group
+  as a Shar field, see `speechtok.exports.nemo` and `speechtok.exports.shar`.
+- ``espnet``: ``wav.scp``, ``text``, ``utt2spk``, one file per token group and ESPnet-SpeechLM's
+  ``data.json``, see `speechtok.exports.espnet`.
+- ``hf-audio``: a ``save_to_disk`` dataset with an ``Audio`` column and every group as columns,
+  see `speechtok.exports.hf_audio`.
 
 Every export is written into a temporary directory next to ``DEST`` and renamed to ``DEST``
 at the end (files fsynced), so ``DEST`` never holds a partial export or stale files of an
 earlier one; a non-empty ``DEST`` is refused unless ``overwrite=True`` (``--overwrite``), which
 replaces it whole.
 
-Everything streams shard by shard through memory maps (RAM bounded by one shard), except
-``hf``, which hands `datasets` one memory-mapped table of all shards.
+Everything streams shard by shard (or row by row) through memory maps (RAM bounded by one
+shard), except ``hf``, which hands `datasets` one memory-mapped table of all shards.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ from speechtok.shards.index import ShardIndex
 from speechtok.shards.reader import ShardDataset, row_keys
 from speechtok.shards.schema import GroupMeta
 
-FORMATS = ("parquet", "hf", "lhotse", "fairseq", "memmap", "slam", "nemo")
+FORMATS = ("parquet", "hf", "hf-audio", "lhotse", "fairseq", "memmap", "slam", "nemo", "espnet")
 
 
 def _groups(index: ShardIndex, groups: Sequence[str] | None) -> list[str]:
@@ -282,11 +287,19 @@ def _export(out_dir: str | os.PathLike[str], to: str, d: Path, final: Path, *,
         return export_fairseq(out, d, g, split) if to == "fairseq" else export_memmap(out, d, g, split)
     chosen = _groups(index, groups)
     if to == "nemo":
-        from speechtok.pipeline.export_nemo import export_nemo
+        from speechtok.exports.nemo import export_nemo
 
-        return export_nemo(out, d, chosen if groups else [], split)
+        return export_nemo(out, d, chosen if groups else [], split, shar_groups=chosen)
+    if to == "espnet":
+        from speechtok.exports.espnet import export_espnet
+
+        return export_espnet(out, d, chosen, final=final)
+    if to == "hf-audio":
+        from speechtok.exports.hf_audio import export_hf_audio
+
+        return export_hf_audio(out, d, chosen)
     if to == "slam":
-        from speechtok.pipeline.export_slam import export_slam
+        from speechtok.exports.slam import export_slam
 
         return export_slam(out, d, chosen if groups else [], split, final=final)
     if to == "lhotse":

@@ -12,7 +12,7 @@ import soundfile as sf
 
 from speechtok.cli import main
 from speechtok.errors import InputError
-from speechtok.pipeline.shard_export import export_output
+from speechtok.exports.formats import export_output
 from speechtok.shards.testing import CUTS, UNITS, dummy_rows
 from speechtok.shards.writer import commit_group_shard
 
