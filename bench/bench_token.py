@@ -58,8 +58,9 @@ def headroom(shards: Path, steps: int = 6) -> tuple[float, float, float]:
         load_utterances,
     )
     from speechtok.trainers.token.recipe import TokenDataConfig, load_recipe_dict
+    from speechtok.trainers.token.train import SCHEMA
 
-    raw = load_recipe_dict(ROOT / "recipes" / "token_speechocean.yaml", {"data.shards": str(shards)})
+    raw = load_recipe_dict(ROOT / "recipes" / "token_speechocean.yaml", {"data.shards": str(shards)}, SCHEMA)
     data_cfg = build(TokenDataConfig, raw["data"], "data")
     batching = build(BatchingConfig, raw["batching"], "batching")
     llm_cfg = build(LLMConfig, raw["llm"], "llm")

@@ -24,9 +24,10 @@ import numpy as np
 
 from speechtok.commands.run import add_execution_flags, options_from_args, protect_main_module
 from speechtok.compare import demo_step
+from speechtok.config import parse_sets
 from speechtok.errors import SpeechtokError
 from speechtok.paths import ROOT
-from speechtok.pipeline.recipe import load_recipe, parse_sets
+from speechtok.pipeline.recipe import load_recipe
 from speechtok.pipeline.report import RunReport
 from speechtok.pipeline.runner import run
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from speechtok.config import fingerprint_of
 from speechtok.errors import ConfigError, SpeechtokError
 from speechtok.pipeline.recipe import IngestSpec
-from speechtok.pipeline.stage import fingerprint_of
 
 INGEST_VERSION = "1"
 INGEST_DIR = "ingest"

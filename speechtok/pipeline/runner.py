@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from speechtok.config import fingerprint_of, to_json
 from speechtok.errors import ConfigError, SpeechtokError
 from speechtok.failures import BUG, DISK_FULL_ERRNOS, RetryPolicy
 from speechtok.faults import maybe_fault
@@ -63,7 +64,7 @@ from speechtok.pipeline.lock import RunLock
 from speechtok.pipeline.recipe import Recipe
 from speechtok.pipeline.report import Progress, RunReport, StageStats
 from speechtok.pipeline.run_files import clean_own_tmp, clean_tmp, cpu_s, write_json
-from speechtok.pipeline.stage import StageBase, build_stage, fingerprint_of
+from speechtok.pipeline.stage import StageBase, build_stage
 from speechtok.pipeline.stages.cuts import CutsConfig, CutsStage, cut_row
 
 _DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
@@ -241,11 +242,10 @@ class _Run:
         maybe_fault("after_commit")
 
     def group_meta(self, stage: StageBase, fp: str, upstream: str | None) -> Any:
-        from speechtok.pipeline.stage import config_to_dict
         from speechtok.shards.schema import GroupMeta
 
         return GroupMeta(group=stage.group(), kind=stage.kind, stage=stage.type_name,
-                         stage_version=stage.version, config=config_to_dict(stage.config),
+                         stage_version=stage.version, config=to_json(stage.config),
                          fingerprint=fp, upstream_fingerprint=upstream,
                          **stage.group_meta_fields())
 

@@ -40,7 +40,7 @@ class KMeansUnitsConfig:
         spherical: cosine k-means. pca_dim: PCA before clustering (None: off).
         dedup: collapse repeated units into (units, durations).
         model: apply this saved model instead of fitting (a `KMeansModel.save` directory, e.g.
-            ``OUT/models/NAME`` of another run, or a ``.npy`` of centroids); ``{shared}`` expands.
+            ``OUT/models/NAME`` of another run, or a ``.npy`` of centroids); ``${shared}`` expands.
         features: the `FeatureSpec` fields of the features a ``.npy`` model was fitted on
             (feature_type, dim, frame_rate, sample_rate, layer, normalize, model_checksum);
             needed for ``.npy``, optional for a directory (must then agree with its record).
@@ -70,10 +70,10 @@ class KMeansUnitsConfig:
         return None if self.features is None else FeatureSpec.from_dict(self.features)
 
     def model_path(self) -> Path | None:
-        """`model` with ``{shared}``/``{root}`` expanded, or None."""
-        from speechtok.paths import expand_placeholders
+        """`model` with ``${shared}``/``${root}`` expanded, or None."""
+        from speechtok.config import expand
 
-        return None if self.model is None else Path(str(expand_placeholders(self.model)))
+        return None if self.model is None else Path(str(expand(self.model)))
 
     def kmeans_config(self) -> Any:
         from speechtok.tokenizers.kmeans import KMeansConfig
@@ -165,7 +165,7 @@ class KMeansUnitsStage(StageBase):
     def fit_fingerprint(self, upstream: str | None) -> str:
         """As `StageBase.fit_fingerprint`, plus the checksum of an applied model (``model:``),
         so that a changed model file at the same path is copied again."""
-        from speechtok.pipeline.stage import fingerprint_of
+        from speechtok.config import fingerprint_of
 
         base = super().fit_fingerprint(upstream)
         path = self.config.model_path()

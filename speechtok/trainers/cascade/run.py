@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -198,20 +198,15 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
         write_hyporadise(out_dir / "hyporadise" / f"{s}.json", nb_split[s], num_hypotheses=k)
     ger_report: dict[str, Any] = {}
     if recipe.ger.enabled:
-        from speechtok.trainers.cascade.ger import GERConfig, GERModel, train_ger
+        from speechtok.trainers.cascade.ger import GERModel, train_ger
 
         g = recipe.ger
         t0 = time.perf_counter()
         train_records = [hp_record(nb, num_hypotheses=k) for nb in nb_split["train"]]
-        gcfg = GERConfig(
-            base_model=lm_dir, mode=g.mode, prompt=g.prompt, steps=g.steps, batch_size=g.batch_size,
-            learning_rate=g.learning_rate, warmup_steps=g.warmup_steps, lora_r=g.lora_r, lora_alpha=g.lora_alpha,
-            train_on_inputs=g.train_on_inputs, max_new_tokens=g.max_new_tokens,
-            infer_batch_size=g.infer_batch_size, seed=recipe.seed, device=recipe.device,
-        )
+        gcfg = replace(g, base_model=g.base_model or lm_dir)
         ger_report = asdict(train_ger(train_records, out_dir / "ger", gcfg))
         timings["ger_train_wall_s"] = time.perf_counter() - t0
-        model = GERModel(out_dir / "ger", prompt=g.prompt, device=recipe.device)
+        model = GERModel(out_dir / "ger", prompt=g.prompt, device=g.device)
         for s in ("dev", "test"):
             t0 = time.perf_counter()
             recs = [hp_record(nb, num_hypotheses=k) for nb in nb_split[s]]
@@ -260,10 +255,10 @@ def score_test_set(out_dir: Path, test: Path, device: str) -> dict[str, Any]:
     return {k: res[k] for k in ("data", "wer", "cer", "utts", "decoded", "wall_s")}
 
 
-def run_recipe(recipe_path: Path, out_dir: Path, overrides: dict[str, str]) -> int:
+def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int:
     """Entry point of ``speechtok train cascade``; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    recipe, raw = load_recipe(recipe_path, overrides)
+    recipe, raw = load_recipe(recipe_path, sets)
     summary = run_cascade(recipe, out_dir, raw)
     print(_table(summary["results"]))
     print(f"tuned lambda: {summary['tuned_lambda']}; outputs in {out_dir}")

@@ -107,8 +107,15 @@ def _split(cfg: LatentDataConfig, split: SplitConfig) -> tuple[_Rows, _Rows, np.
     return _Rows(ds, tr, cfg.feats, cfg.target), _Rows(ds, dv, cfg.feats, cfg.target), lengths
 
 
-def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -> int:
-    raw = load_recipe_dict(recipe_path, overrides)
+#: The sections of a latent recipe and their config classes (what `--set` may name).
+SCHEMA: dict[str, type] = {"data": LatentDataConfig, "encoder": EncoderConfig, "adapter": AdapterConfig,
+                           "llm": LLMConfig, "batching": BatchingConfig, "latent": LatentOptions,
+                           "stage1": LoopConfig, "train": LoopConfig}
+
+
+def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int:
+    """Entry point of ``speechtok train latent`` (`sets`: `speechtok.config.parse_sets`)."""
+    raw = load_recipe_dict(recipe_path, sets, SCHEMA)
     data_cfg = build(LatentDataConfig, raw.get("data"), "data")
     enc_cfg = build(EncoderConfig, raw.get("encoder"), "encoder")
     ad_cfg = build(AdapterConfig, raw.get("adapter"), "adapter")

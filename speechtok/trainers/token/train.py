@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from speechtok.config import build, to_json
+from speechtok.config import build, expand, to_json
 from speechtok.errors import InputError
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import BatchingConfig, BatchLoader
@@ -51,9 +51,14 @@ from speechtok.trainers.token.recipe import (
     load_recipe_dict,
 )
 
+#: The sections of a token recipe and their config classes (what `--set` may name).
+SCHEMA: dict[str, type] = {"data": TokenDataConfig, "llm": LLMConfig, "batching": BatchingConfig,
+                           "train": LoopConfig, "eval": TokenEvalConfig}
 
-def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -> int:
-    raw = load_recipe_dict(recipe_path, overrides)
+
+def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int:
+    """Entry point of ``speechtok train token`` (`sets`: `speechtok.config.parse_sets`)."""
+    raw = load_recipe_dict(recipe_path, sets, SCHEMA)
     data_cfg = build(TokenDataConfig, raw.get("data"), "data")
     if data_cfg.sources and not data_cfg.shards:  # decode/transcribe read `shards`: the first source
         data_cfg = replace(data_cfg, shards=parse_sources(data_cfg.sources)[0].shards)
@@ -195,10 +200,9 @@ def _transcriber(eval_cfg: TokenEvalConfig, sample_rate: int) -> Any:
     import numpy as np
     from scipy.signal import resample_poly
 
-    from speechtok.paths import expand_placeholders
     from speechtok.trainers.cascade.nbest_whisper import WhisperNBest, WhisperNBestConfig
 
-    asr = WhisperNBest(WhisperNBestConfig(model_dir=Path(expand_placeholders(eval_cfg.tts_asr_model)),
+    asr = WhisperNBest(WhisperNBestConfig(model_dir=Path(expand(eval_cfg.tts_asr_model)),
                                           beam_size=1, num_hypotheses=1, threads=1))
 
     def transcribe(waves: list[Any]) -> list[str]:

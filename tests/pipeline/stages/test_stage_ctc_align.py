@@ -44,9 +44,9 @@ def aligned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     corpus = _corpus(tmp / "corpus")
     out = tmp / "out"
     run(_recipe(corpus, None), out, INLINE)
-    sets = {"data.shards": str(out), "data.feats": "feats.fbank", "data.frame_rate": "100.0",
-            "data.split.train": "0.6", "stage1.max_steps": "4", "train.max_steps": "1", "train.eval_every": "0",
-            "latent.eval_utts": "2", "latent.max_new_tokens": "4"}
+    sets = {"data.shards": str(out), "data.feats": "feats.fbank", "data.frame_rate": 100.0,
+            "data.split.train": 0.6, "stage1.max_steps": 4, "train.max_steps": 1, "train.eval_every": 0,
+            "latent.eval_utts": 2, "latent.max_new_tokens": 4}
     assert run_recipe(ROOT / "recipes" / "latent_tiny.yaml", tmp / "latent", sets) == 0
     run(_recipe(corpus, tmp / "latent"), out, INLINE)  # fbank is skipped, ctc_align added
     return out, tmp / "latent"

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from speechtok.config import apply_sets
 from speechtok.errors import ConfigError
 from speechtok.paths import ROOT
 from speechtok.trainers.cascade.data import read_kaldi_dir, split_of
 from speechtok.trainers.cascade.nbest import Hypothesis, NBestList, write_jsonl
-from speechtok.trainers.cascade.recipe import apply_overrides, load_recipe, recipe_from_dict
+from speechtok.trainers.cascade.recipe import CascadeRecipe, load_recipe, recipe_from_dict
 
 TINY = ROOT / "recipes" / "cascade_tiny.yaml"
 FULL = ROOT / "recipes" / "cascade_speechocean.yaml"
@@ -21,7 +22,7 @@ def test_recipes_load_and_overrides_apply(speechocean_dir: Path, whisper_ct2_dir
     recipe, raw = load_recipe(FULL)
     assert recipe.nbest.num_hypotheses == 5 and recipe.data.kaldi_dir == speechocean_dir
     assert recipe.data.split_ratios == (0.7, 0.15, 0.15)
-    r2, _ = load_recipe(TINY, {"ger.steps": "7", "rescoring.am_norm": "token", "text_lm.steps": "3"})
+    r2, _ = load_recipe(TINY, {"ger.steps": 7, "rescoring.am_norm": "token", "text_lm.steps": 3})
     assert (r2.ger.steps, r2.rescoring.am_norm, r2.text_lm.steps) == (7, "token", 3)
 
 
@@ -30,10 +31,12 @@ def test_bad_recipes_name_the_field(tmp_path: Path) -> None:
         recipe_from_dict({"data": {"kaldi_dir": str(tmp_path)}})
     with pytest.raises(ConfigError, match="bogus"):
         recipe_from_dict({"data": {"kaldi_dir": str(tmp_path)}, "bogus": 1})
-    raw = apply_overrides({"ger": {"steps": 1}}, {"ger.mode": "lora", "new.key": "[1, 2]"})
-    assert raw == {"ger": {"steps": 1, "mode": "lora"}, "new": {"key": [1, 2]}}
-    with pytest.raises(ConfigError, match="not a section"):
-        apply_overrides({"seed": 0}, {"seed.x": "1"})
+    raw = apply_sets({"ger": {"steps": 1}}, {"ger.mode": "lora", "data.split_ratios": [1, 2]}, CascadeRecipe)
+    assert raw == {"ger": {"steps": 1, "mode": "lora"}, "data": {"split_ratios": [1, 2]}}
+    with pytest.raises(ConfigError, match="has no `new`"):
+        apply_sets({}, {"new.key": 1}, CascadeRecipe)
+    with pytest.raises(ConfigError, match="seed has no `x`"):
+        apply_sets({"seed": 0}, {"seed.x": 1}, CascadeRecipe)
 
 
 def _tiny_corpus(speechocean_dir: Path, out: Path) -> list[str]:

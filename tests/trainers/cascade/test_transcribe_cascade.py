@@ -34,7 +34,7 @@ def test_cascade_run_transcribes_its_splits_to_its_wers(speechocean_dir: Path, w
     write_jsonl(tmp_path / "cache.jsonl", lists)
     run = tmp_path / "run"
     sets = {"data.kaldi_dir": str(kaldi), "nbest.cache": str(tmp_path / "cache.jsonl"),
-            "rescoring.ngram_baseline": "false", "data.test": str(kaldi)}
+            "rescoring.ngram_baseline": False, "data.test": str(kaldi)}
     assert run_recipe(TINY, run, sets) == 0
     res = json.loads((run / "results.json").read_text())
     dev, test = res["results"]["dev"], res["results"]["test"]

@@ -86,8 +86,8 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(shards: Path, out: Path, **sets: str) -> dict:
-    base = {"data.shards": str(shards), "stage1.max_steps": "3", "train.max_steps": "3", "latent.eval_utts": "3",
-            "latent.max_new_tokens": "8"}
+    base = {"data.shards": str(shards), "stage1.max_steps": 3, "train.max_steps": 3, "latent.eval_utts": 3,
+            "latent.max_new_tokens": 8}
     assert run_recipe(ROOT / "recipes" / "latent_tiny.yaml", out, {**base, **sets}) == 0
     return json.loads((out / "eval.json").read_text())
 
@@ -98,7 +98,7 @@ def test_latent_recipe_end_to_end_and_encoder_reuse(shards: Path, tmp_path: Path
         assert key in first
     assert first["adapter_tokens_per_s"] == pytest.approx(25.0, rel=0.1)  # 50 frames/s, stack k=2
     second = _run(shards, tmp_path / "b", **{"latent.encoder_from": str(tmp_path / "a"), "adapter.kind": "qformer",
-                                             "adapter.window": "10", "adapter.num_queries": "2"})
+                                             "adapter.window": 10, "adapter.num_queries": 2})
     assert not (tmp_path / "b" / "stage1").exists()
     assert second["ctc.cer"] == first["ctc.cer"]  # same encoder
     assert second["adapter_tokens_per_s"] == pytest.approx(10.0, rel=0.25)

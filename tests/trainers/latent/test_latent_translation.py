@@ -35,9 +35,9 @@ def test_translation_targets_flow_from_jsonl_to_the_latent_trainer(tmp_path: Pat
                                "stages": [{"type": "fbank", "name": "fbank", "config": {"num_mel_bins": 40}}]})
     out = tmp_path / "out"
     run(recipe, out, RunOptions(executor="inline", progress=False))
-    sets = {"data.shards": str(out), "data.feats": "feats.fbank", "data.frame_rate": "100.0",
-            "data.target": "custom.translation", "data.split.train": "0.5", "stage1.max_steps": "2",
-            "train.max_steps": "2", "train.eval_every": "0", "latent.eval_utts": "4", "latent.max_new_tokens": "4"}
+    sets = {"data.shards": str(out), "data.feats": "feats.fbank", "data.frame_rate": 100.0,
+            "data.target": "custom.translation", "data.split.train": 0.5, "stage1.max_steps": 2,
+            "train.max_steps": 2, "train.eval_every": 0, "latent.eval_utts": 4, "latent.max_new_tokens": 4}
     assert run_recipe(ROOT / "recipes" / "latent_tiny.yaml", tmp_path / "run", sets) == 0
     ev = json.loads((tmp_path / "run" / "eval.json").read_text())
     refs = [e["ref"] for e in ev["examples"]]

@@ -95,7 +95,7 @@ def test_perplexity_by_kind_of_a_uniform_model() -> None:
 
 
 def _run(shards: Path, out: Path, steps: int, **extra: str) -> dict:
-    sets = {"data.shards": str(shards), "train.max_steps": str(steps), "eval.asr_utts": "3", **extra}
+    sets = {"data.shards": str(shards), "train.max_steps": str(steps), "eval.asr_utts": 3, **extra}
     assert run_recipe(ROOT / "recipes" / "token_tiny.yaml", out, sets) == 0
     return json.loads((out / "eval.json").read_text())
 
@@ -103,7 +103,7 @@ def _run(shards: Path, out: Path, steps: int, **extra: str) -> dict:
 def test_token_recipe_end_to_end(shards: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
-    report = _run(shards, tmp_path / "run", 6, **{"train.checkpoint_every": "3", "train.eval_every": "3"})
+    report = _run(shards, tmp_path / "run", 6, **{"train.checkpoint_every": 3, "train.eval_every": 3})
     for key in ("ppl.unitlm.units.km32", "ppl.unigram.units", "asr.cer", "ppl.text", "trainable_params"):
         assert key in report
     spec = VocabSpec.load(tmp_path / "run")
@@ -118,8 +118,8 @@ def test_token_recipe_end_to_end(shards: Path, tmp_path: Path) -> None:
 @pytest.mark.timeout(1800)
 def test_token_lm_learns_synthetic_units(shards: Path, tmp_path: Path) -> None:
     # ~2 min on 2 cores; measured: unit ppl 1.6 vs unigram 19, ASR CER 0.48 (48 training utterances)
-    report = _run(shards, tmp_path / "run", 300, **{"eval.asr_utts": "6", "train.eval_every": "0",
-                                                    "data.tasks": "[unitlm, asr]", "batching.max_tokens": "1024"})
+    report = _run(shards, tmp_path / "run", 300, **{"eval.asr_utts": 6, "train.eval_every": 0,
+                                                    "data.tasks": ["unitlm", "asr"], "batching.max_tokens": 1024})
     assert report["ppl.unitlm.units.km32"] < 0.3 * report["ppl.unigram.units"]
     assert report["asr.cer"] < 0.65
 
@@ -149,15 +149,16 @@ def test_llm_from_a_local_checkpoint_dir(tmp_path: Path) -> None:
 
 
 def test_recipe_overrides_and_unknown_fields(tmp_path: Path) -> None:
-    from speechtok.config import build
-    from speechtok.errors import InputError
+    from speechtok.config import build, parse_sets
+    from speechtok.errors import ConfigError
     from speechtok.trainers.loop import LoopConfig
     from speechtok.trainers.token.recipe import load_recipe_dict
+    from speechtok.trainers.token.train import SCHEMA
 
     path = tmp_path / "r.yaml"
     path.write_text("train: {max_steps: 5}\ndata: {shards: x, tasks: [unitlm]}\n")
-    raw = load_recipe_dict(path, {"train.max_steps": "7", "data.tasks": "[asr, tts]"})
+    raw = load_recipe_dict(path, parse_sets(["train.max_steps=7", "data.tasks=[asr, tts]"]), SCHEMA)
     assert build(LoopConfig, raw["train"], "train").max_steps == 7
     assert build(TokenDataConfig, raw["data"], "data").tasks == ("asr", "tts")
-    with pytest.raises(InputError, match="`train.bogus`: is not a field of train"):
+    with pytest.raises(ConfigError, match="`train.bogus` is not a setting: train has no `bogus`"):
         build(LoopConfig, {"max_steps": 1, "bogus": 2}, "train")

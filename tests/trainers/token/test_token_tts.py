@@ -31,9 +31,9 @@ def _shards(tmp: Path) -> Path:
 
 def test_tts_eval_scores_generated_and_oracle_audio(tmp_path: Path, whisper_ct2_dir: Path) -> None:
     shards = _shards(tmp_path)
-    sets = {"data.shards": str(shards), "data.units": "units.km16", "data.tasks": "[unitlm, asr, tts]",
-            "data.frame_rate": "100.0", "train.max_steps": "6", "train.eval_every": "0", "train.checkpoint_every": "6",
-            "eval.asr_utts": "2", "eval.max_new_tokens": "8", "eval.tts_utts": "3",
+    sets = {"data.shards": str(shards), "data.units": "units.km16", "data.tasks": ["unitlm", "asr", "tts"],
+            "data.frame_rate": 100.0, "train.max_steps": 6, "train.eval_every": 0, "train.checkpoint_every": 6,
+            "eval.asr_utts": 2, "eval.max_new_tokens": 8, "eval.tts_utts": 3,
             "eval.tts_asr_model": str(whisper_ct2_dir)}
     assert run_recipe(ROOT / "recipes" / "token_tiny.yaml", tmp_path / "run", sets) == 0
     ev = json.loads((tmp_path / "run" / "eval.json").read_text())
