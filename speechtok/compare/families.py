@@ -264,7 +264,7 @@ def token_overrides(recipe: CompareRecipe) -> dict[str, Any]:
 def read_token(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any]:
     """Flat record of a token run: ASR WER/CER through the token LM, unit rate after dedup."""
     from speechtok.shards.reader import ShardDataset
-    from speechtok.trainers.token.sequences import dedup_units
+    from speechtok.tokenizers.units import dedup
 
     ev = json.loads((run / "eval.json").read_text())
     rec = json.loads((run / "recipe.json").read_text())
@@ -277,7 +277,7 @@ def read_token(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any
     for row in ds:
         if str(row["id"]) in want:
             u = np.asarray(row[recipe.data.units])
-            units += len(dedup_units(u)[0]) if rec["data"].get("dedup", True) else len(u)
+            units += len(dedup(u)[0]) if rec["data"].get("dedup", True) else len(u)
     train_s = float(ev.get("train_wall_s", 0.0))
     tts = "tts" in rec["data"].get("tasks", [])
     return {

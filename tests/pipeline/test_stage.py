@@ -19,7 +19,7 @@ from speechtok.paths import ROOT
 from speechtok.pipeline.lock import LockedError, RunLock, read_lock
 from speechtok.pipeline.recipe import load_recipe, recipe_from_dict
 from speechtok.pipeline.stage import Stage, build_stage
-from speechtok.pipeline.stages.kmeans_units import dedup_units
+from speechtok.tokenizers.units import dedup as dedup_units
 
 FBANK = {"type": "fbank", "name": "fbank", "input": None, "config": {"num_mel_bins": 40}}
 
@@ -180,7 +180,9 @@ def test_fbank_stage_quarantines_each_kind_of_bad_cut(monkeypatch: pytest.Monkey
         out[-1][3, 5] = np.nan  # the last signal's features go NaN
         return out
 
-    monkeypatch.setattr(fb, "compute_fbank_batch", fake)
+    from speechtok.pipeline.stages import fbank as fbank_stage
+
+    monkeypatch.setattr(fbank_stage, "compute_fbank_batch", fake)
     stage = build_stage(FBANK)
     res = stage.process(items)
     assert isinstance(res[0], dict) and res[0]["feats"].shape == (50, 40)

@@ -18,80 +18,44 @@ The shared per-cut model-error handling is `speechtok.pipeline.stages.base`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from speechtok.errors import ConfigError
+from speechtok.features.ssl import SSLConfig, SSLFeatureExtractor
 from speechtok.pipeline.stage import CutItem
 from speechtok.pipeline.stages.audio import Result, load_waves
-from speechtok.pipeline.stages.base import FeatsStageBase, check_types, fill_feats, run_guarded
-
-
-@dataclass(frozen=True, kw_only=True)
-class SSLStageConfig:
-    """Options of the ssl stage (see `speechtok.features.ssl.SSLConfig`).
-
-    Attributes:
-        model: local `transformers` model directory (HuBERT/WavLM/wav2vec2/data2vec-audio).
-        layer: hidden-state index written by this stage (0 = transformer input, k = output of
-            transformer layer k); one stage per layer.
-        device: ``cpu`` or ``cuda``.
-        dtype: stored dtype, ``float16`` (default) or ``float32``.
-        normalize, batching, max_batch_seconds, chunk_seconds, overlap_seconds: as in `SSLConfig`.
-    """
-
-    model: str = ""
-    layer: int = 6
-    device: str = "cpu"
-    dtype: str = "float16"
-    normalize: bool | None = None
-    batching: str = "auto"
-    max_batch_seconds: float = 160.0
-    chunk_seconds: float | None = 60.0
-    overlap_seconds: float = 2.0
-
-    def validate(self) -> None:
-        check_types(self, ints=("layer",), floats=("max_batch_seconds", "chunk_seconds",
-                                                   "overlap_seconds"),
-                    strs=("model", "device", "dtype", "batching"))
-        if self.layer < 0:
-            raise ConfigError("layer", self.layer, "must be >= 0")
-        self.features_config().validate()
-
-    def features_config(self) -> Any:
-        from speechtok.features.ssl import SSLConfig
-
-        return SSLConfig(model=self.model, layers=(self.layer,), device=self.device,
-                         normalize=self.normalize, batching=self.batching,
-                         max_batch_seconds=self.max_batch_seconds,
-                         chunk_seconds=self.chunk_seconds, overlap_seconds=self.overlap_seconds,
-                         dtype=self.dtype)
+from speechtok.pipeline.stages.base import FeatsStageBase, fill_feats, run_guarded
 
 
 class SSLStage(FeatsStageBase):
-    """SSL layer features (see module docstring)."""
+    """SSL layer features (see module docstring); the config is `SSLConfig` as it is, with
+    exactly one layer (``layers: [6]``)."""
 
     type_name: ClassVar[str] = "ssl"
     version = "1"
-    config_cls: ClassVar[type[Any]] = SSLStageConfig
+    config_cls: ClassVar[type[Any]] = SSLConfig
+    config: SSLConfig
 
-    def _load(self) -> Any:
-        from speechtok.features.ssl import SSLFeatureExtractor
+    def __init__(self, *, name: str, config: SSLConfig, input_group: str | None = None) -> None:
+        if len(config.layers) != 1:
+            raise ConfigError(f"{name}.layers", list(config.layers),
+                              "must hold exactly one layer (add one ssl stage per layer)")
+        super().__init__(name=name, config=config, input_group=input_group)
 
-        c = self.config
-        return SSLFeatureExtractor(c.model, layers=(c.layer,), device=c.device,
-                                   normalize=c.normalize, batching=c.batching,
-                                   max_batch_seconds=c.max_batch_seconds,
-                                   chunk_seconds=c.chunk_seconds,
-                                   overlap_seconds=c.overlap_seconds, dtype=c.dtype)
+    @property
+    def layer(self) -> int:
+        return int(self.config.layers[0])
+
+    def _load(self) -> SSLFeatureExtractor:
+        return SSLFeatureExtractor(self.config)
 
     def _meta_fields(self, obj: Any) -> dict[str, Any]:
-        return dict(obj.group_meta_fields(self.config.layer))
+        return dict(obj.group_meta_fields(self.layer))
 
     def process(self, batch: Sequence[CutItem]) -> list[Result]:
         ex = self.model()
         out, slots, waves = load_waves(batch, ex.sampling_rate)
-        layer = self.config.layer
+        layer = self.layer
         feats = run_guarded(lambda ws: ex.extract_batch(ws, ex.sampling_rate)[layer], waves,
                             [batch[s].id for s in slots])
         fill_feats(out, slots, feats, dtype=self.config.dtype)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from speechtok.errors import InputError
+from speechtok.tokenizers.units import dedup
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import report_skipped
 from speechtok.trainers.token import sequences as sq
@@ -191,7 +192,7 @@ class SequenceSet:
         out = np.empty(len(self.index), dtype=np.int64)
         for i, (k, task) in enumerate(self.index):
             u = self.utts[k]
-            n_units = len(sq.dedup_units(u.units)[0]) if self.cfg.dedup else len(u.units)
+            n_units = len(dedup(u.units)[0]) if self.cfg.dedup else len(u.units)
             n_text = len(self._texts[k])
             markers = len(u.words or []) if task == "interleaved" else 0  # one per span at most
             out[i] = 4 + markers + {"unitlm": n_units, "textlm": n_text}.get(task, n_units + n_text)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,13 @@ import torch
 
 from speechtok.config import build, expand, to_json
 from speechtok.errors import InputError
+from speechtok.tokenizers.units import dedup
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import BatchingConfig, BatchLoader
 from speechtok.trainers.hyps import score_hyps, write_hyps
 from speechtok.trainers.llm import LLMConfig, build_llm, count_trainable, load_tokenizer
 from speechtok.trainers.loop import LoopConfig, train
 from speechtok.trainers.mixing import MixLoader, parse_sources
-from speechtok.trainers.token import sequences as sq
 from speechtok.trainers.token.dataset import (
     SequenceSet,
     collate_sequences,
@@ -139,7 +139,7 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     report.update(perplexity_by_kind(model, dev_seqs, spec))
 
     def units_of(u: Any) -> Any:
-        return sq.dedup_units(u.units)[0] if data_cfg.dedup else u.units
+        return dedup(u.units)[0] if data_cfg.dedup else u.units
 
     report["ppl.unigram.units"] = unigram_perplexity([units_of(u) for u in train_utts], [units_of(u) for u in dev_utts], unit_vocab)
     if "asr" in data_cfg.tasks and eval_cfg.asr_utts:
@@ -188,8 +188,9 @@ def _vocoder(data_cfg: TokenDataConfig, eval_cfg: TokenEvalConfig, train_utts: l
         raise InputError(str(model_dir), "no k-means model here: TTS evaluation vocodes the units through the "
                          "centroids of the run's k-means stage; set eval.tts_utts=0 to skip it")
     cfg = dict(ShardDataset(data_cfg.shards, groups=(eval_cfg.tts_feats,)).meta(eval_cfg.tts_feats).config)
-    fbank = FbankConfig(**{f: cfg[f] for f in ("sampling_rate", "num_mel_bins", "frame_length", "frame_shift")
-                           if f in cfg})
+    # the fbank stage records its whole `FbankConfig` (older shards: the four geometry fields)
+    fbank = build(FbankConfig, {f.name: cfg[f.name] for f in fields(FbankConfig) if f.name in cfg},
+                  eval_cfg.tts_feats)
     mean_run = CentroidVocoder.mean_runs([u.units for u in train_utts], k)
     return CentroidVocoder.from_kmeans(KMeansModel.load(model_dir), fbank, mean_run=mean_run)
 

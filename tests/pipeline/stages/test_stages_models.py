@@ -88,7 +88,7 @@ def _recipe(corpus: Path, models: dict[str, Path]) -> Any:
         "ingest": {"source": str(corpus), "sample_rate": 16000},
         "shards": {"cuts_per_shard": 3},
         "stages": [
-            {"type": "ssl", "name": "hubert", "config": {"model": str(models["hubert"]), "layer": 2}},
+            {"type": "ssl", "name": "hubert", "config": {"model": str(models["hubert"]), "layers": [2]}},
             {"type": "kmeans_units", "name": "km", "input": "feats.hubert",
              "config": {"k": 4, "iterations": 4, "frame_budget": 2000}},
             {"type": "whisper", "name": "whisper",
@@ -205,7 +205,7 @@ def test_bad_cuts_are_quarantined(tmp_path: Path, models: dict[str, Path]) -> No
         sf.write(tmp_path / f"{name}.wav", x, 16000, subtype="FLOAT")
     items = [CutItem(cut=_cut_of(tmp_path / f"{n}.wav")) for n in ("good", "nan", "short")]
     ssl = build_stage({"type": "ssl", "name": "h", "config": {"model": str(models["hubert"]),
-                                                             "layer": 1}})
+                                                             "layers": [1]}})
     res = ssl.process(items)
     assert isinstance(res[0], dict) and res[0]["feats"].shape == (24, 32)
     assert isinstance(res[1], Quarantine) and res[1].reason == "nan_or_inf"
@@ -224,7 +224,7 @@ def test_fingerprint_follows_model_checksum_and_config_errors(tmp_path: Path) ->
     from speechtok.errors import ConfigError
 
     d = _hubert(tmp_path / "h")
-    spec = {"type": "ssl", "name": "h", "config": {"model": str(d), "layer": 1}}
+    spec = {"type": "ssl", "name": "h", "config": {"model": str(d), "layers": [1]}}
     fp1 = build_stage(spec).fingerprint("up")
     assert build_stage(spec).fingerprint("up") == fp1
     shutil.rmtree(d)
@@ -279,7 +279,7 @@ def test_real_lyra_and_whisper_ct2(tmp_path: Path, lyra_dir: Path, whisper_ct2_d
     ref = build_tokenizer(LyraConfig(model_dir=str(lyra_dir), num_quantizers=8))
     np.testing.assert_array_equal(row["codes"], ref.encode_batch([w16], 16000)[0])
     whisper = build_stage({"type": "whisper", "name": "w", "config": {
-        "model": str(whisper_ct2_dir), "backend": "ct2"}})
+        "model": str(whisper_ct2_dir), "backend": "ctranslate2"}})
     meta = whisper.group_meta_fields()
     assert meta["dim"] == 384 and str(meta["model_checksum"]).startswith("sha256:")
     row = whisper.process([item])[0]

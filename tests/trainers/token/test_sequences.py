@@ -24,10 +24,13 @@ def decode(ids: np.ndarray) -> str:
     return "".join(inv[int(i)] for i in ids)
 
 
-def test_dedup_units() -> None:
-    u, d = sq.dedup_units(np.array([3, 3, 1, 1, 1, 3, 2]))
+def test_dedup_is_the_one_run_length_encoder() -> None:
+    from speechtok.tokenizers.units import dedup
+
+    u, d = dedup(np.array([3, 3, 1, 1, 1, 3, 2]))
     assert u.tolist() == [3, 1, 3, 2] and d.tolist() == [2, 3, 1, 1]
-    assert sq.dedup_units(np.array([], dtype=np.int64))[0].size == 0
+    assert dedup(np.array([], dtype=np.int64))[0].size == 0
+    assert sq.dedup_runs is dedup
 
 
 def test_unit_lm_dedup_and_markers() -> None:
