@@ -38,6 +38,7 @@ DEFAULT_RTF: dict[str, tuple[float, str]] = {
     "ssl": (0.188, "bench hubert.rtf_per_core (HuBERT base, 12 layers)"),
     "codec": (0.079, "bench encodec.rtf_per_core (24 kHz, 6 kbps)"),
     "ctc_align": (0.01, "CTC forced alignment on stored features (estimate)"),
+    "unit_bpe": (1 / 50000.0, "sentencepiece over stored units (estimate); the fit apart"),
 }
 
 

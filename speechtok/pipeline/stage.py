@@ -258,6 +258,7 @@ STAGE_TYPES: dict[str, str] = {
     "whisper": "speechtok.pipeline.stages.whisper:WhisperStage",
     "codec": "speechtok.pipeline.stages.codec:CodecStage",
     "ctc_align": "speechtok.pipeline.stages.ctc_align:CTCAlignStage",
+    "unit_bpe": "speechtok.pipeline.stages.unit_bpe:UnitBPEStage",
 }
 
 
