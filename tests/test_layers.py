@@ -20,8 +20,8 @@ LAYERS: list[set[str]] = [
     {"tokenizers"},
     {"models"},
     {"pipeline"},
-    {"exports"},
     {"trainers"},
+    {"exports"},  # formats for other toolkits; a fairseq2 source plans batches with trainers.data
     {"compare"},
     {"cards"},
     {"commands", "cli", "__main__"},
