@@ -159,3 +159,22 @@ def test_token_trainer_with_sources_resumes_exactly(tmp_path: Path) -> None:
     loss = {x["step"]: x["loss"] for x in ref if "loss" in x}
     loss2 = {x["step"]: x["loss"] for x in got if "loss" in x}
     assert loss2 == pytest.approx(loss, rel=1e-6)
+
+
+def test_latent_trainer_with_sources(tmp_path: Path) -> None:
+    from speechtok.trainers.latent import run_recipe as run_latent
+
+    a = write_synthetic_shards(tmp_path / "a", feats_dim=16, num_cuts=30)
+    b = write_synthetic_shards(tmp_path / "b", feats_dim=16, num_cuts=12, seed=1)
+    recipe = yaml.safe_load((ROOT / "recipes" / "latent_tiny.yaml").read_text())
+    recipe["data"].pop("shards")
+    recipe["data"]["sources"] = [{"shards": str(a), "weight": 0.6}, {"shards": str(b), "weight": 0.4, "repeat": True}]
+    recipe["stage1"]["max_steps"] = 3
+    recipe["train"]["max_steps"] = 3
+    recipe["latent"].update(eval_utts=3, max_new_tokens=8)
+    path = tmp_path / "mix.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    assert run_latent(path, tmp_path / "run", {}) == 0
+    report = json.loads((tmp_path / "run" / "eval.json").read_text())
+    split_a = len(load_source_utterances(TokenDataConfig(units="units.km32", sources=({"shards": str(a)},)))[0][0])
+    assert report["train_utts"] + report["dev_utts"] == split_a + 12  # both corpora, one split each

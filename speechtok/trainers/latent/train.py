@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from speechtok.trainers.llm import (
     load_tokenizer,
 )
 from speechtok.trainers.loop import LoopConfig, train
+from speechtok.trainers.mixing import MixLoader, parse_sources
 from speechtok.trainers.token.recipe import (
     SplitConfig,
     build_section,
@@ -57,14 +58,24 @@ class LatentDataConfig:
     frame_rate: feature frames per second (tokens/s figures). split: `SplitConfig` fields.
     test: a separate test shard directory (same feature stages): decoded after training, scored
         only (``RUN/test_hyps.jsonl``, ``test.wer`` in eval.json); dev still comes from the split.
+    sources: weighted corpora mixed batch by batch instead of `shards` (see
+        `speechtok.trainers.mixing`): ``[{shards: A, weight: 0.7}, {shards: B, weight: 0.3,
+        repeat: true}]``; every source must hold `feats` made as in the first (`FeatureSpec`,
+        checked); dev is the union of the sources' speaker splits; `shards` defaults to the first.
     """
 
-    shards: str
+    shards: str = ""
     feats: str = "feats.fbank"
     target: str = "text"
     frame_rate: float = 100.0
     split: dict[str, Any] | None = None
     test: str | None = None
+    sources: tuple[dict[str, Any], ...] = ()
+
+    def validate(self) -> None:
+        if not self.shards and not self.sources:
+            raise ConfigError("data.shards", self.shards, "must name a shard directory (or give data.sources)")
+        parse_sources(self.sources)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,6 +144,45 @@ class _Rows:
                          reference=target_text(row, self.target) or None)
 
 
+class _ConcatRows:
+    """Several `_Rows` read as one (the dev set and the tokenizer texts of a mix)."""
+
+    def __init__(self, parts: list[_Rows]) -> None:
+        self.parts = parts
+        self.offsets = np.cumsum([0, *[len(p) for p in parts]])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def _at(self, i: int) -> tuple[_Rows, int]:
+        k = int(np.searchsorted(self.offsets, int(i), side="right")) - 1
+        return self.parts[k], int(i) - int(self.offsets[k])
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, str]:
+        part, j = self._at(i)
+        return part[j]
+
+    def decode_row(self, i: int) -> DecodeRow:
+        part, j = self._at(i)
+        return part.decode_row(j)
+
+
+def _split_sources(cfg: LatentDataConfig, split: SplitConfig) -> tuple[list[_Rows], list[_Rows], list[np.ndarray]]:
+    """Per source of `cfg.sources`: (train rows, dev rows, train lengths); features checked."""
+    from speechtok.trainers.run_data import check_run_data
+
+    specs = parse_sources(cfg.sources)
+    trains, devs, lengths = [], [], []
+    for k, spec in enumerate(specs):
+        if k:
+            check_run_data(spec.shards, [cfg.feats], trained_on=specs[0].shards)
+        tr, dv, ln = _split(replace(cfg, shards=spec.shards, sources=()), split)
+        trains.append(tr)
+        devs.append(dv)
+        lengths.append(ln[tr.indices])
+    return trains, devs, lengths
+
+
 def _split(cfg: LatentDataConfig, split: SplitConfig) -> tuple[_Rows, _Rows, np.ndarray]:
     from speechtok.pipeline.shard_reader import ShardDataset
 
@@ -160,6 +210,8 @@ def _split(cfg: LatentDataConfig, split: SplitConfig) -> tuple[_Rows, _Rows, np.
 def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -> int:
     raw = load_recipe_dict(recipe_path, overrides)
     data_cfg = build_section(LatentDataConfig, raw.get("data"), "data")
+    if data_cfg.sources and not data_cfg.shards:  # decode/transcribe read `shards`: the first source
+        data_cfg = replace(data_cfg, shards=parse_sources(data_cfg.sources)[0].shards)
     enc_cfg = build_section(EncoderConfig, raw.get("encoder"), "encoder")
     ad_cfg = build_section(AdapterConfig, raw.get("adapter"), "adapter")
     llm_cfg = build_section(LLMConfig, raw.get("llm"), "llm")
@@ -174,7 +226,21 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
         "data": data_cfg, "encoder": enc_cfg, "adapter": ad_cfg, "llm": llm_cfg, "batching": batching,
         "latent": opts, "stage1": stage1, "train": stage2}.items()})
 
-    train_rows, dev_rows, all_lengths = _split(data_cfg, split)
+    train_rows: _Rows | _ConcatRows
+    dev_rows: _Rows | _ConcatRows
+    if data_cfg.sources:
+        train_parts, dev_parts, part_lengths = _split_sources(data_cfg, split)
+        train_rows, dev_rows = _ConcatRows(train_parts), _ConcatRows(dev_parts)
+    else:
+        train_rows, dev_rows, all_lengths = _split(data_cfg, split)
+        train_parts, part_lengths = [train_rows], [all_lengths[train_rows.indices]]
+    mix = parse_sources(data_cfg.sources)
+
+    def make_loader(collate: Any) -> BatchLoader | MixLoader:
+        if mix:
+            return MixLoader(train_parts, part_lengths, collate, batching, [m.weight for m in mix],
+                             [m.repeat for m in mix])
+        return BatchLoader(train_parts[0], part_lengths[0], collate, batching)
     # -> rows: (feats (T, D) float32, target text), disjoint by speaker
     tokenizer = load_tokenizer(llm_cfg, (train_rows[i][1] for i in range(len(train_rows))))
     tokenizer.save_pretrained(str(out / "tokenizer"))
@@ -206,7 +272,6 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
     torch.manual_seed(stage2.seed)  # the initial weights are part of the run's seed
     encoder = build_encoder(enc_cfg, in_dim, ctc_size + 1)
     report: dict[str, Any] = {"adapter": to_json(ad_cfg), "train_utts": len(train_rows), "dev_utts": len(dev_rows)}
-    train_lengths = all_lengths[train_rows.indices]
     dev_batch = collate([dev_rows[i] for i in range(min(len(dev_rows), opts.eval_utts))])
 
     def decode(ids: list[int]) -> str:
@@ -224,7 +289,7 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
             h, hl = model(batch.feats.to(dev), batch.lengths.to(dev))
             return ctc_loss(model.ctc_head(h), hl, batch.ctc_targets)
 
-        loader = BatchLoader(train_rows, train_lengths, collate, batching)
+        loader = make_loader(collate)
         t0 = time.perf_counter()
         train(encoder, ctc_step, loader, stage1, out / "stage1")
         report["stage1_wall_s"] = time.perf_counter() - t0
@@ -267,7 +332,7 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
         ids = m.generate(dev_batch.feats[:n], dev_batch.lengths[:n], max_new_tokens=opts.max_new_tokens, allowed=allowed)
         return {"cer": cer(dev_batch.texts[:n], [decode(i) for i in ids]).rate}
 
-    loader = BatchLoader(train_rows, train_lengths, collate, batching)
+    loader = make_loader(collate)
     t0 = time.perf_counter()
     def step(m: Any, batch: SpeechBatch) -> torch.Tensor:
         loss: torch.Tensor = m.loss(batch)
