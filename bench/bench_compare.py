@@ -49,7 +49,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"BENCH_COMPARE_FAMILY_SET: no family {unknown[0]!r}")
     recipe = dataclasses.replace(recipe, families=tuple(
-        dataclasses.replace(f, sets={**f.sets, **{k: str(v) for k, v in family_sets.get(f.name, {}).items()}})
+        dataclasses.replace(f, sets={**f.sets, **family_sets.get(f.name, {})})
         for f in recipe.families))
     with timed() as t:
         result = compare(recipe, out, recipe_path=str(recipe_path.relative_to(ROOT)))
