@@ -54,3 +54,9 @@ def build_audio_output(tmp: Path, num_cuts: int = 5, shard_size: int = 3, *,
 @pytest.fixture()
 def audio_output(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     return build_audio_output(tmp_path / "src")
+
+
+@pytest.fixture()
+def audio_output_factory() -> Any:
+    """`build_audio_output` itself, for tests that need another variant."""
+    return build_audio_output

@@ -102,14 +102,12 @@ def test_nemo_shar_read_back_by_lhotse(tmp_path: Path, audio_output: Output) -> 
     assert fields["codes_q4"]["provenance"]["num_codebooks"] == 4
 
 
-def test_units_without_durations_export(tmp_path: Path) -> None:
+def test_units_without_durations_export(tmp_path: Path, audio_output_factory: Any) -> None:
     """Regression: a units group without its side column broke hf-audio and the Shar writer."""
     datasets = pytest.importorskip("datasets")
     from lhotse import CutSet
 
-    from conftest import build_audio_output
-
-    out, data = build_audio_output(tmp_path / "src", durations=False)
+    out, data = audio_output_factory(tmp_path / "src", durations=False)
     assert main(["export", str(out), "--to", "hf-audio", "-o", str(tmp_path / "hf")]) == 0
     ds = datasets.load_from_disk(str(tmp_path / "hf"))
     assert ds[UNITS.group][0] == data["rows"][UNITS.group][0]["units"].tolist()
