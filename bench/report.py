@@ -7,6 +7,9 @@
   ``<!-- BENCH:BEGIN kmeans.speedup_* fbank.speedup_vs_lhotse_store -->`` ...
   ``<!-- BENCH:END -->`` is refilled with a short table of the figures its patterns (fnmatch)
   name, so the README (assembled from the sections) quotes only generated numbers.
+- A block ``<!-- BENCH:GRID compare.*.test_wer compare.*.cer -->`` ... ``<!-- BENCH:END -->`` is
+  refilled with one row per value of ``*`` (e.g. ``text``, ``latent.whisper_decoder``) and one
+  column per pattern: the side-by-side tables (families, adapters) without a typed number.
 
 Run: `.venv/bin/python -m bench.report` (`python -m bench` runs it after the benchmarks).
 """
@@ -27,6 +30,7 @@ README = prov.BENCH_DIR / "README.md"
 SECTIONS = prov.ROOT / "docs" / "sections"
 BEGIN, END = "<!-- FIGURES:BEGIN -->", "<!-- FIGURES:END -->"
 BLOCK = re.compile(r"(<!-- BENCH:BEGIN ([^>]*?) -->\n)(.*?)(<!-- BENCH:END -->)", re.S)
+GRID = re.compile(r"(<!-- BENCH:GRID ([^>]*?) -->\n)(.*?)(<!-- BENCH:END -->)", re.S)
 
 
 def fmt(v: float) -> str:
@@ -81,6 +85,38 @@ def figures_table(data: dict[str, Any], names: list[str], full: bool) -> str:
     return "\n".join(rows)
 
 
+def grid_table(data: dict[str, Any], patterns: list[str]) -> str:
+    """Markdown table with one row per value of the ``*`` in `patterns` (each has exactly one)
+    and one column per pattern; a cell is the figure's value, ``-`` where it was not measured.
+    The last column says when the row's figures were measured (load, stale)."""
+    for pat in patterns:
+        if pat.count("*") != 1:
+            raise ValueError(f"BENCH:GRID pattern {pat!r} must contain exactly one '*'")
+    regexes = [re.compile("^" + re.escape(p).replace(r"\*", "(.+)") + "$") for p in patterns]
+    cells: dict[str, dict[int, str]] = {}
+    for n in sorted(data["figures"]):
+        for i, rx in enumerate(regexes):
+            m = rx.match(n)
+            if m:
+                cells.setdefault(m.group(1), {})[i] = n
+    if not cells:
+        return "(not measured yet)"
+    heads = [p.replace("*", "…") for p in patterns]
+    rows = ["| | " + " | ".join(f"`{h}`" for h in heads) + " | measured |",
+            "|---|" + "---|" * len(patterns) + "---|"]
+    for row, found in cells.items():
+        vals = [fmt(float(data["figures"][found[i]]["value"])) if i in found else "-"
+                for i in range(len(patterns))]
+        names = list(found.values())
+        first = data["figures"][names[0]]
+        stale = any(_status(n, data) != "fresh" for n in names)
+        load = (first.get("loadavg") or [None])[0]
+        busy = f", load {load:g} on {_cpus(first)} cpu" if load is not None else ""
+        when = f"{str(first.get('date', ''))[:10]}{busy}{' (stale)' if stale else ''}"
+        rows.append(f"| {row} | " + " | ".join(vals) + f" | {when} |")
+    return "\n".join(rows)
+
+
 def bench_readme_table(data: dict[str, Any]) -> str:
     """The whole generated part of `bench/README.md`."""
     names = sorted(data["figures"])
@@ -118,7 +154,10 @@ def fill_blocks(text: str, data: dict[str, Any]) -> str:
         body = figures_table(data, chosen, full=False) if chosen else "(not measured yet)"
         return f"{m.group(1)}{body}\n{m.group(4)}"
 
-    return BLOCK.sub(repl, text)
+    def grid(m: re.Match[str]) -> str:
+        return f"{m.group(1)}{grid_table(data, m.group(2).split())}\n{m.group(4)}"
+
+    return GRID.sub(grid, BLOCK.sub(repl, text))
 
 
 def write_sections(data: dict[str, Any] | None = None, folder: Path | None = None) -> list[Path]:

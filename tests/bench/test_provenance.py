@@ -113,6 +113,21 @@ def test_sections_blocks_are_generated_and_goals_shown(repo: Path) -> None:
     assert report.write_sections(folder=doc) == []  # idempotent
 
 
+def test_grid_blocks_pivot_rows_and_columns(repo: Path) -> None:
+    common.record({"cmp.text.test_wer": 0.25, "cmp.text.cer": 0.1, "cmp.latent.whisper_decoder.test_wer": 0.5,
+                   "cmp.wall_s": 9.0})
+    doc = repo / "docs" / "sections"
+    doc.mkdir(parents=True)
+    (doc / "g.md").write_text("<!-- BENCH:GRID cmp.*.test_wer cmp.*.cer -->\n| typed | 99% |\n<!-- BENCH:END -->\n")
+    report.write_sections(folder=doc)
+    lines = (doc / "g.md").read_text().splitlines()
+    assert "99%" not in "\n".join(lines) and "`cmp.….test_wer`" in lines[1]
+    rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:4]] for ln in lines[3:-1]}
+    assert rows == {"latent.whisper_decoder": ["0.5", "-"], "text": ["0.25", "0.1"]}  # wall_s is no row
+    with pytest.raises(ValueError, match="exactly one"):
+        report.grid_table({"figures": {}}, ["cmp.*.*"])
+
+
 def test_goal_and_unit_rules() -> None:
     assert goals.Goal(">=", 3.0).met(3.0) and not goals.Goal("<=", 1.005).met(1.01)
     assert common.guess_unit("machine.fsync_write_mb_s") == "MB/s"
