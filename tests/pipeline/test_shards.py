@@ -193,3 +193,36 @@ def test_big_rows_are_single_batches_and_identical(tmp_path: Path, monkeypatch: 
     ds = ShardDataset(tmp_path / "c", (FEATS.group,))
     for i, r in enumerate(rows):
         np.testing.assert_array_equal(ds[i][FEATS.group], r["feats"])
+
+
+def _feats_rows(n: int) -> list[dict]:
+    rng = np.random.default_rng(1)
+    return [{"id": f"c{i}", "feats": rng.standard_normal((600, 8)).astype(np.float16)} for i in range(n)]
+
+
+def test_early_writeback_gives_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real = shards_mod.os.fdatasync
+    monkeypatch.setattr(shards_mod.os, "fdatasync", lambda fd: (synced.append(fd), real(fd))[1])
+    monkeypatch.setattr(shards_mod, "BIG_ROW", 1000)  # one write per row
+    monkeypatch.setattr(shards_mod, "WRITEBACK_EVERY", 0)  # off
+    off = commit_group_shard(tmp_path / "off", 0, FEATS, _feats_rows(40))
+    assert synced == []
+    monkeypatch.setattr(shards_mod, "WRITEBACK_EVERY", 20_000)  # every ~2 rows
+    on = commit_group_shard(tmp_path / "on", 0, FEATS, _feats_rows(40))
+    assert synced  # a background sync ran while writing
+    assert on.sha256 == off.sha256 and on.bytes == off.bytes
+    assert (tmp_path / "on" / on.path).read_bytes() == (tmp_path / "off" / off.path).read_bytes()
+
+
+def test_failed_background_sync_commits_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def eio(fd: int) -> None:
+        raise OSError(5, "Input/output error (injected)")
+
+    monkeypatch.setattr(shards_mod, "WRITEBACK_EVERY", 20_000)
+    monkeypatch.setattr(shards_mod, "BIG_ROW", 1000)
+    monkeypatch.setattr(shards_mod.os, "fdatasync", eio)
+    with pytest.raises(OSError, match="injected"):
+        commit_group_shard(tmp_path, 0, FEATS, _feats_rows(40))
+    assert list((tmp_path / "shards").iterdir()) == []  # no tmp file, no shard
+    assert not (tmp_path / "index.d").exists() or not any((tmp_path / "index.d").rglob("*.json"))
