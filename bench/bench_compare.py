@@ -33,14 +33,15 @@ def main() -> None:
     set_threads(1)
     from speechtok.compare import compare
     from speechtok.compare.recipe import load_compare_recipe
+    from speechtok.config import parse_value
 
     # the families' run directories (checkpoints, shards of n-best lists) stay out of the repo;
     # the report (markdown, JSON, PNGs) is copied to bench/results/compare_speechocean
     out = Path(os.environ.get("BENCH_COMPARE_OUT", ROOT / "runs" / "compare_speechocean"))
     keep = ROOT / "bench" / "results" / "compare_speechocean"
-    sets = {"budget.steps": os.environ["BENCH_COMPARE_STEPS"]} if os.environ.get("BENCH_COMPARE_STEPS") else {}
+    sets: dict[str, object] = {"budget.steps": int(os.environ["BENCH_COMPARE_STEPS"])} if os.environ.get("BENCH_COMPARE_STEPS") else {}
     if os.environ.get("BENCH_COMPARE_BACKBONE"):
-        sets["backbone"] = os.environ["BENCH_COMPARE_BACKBONE"]
+        sets["backbone"] = parse_value(os.environ["BENCH_COMPARE_BACKBONE"])
     recipe_path = ROOT / "recipes" / "compare_speechocean.yaml"
     recipe, _ = load_compare_recipe(recipe_path, sets)
     family_sets = json.loads(os.environ.get("BENCH_COMPARE_FAMILY_SET") or "{}")
@@ -48,7 +49,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"BENCH_COMPARE_FAMILY_SET: no family {unknown[0]!r}")
     recipe = dataclasses.replace(recipe, families=tuple(
-        dataclasses.replace(f, sets={**f.sets, **{k: str(v) for k, v in family_sets.get(f.name, {}).items()}})
+        dataclasses.replace(f, sets={**f.sets, **family_sets.get(f.name, {})})
         for f in recipe.families))
     with timed() as t:
         result = compare(recipe, out, recipe_path=str(recipe_path.relative_to(ROOT)))

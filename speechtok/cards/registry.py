@@ -150,9 +150,9 @@ def _kmeans_fbank(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTok
 def _dmel(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
     from speechtok.tokenizers.dmel import DMelConfig, DMelTokenizer
 
-    # 40 mel channels: with 80 and the 400-point FFT, low mel filters hold no FFT bin and the
-    # Griffin-Lim inverse (least squares through the mel bank) is rank-deficient
-    tok = DMelTokenizer.fit_waves(list(fit_waves), DMelConfig(n_mels=40))
+    # 40 mel channels on the 400-point FFT (the card's recorded figures); 80 would need
+    # n_fft >= 1024 to decode (DMelConfig.validate says so)
+    tok = DMelTokenizer.fit_waves(list(fit_waves), DMelConfig(n_mels=40, n_fft=400))
     info = tok.info
 
     def encode(waves: Sequence[np.ndarray]) -> list[np.ndarray]:

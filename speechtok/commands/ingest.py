@@ -20,6 +20,9 @@ examples:
   speechtok ingest corpus/ -o work/c --speaker-from top-dir  # wav + .txt sidecars
   speechtok ingest utts.jsonl -o work/u --sample-rate 16000  # {"audio":..,"text":..}
   speechtok ingest recordings.jsonl.gz -o work/l --kind lhotse
+  speechtok ingest manifest.json -o work/n --kind nemo       # NeMo: audio_filepath, offset, ...
+  speechtok ingest hf_ds/ -o work/h --kind hf --text-column sentence   # save_to_disk or Parquet
+  speechtok ingest hf_ds/ -o work/h --kind hf --extract-flac # embedded audio -> OUT/audio/*.flac
   speechtok ingest data/train -o work/train --splits 0.8,0.1,0.1
 
 Writes OUT/cuts.jsonl.gz (lhotse CutSet), OUT/quarantine.jsonl (one JSON object per
@@ -46,6 +49,11 @@ def _run(args: argparse.Namespace) -> int:
         channel_policy=args.channels,
         rebase_paths=not args.no_rebase,
         check=AudioCheckConfig(max_channels=args.max_channels, tolerance_s=args.tolerance),
+        audio_column=args.audio_column,
+        text_column=args.text_column,
+        speaker_column=args.speaker_column,
+        id_column=args.id_column,
+        extract_flac=args.extract_flac,
     )
     executor: Executor | None = ProcessPoolExecutor(args.jobs) if args.jobs > 1 else None
     try:
@@ -74,12 +82,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ingest",
         help="validate a corpus into lhotse cuts (bad items quarantined with a reason)",
-        description="Ingest an audio directory, Kaldi data dir, JSONL list or lhotse manifest "
+        description="Ingest an audio directory, Kaldi data dir, JSONL list, lhotse or NeMo manifest, "
+        "or a local Hugging Face dataset (save_to_disk directory or Parquet folder) "
         "into OUT/cuts.jsonl.gz, quarantining every unusable item with a specific reason.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", help="audio directory, Kaldi data dir, .jsonl list, or lhotse manifest")
+    p.add_argument("source", help="audio directory, Kaldi data dir, .jsonl list, lhotse or NeMo "
+                   "manifest, or Hugging Face dataset directory")
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.add_argument("--kind", choices=KINDS, default="auto", help="source kind (default: auto)")
     p.add_argument("--sample-rate", type=int, metavar="HZ", help="resample cuts to HZ (lazy, lhotse)")
@@ -112,6 +122,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="S",
         help="allowed declared-vs-decoded duration difference in seconds (default 0.025)",
     )
+    p.add_argument("--audio-column", default="audio", metavar="COL",
+                   help="hf: the Audio ({bytes, path}) or path column (default audio)")
+    p.add_argument("--text-column", metavar="COL",
+                   help="hf: transcript column (default: first of text, sentence, transcription, ...)")
+    p.add_argument("--speaker-column", metavar="COL",
+                   help="hf: speaker column (default: first of speaker, speaker_id, client_id)")
+    p.add_argument("--id-column", metavar="COL",
+                   help="hf: utterance id column (default: first of id, key, utt_id, ...; else FILE-ROW)")
+    p.add_argument("--extract-flac", action="store_true",
+                   help="hf: write embedded audio once to OUT/audio/ID.flac instead of reading it "
+                   "in place from the dataset's files")
     p.add_argument("--no-rebase", action="store_true", help="do not resolve missing manifest paths by suffix")
     p.add_argument(
         "--splits",

@@ -18,6 +18,7 @@ from lhotse.audio import AudioSource
 
 from speechtok.errors import ConfigError
 from speechtok.failures import EnvironmentFailure, with_retries
+from speechtok.manifests.audio_bytes import check_audio_bytes, extract_flac
 from speechtok.manifests.audio_check import (
     AudioCheckConfig,
     AudioInfo,
@@ -84,9 +85,15 @@ def _declared_problem(item: SourceItem, info: AudioInfo, cfg: AudioCheckConfig) 
 
 
 def _recording(item: SourceItem, info: AudioInfo) -> Recording:
+    if item.data is not None and item.command is not None:
+        kind, source = "command", item.command
+    elif item.data is not None and item.extract_to is not None:
+        kind, source = "file", str(item.extract_to)
+    else:
+        kind, source = "file", str(item.path)
     return Recording(
         id=item.recording_id,
-        sources=[AudioSource(type="file", channels=list(range(info.num_channels)), source=str(item.path))],
+        sources=[AudioSource(type=kind, channels=list(range(info.num_channels)), source=source)],
         sampling_rate=info.sampling_rate,
         num_samples=info.num_samples,
         duration=info.num_samples / info.sampling_rate,
@@ -143,7 +150,7 @@ def process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
 
 def _process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
     path = str(item.path)
-    found = check_audio(item.path, cfg.check)
+    found = check_audio(item.path, cfg.check) if item.data is None else check_audio_bytes(item, cfg.check)
     if isinstance(found, Problem):
         more = f" ({len(item.segments)} segments)" if len(item.segments) > 1 else ""
         return ItemResult(
@@ -157,6 +164,8 @@ def _process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
             cuts=[],
             problems=[Problem(reason=declared.reason, detail=declared.detail, id=item.recording_id, path=path, origin=item.origin)],
         )
+    if item.data is not None and item.extract_to is not None:
+        extract_flac(item.data, info, item.extract_to)
     rec = _recording(item, info)
     cuts: list[MonoCut] = []
     problems: list[Problem] = []

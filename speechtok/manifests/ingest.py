@@ -36,6 +36,7 @@ from speechtok.manifests.items import SourceItem, SourceStream
 from speechtok.manifests.quarantine import Problem, QuarantineWriter
 from speechtok.manifests.sources import check_kind, detect_kind
 from speechtok.manifests.sources.directory import SpeakerFrom, compile_label_regex, iter_directory
+from speechtok.manifests.sources.hf import iter_hf
 from speechtok.manifests.sources.jsonl import iter_jsonl
 from speechtok.manifests.sources.kaldi import iter_kaldi
 from speechtok.manifests.sources.lhotse_manifest import iter_lhotse
@@ -60,6 +61,11 @@ class IngestOptions:
         rebase_paths: resolve manifest paths that do not exist by their trailing parts.
         check: audio validation thresholds (channels, tolerances, block size).
         window: items in flight when an executor is used (bounds memory).
+        audio_column: ``hf`` sources: the ``Audio`` struct or path column.
+        text_column, speaker_column, id_column: ``hf`` sources: columns to read (None = the
+            first conventional name present, see `sources.hf`).
+        extract_flac: ``hf`` sources: write embedded audio once to ``OUT/audio/<id>.flac``
+            instead of referencing it in place in the dataset's files.
     """
 
     text_tsv: Path | None = None
@@ -71,6 +77,11 @@ class IngestOptions:
     rebase_paths: bool = True
     check: AudioCheckConfig = field(default_factory=AudioCheckConfig)
     window: int = 64
+    audio_column: str = "audio"
+    text_column: str | None = None
+    speaker_column: str | None = None
+    id_column: str | None = None
+    extract_flac: bool = False
 
     def validate(self) -> None:
         compile_label_regex(self.label_regex)
@@ -141,8 +152,11 @@ def _coerce(opts: IngestOptions) -> IngestOptions:
     return replace(opts, **changes) if changes else opts
 
 
-def open_source(source: Path, kind: str, opts: IngestOptions) -> SourceStream:
-    """The item stream of `source` for a concrete `kind` (not ``auto``)."""
+def open_source(source: Path, kind: str, opts: IngestOptions, out_dir: Path | None = None) -> SourceStream:
+    """The item stream of `source` for a concrete `kind` (not ``auto``).
+
+    `out_dir`: the ingest's output (``hf`` with `extract_flac` writes ``out_dir/audio``).
+    """
     if kind == "dir":
         return iter_directory(
             source,
@@ -159,7 +173,20 @@ def open_source(source: Path, kind: str, opts: IngestOptions) -> SourceStream:
         return iter_lhotse(source, supervisions=opts.supervisions, rebase=opts.rebase_paths)
     if kind == "nemo":
         return iter_nemo(source, language=opts.language, rebase=opts.rebase_paths)
-    raise ConfigError("kind", kind, "must be one of dir, kaldi, jsonl, lhotse, nemo")
+    if kind == "hf":
+        if opts.extract_flac and out_dir is None:
+            raise ConfigError("extract_flac", True, "needs the ingest's output directory")
+        return iter_hf(
+            source,
+            audio_column=opts.audio_column,
+            text_column=opts.text_column,
+            speaker_column=opts.speaker_column,
+            id_column=opts.id_column,
+            language=opts.language,
+            extract_dir=(Path(out_dir) / "audio") if opts.extract_flac and out_dir else None,
+            rebase=opts.rebase_paths,
+        )
+    raise ConfigError("kind", kind, "must be one of dir, kaldi, jsonl, lhotse, nemo, hf")
 
 
 def _ordered_results(
@@ -222,9 +249,11 @@ def ingest(
     """Ingests a corpus into a validated lhotse CutSet (see the module docstring).
 
     Args:
-        source: audio directory, Kaldi data dir, JSONL file, or lhotse manifest (file or dir).
+        source: audio directory, Kaldi data dir, JSONL file, lhotse manifest (file or dir),
+            NeMo manifest, or a local Hugging Face dataset (save_to_disk dir or Parquet folder).
         out_dir: output directory (created); gets cuts.jsonl.gz, quarantine.jsonl, ingest.json.
-        kind: ``auto`` (see `detect_kind`), ``dir``, ``kaldi``, ``jsonl`` or ``lhotse``.
+        kind: ``auto`` (see `detect_kind`), ``dir``, ``kaldi``, ``jsonl``, ``lhotse``, ``nemo``
+            or ``hf``.
         sample_rate: resample cuts to this rate (Hz) lazily, or keep each file's rate.
         strict: raise `InputError` at the first quarantined item (flags do not count).
         options: further options; `overrides` replace fields of it by name
@@ -268,7 +297,7 @@ def ingest(
     flags: Counter[str] = Counter()
     n_recs = n_cuts = 0
     seconds = 0.0
-    stream = _dedup(open_source(src, concrete, opts), seen)
+    stream = _dedup(open_source(src, concrete, opts, out), seen)
     fn = partial(process_item, cfg=build)
     bar = tqdm(desc=f"ingest {src.name}", unit="file", disable=(None if progress is None else not progress))
     try:

@@ -61,6 +61,12 @@ class SourceItem:
         declared_num_samples: samples per channel a manifest declares, if any (checked).
         declared_sampling_rate: the manifest's sampling rate, if any (checked).
         declared_duration: seconds a manifest declares (Kaldi ``reco2dur``), if any (checked).
+        data: the encoded audio itself (a Hugging Face dataset's embedded bytes), validated
+            instead of reading `path`; `path` then only names the item in reports.
+        command: with `data`, the recording is this lhotse ``command`` source (reads the bytes
+            in place) instead of a file.
+        extract_to: with `data`, the validated audio is written to this FLAC file once and the
+            recording references it.
     """
 
     recording_id: str
@@ -70,6 +76,9 @@ class SourceItem:
     declared_num_samples: int | None = None
     declared_sampling_rate: int | None = None
     declared_duration: float | None = None
+    data: bytes | None = field(default=None, repr=False)
+    command: str | None = None
+    extract_to: Path | None = None
 
 
 SourceStream = Iterator[SourceItem | Problem]

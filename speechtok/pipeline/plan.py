@@ -26,8 +26,8 @@ from typing import Any
 
 from speechtok.errors import SpeechtokError
 from speechtok.pipeline.recipe import Recipe
-from speechtok.pipeline.shard_schema import GroupMeta
 from speechtok.pipeline.stage import StageBase, build_stage
+from speechtok.shards.schema import GroupMeta
 
 #: stage type -> (CPU s per audio s at 1 thread, where the figure comes from).
 DEFAULT_RTF: dict[str, tuple[float, str]] = {
@@ -38,6 +38,7 @@ DEFAULT_RTF: dict[str, tuple[float, str]] = {
     "ssl": (0.188, "bench hubert.rtf_per_core (HuBERT base, 12 layers)"),
     "codec": (0.079, "bench encodec.rtf_per_core (24 kHz, 6 kbps)"),
     "ctc_align": (0.01, "CTC forced alignment on stored features (estimate)"),
+    "unit_bpe": (1 / 50000.0, "sentencepiece over stored units (estimate); the fit apart"),
 }
 
 

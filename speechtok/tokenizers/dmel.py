@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,11 @@ class DMelConfig:
         sample_rate: expected input rate in Hz (resample upstream, e.g. with lhotse).
         n_mels: mel channels (tokens per frame).
         n_bins: quantisation bins per channel (the paper uses 16).
-        n_fft, win_length, hop_length: STFT settings in samples (defaults: 25 ms / 10 ms at 16 kHz).
+        n_fft, win_length, hop_length: STFT settings in samples (defaults: 25 ms windows every
+            10 ms at 16 kHz, zero-padded to a 1024-point FFT). ``n_fft`` must give at least as
+            many linearly independent frequency bins as there are mel channels, or the mel
+            filterbank cannot be inverted for decoding: 80 mels need ``n_fft`` >= 1024 at 16 kHz
+            (400 gives rank 75, 512 rank 78); `validate` refuses such a pair.
         f_min, f_max: mel filterbank range in Hz (f_max None = Nyquist).
         log_floor: power floor before the log.
         range_mode: "per_channel" (bin edges per channel) or "global" (one range for all).
@@ -45,7 +49,7 @@ class DMelConfig:
     sample_rate: int = 16000
     n_mels: int = 80
     n_bins: int = 16
-    n_fft: int = 400
+    n_fft: int = 1024
     win_length: int = 400
     hop_length: int = 160
     f_min: float = 0.0
@@ -70,6 +74,31 @@ class DMelConfig:
             raise ConfigError("log_floor", self.log_floor, "must be > 0")
         if self.griffin_lim_iters < 1:
             raise ConfigError("griffin_lim_iters", self.griffin_lim_iters, "must be >= 1")
+        rank = mel_filterbank_rank(self)
+        if rank < self.n_mels:
+            good = next((n for n in (512, 1024, 2048, 4096, 8192) if n >= self.n_fft and
+                         mel_filterbank_rank(replace(self, n_fft=n)) == self.n_mels), None)
+            fewer = next((m for m in range(self.n_mels - 1, 0, -1)
+                          if mel_filterbank_rank(replace(self, n_mels=m)) == m), 1)
+            fix = (f"raise n_fft to {good} (win_length stays {self.win_length}: a zero-padded "
+                   f"FFT)" if good else "raise n_fft") + f" or use n_mels <= {fewer}"
+            raise ConfigError(
+                "n_fft", self.n_fft,
+                f"must resolve {self.n_mels} mel channels, but its {self.n_fft // 2 + 1} "
+                f"frequency bins give a mel filterbank of rank {rank} < n_mels {self.n_mels} "
+                f"at {self.sample_rate} Hz, so tokens could not be decoded back to audio "
+                f"(InverseMelScale is rank-deficient); {fix}")
+
+
+def mel_filterbank_rank(config: DMelConfig) -> int:
+    """Rank of the `(n_fft // 2 + 1, n_mels)` float32 mel filterbank `config` analyses with;
+    decoding (`DMelTokenizer.vocode`) needs it to equal ``n_mels``."""
+    import torchaudio
+
+    fb = torchaudio.functional.melscale_fbanks(
+        config.n_fft // 2 + 1, config.f_min, config.f_max or config.sample_rate / 2,
+        config.n_mels, config.sample_rate)
+    return int(torch.linalg.matrix_rank(fb))  # float32, as InverseMelScale solves it
 
 
 @dataclass(frozen=True)

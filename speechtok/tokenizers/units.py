@@ -30,6 +30,9 @@ from speechtok.tokenizers.kmeans import KMeansModel
 MAX_DURATION = 65535
 BPE_CHAR_OFFSET = 0xF0000  # Unicode supplementary private-use area A
 BPE_MAX_UNITS = 65534  # U+F0000..U+FFFFD
+BPE_MODEL_FILE = "unit_bpe.model"  # the sentencepiece model (a protobuf), as trained
+BPE_INFO_FILE = "unit_bpe.json"  # format, k, vocab_size, checksum, the units it was fitted on
+BPE_FORMAT = "speechtok.unit_bpe"
 
 
 @dataclass(frozen=True)
@@ -128,11 +131,13 @@ def _to_text(units: np.ndarray, k: int) -> str:
 class UnitBPE:
     """sentencepiece BPE over unit sequences; ids are dense in [0, vocab_size)."""
 
-    def __init__(self, model_proto: bytes, k: int) -> None:
+    def __init__(self, model_proto: bytes, k: int, units_source: dict[str, object] | None = None) -> None:
         import sentencepiece as spm
 
         self.k = k
         self.model_proto = model_proto
+        #: what the BPE was fitted on: {"group", "model_checksum" (of the k-means model), "k"}
+        self.units_source = units_source
         self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
         self._unk = self._sp.unk_id()
 
@@ -206,16 +211,39 @@ class UnitBPE:
 
         return "sha256:" + hashlib.sha256(self.model_proto + f"|k={self.k}".encode()).hexdigest()
 
-    def save(self, out_dir: str | Path) -> Path:
-        """Writes `unit_bpe.model` (sentencepiece protobuf) and `unit_bpe.json` ({k})."""
-        d = Path(out_dir)
+    def save(self, directory: str | Path) -> Path:
+        """Writes ``unit_bpe.model`` (the sentencepiece protobuf) and ``unit_bpe.json`` (format,
+        k, vocab_size, checksum, units_source) into `directory`, each atomically."""
+        d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        atomic.write_bytes(d / "unit_bpe.model", self.model_proto)
-        atomic.write_text(d / "unit_bpe.json", json.dumps({"k": self.k, "char_offset": BPE_CHAR_OFFSET}))
+        atomic.write_bytes(d / BPE_MODEL_FILE, self.model_proto)
+        info = {"format": BPE_FORMAT, "k": self.k, "vocab_size": self.vocab_size,
+                "checksum": self.checksum(), "units_source": self.units_source}
+        atomic.write_text(d / BPE_INFO_FILE, json.dumps(info, indent=2) + "\n")
         return d
 
     @classmethod
-    def load(cls, model_dir: str | Path) -> UnitBPE:
-        d = Path(model_dir)
-        info = json.loads((d / "unit_bpe.json").read_text())
-        return cls((d / "unit_bpe.model").read_bytes(), int(info["k"]))
+    def load(cls, directory: str | Path) -> UnitBPE:
+        """Reads what `save` wrote (e.g. ``OUT/models/NAME`` of another run); checks the checksum.
+
+        Raises:
+            InputError: no unit BPE model in `directory`, or its files disagree (checksum).
+        """
+        d = Path(directory)
+        info_path, model_path = d / BPE_INFO_FILE, d / BPE_MODEL_FILE
+        if not info_path.is_file() or not model_path.is_file():
+            found = sorted(str(p.parent) for p in d.glob(f"models/*/{BPE_INFO_FILE}")) if d.is_dir() else []
+            raise InputError(str(d), f"holds no unit BPE model ({BPE_INFO_FILE} + {BPE_MODEL_FILE}, as "
+                             "saved in OUT/models/NAME by a unit_bpe stage)"
+                             + (f"; this run output has {found}" if found else ""))
+        info = json.loads(info_path.read_text())
+        if "format" not in info and "char_offset" in info:  # saved before checksums were recorded
+            return cls(model_path.read_bytes(), int(info["k"]))
+        if info.get("format") != BPE_FORMAT:
+            raise InputError(str(info_path), f"format is {info.get('format')!r}, not {BPE_FORMAT!r}")
+        bpe = cls(model_path.read_bytes(), int(info["k"]), info.get("units_source"))
+        if bpe.checksum() != info.get("checksum"):
+            raise InputError(str(model_path), f"has checksum {bpe.checksum()}, but {BPE_INFO_FILE} "
+                             f"records {info.get('checksum')}: the model file was changed or damaged; "
+                             "copy the model directory again from the run that fitted it")
+        return bpe

@@ -29,8 +29,9 @@ import torch
 from torch import nn
 
 from speechtok.errors import ConfigError
-from speechtok.trainers.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from speechtok.models.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from speechtok.trainers.data import BatchLoader
+from speechtok.trainers.mixing import MixLoader
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,7 +160,7 @@ class RunResult:
 def train(
     model: nn.Module,
     loss_fn: Callable[[nn.Module, Any], torch.Tensor],
-    loader: BatchLoader,
+    loader: BatchLoader | MixLoader,
     cfg: LoopConfig,
     run_dir: Path,
     *,

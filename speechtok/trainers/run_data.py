@@ -17,7 +17,7 @@ from speechtok.errors import ConfigError, InputError
 
 
 def _meta(shards: Path, group: str) -> Any:
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     return ShardDataset(shards, groups=(group,)).meta(group)
 
@@ -36,9 +36,9 @@ def check_run_data(data: str | Path, groups: Sequence[str], *, trained_on: str |
         InputError: `data` has no shard index, or lacks groups: names them and the stages (as
             recipe lines) that made them for the run, with the upstream features a units group needs.
         ConfigError: a features group differs in a `FeatureSpec` field, or a units group comes
-            from another k-means model (checksum) or vocabulary size.
+            from another k-means model or unit BPE (checksum) or vocabulary size.
     """
-    from speechtok.pipeline.shard_index import ShardIndex
+    from speechtok.shards.index import ShardIndex
     from speechtok.tokenizers.feature_spec import check_spec, feature_spec_from_group
 
     data = Path(data)
@@ -80,8 +80,10 @@ def check_run_data(data: str | Path, groups: Sequence[str], *, trained_on: str |
             check_spec(spec_w, spec_g, model=f"trained on {train}", group=g)
         elif want.kind == "units":
             if want.model_checksum != got.model_checksum:
+                what = "unit BPE" if want.stage == "unit_bpe" else "k-means model"
                 raise ConfigError(f"{g}.model_checksum", got.model_checksum,
-                                  f"must equal {want.model_checksum!r}, the k-means model the run was trained "
-                                  f"on (tokenize {data} with `model: {train / 'models' / g.split('.', 1)[1]}`)")
+                                  f"must equal {want.model_checksum!r}, the {what} of {train} (one "
+                                  f"vocabulary for every corpus read together; tokenize {data} with "
+                                  f"`model: {train / 'models' / g.split('.', 1)[1]}`)")
             if want.vocab_size != got.vocab_size:
                 raise ConfigError(f"{g}.vocab_size", got.vocab_size, f"must equal {want.vocab_size}")

@@ -92,3 +92,23 @@ def test_real_speech_fsdd(fsdd_dir: Path) -> None:
     back = tok.decode_wave(tok.encode_wave(w), length=len(w))
     a, b = frame_db(w, 80), frame_db(back, 80)
     assert np.corrcoef(a, b)[0, 1] > 0.8
+
+
+def test_the_default_config_decodes_and_a_rank_deficient_one_is_refused() -> None:
+    """Regression: the old default (80 mels, n_fft 400: 201 bins, filterbank rank 75) could
+    encode but not decode (InverseMelScale's least squares failed). Now the default decodes
+    and the old pair is refused when the config is validated, naming the fix."""
+    from speechtok.tokenizers.dmel import mel_filterbank_rank
+
+    cfg = DMelConfig(griffin_lim_iters=4)
+    assert cfg.n_mels == 80 and mel_filterbank_rank(cfg) == 80
+    wave = voiced(0.5, 16000)
+    tok = DMelTokenizer.fit_waves([wave], cfg)
+    back = tok.decode_wave(tok.encode_wave(wave), length=len(wave))
+    assert back.shape == wave.shape and np.isfinite(back).all() and np.abs(back).max() > 0
+    old = DMelConfig(n_mels=80, n_fft=400)
+    with pytest.raises(ConfigError, match=r"n_fft.*rank 75 < n_mels 80.*raise n_fft to 1024.*n_mels <= \d+"):
+        old.validate()
+    with pytest.raises(ConfigError, match="n_fft"):
+        DMelTokenizer.fit_waves([wave], old)  # refused before any work
+    DMelConfig(n_mels=40, n_fft=400).validate()  # 40 mels resolve in 201 bins

@@ -2,7 +2,8 @@
 
 Kinds: ``dir`` (audio tree), ``kaldi`` (data dir with wav.scp), ``jsonl`` (one utterance per
 line with an ``audio`` path), ``lhotse`` (cuts, or recordings + supervisions), ``nemo`` (NeMo
-JSONL manifest: ``audio_filepath``, ``duration``, ``offset``, ``text``, ``lang``). `detect_kind`
+JSONL manifest: ``audio_filepath``, ``duration``, ``offset``, ``text``, ``lang``), ``hf`` (a local
+Hugging Face dataset: ``save_to_disk`` directory or a folder of Parquet files). `detect_kind`
 picks one for ``kind="auto"``.
 """
 
@@ -14,7 +15,7 @@ from speechtok.errors import ConfigError, InputError
 from speechtok.manifests.sources.jsonl import iter_json_lines
 from speechtok.manifests.sources.lhotse_manifest import first_manifest_object, manifest_kind
 
-KINDS: tuple[str, ...] = ("auto", "dir", "kaldi", "jsonl", "lhotse", "nemo")
+KINDS: tuple[str, ...] = ("auto", "dir", "kaldi", "jsonl", "lhotse", "nemo", "hf")
 _MANIFEST_SUFFIXES = (".jsonl.gz", ".jsonl", ".json.gz", ".json")
 
 
@@ -22,19 +23,27 @@ def detect_kind(source: Path) -> str:
     """Guesses the kind of `source`.
 
     A directory with ``wav.scp`` is ``kaldi``; a directory holding lhotse ``cuts*`` or
-    ``recordings*`` manifests (and no audio) is ``lhotse``; another directory is ``dir``; a
+    ``recordings*`` manifests (and no audio) is ``lhotse``; a ``save_to_disk`` directory
+    (``state.json`` or ``dataset_dict.json``), a ``.parquet`` file or a directory whose files
+    are all Parquet (at any depth) is ``hf``; another directory is ``dir``; a
     JSON/JSONL file is ``nemo`` when its first object has an ``audio_filepath`` key, ``jsonl``
     when it has an ``audio`` key, else ``lhotse``.
     """
     source = Path(source)
     if not source.exists():
         raise InputError(str(source), "does not exist")
+    if source.is_file() and source.suffix == ".parquet":
+        return "hf"
     if source.is_dir():
         if (source / "wav.scp").exists():
             return "kaldi"
+        if (source / "state.json").is_file() or (source / "dataset_dict.json").is_file():
+            return "hf"
         names = [p.name for p in source.iterdir()]
         if any(n.startswith(("cuts", "recordings")) and n.endswith(_MANIFEST_SUFFIXES) for n in names):
             return "lhotse"
+        if _all_parquet(source):
+            return "hf"
         return "dir"
     if source.name.endswith(_MANIFEST_SUFFIXES):
         if _is_nemo(source):  # NeMo manifests are JSONL, often named *.json
@@ -49,6 +58,13 @@ def detect_kind(source: Path) -> str:
         str(source),
         "is neither a directory nor a .json/.jsonl(.gz) manifest; pass --kind explicitly",
     )
+
+
+def _all_parquet(root: Path) -> bool:
+    """True when `root` holds Parquet files and no other data files (README/JSON aside)."""
+    files = [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    data = [p for p in files if p.suffix not in (".md", ".json", ".txt", ".yaml", ".lock")]
+    return bool(data) and all(p.suffix == ".parquet" for p in data)
 
 
 def _is_nemo(path: Path) -> bool:

@@ -3,5 +3,5 @@
 Each module holds one stage type (registered in `speechtok.pipeline.stage.STAGE_TYPES`):
 ``cuts`` (cut metadata), ``fbank`` (log-mel filterbanks), ``kmeans_units`` (k-means units),
 ``ssl`` (SSL layer features), ``whisper`` (Whisper encoder states), ``codec`` (codec codes),
-``ctc_align`` (word alignments by CTC forced alignment).
+``ctc_align`` (word alignments by CTC forced alignment), ``unit_bpe`` (BPE over units).
 """

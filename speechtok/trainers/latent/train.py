@@ -15,21 +15,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from speechtok.config import build, to_json
 from speechtok.errors import ConfigError, InputError
-from speechtok.trainers.checkpoint import latest_checkpoint, load_model_tensors
+from speechtok.models.checkpoint import latest_checkpoint, load_model_tensors
+from speechtok.models.encoder import EncoderConfig, build_encoder, ctc_greedy, ctc_loss
 from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_2d, report_skipped
 from speechtok.trainers.hyps import score_hyps, write_hyps
 from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
 from speechtok.trainers.latent.decode import DecodeRow, decode_records, shard_rows
-from speechtok.trainers.latent.encoder import EncoderConfig, build_encoder, ctc_greedy, ctc_loss
 from speechtok.trainers.latent.model import SpeechBatch, SpeechLLM
+from speechtok.trainers.latent.options import LatentOptions, target_text, target_text_or_none
 from speechtok.trainers.llm import (
     LLMConfig,
     build_char_tokenizer,
@@ -38,13 +40,8 @@ from speechtok.trainers.llm import (
     load_tokenizer,
 )
 from speechtok.trainers.loop import LoopConfig, train
-from speechtok.trainers.token.recipe import (
-    SplitConfig,
-    build_section,
-    dump_json,
-    load_recipe_dict,
-    to_json,
-)
+from speechtok.trainers.mixing import MixLoader, parse_sources
+from speechtok.trainers.token.recipe import SplitConfig, dump_json, load_recipe_dict
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,60 +54,24 @@ class LatentDataConfig:
     frame_rate: feature frames per second (tokens/s figures). split: `SplitConfig` fields.
     test: a separate test shard directory (same feature stages): decoded after training, scored
         only (``RUN/test_hyps.jsonl``, ``test.wer`` in eval.json); dev still comes from the split.
+    sources: weighted corpora mixed batch by batch instead of `shards` (see
+        `speechtok.trainers.mixing`): ``[{shards: A, weight: 0.7}, {shards: B, weight: 0.3,
+        repeat: true}]``; every source must hold `feats` made as in the first (`FeatureSpec`,
+        checked); dev is the union of the sources' speaker splits; `shards` defaults to the first.
     """
 
-    shards: str
+    shards: str = ""
     feats: str = "feats.fbank"
     target: str = "text"
     frame_rate: float = 100.0
     split: dict[str, Any] | None = None
     test: str | None = None
+    sources: tuple[dict[str, Any], ...] = ()
 
-
-@dataclass(frozen=True, kw_only=True)
-class LatentOptions:
-    """Attributes:
-    encoder_from: a run directory whose stage-1 encoder to load (skips stage 1).
-    train_encoder: fine-tune the encoder in stage 2. ctc_weight: CTC loss weight then.
-    prompt_suffix: text placed between the speech embeddings and the target.
-    eval_utts, max_new_tokens: dev utterances decoded and the length limit.
-    speech_into: "prefix" (adapter outputs in the LM's input sequence, through `inputs_embeds`) or
-        "memory" (adapter outputs as cross-attention memory; needs ``llm.kind: whisper_decoder``).
-    """
-
-    encoder_from: str | None = None
-    train_encoder: bool = False
-    ctc_weight: float = 0.0
-    prompt_suffix: str = ""
-    eval_utts: int = 100
-    max_new_tokens: int = 120
-    speech_into: str = "prefix"
-
-
-def target_text_or_none(row: Mapping[str, Any], target: str) -> str | None:
-    """`target_text`, or None when the row has no such text (a missing label, not an empty one)."""
-    if not target.startswith("custom."):
-        value = row.get(target)
-        return None if value is None else str(value)
-    import json
-
-    cut = row.get("cut")
-    sups = (json.loads(cut) if isinstance(cut, str) else (cut or {})).get("supervisions") or [{}]
-    got = (sups[0].get("custom") or {}).get(target.split(".", 1)[1])
-    return None if got is None else str(got)
-
-
-def target_text(row: Mapping[str, Any], target: str) -> str:
-    """The target of a cuts row: a cuts column (``text``), or ``custom.KEY``, a custom field of
-    the cut's first supervision (read from the ``cut`` JSON; e.g. a translation kept by ingest)."""
-    if not target.startswith("custom."):
-        return str(row.get(target) or "")
-    import json
-
-    cut = row.get("cut")
-    sups = (json.loads(cut) if isinstance(cut, str) else (cut or {})).get("supervisions") or [{}]
-    value = (sups[0].get("custom") or {}).get(target.split(".", 1)[1])
-    return "" if value is None else str(value)
+    def validate(self) -> None:
+        if not self.shards and not self.sources:
+            raise ConfigError("data.shards", self.shards, "must name a shard directory (or give data.sources)")
+        parse_sources(self.sources)
 
 
 class _Rows:
@@ -133,8 +94,47 @@ class _Rows:
                          reference=target_text(row, self.target) or None)
 
 
+class _ConcatRows:
+    """Several `_Rows` read as one (the dev set and the tokenizer texts of a mix)."""
+
+    def __init__(self, parts: list[_Rows]) -> None:
+        self.parts = parts
+        self.offsets = np.cumsum([0, *[len(p) for p in parts]])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def _at(self, i: int) -> tuple[_Rows, int]:
+        k = int(np.searchsorted(self.offsets, int(i), side="right")) - 1
+        return self.parts[k], int(i) - int(self.offsets[k])
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, str]:
+        part, j = self._at(i)
+        return part[j]
+
+    def decode_row(self, i: int) -> DecodeRow:
+        part, j = self._at(i)
+        return part.decode_row(j)
+
+
+def _split_sources(cfg: LatentDataConfig, split: SplitConfig) -> tuple[list[_Rows], list[_Rows], list[np.ndarray]]:
+    """Per source of `cfg.sources`: (train rows, dev rows, train lengths); features checked."""
+    from speechtok.trainers.run_data import check_run_data
+
+    specs = parse_sources(cfg.sources)
+    trains, devs, lengths = [], [], []
+    for k, spec in enumerate(specs):
+        if k:
+            check_run_data(spec.shards, [cfg.feats], trained_on=specs[0].shards)
+        tr, dv, ln = _split(replace(cfg, shards=spec.shards, sources=()), split)
+        trains.append(tr)
+        devs.append(dv)
+        lengths.append(ln[tr.indices])
+    return trains, devs, lengths
+
+
 def _split(cfg: LatentDataConfig, split: SplitConfig) -> tuple[_Rows, _Rows, np.ndarray]:
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     column = "cut" if cfg.target.startswith("custom.") else cfg.target
     # both datasets read the feats group, so they skip the same quarantined rows
@@ -157,24 +157,45 @@ def _split(cfg: LatentDataConfig, split: SplitConfig) -> tuple[_Rows, _Rows, np.
     return _Rows(ds, tr, cfg.feats, cfg.target), _Rows(ds, dv, cfg.feats, cfg.target), lengths
 
 
-def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -> int:
-    raw = load_recipe_dict(recipe_path, overrides)
-    data_cfg = build_section(LatentDataConfig, raw.get("data"), "data")
-    enc_cfg = build_section(EncoderConfig, raw.get("encoder"), "encoder")
-    ad_cfg = build_section(AdapterConfig, raw.get("adapter"), "adapter")
-    llm_cfg = build_section(LLMConfig, raw.get("llm"), "llm")
-    batching = build_section(BatchingConfig, raw.get("batching"), "batching")
-    opts = build_section(LatentOptions, raw.get("latent"), "latent")
-    stage1 = build_section(LoopConfig, raw["stage1"], "stage1") if raw.get("stage1") else None
-    stage2 = build_section(LoopConfig, raw.get("train"), "train")
-    split = build_section(SplitConfig, data_cfg.split, "data.split")
+#: The sections of a latent recipe and their config classes (what `--set` may name).
+SCHEMA: dict[str, type] = {"data": LatentDataConfig, "encoder": EncoderConfig, "adapter": AdapterConfig,
+                           "llm": LLMConfig, "batching": BatchingConfig, "latent": LatentOptions,
+                           "stage1": LoopConfig, "train": LoopConfig}
+
+
+def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int:
+    """Entry point of ``speechtok train latent`` (`sets`: `speechtok.config.parse_sets`)."""
+    raw = load_recipe_dict(recipe_path, sets, SCHEMA)
+    data_cfg = build(LatentDataConfig, raw.get("data"), "data")
+    enc_cfg = build(EncoderConfig, raw.get("encoder"), "encoder")
+    ad_cfg = build(AdapterConfig, raw.get("adapter"), "adapter")
+    llm_cfg = build(LLMConfig, raw.get("llm"), "llm")
+    batching = build(BatchingConfig, raw.get("batching"), "batching")
+    opts = build(LatentOptions, raw.get("latent"), "latent")
+    stage1 = build(LoopConfig, raw["stage1"], "stage1") if raw.get("stage1") else None
+    stage2 = build(LoopConfig, raw.get("train"), "train")
+    split = build(SplitConfig, data_cfg.split, "data.split")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dump_json(out / "recipe.json", {k: to_json(v) for k, v in {
         "data": data_cfg, "encoder": enc_cfg, "adapter": ad_cfg, "llm": llm_cfg, "batching": batching,
         "latent": opts, "stage1": stage1, "train": stage2}.items()})
 
-    train_rows, dev_rows, all_lengths = _split(data_cfg, split)
+    train_rows: _Rows | _ConcatRows
+    dev_rows: _Rows | _ConcatRows
+    if data_cfg.sources:
+        train_parts, dev_parts, part_lengths = _split_sources(data_cfg, split)
+        train_rows, dev_rows = _ConcatRows(train_parts), _ConcatRows(dev_parts)
+    else:
+        train_rows, dev_rows, all_lengths = _split(data_cfg, split)
+        train_parts, part_lengths = [train_rows], [all_lengths[train_rows.indices]]
+    mix = parse_sources(data_cfg.sources)
+
+    def make_loader(collate: Any) -> BatchLoader | MixLoader:
+        if mix:
+            return MixLoader(train_parts, part_lengths, collate, batching, [m.weight for m in mix],
+                             [m.repeat for m in mix])
+        return BatchLoader(train_parts[0], part_lengths[0], collate, batching)
     # -> rows: (feats (T, D) float32, target text), disjoint by speaker
     tokenizer = load_tokenizer(llm_cfg, (train_rows[i][1] for i in range(len(train_rows))))
     tokenizer.save_pretrained(str(out / "tokenizer"))
@@ -206,7 +227,6 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
     torch.manual_seed(stage2.seed)  # the initial weights are part of the run's seed
     encoder = build_encoder(enc_cfg, in_dim, ctc_size + 1)
     report: dict[str, Any] = {"adapter": to_json(ad_cfg), "train_utts": len(train_rows), "dev_utts": len(dev_rows)}
-    train_lengths = all_lengths[train_rows.indices]
     dev_batch = collate([dev_rows[i] for i in range(min(len(dev_rows), opts.eval_utts))])
 
     def decode(ids: list[int]) -> str:
@@ -224,7 +244,7 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
             h, hl = model(batch.feats.to(dev), batch.lengths.to(dev))
             return ctc_loss(model.ctc_head(h), hl, batch.ctc_targets)
 
-        loader = BatchLoader(train_rows, train_lengths, collate, batching)
+        loader = make_loader(collate)
         t0 = time.perf_counter()
         train(encoder, ctc_step, loader, stage1, out / "stage1")
         report["stage1_wall_s"] = time.perf_counter() - t0
@@ -267,7 +287,7 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
         ids = m.generate(dev_batch.feats[:n], dev_batch.lengths[:n], max_new_tokens=opts.max_new_tokens, allowed=allowed)
         return {"cer": cer(dev_batch.texts[:n], [decode(i) for i in ids]).rate}
 
-    loader = BatchLoader(train_rows, train_lengths, collate, batching)
+    loader = make_loader(collate)
     t0 = time.perf_counter()
     def step(m: Any, batch: SpeechBatch) -> torch.Tensor:
         loss: torch.Tensor = m.loss(batch)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from speechtok.errors import InputError
+from speechtok.tokenizers.units import dedup
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import report_skipped
 from speechtok.trainers.token import sequences as sq
@@ -56,7 +58,7 @@ def _utterances(ds: Any, units: str, align_key: str, needs_text: bool) -> tuple[
 def load_utterances(cfg: TokenDataConfig) -> tuple[list[Utterance], int]:
     """All utterances of `cfg.shards` (then of each of `cfg.more_shards`, checked to carry units of
     the same k-means model) and the unit vocabulary size (from the group's metadata)."""
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     groups = ("cuts", cfg.units) + ((cfg.alignment,) if cfg.alignment else ())
     align_key = cfg.alignment or "alignment"
@@ -78,6 +80,58 @@ def load_utterances(cfg: TokenDataConfig) -> tuple[list[Utterance], int]:
             no_speaker, no_text, quarantined = no_speaker + ns, no_text + nt, quarantined + more.num_quarantined
     report_skipped(cfg.shards, quarantined, no_speaker, no_text, len(out))
     return out, int(vocab)
+
+
+def load_source_utterances(cfg: TokenDataConfig) -> tuple[list[list[Utterance]], int]:
+    """Utterances of each of `cfg.sources` (a list per source) and the unit vocabulary size.
+
+    Every source must hold `cfg.units` from the same k-means model (checksum) with the same
+    vocabulary size as the first one, unless all sources name vocabulary files with the same
+    checksum (`SourceSpec.vocab`); then the size is the shared file's (or the largest).
+
+    Raises:
+        ConfigError: sources with different vocabularies and no shared vocabulary file.
+    """
+    from speechtok.errors import ConfigError
+    from speechtok.shards.reader import ShardDataset
+    from speechtok.tokenizers.vocab import VocabSpec
+    from speechtok.trainers.mixing import parse_sources, shared_vocab_checksum
+
+    specs = parse_sources(cfg.sources)
+    groups = ("cuts", cfg.units) + ((cfg.alignment,) if cfg.alignment else ())
+    align_key = cfg.alignment or "alignment"
+    needs_text = any(t != "unitlm" for t in cfg.tasks)
+    shared = shared_vocab_checksum(specs)
+    out: list[list[Utterance]] = []
+    sizes: list[int] = []
+    first: Any = None
+    for i, spec in enumerate(specs):
+        ds = ShardDataset(spec.shards, groups=groups, columns=["text", "speaker", align_key, cfg.units])
+        meta = ds.meta(cfg.units)
+        if not meta.vocab_size:
+            raise InputError(f"{spec.shards}:{cfg.units}", "has no vocab_size in its metadata")
+        if first is None:
+            first = meta
+        elif shared is None and (meta.model_checksum, meta.vocab_size) != (first.model_checksum, first.vocab_size):
+            raise ConfigError(
+                f"data.sources[{i}].{cfg.units}", f"{meta.model_checksum} ({meta.vocab_size} units)",
+                f"must come from the k-means model of data.sources[0] ({first.model_checksum}, "
+                f"{first.vocab_size} units), or every source must name the same vocabulary file "
+                "(`vocab: PATH/vocab_spec.json`, equal checksums)")
+        utts, no_speaker, no_text = _utterances(ds, cfg.units, align_key, needs_text)
+        report_skipped(spec.shards, ds.num_quarantined, no_speaker, no_text, len(utts))
+        out.append(utts)
+        sizes.append(int(meta.vocab_size))
+    vocab = max(sizes)
+    if shared is not None:
+        name = cfg.units.split(".", 1)[1]
+        declared = VocabSpec.load(Path(str(specs[0].vocab))).units.get(name)
+        if declared is not None:
+            if declared < vocab:
+                raise ConfigError(f"data.sources[0].vocab.units.{name}", declared,
+                                  f"must be >= {vocab}, the largest unit vocabulary of the sources")
+            vocab = int(declared)
+    return out, vocab
 
 
 def split_utterances(utts: Sequence[Utterance], split: SplitConfig) -> tuple[list[Utterance], list[Utterance]]:
@@ -138,7 +192,7 @@ class SequenceSet:
         out = np.empty(len(self.index), dtype=np.int64)
         for i, (k, task) in enumerate(self.index):
             u = self.utts[k]
-            n_units = len(sq.dedup_units(u.units)[0]) if self.cfg.dedup else len(u.units)
+            n_units = len(dedup(u.units)[0]) if self.cfg.dedup else len(u.units)
             n_text = len(self._texts[k])
             markers = len(u.words or []) if task == "interleaved" else 0  # one per span at most
             out[i] = 4 + markers + {"unitlm": n_units, "textlm": n_text}.get(task, n_units + n_text)

@@ -1,0 +1,102 @@
+"""`export --to hf-audio | espnet | nemo (Shar half)`: read back with the target's own reader
+(`datasets.load_from_disk`, lhotse's Shar reader) or checked line by line (ESPnet)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speechtok.cli import main
+from speechtok.shards.testing import CODES, FEATS, UNITS
+
+Output = tuple[Path, dict[str, Any]]
+
+
+def _by_id(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["id"]: r for r in rows}
+
+
+def test_hf_audio_round_trip(tmp_path: Path, audio_output: Output) -> None:
+    datasets = pytest.importorskip("datasets")
+    out, data = audio_output
+    dest = tmp_path / "hf"
+    assert main(["export", str(out), "--to", "hf-audio", "-o", str(dest)]) == 0
+    ds = datasets.load_from_disk(str(dest))
+    assert isinstance(ds.features["audio"], datasets.Audio)
+    ds = ds.cast_column("audio", datasets.Audio(decode=False))  # decoding needs torchcodec
+    units, codes, feats = (_by_id(data["rows"][g.group]) for g in (UNITS, CODES, FEATS))
+    assert ds["id"] == [r["id"] for r in data["rows"]["cuts"]]
+    for row, cut in zip(ds, data["rows"]["cuts"], strict=True):
+        cid = row["id"]
+        assert row["text"] == cut["text"] and row["speaker"] == cut["speaker"]
+        wave, sr = sf.read(io.BytesIO(row["audio"]["bytes"]), dtype="float32")
+        assert sr == 16000
+        np.testing.assert_allclose(wave, data["waves"][cid], atol=1e-4)
+        assert row[UNITS.group] == units[cid]["units"].tolist()
+        assert row[UNITS.group + ".durations"] == units[cid]["durations"].tolist()
+        assert np.array_equal(np.asarray(row[CODES.group]), codes[cid]["codes"])
+        assert np.array_equal(np.asarray(row[FEATS.group], np.float16), feats[cid]["feats"])
+    info = json.loads((dest / "dataset_info.json").read_text())
+    assert "units-fp-1" in info["description"]
+    # readable on a machine without speechtok: only `datasets` is imported
+    code = ("import sys, datasets; d = datasets.load_from_disk(sys.argv[1]); "
+            "assert 'speechtok' not in sys.modules; print(len(d), d.column_names)")
+    res = subprocess.run([sys.executable, "-c", code, str(dest)], capture_output=True, text=True, check=True)
+    assert res.stdout.startswith("5 ") and "audio" in res.stdout
+
+
+def test_espnet_schema_every_line(tmp_path: Path, audio_output: Output) -> None:
+    out, data = audio_output
+    dest = tmp_path / "espnet"
+    assert main(["export", str(out), "--to", "espnet", "-o", str(dest)]) == 0
+    ids = [r["id"] for r in data["rows"]["cuts"]]
+    desc = json.loads((dest / "data.json").read_text())
+    assert desc["task"] == "asr" and desc["num_examples"] == 5 and desc["examples"] == ids
+    triplets = [t.split(",") for t in desc["data_files"]]
+    assert sorted((Path(p).name, m, t) for p, m, t in triplets) == sorted([
+        ("wav.scp", "speech", "wav_scp"), ("text", "text_bpe", "text"),
+        (UNITS.group, "ssl", "text"), (CODES.group, "codec", "text")])
+    assert all(Path(p).is_file() for p, _, _ in triplets)
+    units, codes = _by_id(data["rows"][UNITS.group]), _by_id(data["rows"][CODES.group])
+    files = {name: (dest / name).read_text().splitlines() for name in
+             ("wav.scp", "text", "utt2spk", UNITS.group, CODES.group)}
+    for name, lines in files.items():
+        assert [line.split(" ", 1)[0] for line in lines] == ids, name  # same ids, same order
+    for cut, wav, text, spk, u, c in zip(data["rows"]["cuts"], *files.values(), strict=True):
+        cid = cut["id"]
+        wave = sf.read(wav.split(" ", 1)[1], dtype="float32")[0]
+        np.testing.assert_allclose(wave, data["waves"][cid], atol=1e-4)
+        assert text == f"{cid} {cut['text']}" and spk == f"{cid} {cut['speaker']}"
+        assert [int(x) for x in u.split()[1:]] == units[cid]["units"].tolist()
+        assert np.array_equal(np.array(c.split()[1:], dtype=np.int64).reshape(-1, 4), codes[cid]["codes"])
+    seg = files["wav.scp"][2].split(" ", 1)[1]
+    assert Path(seg).parent == dest / "audio"  # the segment was cut to its own file
+
+
+def test_nemo_shar_read_back_by_lhotse(tmp_path: Path, audio_output: Output) -> None:
+    from lhotse import CutSet
+
+    out, data = audio_output
+    dest = tmp_path / "nemo"
+    assert main(["export", str(out), "--to", "nemo", "-o", str(dest)]) == 0
+    manifest = [json.loads(x) for x in (dest / "train_manifest.json").read_text().splitlines()]
+    assert len(manifest) == 5 and manifest[2]["offset"] == 0.5
+    cuts = list(CutSet.from_shar(in_dir=str(dest / "shar")))
+    assert [c.id for c in cuts] == [r["id"] for r in data["rows"]["cuts"]]
+    units, codes, feats = (_by_id(data["rows"][g.group]) for g in (UNITS, CODES, FEATS))
+    for c in cuts:
+        np.testing.assert_allclose(c.load_audio()[0], data["waves"][c.id], atol=1e-4)
+        assert np.array_equal(c.load_custom("units_km50"), units[c.id]["units"])
+        assert np.array_equal(c.load_custom("units_km50_durations"), units[c.id]["durations"])
+        assert np.array_equal(c.load_custom("codes_q4"), codes[c.id]["codes"])
+        assert np.array_equal(c.load_custom("feats_d8"), feats[c.id]["feats"])
+    fields = json.loads((dest / "shar_fields.json").read_text())
+    assert fields["codes_q4"]["provenance"]["num_codebooks"] == 4
