@@ -48,7 +48,7 @@ def main() -> None:
     import soundfile as sf
     from pocketsphinx import Decoder
 
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     shards = Path(os.environ.get("BENCH_ALIGN_SHARDS", ROOT / "runs" / "so_whisper"))
     limit = int(os.environ.get("BENCH_ALIGN_UTTS", "300"))

@@ -50,8 +50,8 @@ def build_output(out: Path, files: list[Path], n: int) -> None:
     """An output of `n` cuts over the FSDD `files` (cycled) with units, codes and feats groups."""
     import soundfile as sf
 
-    from speechtok.pipeline.shard_schema import GroupMeta
-    from speechtok.pipeline.shards import commit_group_shard
+    from speechtok.shards.schema import GroupMeta
+    from speechtok.shards.writer import commit_group_shard
 
     metas = {
         "cuts": GroupMeta(group="cuts", kind="cuts", stage="ingest", stage_version="1", config={}, fingerprint="c"),

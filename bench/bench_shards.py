@@ -54,12 +54,12 @@ if os.environ.get("BENCH_SHARDS_QUICK") == "1":  # smoke run: tiny sizes, nothin
     READ = {k: v // 16 for k, v in READ.items()}
     REPEATS = 1
 HEADLINE = "1mb"  # feature-sized rows (500 frames x 768 float16 = 750 KB; 2048 x 256 = 1 MiB)
-CODE = ["speechtok/pipeline/shards.py", "speechtok/pipeline/shard_file.py",
-        "speechtok/pipeline/shard_reader.py", "speechtok/pipeline/shard_schema.py"]
+CODE = ["speechtok/shards/writer.py", "speechtok/shards/file.py",
+        "speechtok/shards/reader.py", "speechtok/shards/schema.py"]
 
 
 def _meta(kind: str) -> Any:
-    from speechtok.pipeline.shard_schema import GroupMeta
+    from speechtok.shards.schema import GroupMeta
 
     if kind == "tokens":
         return GroupMeta(group="units.bench", kind="units", stage="bench", stage_version="1",
@@ -98,7 +98,7 @@ def _touch(x: Any) -> int:
 
 
 def write_speechtok(d: Path, size: str, ids: list[str], arrs: list[np.ndarray]) -> None:
-    from speechtok.pipeline.shards import ShardWriter
+    from speechtok.shards.writer import ShardWriter
 
     with ShardWriter(d, _meta("feats")) as w:  # its defaults
         for i, a in zip(ids, arrs, strict=True):
@@ -106,7 +106,7 @@ def write_speechtok(d: Path, size: str, ids: list[str], arrs: list[np.ndarray]) 
 
 
 def read_speechtok(d: Path, idx: np.ndarray, checksum: bool = True) -> int:
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     group = _meta("feats").group
     ds = ShardDataset(d, (group,), [group], checksum=checksum)
@@ -231,7 +231,7 @@ def _du(d: Path) -> float:
 
 def rss_child(rows: int, out: str) -> None:
     """Writes `rows` token rows generated on the fly; prints peak RSS (MiB) as JSON."""
-    from speechtok.pipeline.shards import ShardWriter
+    from speechtok.shards.writer import ShardWriter
 
     rng = np.random.default_rng(0)
     base = _status_mb("VmRSS")

@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import provenance as prov
+from speechtok.paths import shared_dir
 
 BENCH_DIR = prov.BENCH_DIR
 RESULTS = prov.RESULTS
 README = BENCH_DIR / "README.md"
-SHARED = Path(os.environ.get("SPEECHTOK_SHARED", BENCH_DIR.parent.parent / "shared"))
+SHARED = shared_dir()
 RUN_ENV, NAME_ENV = "SPEECHTOK_BENCH_RUN", "SPEECHTOK_BENCH_NAME"
 _threads: int | None = None
 

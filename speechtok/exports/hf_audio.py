@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from speechtok.errors import InputError
 from speechtok.exports.audio import audio_cell
-from speechtok.pipeline.shard_reader import ShardDataset, row_keys
+from speechtok.shards.reader import ShardDataset, row_keys
 
 #: Rows per Arrow record batch (bounds memory: one batch of encoded audio at a time).
 BATCH_ROWS = 64

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from speechtok.errors import InputError
-from speechtok.pipeline.shard_reader import ShardDataset, row_keys
+from speechtok.shards.reader import ShardDataset, row_keys
 
 #: Cuts per Shar shard (lhotse's default is 1000).
 SHARD_SIZE = 1000

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechtok.pipeline.shard_testing import CODES, CUTS, FEATS, UNITS, dummy_rows
-from speechtok.pipeline.shards import commit_group_shard
+from speechtok.shards.testing import CODES, CUTS, FEATS, UNITS, dummy_rows
+from speechtok.shards.writer import commit_group_shard
 
 
 def cut_json(cid: str, path: Path, start: float, dur: float, rec_dur: float) -> str:

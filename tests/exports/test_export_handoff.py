@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from speechtok.cli import main
-from speechtok.pipeline.shard_testing import CODES, FEATS, UNITS
+from speechtok.shards.testing import CODES, FEATS, UNITS
 
 Output = tuple[Path, dict[str, Any]]
 

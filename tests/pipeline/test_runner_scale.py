@@ -3,21 +3,20 @@ stages are refused without a GPU, Slurm-style array tasks run concurrently, ``--
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from test_runner_util import make_corpus, small_recipe, snapshot
+from test_runner_util import cli_run, make_corpus, small_recipe, snapshot, write_recipe
 
 from speechtok.errors import ConfigError
+from speechtok.manifests.synthetic_cuts import write_synthetic_cuts
 from speechtok.pipeline.recipe import recipe_from_dict
 from speechtok.pipeline.runner import RunOptions, run
-from speechtok.pipeline.shard_verify import verify_output
+from speechtok.shards.verify import verify_output
 
 QUIET = RunOptions(progress=False)
 
@@ -70,35 +69,17 @@ def test_a_cuda_stage_is_refused_clearly_without_a_gpu(tmp_path: Path, corpus: P
     run(recipe_from_dict(raw), tmp_path / "out", QUIET)
 
 
-DRIVER = r'''
-import sys
-from speechtok.cli import main
-sys.exit(main(sys.argv[1:]))
-'''
-
-
 def test_concurrent_slurm_array_tasks_then_a_merge_run(tmp_path: Path, corpus: Path,
                                                        reference: Path) -> None:
     """Three ``SLURM_ARRAY_TASK_ID``-style processes at once on one output, as in the sbatch
     example of the docs; a final plain run commits nothing new and the output verifies."""
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "ingest": {"source": str(corpus), "sample_rate": 16000},
-        "shards": {"cuts_per_shard": 3},
-        "stages": [{"type": "fbank", "name": "fbank", "config": {"num_mel_bins": 40}},
-                   {"type": "kmeans_units", "name": "km", "input": "feats.fbank",
-                    "config": {"k": 4, "iterations": 4, "frame_budget": 3000}}]}))
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER)
+    recipe = write_recipe(tmp_path / "recipe.yaml", corpus)  # small_recipe's, as YAML
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
 
     def cli(*args: str, task: int | None = None) -> subprocess.Popen[str]:
-        e = env if task is None else {**env, "SLURM_ARRAY_TASK_ID": str(task)}
+        env = None if task is None else {"SLURM_ARRAY_TASK_ID": str(task)}
         extra = () if task is None else ("--shard-index", str(task), "--num-shards", "3")
-        return subprocess.Popen([sys.executable, str(driver), "run", str(recipe), "-o", str(out),
-                                 "--no-progress", *args, *extra], env=e, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return cli_run(recipe, out, *args, *extra, env=env, executor=(), popen=True)
 
     def wait_all(procs: list[subprocess.Popen[str]]) -> None:
         for p in procs:
@@ -118,42 +99,19 @@ def test_concurrent_slurm_array_tasks_then_a_merge_run(tmp_path: Path, corpus: P
     assert snapshot(out) == snapshot(reference)
 
 
-def _synthetic_manifest(path: Path, hours: float, cut_s: float) -> int:
-    """A lhotse cuts JSONL of `hours` hours in cuts of `cut_s` seconds (no audio)."""
-    n = int(hours * 3600 / cut_s)
-    with gzip.open(path, "wt", compresslevel=1) as fh:
-        block = []
-        for i in range(n):
-            rid = f"rec{i:08d}"
-            block.append(
-                f'{{"id": "{rid}-0", "start": 0.0, "duration": {cut_s}, "channel": 0, '
-                f'"supervisions": [{{"id": "{rid}-0", "recording_id": "{rid}", "start": 0.0, '
-                f'"duration": {cut_s}, "channel": 0, "text": "synthetic"}}], "recording": '
-                f'{{"id": "{rid}", "sources": [{{"type": "file", "channels": [0], "source": '
-                f'"/corpus/{rid}.flac"}}], "sampling_rate": 16000, "num_samples": '
-                f'{int(cut_s * 16000)}, "duration": {cut_s}}}, "type": "MonoCut"}}\n')
-            if len(block) == 10000:
-                fh.write("".join(block))
-                block = []
-        fh.write("".join(block))
-    return n
-
-
 @pytest.mark.slow
 def test_plan_of_a_10000_hour_manifest(tmp_path: Path) -> None:
     """3.6 million cuts of 10 s; the limits (60 s, 2 GB) are the bench's figures
     `runner.plan_10kh_s` / `runner.plan_10kh_rss_mb`, not asserted here (no timed tests)."""
     manifest = tmp_path / "cuts.jsonl.gz"
-    n = _synthetic_manifest(manifest, 10_000, 10.0)
+    n = write_synthetic_cuts(manifest, 10_000, 10.0)
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({
         "ingest": {"source": str(manifest), "kind": "cuts"}, "shards": {"cuts_per_shard": 1000},
         "stages": [{"type": "fbank", "name": "fbank", "config": {"num_mel_bins": 80}},
                    {"type": "kmeans_units", "name": "km", "input": "feats.fbank",
                     "config": {"k": 500}}]}))
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER)
-    proc = subprocess.run([sys.executable, str(driver), "run", str(recipe), "-o",
+    proc = subprocess.run([sys.executable, "-m", "speechtok", "run", str(recipe), "-o",
                            str(tmp_path / "out"), "--plan", "--json"],
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
