@@ -147,12 +147,14 @@ def main() -> None:
             "ingest.hf.rss_mb": hf["rss_mb"],
         },
         notes={
-            "ingest.files_per_s": "FSDD x10 (30k FLAC, 8 kHz), full decode+validation, 1 thread, wall (shared 2-core machine)",
+            "ingest.files_per_s": ("FSDD x10 (30k FLAC, 8 kHz), full decode+validation, 1 thread, "
+                                   "wall (shared 2-core machine)"),
             "ingest.files_per_cpu_s": "same run per CPU second",
             "ingest.audio_hours_per_s": "FSDD x10, hours of audio validated per wall second, 1 thread",
             "ingest.rss_ratio_10x": "peak RSS 30k files / 3k files, fresh processes (goal <= 1.2)",
             "ingest.rss_growth_mb_10x": "peak RSS difference 10x - 1x in MiB (ids kept for duplicate check)",
-            "ingest.peer_decode_only_files_per_s": "peer floor: soundfile.read of every FSDD file, no validation/output",
+            "ingest.peer_decode_only_files_per_s": ("peer floor: soundfile.read of every FSDD file, "
+                                                    "no validation/output"),
             "ingest.peer_lhotse_from_dir_files_per_s": "peer: lhotse RecordingSet.from_dir, 1 job, header probe only",
             "ingest.hf.files_per_s": "ingest --kind hf: FSDD 3k entries as Parquet with embedded FLAC bytes, "
             "decoded+validated from bytes, referenced in place, 1 thread, wall",
