@@ -11,11 +11,15 @@ checked against the held-out speakers by `speechtok compare` itself (a mismatch 
 A failed family records no figure; its error is in the report and the note.
 Overrides: `BENCH_COMPARE_STEPS` (budget.steps), `BENCH_COMPARE_OUT` (report directory),
 `BENCH_COMPARE_BACKBONE` (``backbone``, e.g. ``[scratch, whisper_decoder]``: the whisper_decoder
-runs record `compare.<family>.whisper_decoder.*`, e.g. `compare.latent.whisper_decoder.test_wer`).
+runs record `compare.<family>.whisper_decoder.*`, e.g. `compare.latent.whisper_decoder.test_wer`),
+`BENCH_COMPARE_FAMILY_SET` (JSON ``{"text": {"ger.enabled": "false"}}``: dotted overrides added to a
+family's own, e.g. to fit a loaded machine's time). Every override is kept in the figures' settings.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 from pathlib import Path
@@ -29,16 +33,25 @@ def main() -> None:
     set_threads(1)
     from speechtok.compare import compare
     from speechtok.compare.recipe import load_compare_recipe
+    from speechtok.config import parse_value
 
     # the families' run directories (checkpoints, shards of n-best lists) stay out of the repo;
     # the report (markdown, JSON, PNGs) is copied to bench/results/compare_speechocean
     out = Path(os.environ.get("BENCH_COMPARE_OUT", ROOT / "runs" / "compare_speechocean"))
     keep = ROOT / "bench" / "results" / "compare_speechocean"
-    sets = {"budget.steps": os.environ["BENCH_COMPARE_STEPS"]} if os.environ.get("BENCH_COMPARE_STEPS") else {}
+    sets: dict[str, object] = ({"budget.steps": int(os.environ["BENCH_COMPARE_STEPS"])}
+                               if os.environ.get("BENCH_COMPARE_STEPS") else {})
     if os.environ.get("BENCH_COMPARE_BACKBONE"):
-        sets["backbone"] = os.environ["BENCH_COMPARE_BACKBONE"]
+        sets["backbone"] = parse_value(os.environ["BENCH_COMPARE_BACKBONE"])
     recipe_path = ROOT / "recipes" / "compare_speechocean.yaml"
     recipe, _ = load_compare_recipe(recipe_path, sets)
+    family_sets = json.loads(os.environ.get("BENCH_COMPARE_FAMILY_SET") or "{}")
+    unknown = sorted(set(family_sets) - {f.name for f in recipe.families})
+    if unknown:
+        raise SystemExit(f"BENCH_COMPARE_FAMILY_SET: no family {unknown[0]!r}")
+    recipe = dataclasses.replace(recipe, families=tuple(
+        dataclasses.replace(f, sets={**f.sets, **family_sets.get(f.name, {})})
+        for f in recipe.families))
     with timed() as t:
         result = compare(recipe, out, recipe_path=str(recipe_path.relative_to(ROOT)))
     figures: dict[str, float] = {"compare.wall_s": t.wall_s, "compare.cpu_s": t.cpu_s}
@@ -68,7 +81,10 @@ def main() -> None:
         if f"compare.text.{key}" in notes:
             notes[f"compare.text.{key}"] += "; Whisper tiny.en n-best (pretrained) + LM"
     notes["compare.wall_s"] = f"whole comparison, shared 2-core machine; peak RSS {peak_rss_mb():.0f} MB"
-    record(figures, notes)
+    settings = {"recipe": str(recipe_path.relative_to(ROOT)), "steps": recipe.steps,
+                "backbone": os.environ.get("BENCH_COMPARE_BACKBONE", "recipe default"),
+                "family_sets": family_sets, "threads": recipe.threads}
+    record(figures, notes, settings=settings)
     shutil.rmtree(keep, ignore_errors=True)
     keep.mkdir(parents=True)
     for f in [*out.glob("compare.*"), *out.glob("*.png"), *out.glob("*/eval.json"), *out.glob("*/results.md"),

@@ -24,13 +24,13 @@ from bench.common import SHARED, record, set_threads, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {
-    "stack": {"adapter.kind": "stack", "adapter.k": "2", "adapter.post": "linear"},
-    "stack_tf": {"adapter.kind": "stack", "adapter.k": "2", "adapter.post": "transformer"},
-    "conv": {"adapter.kind": "conv", "adapter.stride": "2", "adapter.conv_layers": "1", "adapter.post": "linear"},
+    "stack": {"adapter.kind": "stack", "adapter.k": 2, "adapter.post": "linear"},
+    "stack_tf": {"adapter.kind": "stack", "adapter.k": 2, "adapter.post": "transformer"},
+    "conv": {"adapter.kind": "conv", "adapter.stride": 2, "adapter.conv_layers": 1, "adapter.post": "linear"},
     "ctc_blank": {"adapter.kind": "ctc", "adapter.ctc_strategy": "remove_blank"},
     "ctc_avg": {"adapter.kind": "ctc", "adapter.ctc_strategy": "average"},
-    "ctc_thr": {"adapter.kind": "ctc", "adapter.ctc_strategy": "threshold", "adapter.ctc_threshold": "0.9"},
-    "qformer": {"adapter.kind": "qformer", "adapter.window": "25", "adapter.num_queries": "6"},
+    "ctc_thr": {"adapter.kind": "ctc", "adapter.ctc_strategy": "threshold", "adapter.ctc_threshold": 0.9},
+    "qformer": {"adapter.kind": "qformer", "adapter.window": 25, "adapter.num_queries": 6},
 }
 
 
@@ -51,8 +51,8 @@ def main() -> None:
     set_threads(1)
     from speechtok.trainers.latent import run_recipe
 
-    s1 = os.environ.get("BENCH_LATENT_STEPS1", "1000")
-    s2 = os.environ.get("BENCH_LATENT_STEPS2", "500")
+    s1 = int(os.environ.get("BENCH_LATENT_STEPS1", "1000"))
+    s2 = int(os.environ.get("BENCH_LATENT_STEPS2", "500"))
     only = ([v for v in os.environ.get("BENCH_LATENT_ONLY", "").split(",") if v]
             or [v for v in VARIANTS if v != "stack_tf"])
     recipe = ROOT / "recipes" / "latent_whisper.yaml"
@@ -61,8 +61,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         shards = _whisper_shards()
         base = {"data.shards": str(shards), "stage1.max_steps": s1, "train.max_steps": s2,
-                "latent.eval_utts": os.environ.get("BENCH_LATENT_EVAL_UTTS", "240"),
-                "latent.max_new_tokens": "80", "stage1.device": "cpu", "train.device": "cpu",
+                "latent.eval_utts": int(os.environ.get("BENCH_LATENT_EVAL_UTTS", "240")),
+                "latent.max_new_tokens": 80, "stage1.device": "cpu", "train.device": "cpu",
                 "stage1.checkpoint_every": s1, "train.checkpoint_every": s2}
         enc_run = Path(tmp) / "encoder"
         enc_name = only[0]

@@ -14,7 +14,7 @@ thread) as a user would, in subprocesses, over a generated tone corpus (60 cuts,
 - ``reliability.kill_resume_identical`` (1 = true): a small training run (the shared loop of
   `speechtok.trainers.loop`, AdamW, dropout, 30 steps, a checkpoint every 4 steps, torch on 1
   thread) is SIGKILLed inside its 3rd checkpoint save at each of the 5 fault points of
-  `speechtok.trainers.checkpoint` (``SPEECHTOK_FAULT``), then rerun to the end; true when every
+  `speechtok.models.checkpoint` (``SPEECHTOK_FAULT``), then rerun to the end; true when every
   resumed run's loss curve (`read_metrics`) is bit-identical to an uninterrupted run's. Each run
   is its own ``python`` process.
 """
@@ -60,8 +60,8 @@ def _run(recipe: Path, out: Path, *flags: str, env: dict[str, str] | None = None
 
 def _good_ids(out: Path) -> set[str]:
     """Ids of cuts with a non-empty ``feats.fbank`` row."""
-    from speechtok.pipeline.shard_file import ShardFile
-    from speechtok.pipeline.shard_index import ShardIndex, shard_path
+    from speechtok.shards.file import ShardFile
+    from speechtok.shards.index import ShardIndex, shard_path
 
     good: set[str] = set()
     index = ShardIndex.load(out)
@@ -140,7 +140,7 @@ def _losses(run: Path) -> dict[int, float]:
 
 def kill_resume_identical(tmp: Path) -> tuple[bool, list[str]]:
     """(all 5 kill points resumed bit-identically, a line per point)."""
-    from speechtok.trainers.checkpoint import latest_checkpoint
+    from speechtok.models.checkpoint import latest_checkpoint
 
     full = tmp / "full"
     if _train(full) != 0:
@@ -203,7 +203,7 @@ def main() -> None:
                   "SIGKILL inside a checkpoint save at 5 points, then rerun: loss curve bit-identical "
                   "to an uninterrupted 30-step run (1 = true); goal 1"},
            units={"reliability.kill_resume_identical": "bool"}, threads=1,
-           code=["speechtok/trainers/checkpoint.py", "speechtok/trainers/loop.py"])
+           code=["speechtok/models/checkpoint.py", "speechtok/trainers/loop.py"])
 
 if __name__ == "__main__":
     main()

@@ -86,14 +86,14 @@ def one(manifest: str, out: str, executor: str, workers: int, kind: str = "fbank
     """Runs one configuration in this process and prints its measurements as JSON."""
     import psutil
 
+    from speechtok.pipeline.executors.local import LocalPoolExecutor
     from speechtok.pipeline.runner import RunOptions, run
-    from speechtok.pipeline.runner_local import LocalPoolExecutor
 
     set_threads(1)
     t0 = time.perf_counter()
     ex: Any
     if executor == "ray":
-        from speechtok.pipeline.runner_ray import RayExecutor
+        from speechtok.pipeline.executors.ray import RayExecutor
 
         ex = RayExecutor(workers=workers)
     else:

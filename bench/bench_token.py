@@ -46,6 +46,7 @@ def headroom(shards: Path, steps: int = 6) -> tuple[float, float, float]:
     """(loader CPU s per batch, train-step CPU s per batch, headroom)."""
     import torch
 
+    from speechtok.config import build
     from speechtok.tokenizers.vocab import VocabSpec
     from speechtok.trainers.data import BatchingConfig, BatchLoader
     from speechtok.trainers.llm import LLMConfig, build_llm, load_tokenizer
@@ -56,12 +57,13 @@ def headroom(shards: Path, steps: int = 6) -> tuple[float, float, float]:
         lm_loss,
         load_utterances,
     )
-    from speechtok.trainers.token.recipe import TokenDataConfig, build_section, load_recipe_dict
+    from speechtok.trainers.token.recipe import TokenDataConfig, load_recipe_dict
+    from speechtok.trainers.token.train import SCHEMA
 
-    raw = load_recipe_dict(ROOT / "recipes" / "token_speechocean.yaml", {"data.shards": str(shards)})
-    data_cfg = build_section(TokenDataConfig, raw["data"], "data")
-    batching = build_section(BatchingConfig, raw["batching"], "batching")
-    llm_cfg = build_section(LLMConfig, raw["llm"], "llm")
+    raw = load_recipe_dict(ROOT / "recipes" / "token_speechocean.yaml", {"data.shards": str(shards)}, SCHEMA)
+    data_cfg = build(TokenDataConfig, raw["data"], "data")
+    batching = build(BatchingConfig, raw["batching"], "batching")
+    llm_cfg = build(LLMConfig, raw["llm"], "llm")
     utts, vocab = load_utterances(data_cfg)
     tok = load_tokenizer(llm_cfg, (u.text for u in utts))
     spec = VocabSpec.for_tokenizer(tok, units={data_cfg.units.split(".")[1]: vocab}, pad_to_multiple_of=8)

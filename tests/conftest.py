@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SPEECHTOK_SHARED", ROOT.parent / "shared"))
+ROOT = Path(__file__).resolve().parents[1]  # to find this clone's sources before importing them
 
 # This clone's sources first, without relying on a .pth: for this process and for the
 # subprocesses tests start (`sys.executable -m speechtok`), whichever interpreter runs pytest.
@@ -18,6 +17,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 _rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(ROOT)]
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *_rest])
+
+from speechtok.paths import shared_dir  # noqa: E402  (after the sys.path set-up above)
+
+SHARED = shared_dir()
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

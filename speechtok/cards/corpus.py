@@ -63,7 +63,7 @@ def _kaldi(root: Path, max_cuts: int) -> list[CardCut]:
 def _shards(out_dir: Path, max_cuts: int) -> list[CardCut]:
     from lhotse.serialization import deserialize_item
 
-    from speechtok.pipeline.shards import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     ds = ShardDataset(out_dir, groups=("cuts",))
     out = []

@@ -10,9 +10,9 @@ from speechtok import hub
 
 def _run(args: argparse.Namespace) -> int:
     from speechtok.compare import run_compare
-    from speechtok.pipeline.recipe import parse_raw_sets
+    from speechtok.config import parse_sets
 
-    return run_compare(Path(args.recipe), Path(args.output), parse_raw_sets(args.set))
+    return run_compare(Path(args.recipe), Path(args.output), parse_sets(args.set))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,35 +6,38 @@ quarantined items, unit statistics. Then it runs a small comparison of the three
 families (`speechtok.compare`, ``recipes/compare_demo.yaml``) into ``OUT/compare/``. Rerunning
 resumes / skips what is done in the pipeline.
 
-Later steps (e.g. a small model comparison) plug in through `DEMO_STEPS`: each entry is
-``"package.module:function"``, called as ``function(out_dir: Path, report: RunReport) -> str``
-after the recipe ran; its returned text is printed under the summary.
+Later steps (e.g. a small model comparison) plug in through `DEMO_STEPS`: each entry is a
+function ``(out_dir: Path, report: RunReport) -> str | None`` called after the recipe ran; its
+returned text is printed under the summary.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from speechtok.commands.run import add_execution_flags, options_from_args, protect_main_module
+from speechtok.compare import demo_step
+from speechtok.config import parse_sets
 from speechtok.errors import SpeechtokError
-from speechtok.pipeline.recipe import load_recipe, parse_sets
+from speechtok.paths import ROOT
+from speechtok.pipeline.recipe import load_recipe
 from speechtok.pipeline.report import RunReport
 from speechtok.pipeline.runner import run
 
-#: Extra demo steps run after the recipe, in order ("module:function"; see module docstring).
-DEMO_STEPS: list[str] = ["speechtok.compare:demo_step"]
+#: Extra demo steps run after the recipe, in order (see module docstring).
+DEMO_STEPS: list[Callable[[Path, RunReport], str | None]] = [demo_step]
 
 
 def demo_recipe_path() -> Path:
     """``recipes/demo.yaml`` of the source tree speechtok runs from."""
-    path = Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml"
+    path = ROOT / "recipes" / "demo.yaml"
     if not path.is_file():
         raise SpeechtokError(f"the demo recipe {path} is missing; run speechtok demo from a "
                              "checkout of the speechtok repository (make setup installs it)")
@@ -43,8 +46,8 @@ def demo_recipe_path() -> Path:
 
 def unit_stats(out_dir: Path, group: str) -> dict[str, Any]:
     """Statistics of a ``units.*`` group: frames, units used of K, perplexity, run length."""
-    from speechtok.pipeline.shard_file import ShardFile
-    from speechtok.pipeline.shard_index import ShardIndex, shard_path
+    from speechtok.shards.file import ShardFile
+    from speechtok.shards.index import ShardIndex, shard_path
 
     index = ShardIndex.load(out_dir)
     counts: np.ndarray | None = None
@@ -100,9 +103,8 @@ def _run(args: argparse.Namespace) -> int:
     report = run(recipe, out, options_from_args(args))
     print(report.summary())
     print(summary(out, report))
-    for target in DEMO_STEPS:
-        module_name, func_name = target.split(":")
-        text = getattr(importlib.import_module(module_name), func_name)(out, report)
+    for step in DEMO_STEPS:
+        text = step(out, report)
         if text:
             print(text)
     return 0

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from speechtok.pipeline.shard_inspect import format_summary, inspect_output
+from speechtok.shards.inspect import format_summary, inspect_output
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from speechtok import hub
-from speechtok.pipeline.recipe import load_recipe, parse_sets
+from speechtok.config import parse_sets
+from speechtok.pipeline.recipe import load_recipe
 from speechtok.pipeline.runner import RunOptions, run
 
 _EPILOG = """\

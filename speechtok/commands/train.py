@@ -22,9 +22,9 @@ def _run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         raise SpeechtokError(f"trainer family {args.family!r} is not available: {exc}") from exc
     run_recipe = module.run_recipe
-    from speechtok.pipeline.recipe import parse_raw_sets
+    from speechtok.config import parse_sets
 
-    return int(run_recipe(Path(args.recipe), Path(args.output), parse_raw_sets(args.set)))
+    return int(run_recipe(Path(args.recipe), Path(args.output), parse_sets(args.set)))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

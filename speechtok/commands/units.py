@@ -28,8 +28,8 @@ FSDD_REGEX = r"(?:^|[/_-])(?P<label>\d)_(?P<group>[a-z]+)_\d+$"
 
 def read_units(out_dir: Path, group: str | None) -> tuple[str, list[str], list[np.ndarray], Any]:
     """(group, cut ids, frame-level units per cut, GroupMeta) of a units group of `out_dir`."""
-    from speechtok.pipeline.shard_index import ShardIndex
-    from speechtok.tokenizers.kmeans_sampling import open_shard_dataset
+    from speechtok.shards.index import ShardIndex
+    from speechtok.shards.reader import ShardDataset
     from speechtok.tokenizers.units import expand
 
     if group is None:
@@ -37,7 +37,7 @@ def read_units(out_dir: Path, group: str | None) -> tuple[str, list[str], list[n
         if len(groups) != 1:
             raise InputError(str(out_dir), f"has units groups {groups}; pick one with --group")
         group = groups[0]
-    ds = open_shard_dataset(out_dir, (group,))
+    ds = ShardDataset(out_dir, groups=(group,))
     meta = ds.meta(group)
     ids, units = [], []
     for row in ds:

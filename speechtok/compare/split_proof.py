@@ -64,7 +64,7 @@ class HeldOut:
 
 
 def _rows(shards: Path) -> Iterable[Mapping[str, Any]]:
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     return ShardDataset(shards, groups=("cuts",), columns=["speaker", "duration"])
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from speechtok.errors import InputError
 from speechtok.exports.audio import audio_file
-from speechtok.pipeline.shard_reader import ShardDataset
+from speechtok.shards.reader import ShardDataset
 
 _MODALITY = {"units": "ssl", "codes": "codec"}
 

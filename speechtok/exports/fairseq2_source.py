@@ -80,7 +80,7 @@ def shard_pipeline(
         epoch: the epoch whose batch plan to follow (shuffling is seeded by it).
         prefetch: examples (rows or batches) prepared ahead.
     """
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     dp = import_fairseq2()
     ds = ShardDataset(out_dir, tuple(groups), list(columns) if columns is not None else None)

@@ -50,9 +50,9 @@ import pyarrow.parquet as pq
 
 from speechtok.atomic import atomic_dir
 from speechtok.errors import ConfigError, InputError
-from speechtok.pipeline.shard_index import ShardIndex
-from speechtok.pipeline.shard_reader import ShardDataset, row_keys
-from speechtok.pipeline.shard_schema import GroupMeta
+from speechtok.shards.index import ShardIndex
+from speechtok.shards.reader import ShardDataset, row_keys
+from speechtok.shards.schema import GroupMeta
 
 FORMATS = ("parquet", "hf", "hf-audio", "lhotse", "fairseq", "memmap", "slam", "nemo", "espnet")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from speechtok.errors import InputError
 from speechtok.exports.shar import export_shar
 from speechtok.exports.slam import recording_file
-from speechtok.pipeline.shard_reader import ShardDataset
+from speechtok.shards.reader import ShardDataset
 
 
 def export_nemo(out_dir: Path, dest: Path, groups: Sequence[str], split: str, *,

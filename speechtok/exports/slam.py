@@ -18,7 +18,7 @@ from pathlib import Path
 import soundfile as sf
 
 from speechtok.errors import InputError
-from speechtok.pipeline.shard_reader import ShardDataset
+from speechtok.shards.reader import ShardDataset
 
 
 def recording_file(row: dict[str, object]) -> tuple[str, float] | None:

@@ -150,8 +150,12 @@ class SSLFeatureExtractor:
         **options: the other `SSLConfig` fields.
     """
 
-    def __init__(self, model: str, layers: Sequence[int] = (6,), device: str = "cpu", **options: Any) -> None:
-        self.cfg = SSLConfig(model=str(model), layers=tuple(int(k) for k in layers), device=device, **options)
+    def __init__(self, model: str | SSLConfig, layers: Sequence[int] = (6,), device: str = "cpu",
+                 **options: Any) -> None:
+        """`model`: an `SSLConfig` (taken as it is), or a model directory / hub id with the other
+        `SSLConfig` fields as arguments."""
+        self.cfg = model if isinstance(model, SSLConfig) else \
+            SSLConfig(model=str(model), layers=tuple(int(k) for k in layers), device=device, **options)
         self.cfg.validate()
         self.model: Any = None  # a transformers PreTrainedModel (typed loosely: no stubs)
         self.model, self.info = load_ssl_model(self.cfg.model, self.cfg.device)

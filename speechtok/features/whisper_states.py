@@ -98,13 +98,14 @@ class WhisperEncoderStates:
     """Encoder states of a Whisper model (see module docstring).
 
     Args:
-        model: directory or hub id (see `WhisperStatesConfig`).
-        device: ``"cpu"`` or ``"cuda"``.
-        **options: the other `WhisperStatesConfig` fields.
+        model: a `WhisperStatesConfig` (taken as it is), or a directory or hub id.
+        device: ``"cpu"`` or ``"cuda"`` (with a directory or hub id).
+        **options: the other `WhisperStatesConfig` fields (with a directory or hub id).
     """
 
-    def __init__(self, model: str | Path, device: str = "cpu", **options: Any) -> None:
-        self.cfg = WhisperStatesConfig(model=str(model), device=device, **options)
+    def __init__(self, model: str | Path | WhisperStatesConfig, device: str = "cpu", **options: Any) -> None:
+        self.cfg = model if isinstance(model, WhisperStatesConfig) else \
+            WhisperStatesConfig(model=str(model), device=device, **options)
         self.cfg.validate()
         self.backend = self.cfg.backend if self.cfg.backend != "auto" else _detect_backend(self.cfg.model)
         self._local = Path(self.cfg.model).expanduser()

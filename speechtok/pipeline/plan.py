@@ -26,8 +26,8 @@ from typing import Any
 
 from speechtok.errors import SpeechtokError
 from speechtok.pipeline.recipe import Recipe
-from speechtok.pipeline.shard_schema import GroupMeta
 from speechtok.pipeline.stage import StageBase, build_stage
+from speechtok.shards.schema import GroupMeta
 
 #: stage type -> (CPU s per audio s at 1 thread, where the figure comes from).
 DEFAULT_RTF: dict[str, tuple[float, str]] = {

@@ -15,15 +15,15 @@ A recipe (``yaml.safe_load``; see ``recipes/demo.yaml``)::
       - {type: fbank, name: fbank, config: {num_mel_bins: 80}}
       - {type: kmeans_units, name: km32, input: feats.fbank, config: {k: ${k}}}
 
-``--set`` overrides: ``NAME=VALUE`` sets a var; ``ingest.FIELD=VALUE``,
-``shards.cuts_per_shard=N`` and ``STAGE_NAME.CONFIG_KEY=VALUE`` set those fields. Values are
-parsed as YAML scalars (``64`` is an int, ``true`` a bool, anything else a string).
+``--set`` overrides (`speechtok.config`, the same for every command): ``NAME=VALUE`` sets a
+var; ``ingest.FIELD=VALUE``, ``shards.cuts_per_shard=N`` and ``STAGE_NAME.CONFIG_KEY=VALUE`` set
+those fields; a key that names nothing is a `ConfigError` listing the valid keys. Values are
+YAML scalars (``64`` is an int, ``true`` a bool). ``${name}`` takes a var, or one of the
+built-ins ``${shared}``, ``${root}``, ``${whisper_tiny_en}``.
 """
 
 from __future__ import annotations
 
-import copy
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,12 +31,12 @@ from typing import Any
 
 import yaml
 
+from speechtok.config import LEAF, apply_sets, build, expand, unknown_setting
 from speechtok.errors import ConfigError, SpeechtokError
-from speechtok.pipeline.names import check_stage_name
+from speechtok.pipeline.stage import stage_class
+from speechtok.shards.names import check_stage_name
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TOP_KEYS = {"vars", "ingest", "shards", "stages", "description"}
-_INGEST_KEYS = {"source", "kind", "sample_rate", "strict", "options"}
 _STAGE_KEYS = {"type", "name", "input", "config"}
 
 
@@ -106,84 +106,20 @@ class Recipe:
         return [str(s["name"]) for s in self.stages]
 
 
-def parse_raw_sets(items: Sequence[str] | None) -> dict[str, str]:
-    """``["llm.hidden_size=64", "a=x=y"]`` -> ``{"llm.hidden_size": "64", "a": "x=y"}``: values
-    stay text, for recipe loaders that parse them as YAML at the key they set (trainers, compare)."""
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError("--set", item, "must look like key=value (e.g. --set train.max_steps=100)")
-        out[key.strip()] = value
-    return out
+def recipe_schema(stages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What a dotted ``--set`` may name in a pipeline recipe: ``ingest.*``, ``shards.*`` and
+    ``STAGE.KEY`` (the fields of that stage's config class). A key without a dot is a var."""
+    schema: dict[str, Any] = {"ingest": IngestSpec, "shards": {"cuts_per_shard": LEAF}}
+    for spec in stages:
+        schema[str(spec["name"])] = stage_class(str(spec["type"])).config_cls
+    return schema
 
 
-def parse_sets(items: Sequence[str]) -> dict[str, Any]:
-    """``["k=64", "corpus=/data/x"]`` -> ``{"k": 64, "corpus": "/data/x"}`` (YAML scalars)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise SpeechtokError(
-                f"`--set` takes KEY=VALUE, but got {item!r}; write e.g. --set corpus=/data/x")
-        key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        if isinstance(value, (dict, list)):
-            value = raw
-        out[key.strip()] = value
-    return out
-
-
-def _substitute(obj: Any, variables: Mapping[str, Any], where: str) -> Any:
-    if isinstance(obj, dict):
-        return {k: _substitute(v, variables, f"{where}.{k}") for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_substitute(v, variables, f"{where}[{i}]") for i, v in enumerate(obj)]
-    if isinstance(obj, str):
-        whole = _VAR.fullmatch(obj)
-        for name in _VAR.findall(obj):
-            if name not in variables:
-                raise ConfigError(where, obj, f"uses ${{{name}}}, which is not in `vars` "
-                                  f"(known: {sorted(variables)}); add it or pass --set {name}=...")
-        if whole:
-            return variables[whole.group(1)]
-        return _VAR.sub(lambda m: str(variables[m.group(1)]), obj)
-    return obj
-
-
-def recipe_from_dict(raw: Mapping[str, Any], *, sets: Mapping[str, Any] | None = None,
-                     path: Path | None = None) -> Recipe:
-    """Builds a `Recipe` from the YAML mapping `raw`, applying `--set` overrides `sets`."""
-    raw = copy.deepcopy(dict(raw))
-    unknown = sorted(set(raw) - _TOP_KEYS)
-    if unknown:
-        raise ConfigError(unknown[0], raw[unknown[0]],
-                          f"is not a recipe section (sections: {sorted(_TOP_KEYS)})")
-    variables: dict[str, Any] = dict(raw.get("vars") or {})
-    stage_list = raw.get("stages") or []
-    if not isinstance(stage_list, list):
-        raise ConfigError("stages", stage_list, "must be a list of {type, name, input, config}")
-    stage_names = {str(s.get("name") or s.get("type")) for s in stage_list if isinstance(s, dict)}
-    dotted: list[tuple[str, str, Any]] = []
-    for key, value in (sets or {}).items():
-        if "." in key:
-            head, rest = key.split(".", 1)
-            if head not in {"ingest", "shards"} | stage_names:
-                raise ConfigError("--set", key, f"must start with a var ({sorted(variables)}), "
-                                  f"ingest., shards., or a stage name ({sorted(stage_names)})")
-            dotted.append((head, rest, value))
-        elif key in variables:
-            variables[key] = value
-        else:
-            raise ConfigError("--set", key, f"must name a var of the recipe ({sorted(variables)}) "
-                              "or a dotted field such as ingest.sample_rate or STAGE.KEY")
-    body = _substitute({k: v for k, v in raw.items() if k != "vars"}, variables, "recipe")
-    ingest_raw = dict(body.get("ingest") or {})
-    shards_raw = dict(body.get("shards") or {})
+def _stage_specs(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise ConfigError("stages", raw, "must be a list of {type, name, input, config}")
     stages: list[dict[str, Any]] = []
-    for i, s in enumerate(body.get("stages") or []):
+    for i, s in enumerate(raw):
         if not isinstance(s, dict) or "type" not in s:
             raise ConfigError(f"stages[{i}]", s, "must be a mapping with at least `type`")
         bad = sorted(set(s) - _STAGE_KEYS)
@@ -192,30 +128,45 @@ def recipe_from_dict(raw: Mapping[str, Any], *, sets: Mapping[str, Any] | None =
                               f"is not a stage key (keys: {sorted(_STAGE_KEYS)})")
         stages.append({"type": str(s["type"]), "name": str(s.get("name") or s["type"]),
                        "input": s.get("input"), "config": dict(s.get("config") or {})})
-    for head, rest, value in dotted:
-        if head == "ingest":
-            ingest_raw[rest] = value
-        elif head == "shards":
-            shards_raw[rest] = value
-        else:
-            for spec in stages:
-                if spec["name"] == head:
-                    spec["config"][rest] = value
-    bad_ingest = sorted(set(ingest_raw) - _INGEST_KEYS)
-    if bad_ingest:
-        raise ConfigError(f"ingest.{bad_ingest[0]}", ingest_raw[bad_ingest[0]],
-                          f"is not an ingest field (fields: {sorted(_INGEST_KEYS)})")
+    return stages
+
+
+def recipe_from_dict(raw: Mapping[str, Any], *, sets: Mapping[str, Any] | None = None,
+                     path: Path | None = None) -> Recipe:
+    """Builds a `Recipe` from the YAML mapping `raw`, applying `--set` overrides `sets`
+    (`speechtok.config.parse_sets`): ``NAME`` sets a var, ``ingest.FIELD``,
+    ``shards.cuts_per_shard`` and ``STAGE.KEY`` set those fields (checked by
+    `speechtok.config.apply_sets`); then ``${var}`` is expanded everywhere."""
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(unknown[0], raw[unknown[0]],
+                          f"is not a recipe section (sections: {sorted(_TOP_KEYS)})")
+    variables: dict[str, Any] = dict(raw.get("vars") or {})
+    stages = _stage_specs(raw.get("stages") or [])
+    # a var (no dot) or a section field: one view of the sections, checked by `apply_sets`
+    view: dict[str, Any] = {"ingest": dict(raw.get("ingest") or {}),
+                            "shards": dict(raw.get("shards") or {}),
+                            **{s["name"]: s["config"] for s in stages}}
+    schema = recipe_schema(stages)
+    dotted = {k: v for k, v in (sets or {}).items() if "." in k}
+    for key, value in (sets or {}).items():
+        if "." in key:
+            continue
+        if key not in variables:
+            raise unknown_setting(key, value, "", key, [*variables, *schema])
+        variables[key] = value
+    view = apply_sets(view, dotted, schema)
+    body = expand({"ingest": view["ingest"], "shards": view["shards"],
+                   "stages": [{**s, "config": view[s["name"]]} for s in stages]},
+                  variables)
+    ingest = build(IngestSpec, {"source": "", **body["ingest"]}, "ingest")
+    shards_raw = dict(body["shards"])
     if set(shards_raw) - {"cuts_per_shard"}:
         extra = sorted(set(shards_raw) - {"cuts_per_shard"})[0]
         raise ConfigError(f"shards.{extra}", shards_raw[extra], "is not a field (cuts_per_shard)")
-    ingest = IngestSpec(source=str(ingest_raw.get("source") or ""),
-                        kind=str(ingest_raw.get("kind", "auto")),
-                        sample_rate=ingest_raw.get("sample_rate"),
-                        strict=bool(ingest_raw.get("strict", False)),
-                        options=dict(ingest_raw.get("options") or {}))
     recipe = Recipe(path=path, ingest=ingest,
                     cuts_per_shard=shards_raw.get("cuts_per_shard", 100),
-                    stages=tuple(stages), vars=variables)
+                    stages=tuple(body["stages"]), vars=variables)
     recipe.validate()
     return recipe
 

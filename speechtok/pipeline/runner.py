@@ -48,22 +48,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from speechtok.config import fingerprint_of, to_json
 from speechtok.errors import ConfigError, SpeechtokError
 from speechtok.failures import BUG, DISK_FULL_ERRNOS, RetryPolicy
-from speechtok.pipeline.faults import maybe_fault
-from speechtok.pipeline.recipe import Recipe
-from speechtok.pipeline.report import Progress, RunReport, StageStats
-from speechtok.pipeline.run_files import clean_own_tmp, clean_tmp, cpu_s, write_json
-from speechtok.pipeline.run_lock import RunLock
-from speechtok.pipeline.runner_fit import fit_into
-from speechtok.pipeline.runner_input import (
+from speechtok.faults import maybe_fault
+from speechtok.pipeline.executors import ShardExecutor, make_executor
+from speechtok.pipeline.fit import fit_into
+from speechtok.pipeline.input import (
     ingest_step,
     iter_shards,
     read_quarantine_lines,
     selected,
 )
-from speechtok.pipeline.runner_local import ShardExecutor, make_executor
-from speechtok.pipeline.stage import StageBase, build_stage, fingerprint_of
+from speechtok.pipeline.lock import RunLock
+from speechtok.pipeline.recipe import Recipe
+from speechtok.pipeline.report import Progress, RunReport, StageStats
+from speechtok.pipeline.run_files import clean_own_tmp, clean_tmp, cpu_s, write_json
+from speechtok.pipeline.stage import StageBase, build_stage
 from speechtok.pipeline.stages.cuts import CutsConfig, CutsStage, cut_row
 
 _DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
@@ -178,7 +179,7 @@ class _Run:
     def index_writer(self) -> Any:
         """The run's `IndexWriter` (loaded once; see module docstring)."""
         if self._index is None:
-            from speechtok.pipeline.shards import IndexWriter
+            from speechtok.shards.index import IndexWriter
 
             self._index = IndexWriter(self.out)
         return self._index
@@ -189,7 +190,7 @@ class _Run:
         if self._index is not None:
             self._index.flush(force=force)
         elif force and (self.out / "index.d").is_dir():
-            from speechtok.pipeline.shard_index import rewrite_index
+            from speechtok.shards.index import rewrite_index
 
             rewrite_index(self.out)
 
@@ -197,7 +198,7 @@ class _Run:
 
     def check_group(self, stage: str, group: str, fp: str) -> None:
         """Refuses, or deletes for overwrite, a committed group with another fingerprint."""
-        from speechtok.pipeline.shards import ShardIndex
+        from speechtok.shards.index import ShardIndex
 
         have = ShardIndex.load(self.out).fingerprint_of(group)
         if have is None or have == fp:
@@ -215,8 +216,8 @@ class _Run:
                quarantine: list[dict[str, Any]], written: dict[str, Any] | None = None) -> None:
         """Commits one shard: its quarantine records, then the shard file, from `rows` (the
         cuts pass) or from the temporary file a worker `written` (``{"tmp", "entry"}``)."""
-        from speechtok.pipeline.shard_index import ShardEntry
-        from speechtok.pipeline.shards import commit_group_shard, publish_shard_tmp
+        from speechtok.shards.index import ShardEntry
+        from speechtok.shards.writer import commit_group_shard, publish_shard_tmp
 
         if written is None:
             maybe_fault("before_commit")
@@ -241,11 +242,10 @@ class _Run:
         maybe_fault("after_commit")
 
     def group_meta(self, stage: StageBase, fp: str, upstream: str | None) -> Any:
-        from speechtok.pipeline.shards import GroupMeta
-        from speechtok.pipeline.stage import config_to_dict
+        from speechtok.shards.schema import GroupMeta
 
         return GroupMeta(group=stage.group(), kind=stage.kind, stage=stage.type_name,
-                         stage_version=stage.version, config=config_to_dict(stage.config),
+                         stage_version=stage.version, config=to_json(stage.config),
                          fingerprint=fp, upstream_fingerprint=upstream,
                          **stage.group_meta_fields())
 
@@ -253,7 +253,7 @@ class _Run:
 
     def cuts_pass(self, cuts_path: Path, upstream: str) -> str:
         """Streams the manifest into shards; commits the selected ``cuts`` shards."""
-        from speechtok.pipeline.shards import ShardIndex
+        from speechtok.shards.index import ShardIndex
 
         stage = CutsStage(name="cuts", config=CutsConfig())
         fp = stage.fingerprint(upstream)
@@ -291,7 +291,7 @@ class _Run:
     def ensure_fit(self, stage: StageBase, upstream: str, *, refit: bool = False) -> Path:
         """Loads the stage's fitted model, fitting it first when needed (or `refit`: its input
         shards were redone by ``--retry-quarantined``); returns its dir."""
-        from speechtok.pipeline.shards import ShardIndex
+        from speechtok.shards.index import ShardIndex
 
         fit_fp = stage.fit_fingerprint(upstream)
         model_dir = self.out / "models" / stage.name
@@ -332,7 +332,7 @@ class _Run:
         reasons = self.opts.retry_quarantined
         if reasons is None:
             return redo
-        from speechtok.pipeline.runner_input import read_quarantine_lines
+        from speechtok.pipeline.input import read_quarantine_lines
 
         for j in mine:
             qfile = self.out / "quarantine.d" / f"{stage.group()}.{j:05d}.jsonl"
@@ -342,7 +342,7 @@ class _Run:
         return redo
 
     def run_stage(self, stage: StageBase, fp: str, upstream: str, model_dir: Path | None) -> None:
-        from speechtok.pipeline.shards import ShardIndex
+        from speechtok.shards.index import ShardIndex
 
         stats = self._fit_stats.pop(stage.name, None) or StageStats(stage=stage.name,
                                                                      group=stage.group())
@@ -499,7 +499,7 @@ class _Run:
 
 
 def _lock_for(out: Path, opts: RunOptions) -> contextlib.ExitStack:
-    """Takes the run's locks (see `speechtok.pipeline.run_lock`): a whole run holds
+    """Takes the run's locks (see `speechtok.pipeline.lock`): a whole run holds
     ``OUT/run.lock`` exclusively; an array task holds it shared (array tasks run side by side,
     a whole run excludes them) and its own ``OUT/locks/shard-I-of-N.lock`` exclusively."""
     stack = contextlib.ExitStack()

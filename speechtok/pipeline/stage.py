@@ -13,8 +13,6 @@ new shards.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import importlib
 import json
 from collections.abc import Mapping, Sequence
@@ -22,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from speechtok.config import build, fingerprint_of, to_json
 from speechtok.errors import ConfigError
 
 
@@ -124,39 +123,6 @@ class Stage(Protocol):
     def process(self, batch: Sequence[CutItem]) -> list[dict[str, Any] | Quarantine]: ...
 
 
-def canonical_json(obj: Any) -> str:
-    """JSON with sorted keys and no whitespace: the input of every fingerprint."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False)
-
-
-def fingerprint_of(payload: Mapping[str, Any]) -> str:
-    """sha256 hex (first 32 chars) of the canonical JSON of `payload`."""
-    return hashlib.sha256(canonical_json(dict(payload)).encode()).hexdigest()[:32]
-
-
-def config_to_dict(config: Any) -> dict[str, Any]:
-    """A frozen config dataclass as a plain JSON-able dict (tuples become lists)."""
-    if not dataclasses.is_dataclass(config) or isinstance(config, type):
-        raise ConfigError("config", config, "must be a dataclass instance")
-    return json.loads(json.dumps(dataclasses.asdict(config)))
-
-
-def config_from_dict(cls: type[Any], values: Mapping[str, Any], *, where: str) -> Any:
-    """Builds config dataclass `cls` from `values`, refusing unknown keys, then validates it."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}", values[unknown[0]],
-                          f"is not a field of {cls.__name__} (fields: {', '.join(sorted(known))})")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    cfg = cls(**kwargs)
-    validate = getattr(cfg, "validate", None)
-    if callable(validate):
-        validate()
-    return cfg
-
-
 @dataclass(frozen=True, kw_only=True)
 class StageResources:
     """What one shard job of a stage needs; Ray schedules its workers by it.
@@ -209,12 +175,12 @@ class StageBase:
     def fit_fingerprint(self, upstream: str | None) -> str:
         """Fingerprint of the fit's inputs (everything but the model it produces)."""
         return fingerprint_of({"upstream": upstream, "stage": self.type_name, "name": self.name,
-                               "version": self.version, "config": config_to_dict(self.config),
+                               "version": self.version, "config": to_json(self.config),
                                "input": self.input_group, "purpose": "fit"})
 
     def fingerprint(self, upstream: str | None) -> str:
         return fingerprint_of({"upstream": upstream, "stage": self.type_name, "name": self.name,
-                               "version": self.version, "config": config_to_dict(self.config),
+                               "version": self.version, "config": to_json(self.config),
                                "input": self.input_group, "model": self.model_checksum()})
 
     def group_meta_fields(self) -> dict[str, Any]:
@@ -241,7 +207,7 @@ class StageBase:
     def spec(self) -> dict[str, Any]:
         """JSON-able spec from which `build_stage` rebuilds this stage in another process."""
         return {"type": self.type_name, "name": self.name, "input": self.input_group,
-                "config": config_to_dict(self.config)}
+                "config": to_json(self.config)}
 
     def process(self, batch: Sequence[CutItem]) -> list[dict[str, Any] | Quarantine]:
         raise NotImplementedError
@@ -294,5 +260,5 @@ def build_stage(spec: Mapping[str, Any]) -> StageBase:
     """Builds a stage from its spec ``{"type", "name", "input", "config"}``."""
     cls = stage_class(str(spec["type"]))
     name = str(spec.get("name") or cls.type_name)
-    config = config_from_dict(cls.config_cls, spec.get("config") or {}, where=name)
+    config = build(cls.config_cls, spec.get("config") or {}, name)
     return cls(name=name, config=config, input_group=spec.get("input"))

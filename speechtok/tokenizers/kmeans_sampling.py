@@ -10,7 +10,7 @@ array, whatever the corpus size.
 Sources here: `ArrayFrameSource` (in-memory list of arrays), `NpyFrameSource` (`.npy` files
 read in chunks with plain file reads, so that the process never maps a whole file), and
 `ShardFrameSource` (a features group of an output directory, via
-`speechtok.pipeline.shards.ShardDataset`).
+`speechtok.shards.reader.ShardDataset`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.shards.reader import ShardDataset
 
 
 @runtime_checkable
@@ -122,13 +123,13 @@ def _npy_header(path: Path) -> tuple[tuple[int, int], np.dtype, int]:
 class ShardFrameSource:
     """A `FrameSource` over a features group (`feats.NAME`) of an output directory.
 
-    Uses `speechtok.pipeline.shards.ShardDataset`: frame counts come from `lengths(group)` without
+    Uses `speechtok.shards.reader.ShardDataset`: frame counts come from `lengths(group)` without
     reading payloads; iteration yields each row's `(T, D)` features.
     """
 
     def __init__(self, out_dir: str | Path, group: str, column: str | None = None) -> None:
         self.group = group
-        self._ds = open_shard_dataset(out_dir, (group,))
+        self._ds = ShardDataset(out_dir, groups=(group,))
         self._column = column
 
     def total_frames(self) -> int:
@@ -142,20 +143,6 @@ class ShardFrameSource:
 
     def fingerprint(self) -> str | None:
         return str(self._ds.meta(self.group).fingerprint)
-
-
-def open_shard_dataset(out_dir: str | Path, groups: tuple[str, ...]) -> Any:
-    """`ShardDataset(out_dir, groups=groups)` from the shards module, imported lazily."""
-    import importlib
-
-    for name in ("speechtok.pipeline.shards", "speechtok.pipeline.shard_reader"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(module, "ShardDataset"):
-            return module.ShardDataset(out_dir, groups=groups)
-    raise InputError(str(out_dir), "cannot read shards: speechtok.pipeline has no ShardDataset")
 
 
 def _feature_array(row: dict, group: str, column: str | None) -> np.ndarray:

@@ -13,7 +13,7 @@ run needs to continue with exactly the batches it would have seen. Loading runs 
 dedicated generator, so the loader never consumes the global torch RNG that dropout uses).
 
 `items` is anything with `__len__` and `__getitem__` (a list of dicts, or
-`speechtok.pipeline.shards.ShardDataset`, see `shard_items`).
+`speechtok.shards.reader.ShardDataset`, see `shard_items`).
 """
 
 from __future__ import annotations
@@ -189,11 +189,11 @@ def report_skipped(shards: str, quarantined: int, no_speaker: int, no_text: int,
 
 
 def shard_items(out_dir: Path, groups: Sequence[str], length_group: str) -> tuple[Any, np.ndarray]:
-    """Items and lengths from an Arrow shard directory (`speechtok.pipeline.shards.ShardDataset`).
+    """Items and lengths from an Arrow shard directory (`speechtok.shards.reader.ShardDataset`).
 
     Returns the dataset (rows are dicts of zero-copy numpy views) and `(N,)` lengths of
     `length_group` (frames or units per row, read without touching the payload)."""
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     ds = ShardDataset(out_dir, groups=tuple(groups))
     return ds, np.asarray(ds.lengths(length_group), dtype=np.int64)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from speechtok.errors import ConfigError
-from speechtok.trainers.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from speechtok.models.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from speechtok.trainers.data import BatchLoader
 from speechtok.trainers.mixing import MixLoader
 

@@ -17,7 +17,7 @@ from speechtok.errors import ConfigError, InputError
 
 
 def _meta(shards: Path, group: str) -> Any:
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     return ShardDataset(shards, groups=(group,)).meta(group)
 
@@ -38,7 +38,7 @@ def check_run_data(data: str | Path, groups: Sequence[str], *, trained_on: str |
         ConfigError: a features group differs in a `FeatureSpec` field, or a units group comes
             from another k-means model or unit BPE (checksum) or vocabulary size.
     """
-    from speechtok.pipeline.shard_index import ShardIndex
+    from speechtok.shards.index import ShardIndex
     from speechtok.tokenizers.feature_spec import check_spec, feature_spec_from_group
 
     data = Path(data)

@@ -54,7 +54,7 @@ def _speaker_split(recipe_split: dict[str, Any] | None, split: str | None) -> An
 
 
 def _latent(run: Path, data: Path, split: str | None, device: str) -> list[dict[str, Any]]:
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
     from speechtok.trainers.latent.decode import load_latent_run, shard_rows
     from speechtok.trainers.run_data import check_run_data
 
@@ -90,7 +90,7 @@ def cascade_utterances(data: Path) -> list[Any]:
 
     if (data / "wav.scp").is_file():
         return read_kaldi_dir(data)
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     if not (data / "index.json").is_file() and not (data / "index.d").is_dir():
         raise InputError(str(data), "is neither a Kaldi directory (wav.scp) nor a shard directory (index.json)")
@@ -113,9 +113,9 @@ def cascade_utterances(data: Path) -> list[Any]:
 
 def _cascade(run: Path, data: Path, split: str | None, device: str) -> list[dict[str, Any]]:
     from speechtok.trainers.cascade.data import split_of
+    from speechtok.trainers.cascade.decode import decode_nbest
     from speechtok.trainers.cascade.hyporadise import hp_record
     from speechtok.trainers.cascade.recipe import recipe_from_dict
-    from speechtok.trainers.cascade.run import _decode
     from speechtok.trainers.hyps import hyp_record
 
     raw = json.loads((run / "recipe.resolved.json").read_text())
@@ -131,7 +131,7 @@ def _cascade(run: Path, data: Path, split: str | None, device: str) -> list[dict
         if split not in ("train", "dev", "test"):
             raise ConfigError("split", split, "must be 'train', 'dev' or 'test' for a cascade run")
         utts = [u for u in utts if split_of(u.speaker, recipe.data.split_ratios, recipe.data.split_seed) == split]
-    lists, _ = _decode(utts, recipe)
+    lists, _ = decode_nbest(utts, recipe)
     k = recipe.nbest.num_hypotheses
     if best == "ger":
         from speechtok.trainers.cascade.ger import GERModel
@@ -167,7 +167,7 @@ def transcribe(run_dir: str | Path, data: str | Path, out_dir: str | Path, *, sp
     summary = {"run": str(run), "family": family, "data": str(data_p), "split": split,
                "normaliser": "speechtok.trainers.metrics.normalize_text", "wall_s": wall,
                **score_hyps(records), "decoded": len(records)}
-    from speechtok.pipeline.shard_index import write_json_atomic
+    from speechtok.shards.index import write_json_atomic
 
     write_json_atomic(out / "transcribe.json", summary)
     return summary

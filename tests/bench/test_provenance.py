@@ -172,3 +172,50 @@ def test_code_sha_is_the_code_at_process_start(repo: Path) -> None:
     [line] = check.problems()
     assert "code changed" in line
     prov._SNAPSHOT.clear()
+
+
+def _git(repo: Path, *args: str) -> str:
+    import subprocess
+
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo,
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_moves_and_import_paths_keep_a_figure_fresh_real_changes_do_not(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import code_equiv
+
+    body = "def work(n):\n    return sum(range(n)) * 2\n" * 30  # long enough for git's rename detection
+    (repo / "speechtok" / "old").mkdir()
+    (repo / "speechtok" / "old" / "mod.py").write_text('"""Old doc."""\nimport numpy\n\n' + body)
+    (repo / "bench" / "bench_demo.py").write_text(
+        "from speechtok.old.mod import work\nCODE = ['speechtok/old/mod.py']\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "measured")
+    monkeypatch.setattr(prov, "commit", lambda: _git(repo, "rev-parse", "HEAD"))
+    common.record({"demo.t_s": 1.0}, code=["speechtok/old/mod.py"])
+    data = json.loads(prov.RESULTS.read_text())
+    assert check.staleness("demo.t_s", data) is None
+
+    def restale() -> str | None:
+        check._sha.cache_clear()
+        check._moved_only.cache_clear()
+        code_equiv.renames.cache_clear()
+        return check.staleness("demo.t_s", data)
+
+    # moved, new docstring, reformatted, project import path and path strings follow the move
+    (repo / "speechtok" / "new").mkdir()
+    _git(repo, "mv", "speechtok/old/mod.py", "speechtok/new/mod.py")
+    (repo / "speechtok" / "new" / "mod.py").write_text('"""New doc."""\nimport numpy\n\n\n' + body)
+    (repo / "bench" / "bench_demo.py").write_text(
+        "from speechtok.new.mod import (\n    work,\n)\nCODE = ['speechtok/new/mod.py']  # moved\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "layout")
+    assert restale() is None
+    # a change of behaviour is stale again
+    (repo / "speechtok" / "new" / "mod.py").write_text('"""New doc."""\nimport numpy\n\n\n' + body + "X = 3\n")
+    assert "code changed" in (restale() or "")
+    # a third-party import is behaviour too
+    (repo / "speechtok" / "new" / "mod.py").write_text('"""New doc."""\nimport scipy\n\n\n' + body)
+    assert "code changed" in (restale() or "")

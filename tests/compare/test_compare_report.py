@@ -11,8 +11,7 @@ from speechtok.compare.families import latent_overrides, text_overrides, token_o
 from speechtok.compare.recipe import load_compare_recipe
 from speechtok.compare.report import CHARTS, markdown, write_report
 from speechtok.errors import ConfigError, InputError
-
-ROOT = Path(__file__).resolve().parents[2]
+from speechtok.paths import ROOT
 
 
 def _records() -> list[dict]:
@@ -49,23 +48,23 @@ def test_markdown_renders_missing_values_as_dash() -> None:
 
 def test_recipes_in_the_repo_load_with_overrides() -> None:
     demo, _ = load_compare_recipe(ROOT / "recipes/compare_demo.yaml", {"data.shards": "/tmp/x",
-                                                                       "families.text.set.ger.steps": "7",
-                                                                       "llm.hidden_size": "32"})
+                                                                       "families.text.set.ger.steps": 7,
+                                                                       "llm.hidden_size": 32})
     assert demo.llm["hidden_size"] == 32 and str(demo.data.shards) == "/tmp/x"
     text = next(f for f in demo.families if f.name == "text")
-    assert text.sets["ger.steps"] == "7" and text.sets["text_lm.vocab_size"] == "300"
+    assert text.sets["ger.steps"] == 7 and text.sets["text_lm.vocab_size"] == 300
     so, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {})
     assert [f.name for f in so.families] == ["text", "latent", "token"]
 
 
 def test_backbone_and_budget_are_the_same_for_every_family() -> None:
-    r, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {"budget.steps": "17"})
+    r, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {"budget.steps": 17})
     t, la, to = text_overrides(r), latent_overrides(r), token_overrides(r)
     for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
-        assert t[f"text_lm.{k}"] == la[f"llm.{k}"] == to[f"llm.{k}"] == str(r.llm[k])
-    assert t["text_lm.steps"] == t["ger.steps"] == la["train.max_steps"] == to["train.max_steps"] == "17"
+        assert t[f"text_lm.{k}"] == la[f"llm.{k}"] == to[f"llm.{k}"] == r.llm[k]
+    assert t["text_lm.steps"] == t["ger.steps"] == la["train.max_steps"] == to["train.max_steps"] == 17
     assert t["seed"] == la["train.seed"] == to["train.seed"]
-    ratios = json.loads(t["data.split_ratios"])
+    ratios = t["data.split_ratios"]
     assert ratios[0] == pytest.approx(r.data.train_share) and sum(ratios) == pytest.approx(1.0)
 
 
@@ -74,7 +73,7 @@ def test_cascade_and_shard_splits_hold_out_the_same_speakers() -> None:
     from speechtok.trainers.token.recipe import SplitConfig
 
     r, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {})
-    ratios = tuple(json.loads(text_overrides(r)["data.split_ratios"]))
+    ratios = tuple(text_overrides(r)["data.split_ratios"])
     split = SplitConfig(train=r.data.train_share, seed=r.data.split_seed)
     speakers = [f"spk{i:04d}" for i in range(500)]
     held_a = {s for s in speakers if cascade_split(s, ratios, r.data.split_seed) != "train"}
@@ -87,7 +86,7 @@ def test_backbones_parse_and_change_only_the_llm_and_its_rates(tmp_path: Path) -
 
     so, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {})
     assert so.backbones == ("scratch",)
-    both, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {"backbone": "[scratch, whisper_decoder]"})
+    both, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {"backbone": ["scratch", "whisper_decoder"]})
     assert both.backbones == ("scratch", "whisper_decoder")
     demo, _ = load_compare_recipe(ROOT / "recipes/compare_demo.yaml", {"data.shards": "/tmp/x"})
     assert demo.backbones == ("scratch", "whisper_decoder")
@@ -99,9 +98,9 @@ def test_backbones_parse_and_change_only_the_llm_and_its_rates(tmp_path: Path) -
     assert "| latent | whisper_decoder | - | ok | - | - | 50.0 |" in md
 
 
-@pytest.mark.parametrize(("key", "value"), [("data.train_share", "1.5"), ("budget.steps", "0"),
-                                            ("llm.num_heads", "3"), ("backbone", "gpt2"),
-                                            ("backbone", "[scratch, scratch]")])
+@pytest.mark.parametrize(("key", "value"), [("data.train_share", 1.5), ("budget.steps", 0),
+                                            ("llm.num_heads", 3), ("backbone", "gpt2"),
+                                            ("backbone", ["scratch", "scratch"]), ("data.nosuch", 1)])
 def test_bad_settings_are_config_errors(key: str, value: str) -> None:
     with pytest.raises(ConfigError):
         load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {key: value})

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from speechtok.compare import run_compare, write_kaldi_dir
+from speechtok.config import parse_sets as _parse_sets
 from speechtok.errors import ConfigError
-from speechtok.pipeline.recipe import parse_raw_sets as _parse_sets
+from speechtok.paths import ROOT
 from speechtok.trainers.token.synthetic import write_synthetic_shards
-
-ROOT = Path(__file__).resolve().parents[2]
 
 RECIPE = """
 description: synthetic smoke
@@ -84,7 +83,7 @@ def test_write_kaldi_dir_from_a_demo_manifest(tmp_path: Path) -> None:
 
 
 def test_cli_sets_parse_and_reject_garbage() -> None:
-    assert _parse_sets(["llm.hidden_size=64", "a.b=x=y"]) == {"llm.hidden_size": "64", "a.b": "x=y"}
+    assert _parse_sets(["llm.hidden_size=64", "a.b=x=y"]) == {"llm.hidden_size": 64, "a.b": "x=y"}
     with pytest.raises(ConfigError):
         _parse_sets(["novalue"])
 
@@ -93,7 +92,7 @@ def test_rerun_reproduces_the_numbers(report: tuple[Path, int], tmp_path: Path) 
     out, _ = report
     first = {f["family"]: f for f in json.loads((out / "compare.json").read_text())["families"]}
     recipe = out.parent / "recipe.yaml"
-    code = run_compare(recipe, tmp_path / "again", {"families.text.enabled": "false"})
+    code = run_compare(recipe, tmp_path / "again", {"families.text.enabled": False})
     assert code == 0  # the skipped family is not a failure
     again = {f["family"]: f for f in json.loads((tmp_path / "again" / "compare.json").read_text())["families"]}
     assert again["text"]["status"] == "skipped"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from speechtok.paths import ROOT
 
 # The whole demo with both backbones takes 10-15 minutes on 2 cores: `make test-all` runs it.
 pytestmark = [

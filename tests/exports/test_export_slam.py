@@ -13,8 +13,8 @@ import soundfile as sf
 from speechtok.cli import main
 from speechtok.errors import InputError
 from speechtok.exports.formats import export_output
-from speechtok.pipeline.shard_testing import CUTS, UNITS, dummy_rows
-from speechtok.pipeline.shards import commit_group_shard
+from speechtok.shards.testing import CUTS, UNITS, dummy_rows
+from speechtok.shards.writer import commit_group_shard
 
 
 def _cut_json(cid: str, path: Path, start: float, dur: float, rec_dur: float) -> str:

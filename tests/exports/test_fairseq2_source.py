@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from speechtok.errors import InputError
-from speechtok.pipeline.shard_reader import ShardDataset
-from speechtok.pipeline.shard_testing import CODES, FEATS, UNITS, write_dummy_output
+from speechtok.shards.reader import ShardDataset
+from speechtok.shards.testing import CODES, FEATS, UNITS, write_dummy_output
 from speechtok.trainers.data import BatchingConfig, plan_batches
 
 GROUPS = ("cuts", UNITS.group, CODES.group, FEATS.group)

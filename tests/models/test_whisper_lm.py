@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.models.encoder import EncoderConfig, build_encoder
 from speechtok.models.whisper_lm import WhisperDecoderLM, WhisperDecoderLMConfig
 from speechtok.trainers.latent.adapters import FrameStack
-from speechtok.trainers.latent.encoder import EncoderConfig, build_encoder
 from speechtok.trainers.latent.model import SpeechBatch, SpeechLLM
 from speechtok.trainers.llm import LLMConfig, load_causal_lm
 

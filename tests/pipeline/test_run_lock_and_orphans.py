@@ -14,12 +14,12 @@ import pytest
 import yaml
 from test_runner_util import make_corpus
 
-from speechtok.pipeline.run_lock import LockedError, RunLock
+from speechtok.pipeline.lock import LockedError, RunLock
 
 CONTENDER = r'''
 import os, sys, time
 from pathlib import Path
-from speechtok.pipeline.run_lock import LockedError, RunLock
+from speechtok.pipeline.lock import LockedError, RunLock
 lock, marker, rounds = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 held = 0
 for _ in range(rounds):
@@ -54,7 +54,7 @@ def test_a_live_holder_with_an_empty_lock_file_is_not_taken_as_stale(tmp_path: P
     path = tmp_path / "run.lock"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
-         "from speechtok.pipeline.run_lock import RunLock\n"
+         "from speechtok.pipeline.lock import RunLock\n"
          "with RunLock(Path(sys.argv[1])):\n    print('held', flush=True)\n"
          "    sys.stdin.read()\n", str(path)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

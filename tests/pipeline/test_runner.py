@@ -14,11 +14,11 @@ import soundfile as sf
 from test_runner_util import leftovers, make_corpus, small_recipe, snapshot
 
 from speechtok.errors import SpeechtokError
-from speechtok.pipeline.run_lock import LockedError, RunLock
+from speechtok.pipeline.executors.local import LocalPoolExecutor
+from speechtok.pipeline.lock import LockedError, RunLock
 from speechtok.pipeline.runner import RunOptions, run
-from speechtok.pipeline.runner_local import LocalPoolExecutor
-from speechtok.pipeline.shard_file import ShardFile
-from speechtok.pipeline.shard_index import ShardIndex, shard_path
+from speechtok.shards.file import ShardFile
+from speechtok.shards.index import ShardIndex, shard_path
 
 QUIET = RunOptions(progress=False)
 

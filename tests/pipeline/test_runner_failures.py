@@ -15,7 +15,7 @@ from pathlib import Path
 
 from test_runner_util import CliSetup, assert_complete, cli_run, leftovers, snapshot, write_recipe
 
-from speechtok.pipeline.shard_index import ShardIndex
+from speechtok.shards.index import ShardIndex
 
 BROKEN = r'''
 from speechtok.pipeline.stages.fbank import FbankStage

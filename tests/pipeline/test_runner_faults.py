@@ -14,8 +14,8 @@ import signal
 
 from test_runner_util import CliSetup, assert_complete, cli_run
 
-from speechtok.pipeline.shard_file import ShardFile
-from speechtok.pipeline.shard_index import ShardIndex, shard_path
+from speechtok.shards.file import ShardFile
+from speechtok.shards.index import ShardIndex, shard_path
 
 #: Kill points in the order a run reaches them (10 cuts, 4 shards x 3 groups = 12 commits;
 #: each commit writes a tmp shard file and an index entry; each stage that committed ends with

@@ -19,7 +19,7 @@ def test_ray_two_workers_match_the_local_pool(tmp_path: Path,
     """Same bytes; and every port of the private Ray (GCS, raylet, agents, the actors) was
     bound to 127.0.0.1, read just before the runner shut it down."""
     pytest.importorskip("ray")
-    from speechtok.pipeline.runner_ray import RayExecutor
+    from speechtok.pipeline.executors.ray import RayExecutor
 
     listening: list[dict[str, set[str]]] = []
     close = RayExecutor.close

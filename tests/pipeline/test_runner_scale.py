@@ -16,7 +16,7 @@ from speechtok.errors import ConfigError
 from speechtok.manifests.synthetic_cuts import write_synthetic_cuts
 from speechtok.pipeline.recipe import recipe_from_dict
 from speechtok.pipeline.runner import RunOptions, run
-from speechtok.pipeline.shard_verify import verify_output
+from speechtok.shards.verify import verify_output
 
 QUIET = RunOptions(progress=False)
 

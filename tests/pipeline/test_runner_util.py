@@ -125,8 +125,8 @@ def assert_complete(out: Path, reference: dict[str, str], cuts: int = 10) -> Non
     """`out` is byte-identical to `reference` (a `snapshot`), has no leftovers and no
     quarantined cut, and every group's committed shards (checksums verified) hold each of the
     `cuts` ids exactly once."""
-    from speechtok.pipeline.shard_file import ShardFile
-    from speechtok.pipeline.shard_index import ShardIndex, shard_path
+    from speechtok.shards.file import ShardFile
+    from speechtok.shards.index import ShardIndex, shard_path
 
     assert snapshot(out) == reference
     assert leftovers(out) == []

@@ -12,14 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from speechtok.config import canonical_json, fingerprint_of, parse_sets
 from speechtok.errors import ConfigError, SpeechtokError
-from speechtok.pipeline.faults import _targets
-from speechtok.pipeline.recipe import load_recipe, parse_sets, recipe_from_dict
-from speechtok.pipeline.run_lock import LockedError, RunLock, read_lock
-from speechtok.pipeline.stage import Stage, build_stage, canonical_json, fingerprint_of
-from speechtok.pipeline.stages.kmeans_units import dedup_units
+from speechtok.faults import _targets
+from speechtok.paths import ROOT
+from speechtok.pipeline.lock import LockedError, RunLock, read_lock
+from speechtok.pipeline.recipe import load_recipe, recipe_from_dict
+from speechtok.pipeline.stage import Stage, build_stage
+from speechtok.tokenizers.units import dedup as dedup_units
 
-ROOT = Path(__file__).resolve().parents[2]
 FBANK = {"type": "fbank", "name": "fbank", "input": None, "config": {"num_mel_bins": 40}}
 
 
@@ -88,10 +89,12 @@ def test_recipe_sets_vars_and_dotted_fields() -> None:
     km = r.stages[1]["config"]
     assert km["k"] == 64 and isinstance(km["k"], int) and km["seed"] == 3
     assert r.stages[0]["config"]["dtype"] == "float32"
-    with pytest.raises(ConfigError, match="var of the recipe"):
+    with pytest.raises(ConfigError, match="the recipe has no `nope`"):
         recipe_from_dict(_raw(), sets={"nope": 1})
-    with pytest.raises(ConfigError, match="stage name"):
+    with pytest.raises(ConfigError, match="the recipe has no `other`"):
         recipe_from_dict(_raw(), sets={"other.k": 1})
+    with pytest.raises(ConfigError, match="km has no `bogus`"):
+        recipe_from_dict(_raw(), sets={"km.bogus": 1})
     with pytest.raises(SpeechtokError, match="KEY=VALUE"):
         parse_sets(["novalue"])
     bad = _raw()
@@ -177,7 +180,9 @@ def test_fbank_stage_quarantines_each_kind_of_bad_cut(monkeypatch: pytest.Monkey
         out[-1][3, 5] = np.nan  # the last signal's features go NaN
         return out
 
-    monkeypatch.setattr(fb, "compute_fbank_batch", fake)
+    from speechtok.pipeline.stages import fbank as fbank_stage
+
+    monkeypatch.setattr(fbank_stage, "compute_fbank_batch", fake)
     stage = build_stage(FBANK)
     res = stage.process(items)
     assert isinstance(res[0], dict) and res[0]["feats"].shape == (50, 40)
@@ -199,4 +204,5 @@ def test_every_builtin_stage_type_resolves_in_a_fresh_process() -> None:
             "assert 'speechtok.pipeline.stages' not in sys.modules\n"
             "print(sorted(t for t in STAGE_TYPES if stage_class(t)))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == str(sorted(["cuts", "fbank", "kmeans_units", "ssl", "whisper", "codec", "ctc_align"]))
+    assert out.strip() == str(sorted(["cuts", "fbank", "kmeans_units", "ssl", "whisper", "codec", "ctc_align",
+                                      "unit_bpe"]))

@@ -13,11 +13,11 @@ import pytest
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.manifests.tone_corpus import write_tone_corpus
+from speechtok.pipeline.executors.local import LocalPoolExecutor
 from speechtok.pipeline.recipe import Recipe, recipe_from_dict
 from speechtok.pipeline.runner import RunOptions, run
-from speechtok.pipeline.runner_local import LocalPoolExecutor
-from speechtok.pipeline.shard_inspect import format_summary, inspect_output
-from speechtok.pipeline.shard_reader import ShardDataset
+from speechtok.shards.inspect import format_summary, inspect_output
+from speechtok.shards.reader import ShardDataset
 from speechtok.tokenizers.units import UnitBPE
 from speechtok.trainers.token.dataset import load_utterances
 from speechtok.trainers.token.recipe import TokenDataConfig

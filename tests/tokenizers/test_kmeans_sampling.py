@@ -80,7 +80,7 @@ def test_source_errors() -> None:
 
 
 def test_shard_source_reads_a_features_group(tmp_path) -> None:
-    from speechtok.pipeline import shard_testing
+    from speechtok.shards import testing as shard_testing
 
     rows = shard_testing.write_dummy_output(tmp_path, num_cuts=9, shard_size=4)
     from speechtok.tokenizers.kmeans_sampling import ShardFrameSource

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from speechtok.cli import main
-from speechtok.pipeline import shard_testing
+from speechtok.shards import testing as shard_testing
 
 
 def test_units_report_cli(tmp_path, capsys) -> None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from speechtok.trainers.checkpoint import latest_checkpoint
+from speechtok.models.checkpoint import latest_checkpoint
 from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_2d
 from speechtok.trainers.loop import LoopConfig, lr_at, read_metrics, train
 

@@ -105,7 +105,7 @@ def test_sources_are_parsed_and_checked() -> None:
 
 
 def _patch_checksum(monkeypatch: pytest.MonkeyPatch, which: Path) -> None:
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     real = ShardDataset.meta
 
@@ -153,7 +153,7 @@ def test_token_trainer_with_sources_resumes_exactly(tmp_path: Path) -> None:
     assert report["corpora"] == [str(a), str(b)] and report["mix_weights"] == [0.7, 0.3]
     ref = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     # a second run stopped at step 3 and resumed gives the same losses
-    assert run_recipe(path, tmp_path / "half", {"train.max_steps": "3"}) == 0
+    assert run_recipe(path, tmp_path / "half", {"train.max_steps": 3}) == 0
     assert run_recipe(path, tmp_path / "half", {}) == 0
     got = [json.loads(x) for x in (tmp_path / "half" / "metrics.jsonl").read_text().splitlines()]
     loss = {x["step"]: x["loss"] for x in ref if "loss" in x}

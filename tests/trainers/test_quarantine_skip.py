@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from speechtok.errors import InputError
-from speechtok.pipeline.shard_reader import ShardDataset
-from speechtok.pipeline.shard_testing import CODES, CUTS, FEATS, UNITS, dummy_rows
-from speechtok.pipeline.shards import commit_group_shard
+from speechtok.shards.reader import ShardDataset
+from speechtok.shards.testing import CODES, CUTS, FEATS, UNITS, dummy_rows
+from speechtok.shards.writer import commit_group_shard
 from speechtok.trainers.token.dataset import load_utterances
 from speechtok.trainers.token.recipe import TokenDataConfig
 

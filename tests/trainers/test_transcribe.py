@@ -9,13 +9,13 @@ import pytest
 
 from speechtok.cli import main
 from speechtok.errors import ConfigError, InputError
+from speechtok.paths import ROOT
 from speechtok.trainers.hyps import read_hyps
 from speechtok.trainers.latent import run_recipe as run_latent
 from speechtok.trainers.token import run_recipe as run_token
 from speechtok.trainers.token.synthetic import write_synthetic_shards
 from speechtok.trainers.transcribe import transcribe
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -38,8 +38,8 @@ def _same(a: list[dict], b: list[dict]) -> None:
 def test_latent_run_transcribes_its_dev_shards_to_its_dev_wer(shards: Path, test_shards: Path,
                                                               tmp_path: Path) -> None:
     run = tmp_path / "latent"
-    sets = {"data.shards": str(shards), "data.test": str(test_shards), "stage1.max_steps": "4",
-            "train.max_steps": "4", "latent.eval_utts": "1000", "latent.max_new_tokens": "8"}
+    sets = {"data.shards": str(shards), "data.test": str(test_shards), "stage1.max_steps": 4,
+            "train.max_steps": 4, "latent.eval_utts": 1000, "latent.max_new_tokens": 8}
     assert run_latent(ROOT / "recipes" / "latent_tiny.yaml", run, sets) == 0
     ev = json.loads((run / "eval.json").read_text())
     out = tmp_path / "tr"
@@ -60,8 +60,8 @@ def test_latent_run_transcribes_its_dev_shards_to_its_dev_wer(shards: Path, test
 def test_token_run_transcribes_its_dev_shards_to_its_dev_wer(shards: Path, test_shards: Path,
                                                              tmp_path: Path) -> None:
     run = tmp_path / "token"
-    sets = {"data.shards": str(shards), "data.test": str(test_shards), "train.max_steps": "4",
-            "eval.asr_utts": "1000", "eval.max_new_tokens": "8", "data.tasks": "[unitlm, asr]"}
+    sets = {"data.shards": str(shards), "data.test": str(test_shards), "train.max_steps": 4,
+            "eval.asr_utts": 1000, "eval.max_new_tokens": 8, "data.tasks": ["unitlm", "asr"]}
     assert run_token(ROOT / "recipes" / "token_tiny.yaml", run, sets) == 0
     ev = json.loads((run / "eval.json").read_text())
     s = transcribe(run, shards, tmp_path / "tr", split="dev")
@@ -76,8 +76,8 @@ def test_token_run_transcribes_its_dev_shards_to_its_dev_wer(shards: Path, test_
 
 def test_missing_stage_and_feature_mismatch_are_named(shards: Path, tmp_path: Path) -> None:
     run = tmp_path / "latent"
-    sets = {"data.shards": str(shards), "stage1.max_steps": "2", "train.max_steps": "2",
-            "latent.eval_utts": "2", "latent.max_new_tokens": "4"}
+    sets = {"data.shards": str(shards), "stage1.max_steps": 2, "train.max_steps": 2,
+            "latent.eval_utts": 2, "latent.max_new_tokens": 4}
     assert run_latent(ROOT / "recipes" / "latent_tiny.yaml", run, sets) == 0
     no_feats = write_synthetic_shards(tmp_path / "nofeats", num_cuts=4)
     with pytest.raises(InputError, match=r"lacks the group\(s\) \['feats.syn'\]"):

@@ -25,7 +25,7 @@ from speechtok.failures import (
     probe_readable,
     with_retries,
 )
-from speechtok.pipeline.faults import maybe_io_error
+from speechtok.faults import maybe_io_error
 from speechtok.pipeline.stage import CutItem, Quarantine
 
 _PLAIN_SUFFIXES = (".flac", ".wav")

@@ -22,7 +22,7 @@ import numpy as np
 from speechtok.errors import ConfigError, SpeechtokError
 from speechtok.pipeline.stage import CutItem, Quarantine
 from speechtok.pipeline.stages.audio import Result, error_detail, load_waves
-from speechtok.pipeline.stages.ssl import (
+from speechtok.pipeline.stages.base import (
     ModelStageBase,
     check_types,
     run_guarded,

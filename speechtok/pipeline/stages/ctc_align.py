@@ -2,7 +2,7 @@
 
 Reads an upstream features group (the one a latent run's stage-1 encoder was trained on, e.g.
 ``feats.whisper``) and each cut's transcript, runs that encoder + CTC head
-(`speechtok.trainers.latent.align.CTCAligner`) and writes ``[{word, start, duration}]`` per
+(`speechtok.models.ctc_align.CTCAligner`) and writes ``[{word, start, duration}]`` per
 cut, the format of the cuts' ``alignment`` column, as a group of its own: adding alignments
 rewrites no existing file. Spans are contiguous (gaps between CTC spikes split at their
 midpoint). The encoder's weights and tokenizer enter the fingerprint. A cut without text gets
@@ -54,7 +54,7 @@ class CTCAlignStage(StageBase):
 
     def aligner(self) -> Any:
         if self._aligner is None:
-            from speechtok.trainers.latent.align import CTCAligner
+            from speechtok.models.ctc_align import CTCAligner
 
             self._aligner = CTCAligner(self.config.run, device=self.config.device)
             if self._aligner.feats_group != self.input_group:
@@ -72,7 +72,7 @@ class CTCAlignStage(StageBase):
         return {"id": cut_id, "alignment": None}
 
     def process(self, batch: Sequence[CutItem]) -> list[dict[str, Any] | Quarantine]:
-        from speechtok.trainers.latent.align import as_alignment_column
+        from speechtok.models.ctc_align import as_alignment_column
 
         al = self.aligner()
         group = str(self.input_group)

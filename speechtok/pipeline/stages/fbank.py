@@ -15,41 +15,29 @@ from typing import Any, ClassVar
 import numpy as np
 
 from speechtok.errors import ConfigError
+from speechtok.features.fbank import FbankConfig, compute_fbank_batch
 from speechtok.pipeline.stage import CutItem, Quarantine, StageBase
 from speechtok.pipeline.stages.audio import load_waves
 
 
 @dataclass(frozen=True, kw_only=True)
-class FbankStageConfig:
-    """Options of the fbank stage (see `speechtok.features.fbank.FbankConfig`).
+class FbankStageConfig(FbankConfig):
+    """`FbankConfig` as it is (every field, one default each), plus what only the stage has.
 
     Attributes:
-        sampling_rate: cuts at another rate are resampled to it (Hz).
-        num_mel_bins: feature dimension D.
-        frame_length, frame_shift: window and hop in seconds (frame rate = 1 / frame_shift).
         dtype: stored dtype, ``float16`` or ``float32``.
         device: ``cpu`` or ``cuda``.
     """
 
-    sampling_rate: int = 16000
-    num_mel_bins: int = 80
-    frame_length: float = 0.025
-    frame_shift: float = 0.01
     dtype: str = "float16"
     device: str = "cpu"
 
     def validate(self) -> None:
+        super().validate()
         if self.dtype not in ("float16", "float32"):
             raise ConfigError("dtype", self.dtype, "must be 'float16' or 'float32'")
         if self.sampling_rate < 1000:
             raise ConfigError("sampling_rate", self.sampling_rate, "must be >= 1000 Hz")
-        self.features_config().validate()
-
-    def features_config(self) -> Any:
-        from speechtok.features.fbank import FbankConfig
-
-        return FbankConfig(sampling_rate=self.sampling_rate, num_mel_bins=self.num_mel_bins,
-                           frame_length=self.frame_length, frame_shift=self.frame_shift)
 
 
 class FbankStage(StageBase):
@@ -59,6 +47,7 @@ class FbankStage(StageBase):
     kind = "feats"
     version = "1"
     config_cls: ClassVar[type[Any]] = FbankStageConfig
+    config: FbankStageConfig
 
     def group_meta_fields(self) -> dict[str, Any]:
         return {"frame_rate": 1.0 / self.config.frame_shift, "dim": self.config.num_mel_bins,
@@ -68,11 +57,9 @@ class FbankStage(StageBase):
         return {"id": cut_id, "feats": np.zeros((0, self.config.num_mel_bins), self.config.dtype)}
 
     def process(self, batch: Sequence[CutItem]) -> list[dict[str, Any] | Quarantine]:
-        from speechtok.features.fbank import compute_fbank_batch
-
         cfg = self.config
         out, slots, waves = load_waves(batch, cfg.sampling_rate)
-        feats = compute_fbank_batch(waves, cfg.sampling_rate, cfg.features_config(),
+        feats = compute_fbank_batch(waves, cfg.sampling_rate, cfg,
                                     device=cfg.device) if waves else []
         for slot, f in zip(slots, feats, strict=True):
             row = out[slot]

@@ -19,7 +19,7 @@ run's ``models/NAME`` with the same checksum, so two corpora tokenized by one mo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,37 +27,34 @@ import numpy as np
 
 from speechtok.errors import ConfigError, SpeechtokError
 from speechtok.pipeline.stage import CutItem, FitContext, Quarantine, StageBase
+from speechtok.tokenizers.kmeans import KMeansConfig
+from speechtok.tokenizers.units import dedup
 
 
 @dataclass(frozen=True, kw_only=True)
-class KMeansUnitsConfig:
-    """Options of the k-means units stage (fit options as in `KMeansConfig`).
+class KMeansUnitsConfig(KMeansConfig):
+    """`KMeansConfig` as it is (all its fields: a recipe can set ``restarts``, ``metric``,
+    ``init``...), plus what only the stage has. Two defaults differ from the library's and are
+    kept on purpose, so that existing recipes give the same units: ``k`` 50 (the library has
+    none) and ``frame_budget`` 200,000 (the library's is 500,000).
 
     Attributes:
-        k: number of units (2..65535).
-        iterations: Lloyd iterations. seed: seeds the frame sample and the initialisation.
-        frame_budget: at most this many frames are sampled for the fit.
-        spherical: cosine k-means. pca_dim: PCA before clustering (None: off).
         dedup: collapse repeated units into (units, durations).
         model: apply this saved model instead of fitting (a `KMeansModel.save` directory, e.g.
-            ``OUT/models/NAME`` of another run, or a ``.npy`` of centroids); ``{shared}`` expands.
+            ``OUT/models/NAME`` of another run, or a ``.npy`` of centroids); ``${shared}`` expands.
         features: the `FeatureSpec` fields of the features a ``.npy`` model was fitted on
             (feature_type, dim, frame_rate, sample_rate, layer, normalize, model_checksum);
             needed for ``.npy``, optional for a directory (must then agree with its record).
     """
 
     k: int = 50
-    iterations: int = 20
-    seed: int = 0
     frame_budget: int = 200_000
-    spherical: bool = False
-    pca_dim: int | None = None
     dedup: bool = False
     model: str | None = None
     features: dict[str, Any] | None = None
 
     def validate(self) -> None:
-        self.kmeans_config().validate()
+        super().validate()
         if self.features is not None:
             if self.model is None:
                 raise ConfigError("features", self.features, "may be given only with `model` (an imported model)")
@@ -70,78 +67,14 @@ class KMeansUnitsConfig:
         return None if self.features is None else FeatureSpec.from_dict(self.features)
 
     def model_path(self) -> Path | None:
-        """`model` with ``{shared}``/``{root}`` expanded, or None."""
-        from speechtok.paths import expand_placeholders
+        """`model` with ``${shared}``/``${root}`` expanded, or None."""
+        from speechtok.config import expand
 
-        return None if self.model is None else Path(str(expand_placeholders(self.model)))
+        return None if self.model is None else Path(str(expand(self.model)))
 
-    def kmeans_config(self) -> Any:
-        from speechtok.tokenizers.kmeans import KMeansConfig
-
-        return KMeansConfig(k=self.k, iterations=self.iterations, seed=self.seed,
-                            frame_budget=self.frame_budget, spherical=self.spherical,
-                            pca_dim=self.pca_dim)
-
-
-def dedup_units(units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Run-length: (T,) uint16 -> (units (R,) uint16, durations (R,) uint16), durations <= 65535."""
-    if units.size == 0:
-        return units.astype(np.uint16), np.zeros(0, np.uint16)
-    change = np.flatnonzero(np.diff(units.astype(np.int64))) + 1
-    starts = np.concatenate([[0], change])
-    lengths = np.diff(np.concatenate([starts, [units.size]]))
-    vals = units[starts]
-    if lengths.max() > 65535:  # split runs that overflow uint16
-        reps = (lengths + 65534) // 65535
-        vals = np.repeat(vals, reps)
-        lengths = np.concatenate([[65535] * (r - 1) + [n - 65535 * (r - 1)]
-                                  for n, r in zip(lengths, reps, strict=True)])
-    return vals.astype(np.uint16), lengths.astype(np.uint16)
-
-
-class GroupFrameSource:
-    """A k-means `FrameSource` over the committed shards of a ``feats.*`` group, in shard order.
-
-    Frame counts come from the list offsets (no payload read); iteration yields one
-    ``(T, D)`` memory-mapped view per row (0-frame rows of quarantined cuts are skipped).
-    """
-
-    def __init__(self, out_dir: Path, group: str) -> None:
-        from speechtok.pipeline.shard_index import ShardIndex
-
-        self.out_dir, self.group = Path(out_dir), group
-        self.index = ShardIndex.load(out_dir)
-        self.shards = self.index.committed_shards(group)
-
-    def _files(self) -> Any:
-        from speechtok.pipeline.shard_file import ShardFile
-        from speechtok.pipeline.shard_index import shard_path
-
-        for s in self.shards:
-            entry = self.index.committed(self.group, s)
-            if entry is None:
-                continue
-            sf = ShardFile(shard_path(self.out_dir, s, self.group), entry, group=self.group,
-                           checksum=False)
-            try:
-                yield sf
-            finally:
-                sf.close()
-
-    def total_frames(self) -> int:
-        return int(sum(int(sf.lengths("feats").sum()) for sf in self._files()))
-
-    def __iter__(self) -> Any:
-        for sf in self._files():
-            for b in range(len(sf.batch_starts) - 1):
-                col = sf.list_column(b, "feats")
-                for j in range(len(col.offsets) - 1):
-                    row = col.row(j)
-                    if row is not None and len(row):
-                        yield row
-
-    def fingerprint(self) -> str | None:
-        return self.index.fingerprint_of(self.group)
+    def kmeans_config(self) -> KMeansConfig:
+        """The library part alone (what the fitted model records)."""
+        return KMeansConfig(**{f.name: getattr(self, f.name) for f in fields(KMeansConfig)})
 
 
 class KMeansUnitsStage(StageBase):
@@ -165,7 +98,7 @@ class KMeansUnitsStage(StageBase):
     def fit_fingerprint(self, upstream: str | None) -> str:
         """As `StageBase.fit_fingerprint`, plus the checksum of an applied model (``model:``),
         so that a changed model file at the same path is copied again."""
-        from speechtok.pipeline.stage import fingerprint_of
+        from speechtok.config import fingerprint_of
 
         base = super().fit_fingerprint(upstream)
         path = self.config.model_path()
@@ -173,7 +106,7 @@ class KMeansUnitsStage(StageBase):
 
     def input_spec(self, out_dir: Path) -> Any:
         """The `FeatureSpec` of the input group, from its committed shards' metadata."""
-        from speechtok.pipeline.shard_reader import ShardDataset
+        from speechtok.shards.reader import ShardDataset
         from speechtok.tokenizers.feature_spec import feature_spec_from_group
 
         group = str(self.input_group)
@@ -184,7 +117,6 @@ class KMeansUnitsStage(StageBase):
     def fit(self, ctx: FitContext) -> None:
         import dataclasses
 
-        from speechtok.errors import InputError
         from speechtok.tokenizers.kmeans import fit_kmeans
         from speechtok.tokenizers.kmeans_sampling import ShardFrameSource
 
@@ -193,10 +125,7 @@ class KMeansUnitsStage(StageBase):
             self._model = apply_saved_model(self.config, spec, group=str(self.input_group))
             self._model.save(ctx.model_dir)
             return
-        try:
-            source: Any = ShardFrameSource(ctx.out_dir, str(self.input_group))
-        except InputError:  # no ShardDataset in this tree: read the shard files directly
-            source = GroupFrameSource(ctx.out_dir, str(self.input_group))
+        source = ShardFrameSource(ctx.out_dir, str(self.input_group))
         model = fit_kmeans(source, self.config.kmeans_config(),
                            checkpoint_dir=ctx.model_dir / "checkpoint")
         model.feature_spec = dataclasses.replace(spec, pca_dim=self.config.pca_dim).to_dict()
@@ -232,7 +161,7 @@ class KMeansUnitsStage(StageBase):
                 continue
             units = self._model.assign(np.asarray(feats))  # (T,) uint16
             if self.config.dedup:
-                vals, durs = dedup_units(units)
+                vals, durs = dedup(units)
                 out.append({"id": item.id, "units": vals, "durations": durs})
             else:
                 out.append({"id": item.id, "units": units, "durations": None})

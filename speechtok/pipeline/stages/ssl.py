@@ -12,225 +12,50 @@ frame rate, dim and checksum, drops it); workers load it once per process and ke
 
 Bad cuts (undecodable audio, 0 samples, NaN/inf samples, too short for one frame, non-finite
 features, a model error on that cut alone) are quarantined and get an empty row (0 frames).
-This module also holds `run_guarded` and `fill_feats`, the per-cut model-error handling the
-``whisper`` and ``codec`` stages share (audio loading is `speechtok.pipeline.stages.audio`).
+The shared per-cut model-error handling is `speechtok.pipeline.stages.base`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import numpy as np
-
-from speechtok.errors import ConfigError, SpeechtokError
-from speechtok.failures import BUG, EnvironmentFailure, classify, with_retries
-from speechtok.pipeline.stage import CutItem, Quarantine, StageBase, count_model_load
-from speechtok.pipeline.stages.audio import Result, error_detail, load_waves
-
-
-def run_guarded(fn: Callable[[list[np.ndarray]], list[Any]], waves: list[np.ndarray],
-                ids: Sequence[str] | None = None) -> list[Any]:
-    """``fn(waves)``; if the batched call raises, each wave alone, an exception per failure.
-
-    Failures are classified by `speechtok.failures`: configuration errors (`ConfigError`, e.g.
-    a wrong sampling rate or device) propagate; environment errors (CUDA out of memory,
-    `MemoryError`, `OSError`) of a single wave are retried and then raise `EnvironmentFailure`
-    naming the cut (`ids[j]`); an error that every wave raises alone is a bug and propagates.
-    An error raised by some waves only is theirs (the caller quarantines them as
-    ``model_error``). Returns one result (or the `Exception` it raised) per wave.
-    """
-    if not waves:
-        return []
-    try:
-        return list(fn(waves))
-    except ConfigError:
-        raise
-    except Exception as exc:
-        if len(waves) == 1 and classify(exc) == BUG:
-            raise
-    results: list[Any] = []
-    for j, w in enumerate(waves):  # one bad cut must not sink the shard: retry one by one
-        try:
-            results.append(with_retries(partial(_first, fn, w),
-                                        item=str(ids[j]) if ids is not None else f"wave {j}"))
-        except (ConfigError, EnvironmentFailure):
-            raise
-        except Exception as exc:
-            if classify(exc) != BUG:
-                raise
-            results.append(exc)
-    failed = [r for r in results if isinstance(r, Exception)]
-    if failed and len(failed) == len(results):
-        raise failed[0]  # every cut fails alone: the code is wrong, not the cuts
-    return results
-
-
-def _first(fn: Callable[[list[np.ndarray]], list[Any]], wave: np.ndarray) -> Any:
-    return fn([wave])[0]
-
-
-def fill_feats(out: list[Result], slots: list[int], feats: list[Any], *, dtype: str) -> None:
-    """Puts each (T, D) result into its row as ``feats`` (cast to `dtype`), quarantining cuts
-    whose extraction raised (``model_error``), gave 0 frames (``too_short``) or non-finite
-    values (``nan_features``)."""
-    for slot, f in zip(slots, feats, strict=True):
-        row = out[slot]
-        if not isinstance(row, dict):
-            raise SpeechtokError(f"internal: slot {slot} is not a row")
-        cid = str(row["id"])
-        if isinstance(f, BaseException):
-            out[slot] = Quarantine(id=cid, reason="model_error", detail=error_detail(f))
-            continue
-        stored = np.ascontiguousarray(np.asarray(f).astype(dtype))
-        if stored.shape[0] == 0:
-            out[slot] = Quarantine(id=cid, reason="too_short", detail="0 frames (shorter than "
-                                   "the model's receptive field)")
-        elif not np.isfinite(stored).all():
-            out[slot] = Quarantine(id=cid, reason="nan_features",
-                                   detail=f"non-finite values in the {stored.shape} output")
-        else:
-            row["feats"] = stored  # (T, D)
-
-
-def check_types(cfg: Any, *, ints: Sequence[str] = (), floats: Sequence[str] = (),
-                strs: Sequence[str] = ()) -> None:
-    """Refuses config values of the wrong type (e.g. ``"9"`` for an int from a hand-built
-    dict); None passes (optional fields)."""
-    for names, types, what in ((ints, (int,), "an integer"), (floats, (int, float), "a number"),
-                               (strs, (str,), "a string")):
-        for name in names:
-            v = getattr(cfg, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, types)):
-                raise ConfigError(name, v, f"must be {what}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class SSLStageConfig:
-    """Options of the ssl stage (see `speechtok.features.ssl.SSLConfig`).
-
-    Attributes:
-        model: local `transformers` model directory (HuBERT/WavLM/wav2vec2/data2vec-audio).
-        layer: hidden-state index written by this stage (0 = transformer input, k = output of
-            transformer layer k); one stage per layer.
-        device: ``cpu`` or ``cuda``.
-        dtype: stored dtype, ``float16`` (default) or ``float32``.
-        normalize, batching, max_batch_seconds, chunk_seconds, overlap_seconds: as in `SSLConfig`.
-    """
-
-    model: str = ""
-    layer: int = 6
-    device: str = "cpu"
-    dtype: str = "float16"
-    normalize: bool | None = None
-    batching: str = "auto"
-    max_batch_seconds: float = 160.0
-    chunk_seconds: float | None = 60.0
-    overlap_seconds: float = 2.0
-
-    def validate(self) -> None:
-        check_types(self, ints=("layer",), floats=("max_batch_seconds", "chunk_seconds",
-                                                   "overlap_seconds"),
-                    strs=("model", "device", "dtype", "batching"))
-        if self.layer < 0:
-            raise ConfigError("layer", self.layer, "must be >= 0")
-        self.features_config().validate()
-
-    def features_config(self) -> Any:
-        from speechtok.features.ssl import SSLConfig
-
-        return SSLConfig(model=self.model, layers=(self.layer,), device=self.device,
-                         normalize=self.normalize, batching=self.batching,
-                         max_batch_seconds=self.max_batch_seconds,
-                         chunk_seconds=self.chunk_seconds, overlap_seconds=self.overlap_seconds,
-                         dtype=self.dtype)
-
-
-class ModelStageBase(StageBase):
-    """A stage over a pretrained model given by path: lazy load, probe-and-drop metadata."""
-
-    def __init__(self, *, name: str, config: Any, input_group: str | None = None) -> None:
-        if input_group:
-            raise ConfigError(f"{name}.input", input_group,
-                              f"must be empty: a {self.type_name} stage reads the cuts' audio")
-        super().__init__(name=name, config=config, input_group=None)
-        self._obj: Any = None
-        self._facts: dict[str, Any] | None = None
-
-    def _load(self) -> Any:
-        """Builds the library object (extractor / tokenizer) from the config."""
-        raise NotImplementedError
-
-    def _probe(self, obj: Any) -> dict[str, Any]:
-        """GroupMeta fields (frame_rate, dim/num_codebooks, vocab_size, dtype, model_checksum)."""
-        raise NotImplementedError
-
-    def model(self) -> Any:
-        """The loaded library object (cached for the life of this stage)."""
-        if self._obj is None:
-            self._obj = self._load()
-            count_model_load(self.name)
-        return self._obj
-
-    def facts(self) -> dict[str, Any]:
-        """The group metadata; loads the model only for it when not loaded (then drops it)."""
-        if self._facts is None:
-            obj = self._obj if self._obj is not None else self._load()
-            self._facts = self._probe(obj)
-        return self._facts
-
-    def model_checksum(self) -> str | None:
-        value = self.facts().get("model_checksum")
-        return None if value is None else str(value)
-
-    def group_meta_fields(self) -> dict[str, Any]:
-        return dict(self.facts())
-
-
-class FeatsStageBase(ModelStageBase):
-    """A model stage that writes ``feats.NAME`` (float (T, D) per cut, `config.dtype`)."""
-
-    kind = "feats"
-
-    def _probe(self, obj: Any) -> dict[str, Any]:
-        fields = dict(self._meta_fields(obj))
-        fields["frame_rate"] = float(fields["frame_rate"])
-        return fields
-
-    def _meta_fields(self, obj: Any) -> dict[str, Any]:
-        """The extractor's `group_meta_fields` (frame_rate, dim, dtype, model_checksum)."""
-        raise NotImplementedError
-
-    def empty_row(self, cut_id: str) -> dict[str, Any]:
-        return {"id": cut_id, "feats": np.zeros((0, int(self.facts()["dim"])), self.config.dtype)}
+from speechtok.errors import ConfigError
+from speechtok.features.ssl import SSLConfig, SSLFeatureExtractor
+from speechtok.pipeline.stage import CutItem
+from speechtok.pipeline.stages.audio import Result, load_waves
+from speechtok.pipeline.stages.base import FeatsStageBase, fill_feats, run_guarded
 
 
 class SSLStage(FeatsStageBase):
-    """SSL layer features (see module docstring)."""
+    """SSL layer features (see module docstring); the config is `SSLConfig` as it is, with
+    exactly one layer (``layers: [6]``)."""
 
     type_name: ClassVar[str] = "ssl"
     version = "1"
-    config_cls: ClassVar[type[Any]] = SSLStageConfig
+    config_cls: ClassVar[type[Any]] = SSLConfig
+    config: SSLConfig
 
-    def _load(self) -> Any:
-        from speechtok.features.ssl import SSLFeatureExtractor
+    def __init__(self, *, name: str, config: SSLConfig, input_group: str | None = None) -> None:
+        if len(config.layers) != 1:
+            raise ConfigError(f"{name}.layers", list(config.layers),
+                              "must hold exactly one layer (add one ssl stage per layer)")
+        super().__init__(name=name, config=config, input_group=input_group)
 
-        c = self.config
-        return SSLFeatureExtractor(c.model, layers=(c.layer,), device=c.device,
-                                   normalize=c.normalize, batching=c.batching,
-                                   max_batch_seconds=c.max_batch_seconds,
-                                   chunk_seconds=c.chunk_seconds,
-                                   overlap_seconds=c.overlap_seconds, dtype=c.dtype)
+    @property
+    def layer(self) -> int:
+        return int(self.config.layers[0])
+
+    def _load(self) -> SSLFeatureExtractor:
+        return SSLFeatureExtractor(self.config)
 
     def _meta_fields(self, obj: Any) -> dict[str, Any]:
-        return dict(obj.group_meta_fields(self.config.layer))
+        return dict(obj.group_meta_fields(self.layer))
 
     def process(self, batch: Sequence[CutItem]) -> list[Result]:
         ex = self.model()
         out, slots, waves = load_waves(batch, ex.sampling_rate)
-        layer = self.config.layer
+        layer = self.layer
         feats = run_guarded(lambda ws: ex.extract_batch(ws, ex.sampling_rate)[layer], waves,
                             [batch[s].id for s in slots])
         fill_feats(out, slots, feats, dtype=self.config.dtype)

@@ -41,7 +41,7 @@ class UnitBPEConfig:
         max_piece_length: the most units one BPE token may join.
         max_sequences: the fit reads at most this many unit sequences (bounds its memory).
         model: apply this saved unit BPE instead of fitting (``OUT/models/NAME`` of another run,
-            or a `UnitBPE.save` directory); ``{shared}`` expands.
+            or a `UnitBPE.save` directory); ``${shared}`` expands.
     """
 
     vocab_size: int = 1000
@@ -59,10 +59,10 @@ class UnitBPEConfig:
             raise ConfigError("max_sequences", self.max_sequences, "must be >= 1")
 
     def model_path(self) -> Path | None:
-        """`model` with ``{shared}``/``{root}`` expanded, or None."""
-        from speechtok.paths import expand_placeholders
+        """`model` with ``${shared}``/``${root}`` expanded, or None."""
+        from speechtok.config import expand
 
-        return None if self.model is None else Path(str(expand_placeholders(self.model)))
+        return None if self.model is None else Path(str(expand(self.model)))
 
 
 def check_units_source(bpe: Any, meta: Any, *, group: str, model: Path) -> None:
@@ -106,7 +106,7 @@ class UnitBPEStage(StageBase):
 
     def fit_fingerprint(self, upstream: str | None) -> str:
         """As `StageBase.fit_fingerprint`, plus the recorded checksum of an applied model."""
-        from speechtok.pipeline.stage import fingerprint_of
+        from speechtok.config import fingerprint_of
         from speechtok.tokenizers.units import UnitBPE
 
         base = super().fit_fingerprint(upstream)
@@ -115,7 +115,7 @@ class UnitBPEStage(StageBase):
             {"fit": base, "model": UnitBPE.load(path).checksum()})
 
     def fit(self, ctx: FitContext) -> None:
-        from speechtok.pipeline.shard_reader import ShardDataset
+        from speechtok.shards.reader import ShardDataset
         from speechtok.tokenizers.units import UnitBPE
 
         group = str(self.input_group)

@@ -30,9 +30,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class GERConfig:
-    """How to fine-tune and run a GER model."""
+    """How to fine-tune and run a GER model (the cascade recipe's ``ger:`` section).
 
-    base_model: Path
+    `base_model` None: the cascade's own text LM (the run sets it); `enabled` is read by the
+    cascade (train GER at all); `seed` and `device` default to the recipe's top-level values.
+    """
+
+    base_model: Path | None = None
+    enabled: bool = True
     mode: str = "full"  # "full" | "lora"
     lora_r: int = 8
     lora_alpha: int = 16
@@ -51,7 +56,7 @@ class GERConfig:
 
     def validate(self) -> None:
         """Raises `ConfigError` naming the first bad field."""
-        if not Path(self.base_model).is_dir():
+        if self.base_model is not None and not Path(self.base_model).is_dir():
             raise ConfigError("base_model", str(self.base_model), "must be a local Hugging Face causal LM directory")
         if self.mode not in ("full", "lora"):
             raise ConfigError("mode", self.mode, "must be 'full' or 'lora'")
@@ -94,6 +99,8 @@ def train_ger(records: Sequence[dict[str, object]], out_dir: Path, config: GERCo
     from transformers import AutoTokenizer
 
     config.validate()
+    if config.base_model is None:
+        raise ConfigError("ger.base_model", None, "must be set before training (the cascade sets its text LM)")
     if not records:
         raise InputError("records", "is empty; GER needs training pairs")
     torch.manual_seed(config.seed)

@@ -7,7 +7,7 @@ a prefix is the sum over *all* its alignments, not the best one. With a beam as 
 number of prefixes it is exact (tested against brute-force enumeration).
 
 `CTCNBest` runs it over a latent run's stage-1 encoder + CTC head (`RUN/stage1`, via
-`speechtok.trainers.latent.align.CTCAligner`) on features read from shards (the group the run
+`speechtok.models.ctc_align.CTCAligner`) on features read from shards (the group the run
 was trained on, e.g. ``feats.whisper``), matched to utterances by id. Hypotheses keep their
 CTC log-probability as ``am_score`` and their rank; utterances without features in the shards
 get an empty list.
@@ -91,8 +91,8 @@ class CTCNBest:
 
     def __init__(self, run_dir: str | Path, shards: str | Path, *, beam_size: int = 8,
                  num_hypotheses: int = 5, device: str = "cpu") -> None:
-        from speechtok.pipeline.shard_reader import ShardDataset
-        from speechtok.trainers.latent.align import CTCAligner
+        from speechtok.models.ctc_align import CTCAligner
+        from speechtok.shards.reader import ShardDataset
 
         if not 1 <= num_hypotheses <= beam_size:
             raise ConfigError("num_hypotheses", num_hypotheses, f"must be in [1, beam_size={beam_size}]")

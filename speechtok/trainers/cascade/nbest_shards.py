@@ -1,6 +1,6 @@
 """N-best lists in speechtok's Arrow shards: field group ``nbest.<name>``, one row per cut.
 
-Columns (see `speechtok.pipeline.shard_schema`): ``texts: list<utf8>`` (hypotheses, best
+Columns (see `speechtok.shards.schema`): ``texts: list<utf8>`` (hypotheses, best
 first) and ``scores: list<float32>`` (`Hypothesis.am_score`, the natural-log sum). The shard
 layout has no column for token counts or references: `read_nbest_shards` sets ``num_tokens`` to
 the word count and ``am_score_norm`` to score / words, and references come from the ``cuts``
@@ -27,7 +27,7 @@ STAGE_VERSION = "1"
 def nbest_meta(name: str, config: dict[str, Any], *, model_checksum: str | None = None,
                upstream_fingerprint: str | None = None) -> Any:
     """The `GroupMeta` of group ``nbest.<name>`` with a fingerprint of config + model + code."""
-    from speechtok.pipeline.shard_schema import GroupMeta
+    from speechtok.shards.schema import GroupMeta
 
     blob = json.dumps({"config": config, "model": model_checksum, "stage": STAGE, "version": STAGE_VERSION,
                        "upstream": upstream_fingerprint}, sort_keys=True, default=str)
@@ -57,7 +57,7 @@ def write_nbest_shards(
     Returns:
         (num_rows, num_bytes) from the shard writer.
     """
-    from speechtok.pipeline.shards import ShardWriter
+    from speechtok.shards.writer import ShardWriter
 
     meta = nbest_meta(name, config, model_checksum=model_checksum)
     with ShardWriter(out_dir, meta, max_rows=max_rows) as writer:
@@ -73,7 +73,7 @@ def write_nbest_shards(
 
 def read_nbest_shards(out_dir: Path, *, name: str) -> list[NBestList]:
     """Reads group ``nbest.<name>`` back (see the module docstring for what is not stored)."""
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     group = f"nbest.{name}"
     ds = ShardDataset(out_dir, groups=(group,))

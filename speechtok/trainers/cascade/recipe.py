@@ -12,23 +12,25 @@ device: cpu
 threads: 2
 ```
 
-String values may contain ``{shared}`` (the ``SPEECHTOK_SHARED`` environment variable, else
-``../shared`` next to the project) and ``{root}`` (the project directory); other relative paths
-are relative to the working directory. Overrides (``--set ger.steps=100``) use dotted keys and
-YAML values.
+String values may contain ``${shared}`` (the ``SPEECHTOK_SHARED`` environment variable, else
+``../shared`` next to the project) and ``${root}`` (the project directory); other relative paths
+are relative to the working directory. Overrides (``--set ger.steps=100``) go through
+`speechtok.config` like every command's. The sections are the library configs where one
+exists (``ger``: `GERConfig`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from speechtok.config import apply_sets, build, expand
 from speechtok.errors import ConfigError, InputError
-from speechtok.paths import expand_placeholders
-from speechtok.trainers.cascade.hyporadise import PROMPTS
+from speechtok.trainers.cascade.ger import GERConfig
 from speechtok.trainers.cascade.rescoring import NORMS
 from speechtok.trainers.cascade.text_lm import TextLMConfig
 
@@ -67,22 +69,6 @@ class RescoringSection:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GERSection:
-    enabled: bool = True
-    mode: str = "full"
-    prompt: str = "short"
-    steps: int = 600
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    warmup_steps: int = 30
-    lora_r: int = 8
-    lora_alpha: int = 16
-    train_on_inputs: bool = False
-    max_new_tokens: int = 48
-    infer_batch_size: int = 32
-
-
-@dataclass(frozen=True, kw_only=True)
 class CascadeRecipe:
     """A whole cascade run; `validate()` checks every section."""
 
@@ -91,7 +77,7 @@ class CascadeRecipe:
     text_lm: TextLMConfig = field(default_factory=TextLMConfig)
     lm_model_dir: Path | None = None  # a ready HF causal LM instead of training text_lm
     rescoring: RescoringSection = field(default_factory=RescoringSection)
-    ger: GERSection = field(default_factory=GERSection)
+    ger: GERConfig = field(default_factory=GERConfig)
     device: str = "cpu"
     threads: int = 0
     seed: int = 0
@@ -127,77 +113,31 @@ class CascadeRecipe:
                 raise ConfigError(f"rescoring.{name}", getattr(r, name), f"must be one of {NORMS}")
         if not 0 < r.lambda_step <= 1:
             raise ConfigError("rescoring.lambda_step", r.lambda_step, "must be in (0, 1]")
-        g = self.ger
-        if g.mode not in ("full", "lora"):
-            raise ConfigError("ger.mode", g.mode, "must be 'full' or 'lora'")
-        if g.prompt not in PROMPTS:
-            raise ConfigError("ger.prompt", g.prompt, f"must be one of {sorted(PROMPTS)}")
+        self.ger.validate()
         if self.threads < 0:
             raise ConfigError("threads", self.threads, "must be >= 0 (0 = library default)")
 
 
-def apply_overrides(raw: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
-    """Sets dotted keys (``ger.steps``) to YAML-parsed values; returns a new dict."""
-    out: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
-    for key, text in overrides.items():
-        parts = key.split(".")
-        node = out
-        for p in parts[:-1]:
-            child = node.get(p)
-            if child is None:
-                child = node[p] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(key, text, f"cannot be set: {p!r} is not a section")
-            node = child
-        node[parts[-1]] = yaml.safe_load(text)
-    return out
-
-
-def _section(cls: type, raw: Any, name: str, paths: tuple[str, ...] = ()) -> Any:
-    raw = dict(raw or {})
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"{name}.{unknown[0]}", raw[unknown[0]], f"is not a key of `{name}`; known: {sorted(known)}")
-    for p in paths:
-        if raw.get(p) is not None:
-            raw[p] = Path(raw[p])
-    for k, v in list(raw.items()):
-        if isinstance(v, list):
-            raw[k] = tuple(Path(x) for x in v) if k == "extra_text" else tuple(v)
-    return cls(**raw)
-
-
 def recipe_from_dict(raw: dict[str, Any]) -> CascadeRecipe:
-    """Builds and validates a `CascadeRecipe` from a parsed YAML dict."""
-    raw = expand_placeholders(raw)
-    top = {"data", "nbest", "text_lm", "lm_model_dir", "rescoring", "ger", "device", "threads", "seed"}
-    unknown = sorted(set(raw) - top)
-    if unknown:
-        raise ConfigError(unknown[0], raw[unknown[0]], f"is not a recipe section; known: {sorted(top)}")
+    """Builds and validates a `CascadeRecipe` from a parsed YAML dict (``${...}`` expanded);
+    ``text_lm`` and ``ger`` take the top-level ``device`` (and ``ger`` the ``seed``) unless
+    they set their own."""
+    raw = expand(raw)
     if "data" not in raw:
         raise ConfigError("data", None, "must be given (data.kaldi_dir at least)")
-    recipe = CascadeRecipe(
-        data=_section(DataSection, raw["data"], "data", ("kaldi_dir", "test")),
-        nbest=_section(NBestSection, raw.get("nbest"), "nbest", ("model_dir", "cache", "ctc_run", "shards")),
-        text_lm=_section(TextLMConfig, {"device": raw.get("device", "cpu"), **(raw.get("text_lm") or {})}, "text_lm"),
-        lm_model_dir=Path(raw["lm_model_dir"]) if raw.get("lm_model_dir") else None,
-        rescoring=_section(RescoringSection, raw.get("rescoring"), "rescoring"),
-        ger=_section(GERSection, raw.get("ger"), "ger"),
-        device=str(raw.get("device", "cpu")),
-        threads=int(raw.get("threads", 0)),
-        seed=int(raw.get("seed", 0)),
-    )
-    recipe.validate()
-    return recipe
+    top = {k: raw[k] for k in ("device", "seed") if k in raw}
+    raw = {**raw, "text_lm": {"device": top.get("device", "cpu"), **(raw.get("text_lm") or {})},
+           "ger": {**top, **(raw.get("ger") or {})}}
+    return build(CascadeRecipe, raw, "")
 
 
-def load_recipe(path: Path, overrides: dict[str, str] | None = None) -> tuple[CascadeRecipe, dict[str, Any]]:
-    """Reads a recipe YAML, applies overrides; returns the recipe and the resolved raw dict."""
+def load_recipe(path: Path, sets: Mapping[str, Any] | None = None) -> tuple[CascadeRecipe, dict[str, Any]]:
+    """Reads a recipe YAML, applies `--set` values (`speechtok.config.parse_sets`); returns the
+    recipe and the resolved raw dict."""
     if not Path(path).exists():
         raise InputError(str(path), "does not exist; pass a recipe YAML")
     raw = yaml.safe_load(Path(path).read_text()) or {}
     if not isinstance(raw, dict):
         raise InputError(str(path), "is not a YAML mapping of recipe sections")
-    raw = apply_overrides(raw, overrides or {})
-    return recipe_from_dict(raw), expand_placeholders(raw)
+    raw = apply_sets(raw, sets or {}, CascadeRecipe)
+    return recipe_from_dict(raw), expand(raw)

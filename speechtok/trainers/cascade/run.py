@@ -22,15 +22,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from speechtok import atomic
-from speechtok.errors import ConfigError
 from speechtok.trainers.cascade.data import (
     SPLITS,
     Utterance,
@@ -38,6 +37,7 @@ from speechtok.trainers.cascade.data import (
     split_name_source,
     split_of,
 )
+from speechtok.trainers.cascade.decode import decode_nbest
 from speechtok.trainers.cascade.hyporadise import PROMPTS, hp_record, write_hyporadise
 from speechtok.trainers.cascade.nbest import NBestList, write_jsonl
 from speechtok.trainers.cascade.recipe import CascadeRecipe, load_recipe
@@ -68,45 +68,12 @@ def _splits(utts: Sequence[Utterance], recipe: CascadeRecipe) -> dict[str, list[
     return out
 
 
-def _decode(utts: list[Utterance], recipe: CascadeRecipe) -> tuple[list[NBestList], dict[str, float]]:
-    n = recipe.nbest
-    t0 = time.perf_counter()
-    if n.decoder == "whisper":
-        from speechtok.trainers.cascade.nbest_whisper import WhisperNBest, WhisperNBestConfig
-
-        if n.model_dir is None:
-            raise ConfigError("nbest.model_dir", None, "must be a CTranslate2 Whisper directory")
-        dec = WhisperNBest(
-            WhisperNBestConfig(
-                model_dir=n.model_dir,
-                beam_size=n.beam_size,
-                num_hypotheses=n.num_hypotheses,
-                batch_size=n.batch_size,
-                device=recipe.device,
-                threads=n.threads or recipe.threads,
-            )
-        )
-        lists = list(dec.decode_utterances(utts, cache=n.cache))
-    elif n.decoder == "ctc":
-        from speechtok.trainers.cascade.nbest_ctc import CTCNBest
-
-        if n.ctc_run is None or n.shards is None:
-            raise ConfigError("nbest.ctc_run/shards", None, "must both be set for decoder 'ctc'")
-        lists = list(CTCNBest(n.ctc_run, n.shards, beam_size=n.beam_size, num_hypotheses=n.num_hypotheses,
-                              device=recipe.device).decode_utterances(utts))
-    else:
-        from speechtok.trainers.cascade.nbest_sphinx import SphinxNBest, SphinxNBestConfig
-
-        lists = list(SphinxNBest(SphinxNBestConfig(num_hypotheses=n.num_hypotheses)).decode_utterances(utts))
-    return lists, {"decode_wall_s": time.perf_counter() - t0}
-
-
 def _write_shards(out_dir: Path, lists: list[NBestList], recipe: CascadeRecipe) -> None:
     """Also stores the n-best lists as the shard group ``nbest.<decoder>`` of the run dir."""
     try:
-        from speechtok.pipeline.shards import delete_group
+        from speechtok.shards.writer import delete_group
     except ImportError:  # the shard layer is optional for the cascade
-        log.warning("speechtok.pipeline.shards is not available; n-best shards not written")
+        log.warning("speechtok.shards.writer is not available; n-best shards not written")
         return
     from speechtok.trainers.cascade.nbest_shards import write_nbest_shards
 
@@ -162,7 +129,7 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
     if recipe.data.max_train_utts:
         splits["train"] = splits["train"][: recipe.data.max_train_utts]
     all_utts = [u for s in SPLITS for u in splits[s]]
-    lists, t = _decode(all_utts, recipe)
+    lists, t = decode_nbest(all_utts, recipe)
     timings.update(t)
     write_jsonl(out_dir / "nbest.jsonl", lists)
     _write_shards(out_dir, lists, recipe)
@@ -231,20 +198,15 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
         write_hyporadise(out_dir / "hyporadise" / f"{s}.json", nb_split[s], num_hypotheses=k)
     ger_report: dict[str, Any] = {}
     if recipe.ger.enabled:
-        from speechtok.trainers.cascade.ger import GERConfig, GERModel, train_ger
+        from speechtok.trainers.cascade.ger import GERModel, train_ger
 
         g = recipe.ger
         t0 = time.perf_counter()
         train_records = [hp_record(nb, num_hypotheses=k) for nb in nb_split["train"]]
-        gcfg = GERConfig(
-            base_model=lm_dir, mode=g.mode, prompt=g.prompt, steps=g.steps, batch_size=g.batch_size,
-            learning_rate=g.learning_rate, warmup_steps=g.warmup_steps, lora_r=g.lora_r, lora_alpha=g.lora_alpha,
-            train_on_inputs=g.train_on_inputs, max_new_tokens=g.max_new_tokens,
-            infer_batch_size=g.infer_batch_size, seed=recipe.seed, device=recipe.device,
-        )
+        gcfg = replace(g, base_model=g.base_model or lm_dir)
         ger_report = asdict(train_ger(train_records, out_dir / "ger", gcfg))
         timings["ger_train_wall_s"] = time.perf_counter() - t0
-        model = GERModel(out_dir / "ger", prompt=g.prompt, device=recipe.device)
+        model = GERModel(out_dir / "ger", prompt=g.prompt, device=g.device)
         for s in ("dev", "test"):
             t0 = time.perf_counter()
             recs = [hp_record(nb, num_hypotheses=k) for nb in nb_split[s]]
@@ -293,10 +255,10 @@ def score_test_set(out_dir: Path, test: Path, device: str) -> dict[str, Any]:
     return {k: res[k] for k in ("data", "wer", "cer", "utts", "decoded", "wall_s")}
 
 
-def run_recipe(recipe_path: Path, out_dir: Path, overrides: dict[str, str]) -> int:
+def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int:
     """Entry point of ``speechtok train cascade``; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    recipe, raw = load_recipe(recipe_path, overrides)
+    recipe, raw = load_recipe(recipe_path, sets)
     summary = run_cascade(recipe, out_dir, raw)
     print(_table(summary["results"]))
     print(f"tuned lambda: {summary['tuned_lambda']}; outputs in {out_dir}")

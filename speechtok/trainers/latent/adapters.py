@@ -7,7 +7,8 @@ Every adapter has one interface, `forward(x, lengths) -> (y, new_lengths)`:
     each row's unpadded forward (tests check it for every adapter).
 
 Adapters here: `FrameStack` (kernel = stride), `StridedConv`; `CTCCompressor` lives in
-`ctc_compress.py`, `QFormer` in `qformer.py`; `build_adapter` makes any of them from a config.
+`ctc_compress.py`, `QFormer` in `qformer.py` (all on `adapter_base.Adapter`); `build_adapter`
+makes any of them from a config.
 Each optionally ends with a post-net: "none", "linear" or a small Transformer ("transformer").
 """
 
@@ -19,53 +20,10 @@ import torch
 from torch import nn
 
 from speechtok.errors import ConfigError
-
-POSTS = ("none", "linear", "transformer")
-
-
-def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """`(B,)` lengths -> `(B, max_len)` bool, True on valid frames."""
-    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
-
-
-def zero_padding(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """`x` `(B, T, D)` with frames past each row's length set to 0."""
-    return x * lengths_to_mask(lengths, x.shape[1]).unsqueeze(-1).to(x.dtype)
-
-
-class Adapter(nn.Module):
-    """Base class: `forward(x (B,T,D), lengths (B,)) -> (y (B,T',D'), new_lengths (B,))`."""
-
-    out_dim: int
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
-
-
-class PostNet(nn.Module):
-    """Optional projection after downsampling: identity, a linear layer, or linear + Transformer."""
-
-    def __init__(self, in_dim: int, out_dim: int, kind: str, *, num_heads: int = 4, num_layers: int = 1) -> None:
-        super().__init__()
-        if kind not in POSTS:
-            raise ConfigError("post", kind, f"must be one of {POSTS}")
-        if kind == "none" and in_dim != out_dim:
-            raise ConfigError("post", kind, f"cannot map {in_dim} -> {out_dim} dims; use 'linear'")
-        self.kind = kind
-        self.proj = nn.Identity() if kind == "none" else nn.Linear(in_dim, out_dim)
-        self.encoder: nn.TransformerEncoder | None = None
-        if kind == "transformer":
-            layer = nn.TransformerEncoderLayer(
-                out_dim, num_heads, dim_feedforward=2 * out_dim, dropout=0.0, batch_first=True, norm_first=True
-            )
-            self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        y = self.proj(x)  # (B, T, D')
-        if self.encoder is not None:
-            pad = ~lengths_to_mask(lengths, y.shape[1])
-            y = self.encoder(y, src_key_padding_mask=pad)
-        return y
+from speechtok.models.lengths import zero_padding
+from speechtok.trainers.latent.adapter_base import POSTS, Adapter, PostNet
+from speechtok.trainers.latent.ctc_compress import CTCCompressor
+from speechtok.trainers.latent.qformer import QFormer
 
 
 class FrameStack(Adapter):
@@ -164,13 +122,9 @@ def build_adapter(cfg: AdapterConfig, in_dim: int, out_dim: int, *, ctc_head: nn
         return StridedConv(in_dim, out_dim, kernel=cfg.kernel, stride=cfg.stride, num_layers=cfg.conv_layers,
                            post="none" if cfg.post == "linear" else cfg.post)
     if cfg.kind == "ctc":
-        from speechtok.trainers.latent.ctc_compress import CTCCompressor
-
         if ctc_head is None:
             raise ConfigError("adapter.kind", cfg.kind, "needs an encoder with a CTC head")
         return CTCCompressor(in_dim, out_dim, ctc_head=ctc_head, blank=blank, strategy=cfg.ctc_strategy,
                              threshold=cfg.ctc_threshold, post=cfg.post)
-    from speechtok.trainers.latent.qformer import QFormer
-
     return QFormer(in_dim, out_dim, num_queries=cfg.num_queries, window=cfg.window or None,
                    num_layers=cfg.qformer_layers, num_heads=cfg.num_heads)

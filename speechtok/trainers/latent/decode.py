@@ -92,13 +92,13 @@ class LatentRun:
 def load_latent_run(run_dir: str | Path, in_dim: int, *, device: str = "cpu") -> LatentRun:
     """Rebuilds encoder + adapter + LLM of a finished latent run and loads its last stage-2
     checkpoint. `in_dim`: the feature dimension D of the rows to decode."""
-    from speechtok.trainers.checkpoint import latest_checkpoint, load_model_tensors
+    from speechtok.config import build
+    from speechtok.models.checkpoint import latest_checkpoint, load_model_tensors
+    from speechtok.models.encoder import EncoderConfig, build_encoder
     from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
-    from speechtok.trainers.latent.encoder import EncoderConfig, build_encoder
     from speechtok.trainers.latent.model import SpeechLLM
-    from speechtok.trainers.latent.train import LatentOptions
+    from speechtok.trainers.latent.options import LatentOptions
     from speechtok.trainers.llm import LLMConfig, build_llm
-    from speechtok.trainers.token.recipe import build_section
 
     run = Path(run_dir)
     rec = json.loads((run / "recipe.json").read_text())
@@ -116,10 +116,10 @@ def load_latent_run(run_dir: str | Path, in_dim: int, *, device: str = "cpu") ->
     geo = json.loads(geometry_path.read_text())
     if int(geo["in_dim"]) != int(in_dim):
         raise ConfigError("feats.dim", in_dim, f"must equal {geo['in_dim']}, the feature dim the run was trained on")
-    enc_cfg = build_section(EncoderConfig, rec["encoder"], "encoder")
-    ad_cfg = build_section(AdapterConfig, rec["adapter"], "adapter")
-    llm_cfg = build_section(LLMConfig, rec["llm"], "llm")
-    opts = build_section(LatentOptions, rec["latent"], "latent")
+    enc_cfg = build(EncoderConfig, rec["encoder"], "encoder")
+    ad_cfg = build(AdapterConfig, rec["adapter"], "adapter")
+    llm_cfg = build(LLMConfig, rec["llm"], "llm")
+    opts = build(LatentOptions, rec["latent"], "latent")
     encoder = build_encoder(enc_cfg, in_dim, int(geo["ctc_size"]) + 1)
     llm: Any = build_llm(llm_cfg, int(geo["text_size"]))
     hidden = int(llm.get_input_embeddings().weight.shape[1])
@@ -145,8 +145,8 @@ def shard_rows(shards: str | Path, feats: str, target: str = "text", *,
     """Rows of a shard directory (in shard order) with their `feats` group and `target` text;
     `keep(cuts_row)` selects some (e.g. the run's dev speakers). Rows quarantined upstream (0 frames)
     are skipped."""
-    from speechtok.pipeline.shard_reader import ShardDataset
-    from speechtok.trainers.latent.train import target_text
+    from speechtok.shards.reader import ShardDataset
+    from speechtok.trainers.latent.options import target_text
 
     column = "cut" if target.startswith("custom.") else target
     ds = ShardDataset(shards, groups=("cuts", feats), columns=[feats, column, "speaker"])

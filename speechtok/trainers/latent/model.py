@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from speechtok.errors import ConfigError
-from speechtok.trainers.latent.adapters import Adapter
-from speechtok.trainers.latent.encoder import SpeechEncoder, ctc_loss
+from speechtok.models.encoder import SpeechEncoder, ctc_loss
+from speechtok.trainers.latent.adapter_base import Adapter
 
 
 @dataclass

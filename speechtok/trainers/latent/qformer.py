@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from speechtok.errors import ConfigError
-from speechtok.trainers.latent.adapters import Adapter, lengths_to_mask
+from speechtok.models.lengths import lengths_to_mask
+from speechtok.trainers.latent.adapter_base import Adapter
 
 
 class QFormerLayer(nn.Module):

@@ -22,14 +22,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from speechtok.config import build, to_json
 from speechtok.errors import ConfigError, InputError
-from speechtok.trainers.checkpoint import latest_checkpoint, load_model_tensors
+from speechtok.models.checkpoint import latest_checkpoint, load_model_tensors
+from speechtok.models.encoder import EncoderConfig, build_encoder, ctc_greedy, ctc_loss
 from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_2d, report_skipped
 from speechtok.trainers.hyps import score_hyps, write_hyps
 from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
 from speechtok.trainers.latent.decode import DecodeRow, decode_records, shard_rows
-from speechtok.trainers.latent.encoder import EncoderConfig, build_encoder, ctc_greedy, ctc_loss
 from speechtok.trainers.latent.model import SpeechBatch, SpeechLLM
+from speechtok.trainers.latent.options import LatentOptions, target_text, target_text_or_none
 from speechtok.trainers.llm import (
     LLMConfig,
     build_char_tokenizer,
@@ -39,13 +41,7 @@ from speechtok.trainers.llm import (
 )
 from speechtok.trainers.loop import LoopConfig, train
 from speechtok.trainers.mixing import MixLoader, parse_sources
-from speechtok.trainers.token.recipe import (
-    SplitConfig,
-    build_section,
-    dump_json,
-    load_recipe_dict,
-    to_json,
-)
+from speechtok.trainers.token.recipe import SplitConfig, dump_json, load_recipe_dict
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,52 +72,6 @@ class LatentDataConfig:
         if not self.shards and not self.sources:
             raise ConfigError("data.shards", self.shards, "must name a shard directory (or give data.sources)")
         parse_sources(self.sources)
-
-
-@dataclass(frozen=True, kw_only=True)
-class LatentOptions:
-    """Attributes:
-    encoder_from: a run directory whose stage-1 encoder to load (skips stage 1).
-    train_encoder: fine-tune the encoder in stage 2. ctc_weight: CTC loss weight then.
-    prompt_suffix: text placed between the speech embeddings and the target.
-    eval_utts, max_new_tokens: dev utterances decoded and the length limit.
-    speech_into: "prefix" (adapter outputs in the LM's input sequence, through `inputs_embeds`) or
-        "memory" (adapter outputs as cross-attention memory; needs ``llm.kind: whisper_decoder``).
-    """
-
-    encoder_from: str | None = None
-    train_encoder: bool = False
-    ctc_weight: float = 0.0
-    prompt_suffix: str = ""
-    eval_utts: int = 100
-    max_new_tokens: int = 120
-    speech_into: str = "prefix"
-
-
-def target_text_or_none(row: Mapping[str, Any], target: str) -> str | None:
-    """`target_text`, or None when the row has no such text (a missing label, not an empty one)."""
-    if not target.startswith("custom."):
-        value = row.get(target)
-        return None if value is None else str(value)
-    import json
-
-    cut = row.get("cut")
-    sups = (json.loads(cut) if isinstance(cut, str) else (cut or {})).get("supervisions") or [{}]
-    got = (sups[0].get("custom") or {}).get(target.split(".", 1)[1])
-    return None if got is None else str(got)
-
-
-def target_text(row: Mapping[str, Any], target: str) -> str:
-    """The target of a cuts row: a cuts column (``text``), or ``custom.KEY``, a custom field of
-    the cut's first supervision (read from the ``cut`` JSON; e.g. a translation kept by ingest)."""
-    if not target.startswith("custom."):
-        return str(row.get(target) or "")
-    import json
-
-    cut = row.get("cut")
-    sups = (json.loads(cut) if isinstance(cut, str) else (cut or {})).get("supervisions") or [{}]
-    value = (sups[0].get("custom") or {}).get(target.split(".", 1)[1])
-    return "" if value is None else str(value)
 
 
 class _Rows:
@@ -184,7 +134,7 @@ def _split_sources(cfg: LatentDataConfig, split: SplitConfig) -> tuple[list[_Row
 
 
 def _split(cfg: LatentDataConfig, split: SplitConfig) -> tuple[_Rows, _Rows, np.ndarray]:
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     column = "cut" if cfg.target.startswith("custom.") else cfg.target
     # both datasets read the feats group, so they skip the same quarantined rows
@@ -207,19 +157,24 @@ def _split(cfg: LatentDataConfig, split: SplitConfig) -> tuple[_Rows, _Rows, np.
     return _Rows(ds, tr, cfg.feats, cfg.target), _Rows(ds, dv, cfg.feats, cfg.target), lengths
 
 
-def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -> int:
-    raw = load_recipe_dict(recipe_path, overrides)
-    data_cfg = build_section(LatentDataConfig, raw.get("data"), "data")
-    if data_cfg.sources and not data_cfg.shards:  # decode/transcribe read `shards`: the first source
-        data_cfg = replace(data_cfg, shards=parse_sources(data_cfg.sources)[0].shards)
-    enc_cfg = build_section(EncoderConfig, raw.get("encoder"), "encoder")
-    ad_cfg = build_section(AdapterConfig, raw.get("adapter"), "adapter")
-    llm_cfg = build_section(LLMConfig, raw.get("llm"), "llm")
-    batching = build_section(BatchingConfig, raw.get("batching"), "batching")
-    opts = build_section(LatentOptions, raw.get("latent"), "latent")
-    stage1 = build_section(LoopConfig, raw["stage1"], "stage1") if raw.get("stage1") else None
-    stage2 = build_section(LoopConfig, raw.get("train"), "train")
-    split = build_section(SplitConfig, data_cfg.split, "data.split")
+#: The sections of a latent recipe and their config classes (what `--set` may name).
+SCHEMA: dict[str, type] = {"data": LatentDataConfig, "encoder": EncoderConfig, "adapter": AdapterConfig,
+                           "llm": LLMConfig, "batching": BatchingConfig, "latent": LatentOptions,
+                           "stage1": LoopConfig, "train": LoopConfig}
+
+
+def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int:
+    """Entry point of ``speechtok train latent`` (`sets`: `speechtok.config.parse_sets`)."""
+    raw = load_recipe_dict(recipe_path, sets, SCHEMA)
+    data_cfg = build(LatentDataConfig, raw.get("data"), "data")
+    enc_cfg = build(EncoderConfig, raw.get("encoder"), "encoder")
+    ad_cfg = build(AdapterConfig, raw.get("adapter"), "adapter")
+    llm_cfg = build(LLMConfig, raw.get("llm"), "llm")
+    batching = build(BatchingConfig, raw.get("batching"), "batching")
+    opts = build(LatentOptions, raw.get("latent"), "latent")
+    stage1 = build(LoopConfig, raw["stage1"], "stage1") if raw.get("stage1") else None
+    stage2 = build(LoopConfig, raw.get("train"), "train")
+    split = build(SplitConfig, data_cfg.split, "data.split")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dump_json(out / "recipe.json", {k: to_json(v) for k, v in {

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from speechtok.errors import InputError
+from speechtok.tokenizers.units import dedup
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import report_skipped
 from speechtok.trainers.token import sequences as sq
@@ -57,7 +58,7 @@ def _utterances(ds: Any, units: str, align_key: str, needs_text: bool) -> tuple[
 def load_utterances(cfg: TokenDataConfig) -> tuple[list[Utterance], int]:
     """All utterances of `cfg.shards` (then of each of `cfg.more_shards`, checked to carry units of
     the same k-means model) and the unit vocabulary size (from the group's metadata)."""
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
 
     groups = ("cuts", cfg.units) + ((cfg.alignment,) if cfg.alignment else ())
     align_key = cfg.alignment or "alignment"
@@ -92,7 +93,7 @@ def load_source_utterances(cfg: TokenDataConfig) -> tuple[list[list[Utterance]],
         ConfigError: sources with different vocabularies and no shared vocabulary file.
     """
     from speechtok.errors import ConfigError
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
     from speechtok.tokenizers.vocab import VocabSpec
     from speechtok.trainers.mixing import parse_sources, shared_vocab_checksum
 
@@ -191,7 +192,7 @@ class SequenceSet:
         out = np.empty(len(self.index), dtype=np.int64)
         for i, (k, task) in enumerate(self.index):
             u = self.utts[k]
-            n_units = len(sq.dedup_units(u.units)[0]) if self.cfg.dedup else len(u.units)
+            n_units = len(dedup(u.units)[0]) if self.cfg.dedup else len(u.units)
             n_text = len(self._texts[k])
             markers = len(u.words or []) if task == "interleaved" else 0  # one per span at most
             out[i] = 4 + markers + {"unitlm": n_units, "textlm": n_text}.get(task, n_units + n_text)

@@ -121,8 +121,9 @@ def tts_eval(
     Returns ``tts.wer``, ``tts.cer``, ``tts.oracle_wer``, ``tts.oracle_cer``,
     ``tts.units_per_utt`` (generated), ``tts.eos_rate`` and up to 10 ``tts.examples``.
     """
+    from speechtok.tokenizers.units import dedup as dedup_runs
     from speechtok.trainers.metrics import cer, wer
-    from speechtok.trainers.token.sequences import dedup_units, tts_prompt
+    from speechtok.trainers.token.sequences import tts_prompt
 
     r = spec.range(f"units.{unit_name}")
     allowed = torch.zeros(spec.size, dtype=torch.bool)
@@ -144,7 +145,7 @@ def tts_eval(
         lengths.append(int(units.size))
         # deduplicated targets get each unit's mean run length; frame-level ones play as they are
         made.append(vocoder.units_to_wave(units) if dedup else vocoder.units_to_wave(units, np.ones_like(units)))
-        real, runs = dedup_units(np.asarray(u.units))
+        real, runs = dedup_runs(np.asarray(u.units))
         oracle.append(vocoder.units_to_wave(np.asarray(real, np.int64), np.asarray(runs, np.int64)))
         refs.append(u.text)
     hyps, hyps_oracle = transcribe(made), transcribe(oracle)

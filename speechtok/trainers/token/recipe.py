@@ -1,13 +1,12 @@
 """Trainer recipes: YAML (`yaml.safe_load`) -> frozen config dataclasses, with `--set` overrides.
 
 A recipe has one mapping per section; each section is a config dataclass whose fields it sets
-(unknown keys are errors). `--set section.field=value` overrides a field; the value is parsed
-as a YAML scalar (`100` is an int, `true` a bool, `[a, b]` a list).
+(unknown keys are errors). `--set section.field=value` overrides a field (`speechtok.config`:
+one YAML value rule and one unknown-key error for every command).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,54 +15,26 @@ from typing import Any, TypeVar
 
 import yaml
 
+from speechtok.config import apply_sets, expand
 from speechtok.errors import ConfigError, InputError
 
 T = TypeVar("T")
 
 
-def load_recipe_dict(path: Path, overrides: Mapping[str, str]) -> dict[str, Any]:
-    """The recipe at `path` as a dict, with `section.field=value` overrides applied."""
+def load_recipe_dict(path: Path, sets: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The recipe at `path` as a dict, with `--set` values `sets` (`speechtok.config.parse_sets`)
+    applied against `schema` (section name -> config dataclass) and ``${...}`` expanded."""
     path = Path(path)
     if not path.exists():
         raise InputError(str(path), "recipe file not found")
     raw = yaml.safe_load(path.read_text()) or {}
     if not isinstance(raw, dict):
         raise InputError(str(path), "a recipe must be a YAML mapping of sections")
-    for key, value in overrides.items():
-        parts = key.split(".")
-        node = raw
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(key, value, f"must name a field inside a section ({p!r} is not a section)")
-        node[parts[-1]] = yaml.safe_load(value)
-    return raw
-
-
-def build_section(cls: type[T], raw: Mapping[str, Any] | None, section: str) -> T:
-    """`cls(**raw)` with unknown keys reported; lists become tuples for tuple fields; validated."""
-    raw = dict(raw or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(raw) - set(fields))
+    unknown = sorted(set(raw) - set(schema))
     if unknown:
-        raise InputError(f"`{section}.{unknown[0]}`", f"is not a field of {section}; known fields: {sorted(fields)}")
-    for name, value in raw.items():
-        if isinstance(value, list) and "tuple" in str(fields[name].type):
-            raw[name] = tuple(value)
-    obj = cls(**raw)
-    validate = getattr(obj, "validate", None)
-    if validate is not None:
-        validate()
-    return obj
-
-
-def to_json(obj: Any) -> Any:
-    """JSON-able form of a config dataclass tree."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {k: to_json(v) for k, v in dataclasses.asdict(obj).items()}
-    if isinstance(obj, tuple | list):
-        return [to_json(v) for v in obj]
-    return obj
+        raise ConfigError(unknown[0], raw[unknown[0]], f"is not a setting: the recipe has no "
+                          f"`{unknown[0]}` (valid keys there: {sorted(schema)})")
+    return dict(expand(apply_sets(raw, sets, schema)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,7 +121,7 @@ class TokenEvalConfig:
         asr_utts, max_new_tokens: ASR utterances and their text length limit.
         tts_utts: dev utterances synthesised (0 = no TTS evaluation).
         tts_asr_model: CTranslate2 Whisper directory that transcribes the synthesised audio
-            (``{shared}`` expands as in the other recipes).
+            (``${shared}`` and ``${whisper_tiny_en}`` expand as in every recipe).
         tts_feats: the fbank group the units were fitted on (its config gives the STFT geometry).
         tts_top_k, tts_temperature, tts_seed: unit sampling.
     """
@@ -158,7 +129,7 @@ class TokenEvalConfig:
     asr_utts: int = 100
     max_new_tokens: int = 200
     tts_utts: int = 0
-    tts_asr_model: str = "{whisper_tiny_en}"
+    tts_asr_model: str = "${whisper_tiny_en}"
     tts_feats: str = "feats.fbank"
     tts_top_k: int = 20
     tts_temperature: float = 1.0

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.tokenizers.units import dedup as dedup_runs
 from speechtok.tokenizers.vocab import VocabSpec
 
 Word = tuple[str, float, float]  # (word, start seconds, duration seconds)
@@ -44,16 +45,6 @@ class TokenSequence:
         return int(self.ids.shape[0])
 
 
-def dedup_units(units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Collapses runs: `(T,)` units -> `(units (T',), durations (T',) int64)` with T' <= T."""
-    u = np.asarray(units)
-    if u.size == 0:
-        return u.copy(), np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
-    durations = np.diff(np.r_[starts, u.size]).astype(np.int64)
-    return u[starts], durations
-
-
 def _seq(parts: Sequence[tuple[np.ndarray | list[int], bool]], task: str) -> TokenSequence:
     ids = np.concatenate([np.asarray(p, dtype=np.int64) for p, _ in parts])
     mask = np.concatenate([np.full(len(p), flag, dtype=bool) for p, flag in parts])
@@ -61,7 +52,7 @@ def _seq(parts: Sequence[tuple[np.ndarray | list[int], bool]], task: str) -> Tok
 
 
 def _units(spec: VocabSpec, name: str, units: np.ndarray, dedup: bool) -> np.ndarray:
-    u = dedup_units(units)[0] if dedup else np.asarray(units)
+    u = dedup_runs(units)[0] if dedup else np.asarray(units)
     return spec.unit_ids(name, u)
 
 

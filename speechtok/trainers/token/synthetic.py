@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from speechtok.pipeline.shard_schema import GroupMeta
-from speechtok.pipeline.shards import commit_group_shard
+from speechtok.shards.schema import GroupMeta
+from speechtok.shards.writer import commit_group_shard
 
 WORDS = ["CAT", "DOG", "BEAR", "ZERO", "ONE", "TWO", "THREE", "HELLO", "WORLD", "IT", "WE", "CALL"]
 CUTS = GroupMeta(group="cuts", kind="cuts", stage="ingest", stage_version="1", config={"source": "synthetic"},

@@ -14,20 +14,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from speechtok.config import build, expand, to_json
 from speechtok.errors import InputError
+from speechtok.tokenizers.units import dedup
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import BatchingConfig, BatchLoader
 from speechtok.trainers.hyps import score_hyps, write_hyps
 from speechtok.trainers.llm import LLMConfig, build_llm, count_trainable, load_tokenizer
 from speechtok.trainers.loop import LoopConfig, train
 from speechtok.trainers.mixing import MixLoader, parse_sources
-from speechtok.trainers.token import sequences as sq
 from speechtok.trainers.token.dataset import (
     SequenceSet,
     collate_sequences,
@@ -46,23 +47,26 @@ from speechtok.trainers.token.recipe import (
     SplitConfig,
     TokenDataConfig,
     TokenEvalConfig,
-    build_section,
     dump_json,
     load_recipe_dict,
-    to_json,
 )
 
+#: The sections of a token recipe and their config classes (what `--set` may name).
+SCHEMA: dict[str, type] = {"data": TokenDataConfig, "llm": LLMConfig, "batching": BatchingConfig,
+                           "train": LoopConfig, "eval": TokenEvalConfig}
 
-def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -> int:
-    raw = load_recipe_dict(recipe_path, overrides)
-    data_cfg = build_section(TokenDataConfig, raw.get("data"), "data")
+
+def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int:
+    """Entry point of ``speechtok train token`` (`sets`: `speechtok.config.parse_sets`)."""
+    raw = load_recipe_dict(recipe_path, sets, SCHEMA)
+    data_cfg = build(TokenDataConfig, raw.get("data"), "data")
     if data_cfg.sources and not data_cfg.shards:  # decode/transcribe read `shards`: the first source
         data_cfg = replace(data_cfg, shards=parse_sources(data_cfg.sources)[0].shards)
-    llm_cfg = build_section(LLMConfig, raw.get("llm"), "llm")
-    batching = build_section(BatchingConfig, raw.get("batching"), "batching")
-    loop_cfg = build_section(LoopConfig, raw.get("train"), "train")
-    eval_cfg = build_section(TokenEvalConfig, raw.get("eval"), "eval")
-    split = build_section(SplitConfig, data_cfg.split, "data.split")
+    llm_cfg = build(LLMConfig, raw.get("llm"), "llm")
+    batching = build(BatchingConfig, raw.get("batching"), "batching")
+    loop_cfg = build(LoopConfig, raw.get("train"), "train")
+    eval_cfg = build(TokenEvalConfig, raw.get("eval"), "eval")
+    split = build(SplitConfig, data_cfg.split, "data.split")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dump_json(out / "recipe.json", {"data": to_json(data_cfg), "llm": to_json(llm_cfg), "batching": to_json(batching),
@@ -135,7 +139,7 @@ def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -
     report.update(perplexity_by_kind(model, dev_seqs, spec))
 
     def units_of(u: Any) -> Any:
-        return sq.dedup_units(u.units)[0] if data_cfg.dedup else u.units
+        return dedup(u.units)[0] if data_cfg.dedup else u.units
 
     report["ppl.unigram.units"] = unigram_perplexity([units_of(u) for u in train_utts], [units_of(u) for u in dev_utts], unit_vocab)
     if "asr" in data_cfg.tasks and eval_cfg.asr_utts:
@@ -175,7 +179,7 @@ def _vocoder(data_cfg: TokenDataConfig, eval_cfg: TokenEvalConfig, train_utts: l
     fbank geometry of `eval_cfg.tts_feats` and mean run lengths from the train utterances."""
     from speechtok.errors import InputError
     from speechtok.features.fbank import FbankConfig
-    from speechtok.pipeline.shard_reader import ShardDataset
+    from speechtok.shards.reader import ShardDataset
     from speechtok.tokenizers.kmeans import KMeansModel
     from speechtok.tokenizers.unit_vocoder import CentroidVocoder
 
@@ -184,8 +188,9 @@ def _vocoder(data_cfg: TokenDataConfig, eval_cfg: TokenEvalConfig, train_utts: l
         raise InputError(str(model_dir), "no k-means model here: TTS evaluation vocodes the units through the "
                          "centroids of the run's k-means stage; set eval.tts_utts=0 to skip it")
     cfg = dict(ShardDataset(data_cfg.shards, groups=(eval_cfg.tts_feats,)).meta(eval_cfg.tts_feats).config)
-    fbank = FbankConfig(**{f: cfg[f] for f in ("sampling_rate", "num_mel_bins", "frame_length", "frame_shift")
-                           if f in cfg})
+    # the fbank stage records its whole `FbankConfig` (older shards: the four geometry fields)
+    fbank = build(FbankConfig, {f.name: cfg[f.name] for f in fields(FbankConfig) if f.name in cfg},
+                  eval_cfg.tts_feats)
     mean_run = CentroidVocoder.mean_runs([u.units for u in train_utts], k)
     return CentroidVocoder.from_kmeans(KMeansModel.load(model_dir), fbank, mean_run=mean_run)
 
@@ -196,10 +201,9 @@ def _transcriber(eval_cfg: TokenEvalConfig, sample_rate: int) -> Any:
     import numpy as np
     from scipy.signal import resample_poly
 
-    from speechtok.paths import expand_placeholders
     from speechtok.trainers.cascade.nbest_whisper import WhisperNBest, WhisperNBestConfig
 
-    asr = WhisperNBest(WhisperNBestConfig(model_dir=Path(expand_placeholders(eval_cfg.tts_asr_model)),
+    asr = WhisperNBest(WhisperNBestConfig(model_dir=Path(expand(eval_cfg.tts_asr_model)),
                                           beam_size=1, num_hypotheses=1, threads=1))
 
     def transcribe(waves: list[Any]) -> list[str]:

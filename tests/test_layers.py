@@ -1,0 +1,137 @@
+"""The import graph is the architecture: imports only go down the layers of DESIGN.md, and no
+module imports another in a circle (module-level and function-level imports alike)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "speechtok"
+
+#: Layers, lowest first; a module may import its own layer or one below. A package not listed
+#: here is an error (add it where it belongs).
+LAYERS: list[set[str]] = [
+    {"errors", "atomic", "paths", "failures", "faults", "hub", "config", "hf_rows", "__init__"},
+    {"manifests"},
+    {"features"},
+    {"shards"},
+    {"tokenizers"},
+    {"models"},
+    {"pipeline"},
+    {"trainers"},
+    {"exports"},  # formats for other toolkits; a fairseq2 source plans batches with trainers.data
+    {"compare"},
+    {"cards"},
+    {"commands", "cli", "__main__"},
+]
+LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PKG.rglob("*.py"))}
+
+
+def imports_of(path: Path, known: set[str]) -> set[str]:
+    """The project modules `path` imports (``from speechtok import hub`` -> ``speechtok.hub``)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.split(".")[0] == "speechtok")
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
+                and node.module.split(".")[0] == "speechtok":
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                out.add(sub if sub in known else node.module)
+    return out
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    known = set(mods)
+    g = {m: imports_of(p, known) for m, p in mods.items()}
+    for m, deps in g.items():  # a package's own __init__ is not an edge to its contents
+        g[m] = {d for d in deps if d != m and not m.startswith(d + ".")}
+    return g
+
+
+def test_every_package_has_a_layer() -> None:
+    missing = sorted({layer_of(m) for m in modules()} - set(LEVEL))
+    assert not missing, f"packages without a layer in tests/test_layers.py: {missing}"
+
+
+def test_imports_only_go_down() -> None:
+    upward = []
+    for m, deps in graph().items():
+        for d in deps:
+            if LEVEL.get(layer_of(d), -1) > LEVEL.get(layer_of(m), -1):
+                upward.append(f"{m} -> {d}")
+    assert not upward, "upward imports:\n" + "\n".join(sorted(upward))
+
+
+def find_cycle(g: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of `g` (as a path that ends where it starts), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        state[m] = 1
+        stack.append(m)
+        for d in sorted(g.get(m, ())):
+            if state.get(d) == 1:
+                return stack[stack.index(d):] + [d]
+            if d not in state:
+                found = visit(d)
+                if found:
+                    return found
+        stack.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(g):
+        if m not in state:
+            found = visit(m)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycles() -> None:
+    cycle = find_cycle(graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_no_importlib_probing_for_own_modules() -> None:
+    bad = [m for m, p in modules().items()
+           if "importlib.import_module(\"speechtok" in p.read_text()
+           or "import_module(name)" in p.read_text() and "speechtok." in p.read_text()
+           and "_STAGES" not in p.read_text() and "registry" not in m]
+    assert not bad, f"modules that find the project's own modules through importlib: {bad}"
+
+
+@pytest.mark.parametrize("g, cycle", [
+    ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, True),
+    ({"a": {"b"}, "b": {"c"}, "c": set()}, False),
+])
+def test_cycle_finder_finds_cycles(g: dict[str, set[str]], cycle: bool) -> None:
+    assert (find_cycle(g) is not None) == cycle
+
+
+def test_upward_import_is_caught(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text("from speechtok.trainers.loop import train\n")
+    deps = imports_of(src, set(modules()))
+    assert any(LEVEL[layer_of(d)] > LEVEL["pipeline"] for d in deps)

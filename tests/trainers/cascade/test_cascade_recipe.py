@@ -1,0 +1,106 @@
+"""The cascade recipe, its overrides, and `speechtok train cascade` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from speechtok.config import apply_sets
+from speechtok.errors import ConfigError
+from speechtok.paths import ROOT
+from speechtok.trainers.cascade.data import read_kaldi_dir, split_of
+from speechtok.trainers.cascade.nbest import Hypothesis, NBestList, write_jsonl
+from speechtok.trainers.cascade.recipe import CascadeRecipe, load_recipe, recipe_from_dict
+
+TINY = ROOT / "recipes" / "cascade_tiny.yaml"
+FULL = ROOT / "recipes" / "cascade_speechocean.yaml"
+
+
+def test_recipes_load_and_overrides_apply(speechocean_dir: Path, whisper_ct2_dir: Path) -> None:
+    recipe, raw = load_recipe(FULL)
+    assert recipe.nbest.num_hypotheses == 5 and recipe.data.kaldi_dir == speechocean_dir
+    assert recipe.data.split_ratios == (0.7, 0.15, 0.15)
+    r2, _ = load_recipe(TINY, {"ger.steps": 7, "rescoring.am_norm": "token", "text_lm.steps": 3})
+    assert (r2.ger.steps, r2.rescoring.am_norm, r2.text_lm.steps) == (7, "token", 3)
+
+
+def test_bad_recipes_name_the_field(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="data.kaldi_dir"):
+        recipe_from_dict({"data": {"kaldi_dir": str(tmp_path)}})
+    with pytest.raises(ConfigError, match="bogus"):
+        recipe_from_dict({"data": {"kaldi_dir": str(tmp_path)}, "bogus": 1})
+    raw = apply_sets({"ger": {"steps": 1}}, {"ger.mode": "lora", "data.split_ratios": [1, 2]}, CascadeRecipe)
+    assert raw == {"ger": {"steps": 1, "mode": "lora"}, "data": {"split_ratios": [1, 2]}}
+    with pytest.raises(ConfigError, match="has no `new`"):
+        apply_sets({}, {"new.key": 1}, CascadeRecipe)
+    with pytest.raises(ConfigError, match="not a section"):
+        apply_sets({"seed": 0}, {"seed.x": 1}, CascadeRecipe)
+
+
+def _tiny_corpus(speechocean_dir: Path, out: Path) -> list[str]:
+    """2 speakers x 1 utterance per split, as a Kaldi dir with absolute paths."""
+    picked: dict[str, list] = {"train": [], "dev": [], "test": []}
+    seen: set[str] = set()
+    for u in read_kaldi_dir(speechocean_dir):
+        s = split_of(u.speaker, (0.7, 0.15, 0.15), 0)
+        if u.speaker not in seen and len(picked[s]) < 2:
+            picked[s].append(u)
+            seen.add(u.speaker)
+    utts = [u for s in ("train", "dev", "test") for u in picked[s]]
+    out.mkdir()
+    (out / "wav.scp").write_text("".join(f"{u.id} {u.path}\n" for u in utts))
+    (out / "text").write_text("".join(f"{u.id} {u.text}\n" for u in utts))
+    (out / "utt2spk").write_text("".join(f"{u.id} {u.speaker}\n" for u in utts))
+    return [u.id for u in utts]
+
+
+def test_train_cascade_cli_end_to_end_from_cached_nbest(
+    speechocean_dir: Path, whisper_ct2_dir: Path, tmp_path: Path
+) -> None:
+    from speechtok.cli import main
+
+    ids = _tiny_corpus(speechocean_dir, tmp_path / "kaldi")
+    refs = {u.id: u.text or "" for u in read_kaldi_dir(tmp_path / "kaldi")}
+    # A cache with every utterance: the run reads it instead of decoding.
+    lists = []
+    for uid in ids:
+        ref = refs[uid].lower()
+        texts = [ref.replace("e", "a", 1) + ".", ref.capitalize(), ref + " uh"]
+        hyps = tuple(Hypothesis(text=t, rank=r, am_score=-1.0 - r, am_score_norm=-0.3 - r, num_tokens=4)
+                     for r, t in enumerate(texts))
+        lists.append(NBestList(id=uid, source="whisper", hyps=hyps, reference=refs[uid]))
+    write_jsonl(tmp_path / "cache.jsonl", lists)
+    run = tmp_path / "run"
+    code = main(["train", "cascade", str(TINY), "-o", str(run),
+                 "--set", f"data.kaldi_dir={tmp_path / 'kaldi'}",
+                 "--set", f"nbest.cache={tmp_path / 'cache.jsonl'}",
+                 "--set", "rescoring.ngram_baseline=false"])
+    assert code == 0
+    res = json.loads((run / "results.json").read_text())
+    for s in ("dev", "test"):
+        r = res["results"][s]
+        assert set(r) == {"1best", "oracle", "rescored_lm", "ger"}
+        assert r["oracle"] == 0.0  # the reference is the 2nd hypothesis
+        assert r["oracle"] <= r["1best"] and r["oracle"] <= r["rescored_lm"]
+    assert res["utterances"] == {"train": 2, "dev": 2, "test": 2}
+    assert (run / "wer_vs_lambda.png").stat().st_size > 1000
+    hp = json.loads((run / "hyporadise" / "test.json").read_text())
+    assert len(hp) == 2 and len(hp[0]["input"]) == 3
+    split_info = json.loads((run / "splits.json").read_text())
+    assert not set(split_info["speakers"]["dev"]) & set(split_info["speakers"]["test"])
+    assert "| oracle |" in (run / "results.md").read_text()
+    from speechtok.trainers.cascade.nbest_shards import read_nbest_shards
+
+    assert [nb.id for nb in read_nbest_shards(run, name="whisper")] == ids
+
+
+def test_tiny_recipe_with_real_whisper_decoding(speechocean_dir: Path, whisper_ct2_dir: Path, tmp_path: Path) -> None:
+    from speechtok.trainers.cascade import run_recipe
+
+    assert run_recipe(TINY, tmp_path / "run", {}) == 0
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    for s in ("dev", "test"):
+        assert res["results"][s]["oracle"] <= res["results"][s]["1best"]
+    assert res["results"]["test"]["1best"] < 1.0  # real ASR on real speech
