@@ -82,7 +82,8 @@ def main() -> None:
     report = json.loads((shards / "report.json").read_text())
     stage = next((s for s in report["stages"] if s["group"] == "align.ctc"), {})
     audio_s = float(stage.get("audio_s") or 0)
-    figures = {"align.ctc_start_err_ms": 1000 * float(np.median(err)), "align.ctc_centre_in_ref": float(np.mean(inside)),
+    figures = {"align.ctc_start_err_ms": 1000 * float(np.median(err)),
+               "align.ctc_centre_in_ref": float(np.mean(inside)),
                "align.utts": float(used)}
     notes = {"align.ctc_start_err_ms": (f"median |CTC - PocketSphinx| word start over {len(err)} words of {used} "
                                         f"speechocean762 utts (CTC: Whisper tiny.en states + a CTC head trained here); "

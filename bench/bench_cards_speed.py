@@ -35,7 +35,8 @@ def main() -> None:
         key = name.replace("-", "_")
         figures[f"cards.{key}.rtf_per_core"] = Fig(card["rtf_per_core"], timing=t, unit="CPU s / audio s")
         figures[f"cards.{key}.batch_invariance"] = Fig(card["batch_invariance"], timing=t, unit="fraction")
-        notes[f"cards.{key}.rtf_per_core"] = f"{card['weights']}: {card['weights_note']}; {card['num_cuts']} cuts, {card['audio_s']} s"
+        notes[f"cards.{key}.rtf_per_core"] = (f"{card['weights']}: {card['weights_note']}; "
+                                              f"{card['num_cuts']} cuts, {card['audio_s']} s")
     record(figures, notes, settings={"corpus": "speechocean762-train80", "cuts": CUTS},
            code=["speechtok/cards/card.py", "speechtok/cards/registry.py", "speechtok/cards/corpus.py"])
 

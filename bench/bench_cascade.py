@@ -102,7 +102,8 @@ def main() -> None:
     if ctc_path.exists():
         res = json.loads(ctc_path.read_text())
         test, n, lam = res["results"]["test"], res["utterances"], res["tuned_lambda"]
-        for key, name in (("1best", "ctc_wer_1best"), ("oracle", "ctc_wer_oracle"), ("rescored_lm", "ctc_wer_rescored")):
+        for key, name in (("1best", "ctc_wer_1best"), ("oracle", "ctc_wer_oracle"),
+                          ("rescored_lm", "ctc_wer_rescored")):
             if key in test:
                 figures[f"cascade.{name}"] = test[key]
         rec = json.loads((args.ctc_run / "recipe.resolved.json").read_text())["nbest"]
@@ -110,7 +111,8 @@ def main() -> None:
             f"CTC prefix beam search (beam {rec['beam_size']}, {rec['num_hypotheses']}-best) over the CTC head of "
             f"latent run {Path(str(rec['ctc_run'])).name} (trained on the cascade's train speakers only), test split "
             f"({n['test']} utts); decoding {res['timings']['decode_wall_s']:.0f} s wall for {sum(n.values())} utts")
-        notes["cascade.ctc_wer_rescored"] = f"the same lists rescored by the small Llama LM, lambda={lam.get('lm')} tuned on dev"
+        notes["cascade.ctc_wer_rescored"] = (f"the same lists rescored by the small Llama LM, "
+                                             f"lambda={lam.get('lm')} tuned on dev")
     print(f"peak RSS {peak_rss_mb():.0f} MiB")
     record(figures, notes)
 

@@ -141,7 +141,9 @@ def bench_encodec(waves16: list[np.ndarray], tmp: Path, floor: float) -> tuple[d
     gflop = _gflop_per_second(lambda x: model.encode(x), 24_000)
     figs = _speed_figs("encodec", secs, t, gflop, floor, _frames_equal(outs["ours"], outs["nograd"]))
     notes = {
-        "codecs.encodec.speedup_vs_nograd_loop": f"CPU s of no_grad model.encode per file / encode_batch, best of {REPEATS} interleaved; {secs:.0f} s speech, 24 kHz @ 6 kbps, full-size random weights, 1 thread",
+        "codecs.encodec.speedup_vs_nograd_loop": (
+            f"CPU s of no_grad model.encode per file / encode_batch, best of {REPEATS} interleaved; "
+            f"{secs:.0f} s speech, 24 kHz @ 6 kbps, full-size random weights, 1 thread"),
         "codecs.encodec.rtf_per_core": "CPU s per audio s of encode_batch",
         "codecs.encodec.rtf_floor": "FLOPs per audio s / the sgemm rate measured in this run",
         "codecs.encodec.codes_equal_naive": "fraction of frames whose codes equal the package's model.encode",
@@ -159,7 +161,8 @@ def _dac_model(kind: str) -> tuple[Any, int]:
     return dac.DAC(**kw), int(kw["sample_rate"])
 
 
-def bench_dac(kind: str, tag: str, waves16: list[np.ndarray], tmp: Path, floor: float) -> tuple[dict[str, float | Fig], dict[str, str]]:
+def bench_dac(kind: str, tag: str, waves16: list[np.ndarray], tmp: Path,
+              floor: float) -> tuple[dict[str, float | Fig], dict[str, str]]:
     from audiotools import AudioSignal
 
     from speechtok.tokenizers.acoustic.dac_codec import DacConfig, DacTokenizer
@@ -202,9 +205,13 @@ def bench_dac(kind: str, tag: str, waves16: list[np.ndarray], tmp: Path, floor: 
                                           peers=[f"{pre}.compress_cpu_s"]),
     })
     notes = {
-        f"{pre}.speedup_vs_nograd_loop": f"CPU s of model.encode(preprocess(x)) per file under torch.no_grad / encode_batch, best of {REPEATS} interleaved; {secs:.0f} s speech, DAC {kind}, all codebooks, full-size random weights, 1 thread",
+        f"{pre}.speedup_vs_nograd_loop": (
+            f"CPU s of model.encode(preprocess(x)) per file under torch.no_grad / encode_batch, "
+            f"best of {REPEATS} interleaved; {secs:.0f} s speech, DAC {kind}, all codebooks, "
+            f"full-size random weights, 1 thread"),
         f"{pre}.speedup_vs_readme_loop": "the README loop as written (autograd on) / encode_batch",
-        f"{pre}.speedup_vs_compress": "per-file model.compress (1 s windows re-encode the receptive-field overlap; loudness)",
+        f"{pre}.speedup_vs_compress": ("per-file model.compress (1 s windows re-encode the receptive-field "
+                                        "overlap; loudness)"),
         f"{pre}.rtf_per_core": "CPU s per audio s of encode_batch",
         f"{pre}.rtf_floor": "FLOPs per audio s / the sgemm rate measured in this run",
         f"{pre}.codes_equal_naive": "fraction of frames whose codes equal the package's model.encode (no_grad loop)",

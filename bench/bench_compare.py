@@ -39,7 +39,8 @@ def main() -> None:
     # the report (markdown, JSON, PNGs) is copied to bench/results/compare_speechocean
     out = Path(os.environ.get("BENCH_COMPARE_OUT", ROOT / "runs" / "compare_speechocean"))
     keep = ROOT / "bench" / "results" / "compare_speechocean"
-    sets: dict[str, object] = {"budget.steps": int(os.environ["BENCH_COMPARE_STEPS"])} if os.environ.get("BENCH_COMPARE_STEPS") else {}
+    sets: dict[str, object] = ({"budget.steps": int(os.environ["BENCH_COMPARE_STEPS"])}
+                               if os.environ.get("BENCH_COMPARE_STEPS") else {})
     if os.environ.get("BENCH_COMPARE_BACKBONE"):
         sets["backbone"] = parse_value(os.environ["BENCH_COMPARE_BACKBONE"])
     recipe_path = ROOT / "recipes" / "compare_speechocean.yaml"

@@ -145,19 +145,28 @@ def main() -> None:
         "fbank.wall_x_realtime": Fig(audio_s / wall_o, timing=compute),
     }
     notes = {
-        "fbank.speedup_vs_lhotse_store": f"CPU s end to end (FLAC decode + fbank + .npy write, NumpyFilesWriter both), {N_CUTS} speechocean762 cuts ({audio_s:.0f} s audio), 1 thread, best of {REPEATS} interleaved: lhotse compute_and_store_features(num_jobs=1) / speechtok fbank stage path",
+        "fbank.speedup_vs_lhotse_store": (
+            f"CPU s end to end (FLAC decode + fbank + .npy write, NumpyFilesWriter both), "
+            f"{N_CUTS} speechocean762 cuts ({audio_s:.0f} s audio), 1 thread, best of {REPEATS} interleaved: "
+            f"lhotse compute_and_store_features(num_jobs=1) / speechtok fbank stage path"),
         "fbank.speedup_vs_lhotse_store_wall": "the same on wall time (shared machine: see load)",
-        "fbank.speedup_vs_lhotse_store_batch": "against lhotse compute_and_store_features_batch(num_workers=0), same writer",
-        "fbank.speedup_vs_lhotse": f"compute only, in-memory audio, CPU s, best of {REPEATS} interleaved: lhotse Fbank.extract per cut / compute_fbank_batch",
-        "fbank.x_realtime_per_core": "audio-s per CPU-s, compute only: numba framing + MKL FFT + block-sparse mel matmul + numpy log",
+        "fbank.speedup_vs_lhotse_store_batch": ("against lhotse compute_and_store_features_batch(num_workers=0), "
+                                                "same writer"),
+        "fbank.speedup_vs_lhotse": (f"compute only, in-memory audio, CPU s, best of {REPEATS} interleaved: "
+                                    f"lhotse Fbank.extract per cut / compute_fbank_batch"),
+        "fbank.x_realtime_per_core": ("audio-s per CPU-s, compute only: numba framing + MKL FFT + "
+                                      "block-sparse mel matmul + numpy log"),
         "fbank.torch_only_x_realtime_per_core": "the same path without numba (torch framing ops)",
         "fbank.lhotse_x_realtime_per_core": "lhotse Fbank.extract per cut (the reference)",
-        "fbank.fairseq2_x_realtime_per_core": "fairseq2 WaveformToFbankConverter on pre-padded audio; its mel banks differ from lhotse's, so not used",
-        "fbank.wall_x_realtime": f"compute only, wall clock (machine shared with other jobs; peak RSS {peak_rss_mb():.0f} MiB)",
+        "fbank.fairseq2_x_realtime_per_core": ("fairseq2 WaveformToFbankConverter on pre-padded audio; "
+                                               "its mel banks differ from lhotse's, so not used"),
+        "fbank.wall_x_realtime": (f"compute only, wall clock (machine shared with other jobs; "
+                                  f"peak RSS {peak_rss_mb():.0f} MiB)"),
     }
     if conv is not None:
         figures["fbank.fairseq2_x_realtime_per_core"] = audio_s / cpu_f
-    record(figures, notes, retire=["fbank.fairseq2_x_realtime_per_core"], settings={"cuts": N_CUTS, "audio_s": round(audio_s, 1), "repeats": REPEATS,
+    record(figures, notes, retire=["fbank.fairseq2_x_realtime_per_core"],
+           settings={"cuts": N_CUTS, "audio_s": round(audio_s, 1), "repeats": REPEATS,
                                      "writer": "lhotse NumpyFilesWriter"}, threads=1, code=CODE)
 
 

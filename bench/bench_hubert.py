@@ -73,7 +73,8 @@ def main() -> None:
         "hubert.rtf_wall": res["full"].wall_s / audio_s,
     }
     notes = {
-        "hubert.rtf_per_core": f"HubertConfig() random weights, 12 layers, {len(waves)} speechocean cuts ({audio_s:.0f} s), fp32, 1 thread; floor ~0.16, goal <= 0.24",
+        "hubert.rtf_per_core": (f"HubertConfig() random weights, 12 layers, {len(waves)} speechocean cuts "
+                                f"({audio_s:.0f} s), fp32, 1 thread; floor ~0.16, goal <= 0.24"),
         "hubert.rtf_per_core_l6": "layer 6 only: forward pass stopped after layer 6",
         "hubert.rtf_per_core_b8": f"batch of 8 equal-length 4 s segments ({seg_s:.0f} s) in one pass",
         "hubert.rtf_per_core_b1_4s": "the same 8 segments one by one",

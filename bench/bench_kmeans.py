@@ -216,21 +216,27 @@ def main() -> None:
         print(json.dumps({k: v.value if isinstance(v, Fig) else v for k, v in figures.items()}, indent=1))
         return
     settings = {"frames": n, "dim": d, "k": K, "threads": 1, "repeats": REPEATS,
-                "data": "speechocean762-train80 fbank 80 (bench.realdata)", "fairseq": {**FAIRSEQ, "verbose": 0, "random_state": 0}}
+                "data": "speechocean762-train80 fbank 80 (bench.realdata)",
+                "fairseq": {**FAIRSEQ, "verbose": 0, "random_state": 0}}
     record(figures, notes={
-        "kmeans.fairseq_mbkm_cpu_s": f"MiniBatchKMeans as learn_kmeans.py, run to completion ({steps} steps, n_init=20); {run_s}; best of {REPEATS} interleaved",
+        "kmeans.fairseq_mbkm_cpu_s": (f"MiniBatchKMeans as learn_kmeans.py, run to completion "
+                                      f"({steps} steps, n_init=20); {run_s}; best of {REPEATS} interleaved"),
         "kmeans.fairseq_mbkm_wall_s": "the same run's wall time (shared machine: see load)",
         "kmeans.fit_cpu_s": f"fit_kmeans defaults (20 Lloyd iterations on all frames, k-means++ on 10k); {run_s}",
         "kmeans.fit_wall_s": "the same run's wall time",
         "kmeans.speedup_vs_fairseq_mbkm": f"CPU s, fairseq MBKM config run to completion / ours; {run_s}",
         "kmeans.speedup_vs_fairseq_mbkm_wall": "the same on wall time (distorted when the machine is loaded)",
         "kmeans.inertia_ratio": "ours / fairseq MBKM, both scored on all frames (< 1: ours is better)",
-        "kmeans.speedup_equal_passes": f"CPU s to {EQUAL_PASSES} passes over all frames, one init each (MBKM max_no_improvement=None)",
+        "kmeans.speedup_equal_passes": (f"CPU s to {EQUAL_PASSES} passes over all frames, one init each "
+                                        f"(MBKM max_no_improvement=None)"),
         "kmeans.inertia_ratio_equal_passes": f"both after {EQUAL_PASSES} passes, scored on all frames",
         "kmeans.floor_sgemm_gflops_1t": "float32 matmul GFLOP per CPU s measured in this run (bench.floors)",
-        "kmeans.floor_efficiency": f"2*N*K*D per Lloyd iteration (best CPU s, 1 thread) / measured sgemm rate; synthetic {SYN_N} x {SYN_D}, K={SYN_K}",
-        "assign.time_over_floor": f"CPU s to assign {ASSIGN_N} x {SYN_D} to K={ASSIGN_K} in {ASSIGN_BATCH} batches / (2*N*K*D at the measured rate = {assign_floor_s:.1f} s)",
-        "kmeans.rss_ratio_10x": f"peak RSS, fit over 10x {RSS_BUDGET} frames (.npy, 10 files) vs {RSS_BUDGET} ({rss10:.0f} vs {rss1:.0f} MB)",
+        "kmeans.floor_efficiency": (f"2*N*K*D per Lloyd iteration (best CPU s, 1 thread) / measured sgemm rate; "
+                                    f"synthetic {SYN_N} x {SYN_D}, K={SYN_K}"),
+        "assign.time_over_floor": (f"CPU s to assign {ASSIGN_N} x {SYN_D} to K={ASSIGN_K} in {ASSIGN_BATCH} batches / "
+                                   f"(2*N*K*D at the measured rate = {assign_floor_s:.1f} s)"),
+        "kmeans.rss_ratio_10x": (f"peak RSS, fit over 10x {RSS_BUDGET} frames (.npy, 10 files) vs {RSS_BUDGET} "
+                                 f"({rss10:.0f} vs {rss1:.0f} MB)"),
     }, settings=settings, threads=1, code=CODE)
 
 

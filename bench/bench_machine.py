@@ -41,10 +41,13 @@ def main() -> None:
         "machine.fsync_write_mb_s": Fig(disk, timing=tf, threads=1),
         "machine.fsync_write_tmp_mb_s": Fig(tmp, timing=tt, threads=1),
     }, notes={
-        "machine.sgemm_gflops_1t": f"GFLOP per CPU s (so load does not lower it), float32 (4096x768)@(768x1024), best of 5, max of numpy {g1['numpy_gflops']:.1f} / torch {g1.get('torch_gflops', 0):.1f}",
+        "machine.sgemm_gflops_1t": (f"GFLOP per CPU s (so load does not lower it), float32 (4096x768)@(768x1024), "
+                                    f"best of 5, max of numpy {g1['numpy_gflops']:.1f} / "
+                                    f"torch {g1.get('torch_gflops', 0):.1f}"),
         "machine.sgemm_gflops_2t": "per core (CPU s of both threads) at 2 threads",
         "machine.mem_bandwidth_gb_s": "GB per CPU s, np.copyto of 256 MiB float32, read + write bytes, best of 5",
-        "machine.fsync_write_mb_s": "128 MiB in 1 MiB os.write blocks + fsync to a new file under runs/ (the output disk), best of 3",
+        "machine.fsync_write_mb_s": ("128 MiB in 1 MiB os.write blocks + fsync to a new file under runs/ "
+                                     "(the output disk), best of 3"),
         "machine.fsync_write_tmp_mb_s": f"same under {tempfile.gettempdir()}",
     }, settings={"sgemm_shape": [4096, 768, 1024], "mem_mb": 256, "fsync_mb": 128, "repeats": 5})
 

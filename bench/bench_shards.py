@@ -281,7 +281,9 @@ def main() -> None:
     t_floor = res[HEADLINE].pop("floor")
     floor = ROWS[HEADLINE] * SIZES[HEADLINE] * DIM * 2 / 1e6 / t_floor.wall_s
     figs: dict[str, float | Fig] = {"shards.floor_fsync_write_mb_s": Fig(floor, timing=t_floor)}
-    notes: dict[str, str] = {"shards.floor_fsync_write_mb_s": f"the {HEADLINE} payload's bytes in 1 MiB os.write blocks to one file + fsync (file, dir) on the output disk (runs/), interleaved with the writers, best of {REPEATS}"}
+    notes: dict[str, str] = {"shards.floor_fsync_write_mb_s": (
+        f"the {HEADLINE} payload's bytes in 1 MiB os.write blocks to one file + fsync (file, dir) "
+        f"on the output disk (runs/), interleaved with the writers, best of {REPEATS}")}
     for size, r in res.items():
         mb = ROWS[size] * SIZES[size] * DIM * 2 / 1e6
         rmb = READ[size] * SIZES[size] * DIM * 2 / 1e6
@@ -290,7 +292,8 @@ def main() -> None:
             w = r[f"write_{side}"]
             figs[f"shards.feats_write_{side}_wall_s_{size}"] = Fig(w.wall_s, timing=w)
         for side in ("speechtok", "speechtok_nochecksum", "hf"):
-            figs[f"shards.feats_rand_read_{side}_wall_s_{size}"] = Fig(r[f"rand_{side}"].wall_s, timing=r[f"rand_{side}"])
+            figs[f"shards.feats_rand_read_{side}_wall_s_{size}"] = Fig(r[f"rand_{side}"].wall_s,
+                                                                        timing=r[f"rand_{side}"])
         for side in ("speechtok", "shar", "hf"):
             figs[f"shards.feats_seq_read_{side}_wall_s_{size}"] = Fig(r[f"seq_{side}"].wall_s, timing=r[f"seq_{side}"])
         ws = r["write_speechtok"]
@@ -310,21 +313,28 @@ def main() -> None:
         figs[f"shards.feats_seq_read_speedup_vs_hf_{size}"] = Fig(
             r["seq_hf"].wall_s / r["seq_speechtok"].wall_s, timing=r["seq_speechtok"],
             peers=[f"shards.feats_seq_read_hf_wall_s_{size}"])
-        what = f"{ROWS[size]} rows x {SIZES[size]} x {DIM} float16 ({mb:.0f} MB), fsync on for all, wall, best of {REPEATS} interleaved"
+        what = (f"{ROWS[size]} rows x {SIZES[size]} x {DIM} float16 ({mb:.0f} MB), fsync on for all, wall, "
+                f"best of {REPEATS} interleaved")
         notes[f"shards.feats_write_speedup_vs_shar_wall{sfx}"] = f"Shar / speechtok wall s; {what}"
         notes[f"shards.feats_write_speedup_vs_shar_cpu_{size}"] = "the same on CPU s"
         notes[f"shards.feats_write_speedup_vs_hf_wall_{size}"] = f"HF save_to_disk + fsync / speechtok; {what}"
-        notes[f"shards.feats_write_mb_s_{size}"] = f"speechtok ShardWriter wall MB/s incl. sha256 + fsync + index; {what}"
-        notes[f"shards.feats_rand_read_speedup_vs_hf_{size}"] = f"{READ[size]} random rows ({rmb:.0f} MB), speechtok with sha256 on open / HF, wall, page cache warm"
-        notes[f"shards.feats_seq_read_speedup_vs_shar_{size}"] = f"first {READ[size]} rows in order ({rmb:.0f} MB), speechtok (sha256 on open) / Shar from_shar + load_custom, wall"
+        notes[f"shards.feats_write_mb_s_{size}"] = (f"speechtok ShardWriter wall MB/s incl. sha256 + fsync + index; "
+                                                    f"{what}")
+        notes[f"shards.feats_rand_read_speedup_vs_hf_{size}"] = (
+            f"{READ[size]} random rows ({rmb:.0f} MB), speechtok with sha256 on open / HF, wall, page cache warm")
+        notes[f"shards.feats_seq_read_speedup_vs_shar_{size}"] = (
+            f"first {READ[size]} rows in order ({rmb:.0f} MB), speechtok (sha256 on open) / "
+            f"Shar from_shar + load_custom, wall")
         notes[f"shards.feats_seq_read_speedup_vs_hf_{size}"] = "the same rows in order, HF load_from_disk numpy format"
     head = res[HEADLINE]["write_speechtok"]
     head_mb = ROWS[HEADLINE] * SIZES[HEADLINE] * DIM * 2 / 1e6
     figs["shards.feats_write_over_fsync_floor"] = Fig(floor / (head_mb / head.wall_s), timing=head,
                                                       peers=["shards.floor_fsync_write_mb_s"])
-    notes["shards.feats_write_over_fsync_floor"] = f"fsync'd write floor MB/s / speechtok write MB/s (wall), {HEADLINE} rows; 1.0 = at the floor"
+    notes["shards.feats_write_over_fsync_floor"] = (f"fsync'd write floor MB/s / speechtok write MB/s (wall), "
+                                                    f"{HEADLINE} rows; 1.0 = at the floor")
     figs["shards.rss_ratio_10x"] = ratio
-    notes["shards.rss_ratio_10x"] = f"peak RSS (VmHWM) writing 200k vs 20k token rows, fresh processes: {rss_big:.0f} / {rss_small:.0f} MiB (after imports {rss_base:.0f} MiB)"
+    notes["shards.rss_ratio_10x"] = (f"peak RSS (VmHWM) writing 200k vs 20k token rows, fresh processes: "
+                                     f"{rss_big:.0f} / {rss_small:.0f} MiB (after imports {rss_base:.0f} MiB)")
     if os.environ.get("BENCH_SHARDS_QUICK") == "1":
         for k, v in figs.items():
             print(f"  {k:50s} {v.value if isinstance(v, Fig) else v:.4g}")
@@ -335,7 +345,8 @@ def main() -> None:
            "shards.feats_read_speedup_vs_shar", "shards.feats_read_speedup_vs_hf", "shards.read_mb_s_nochecksum",
            "shards.feats_read_mb_s_nochecksum", "shards.zstd_read_slowdown", "shards.zstd_size_ratio"]
     record(figs, notes, retire=old, settings={"dim": DIM, "frames_per_row": SIZES, "rows": ROWS, "read_rows": READ,
-                                  "shards": "each library's default size", "repeats": REPEATS, "durability": "fsync all"},
+                                  "shards": "each library's default size", "repeats": REPEATS,
+                                  "durability": "fsync all"},
            threads=1, code=CODE)
 
 

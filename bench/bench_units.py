@@ -202,13 +202,15 @@ def main() -> None:
     if so is not None:
         utts, frames = int(so.pop("_utts")), int(so.pop("_frames"))
         figures.update(so)
-        where = f"{utts} speechocean762 utterances ({frames} frames), phones by pocketsphinx forced alignment, K={K} units fit on them"
+        where = (f"{utts} speechocean762 utterances ({frames} frames), phones by pocketsphinx forced alignment, "
+                 f"K={K} units fit on them")
         notes = {"units.speechocean_pnmi": f"PNMI (HuBERT def.), {where}",
                  "units.speechocean_phone_purity": f"phone purity, {where}",
                  "units.speechocean_cluster_purity": f"cluster purity, {where}",
                  "units.speechocean_pnmi_random": "PNMI of units redrawn at random (same usage)"}
     record(figures, notes={**notes,
-        "units.fsdd_probe_acc": f"digit from bag of K={K} units, Whisper tiny.en layer-final states, test speakers {held}; chance 0.1",
+        "units.fsdd_probe_acc": (f"digit from bag of K={K} units, Whisper tiny.en layer-final states, "
+                                 f"test speakers {held}; chance 0.1"),
         "units.fsdd_probe_acc_random": "same probe, units redrawn i.i.d. from the same usage distribution",
         "units.fsdd_dedup_ratio": "units after run-length dedup / before (50 Hz frames)",
         "units.fsdd_perplexity": f"perplexity of unit usage (of K={K}); k-means fit {t_km.cpu_s:.0f} cpu-s",

@@ -65,12 +65,15 @@ def main() -> None:
             ct2.log_mel(long[:480_000])
     res["whisper_ct2.logmel_s_per_window"] = t.cpu_s / 4
     notes = {
-        "whisper_ct2.rtf_per_core": f"real tiny.en via CTranslate2 (float32 on CPU), {N_CUTS} speechocean cuts ({cuts_s:.0f} s), one 30 s window per cut, 1 thread",
+        "whisper_ct2.rtf_per_core": (f"real tiny.en via CTranslate2 (float32 on CPU), {N_CUTS} speechocean cuts "
+                                     f"({cuts_s:.0f} s), one 30 s window per cut, 1 thread"),
         "whisper_ct2.rtf_per_core_full_windows": f"{long_s:.0f} s of concatenated speech in full 30 s windows",
         "whisper_ct2.wall_rtf": "wall clock, shared machine",
-        "whisper_ct2.rtf_per_core_full_windows_int8": "CTranslate2 compute_type=int8 (quantised weights: different states), full windows",
+        "whisper_ct2.rtf_per_core_full_windows_int8": ("CTranslate2 compute_type=int8 (quantised weights: "
+                                                       "different states), full windows"),
         "whisper_ct2.logmel_s_per_window": "CPU s for one 30 s log-mel (faster-whisper numpy STFT)",
-        "whisper_hf.rtf_per_core": "transformers WhisperModel encoder, tiny-sized random weights, same cuts, fp32, 1 thread",
+        "whisper_hf.rtf_per_core": ("transformers WhisperModel encoder, tiny-sized random weights, same cuts, "
+                                    "fp32, 1 thread"),
         "whisper_hf.rtf_per_core_full_windows": "transformers, full 30 s windows",
         "whisper_hf.wall_rtf": f"wall clock (peak RSS {peak_rss_mb():.0f} MiB)",
     }

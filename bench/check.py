@@ -3,7 +3,8 @@
 A figure is stale when it has no provenance (old format), when the code it measured (its
 benchmark file plus the files it declared) changed since — other than by moves, renames,
 formatting, docstrings or project import paths, which `bench.code_equiv` checks against git —
-or when a newer run of its benchmark did not re-measure it. A comparison figure fails when it names no peer, or when a peer is
+or when a newer run of its benchmark did not re-measure it. A comparison figure fails when it
+names no peer, or when a peer is
 missing, stale, or from another run than the figure itself.
 """
 

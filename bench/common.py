@@ -139,7 +139,8 @@ def guess_unit(name: str) -> str:
     if n.endswith("_s") or "_s_" in n:
         return "s"
     rules = [(("speedup", "ratio", "over_floor", "_over_", "efficiency"), "x"),
-             (("x_realtime",), "x realtime"), (("bitrate",), "bit/s"), (("sisdr",), "dB"), (("rtf",), "CPU s / audio s"), (("wer", "cer"), "fraction")]
+             (("x_realtime",), "x realtime"), (("bitrate",), "bit/s"), (("sisdr",), "dB"),
+             (("rtf",), "CPU s / audio s"), (("wer", "cer"), "fraction")]
     for keys, unit in rules:
         if any(k in n for k in keys):
             return unit

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.models.ctc_align import as_alignment_column
 from speechtok.pipeline.stage import CutItem, Quarantine, StageBase
 
 
@@ -72,7 +73,6 @@ class CTCAlignStage(StageBase):
         return {"id": cut_id, "alignment": None}
 
     def process(self, batch: Sequence[CutItem]) -> list[dict[str, Any] | Quarantine]:
-        from speechtok.models.ctc_align import as_alignment_column
 
         al = self.aligner()
         group = str(self.input_group)

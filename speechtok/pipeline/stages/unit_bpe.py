@@ -25,8 +25,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from speechtok.config import expand, fingerprint_of
 from speechtok.errors import ConfigError, SpeechtokError
 from speechtok.pipeline.stage import CutItem, FitContext, Quarantine, StageBase
+from speechtok.shards.reader import ShardDataset
+from speechtok.tokenizers.units import UnitBPE
 
 #: ids are stored as uint16
 MAX_BPE_VOCAB = 65536
@@ -60,7 +63,6 @@ class UnitBPEConfig:
 
     def model_path(self) -> Path | None:
         """`model` with ``${shared}``/``${root}`` expanded, or None."""
-        from speechtok.config import expand
 
         return None if self.model is None else Path(str(expand(self.model)))
 
@@ -106,8 +108,6 @@ class UnitBPEStage(StageBase):
 
     def fit_fingerprint(self, upstream: str | None) -> str:
         """As `StageBase.fit_fingerprint`, plus the recorded checksum of an applied model."""
-        from speechtok.config import fingerprint_of
-        from speechtok.tokenizers.units import UnitBPE
 
         base = super().fit_fingerprint(upstream)
         path = self.config.model_path()
@@ -115,8 +115,6 @@ class UnitBPEStage(StageBase):
             {"fit": base, "model": UnitBPE.load(path).checksum()})
 
     def fit(self, ctx: FitContext) -> None:
-        from speechtok.shards.reader import ShardDataset
-        from speechtok.tokenizers.units import UnitBPE
 
         group = str(self.input_group)
         ds = ShardDataset(ctx.out_dir, groups=(group,))
@@ -142,7 +140,6 @@ class UnitBPEStage(StageBase):
         self._bpe = bpe
 
     def load_model(self, model_dir: Path) -> None:
-        from speechtok.tokenizers.units import UnitBPE
 
         self._bpe = UnitBPE.load(model_dir)
 
