@@ -9,6 +9,10 @@ ids). Figures:
 - ``ingest.files_per_cpu_s``: the same per CPU second (robust on a shared machine).
 - ``ingest.rss_ratio_10x``: peak RSS (VmHWM) of the 10x run / the 1x run (goal <= 1.2);
   ``ingest.rss_growth_mb_10x`` the difference in MiB.
+- ``ingest.hf.files_per_s``, ``ingest.hf.files_per_cpu_s``: ``ingest --kind hf`` of the same 3,000
+  FSDD files as a Hugging Face dataset (Parquet, embedded FLAC bytes, built with `datasets`),
+  every entry decoded and validated from its bytes, audio referenced in place; 1 thread, wall.
+  ``ingest.hf.rss_mb``: its peak RSS.
 - Peers, on the 1x corpus: ``ingest.peer_decode_only_files_per_s`` (soundfile.read of every
   file, nothing else: the decoding floor) and ``ingest.peer_lhotse_from_dir_files_per_s``
   (lhotse `RecordingSet.from_dir`, 1 job: header probing only, no validation).
@@ -36,6 +40,10 @@ t0, c0 = time.perf_counter(), time.process_time()
 if mode == "ingest":
     from speechtok.manifests import ingest
     r = ingest(src, out, label_regex=sys.argv[4], progress=False)
+    files, hours = r.num_recordings, r.hours
+elif mode == "hf":
+    from speechtok.manifests import ingest
+    r = ingest(src, out, kind="hf", text_column="text", speaker_column="speaker", progress=False)
     files, hours = r.num_recordings, r.hours
 elif mode == "decode":
     import os, soundfile as sf
@@ -85,6 +93,21 @@ def _replicate(src: Path, dst: Path, times: int) -> None:
             (d / n).symlink_to(src / n)
 
 
+def _hf_dataset(src: Path, dest: Path) -> None:
+    """FSDD as a Hugging Face Parquet dataset with embedded FLAC bytes (one file per 500 rows)."""
+    import datasets
+
+    names = sorted(os.listdir(src))
+    for k in range(0, len(names), 500):
+        part = names[k:k + 500]
+        ds = datasets.Dataset.from_dict({
+            "audio": [{"bytes": (src / n).read_bytes(), "path": n} for n in part],
+            "text": [n.split("_")[0] for n in part], "speaker": [n.split("_")[1] for n in part]})
+        ds = ds.cast_column("audio", datasets.Audio(decode=False))  # (encoding needs torchcodec)
+        (dest / "data").mkdir(parents=True, exist_ok=True)
+        ds.to_parquet(str(dest / "data" / f"train-{k // 500:05d}.parquet"))
+
+
 def main() -> None:
     set_threads(1)
     fsdd = SHARED / "data" / "fsdd" / "audio"
@@ -100,7 +123,10 @@ def main() -> None:
         r10 = _run("ingest", ten, t / "out10")
         dec = _run("decode", one, t / "unused")
         lh = _run("lhotse", one, t / "unused")
-    rows = [("ingest 1x", r1), ("ingest 10x", r10), ("decode only 1x", dec), ("lhotse from_dir 1x", lh)]
+        _hf_dataset(fsdd, t / "hf")
+        hf = _run("hf", t / "hf", t / "out_hf")
+    rows = [("ingest 1x", r1), ("ingest 10x", r10), ("decode only 1x", dec), ("lhotse from_dir 1x", lh),
+            ("ingest --kind hf 1x", hf)]
     print(f"{'run':22s} {'files':>7s} {'hours':>7s} {'wall s':>8s} {'cpu s':>8s} {'files/s':>8s} {'RSS MiB':>8s}")
     for name, r in rows:
         print(
@@ -116,6 +142,9 @@ def main() -> None:
             "ingest.rss_growth_mb_10x": r10["rss_mb"] - r1["rss_mb"],
             "ingest.peer_decode_only_files_per_s": dec["files"] / dec["wall_s"],
             "ingest.peer_lhotse_from_dir_files_per_s": lh["files"] / lh["wall_s"],
+            "ingest.hf.files_per_s": hf["files"] / hf["wall_s"],
+            "ingest.hf.files_per_cpu_s": hf["files"] / hf["cpu_s"],
+            "ingest.hf.rss_mb": hf["rss_mb"],
         },
         notes={
             "ingest.files_per_s": ("FSDD x10 (30k FLAC, 8 kHz), full decode+validation, 1 thread, "
@@ -127,7 +156,12 @@ def main() -> None:
             "ingest.peer_decode_only_files_per_s": ("peer floor: soundfile.read of every FSDD file, "
                                                     "no validation/output"),
             "ingest.peer_lhotse_from_dir_files_per_s": "peer: lhotse RecordingSet.from_dir, 1 job, header probe only",
+            "ingest.hf.files_per_s": "ingest --kind hf: FSDD 3k entries as Parquet with embedded FLAC bytes, "
+            "decoded+validated from bytes, referenced in place, 1 thread, wall",
+            "ingest.hf.files_per_cpu_s": "same run per CPU second",
+            "ingest.hf.rss_mb": "peak RSS (VmHWM) of that run",
         },
+        code=["speechtok/manifests/sources/hf.py", "speechtok/manifests/audio_bytes.py", "speechtok/hf_rows.py"],
     )
 
 

@@ -34,6 +34,9 @@ GOALS: dict[str, Goal] = {
     "shards.feats_write_speedup_vs_shar_wall": Goal(">=", 1.5),
     "shards.feats_write_over_fsync_floor": Goal("<=", 1.3),
     "reliability.kill_resume_identical": Goal(">=", 1.0),
+    "export.rss_ratio_10x": Goal("<=", 1.2),
+    "mix.max_share_error": Goal("<=", 0.02),
+    "mix.padding_frac": Goal("<", 0.05),
 }
 
 # Each pattern (fnmatch) must match at least one recorded figure.

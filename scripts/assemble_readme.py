@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["ingest", "runner", "shards", "features", "semantic", "acoustic", "trainers", "cascade", "compare"]
+ORDER = ["ingest", "runner", "shards", "features", "semantic", "acoustic", "trainers", "cascade", "compare",
+         "handoff"]
 BEGIN, END = "<!-- SECTIONS:BEGIN -->", "<!-- SECTIONS:END -->"
 
 

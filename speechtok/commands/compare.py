@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 
 from speechtok import hub
+from speechtok.compare import run_compare
+from speechtok.config import parse_sets
 
 
 def _run(args: argparse.Namespace) -> int:
-    from speechtok.compare import run_compare
-    from speechtok.config import parse_sets
 
     return run_compare(Path(args.recipe), Path(args.output), parse_sets(args.set))
 

@@ -30,6 +30,8 @@ from speechtok.paths import ROOT
 from speechtok.pipeline.recipe import load_recipe
 from speechtok.pipeline.report import RunReport
 from speechtok.pipeline.runner import run
+from speechtok.shards.file import ShardFile
+from speechtok.shards.index import ShardIndex, shard_path
 
 #: Extra demo steps run after the recipe, in order (see module docstring).
 DEMO_STEPS: list[Callable[[Path, RunReport], str | None]] = [demo_step]
@@ -46,8 +48,6 @@ def demo_recipe_path() -> Path:
 
 def unit_stats(out_dir: Path, group: str) -> dict[str, Any]:
     """Statistics of a ``units.*`` group: frames, units used of K, perplexity, run length."""
-    from speechtok.shards.file import ShardFile
-    from speechtok.shards.index import ShardIndex, shard_path
 
     index = ShardIndex.load(out_dir)
     counts: np.ndarray | None = None

@@ -7,6 +7,7 @@ import importlib
 from pathlib import Path
 
 from speechtok import hub
+from speechtok.config import parse_sets
 from speechtok.errors import SpeechtokError
 
 FAMILIES = {
@@ -22,7 +23,6 @@ def _run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         raise SpeechtokError(f"trainer family {args.family!r} is not available: {exc}") from exc
     run_recipe = module.run_recipe
-    from speechtok.config import parse_sets
 
     return int(run_recipe(Path(args.recipe), Path(args.output), parse_sets(args.set)))
 

@@ -64,8 +64,10 @@ def _batch(rows: list[dict[str, Any]], keys: list[str], array_keys: set[str], wh
     }
     for k in keys:
         vals = [r[k] for r in rows]
-        cols[k] = _array_column(vals) if k in array_keys else pa.array(
-            [v.tolist() if isinstance(v, np.ndarray) else v for v in vals])
+        if k in array_keys and all(v is not None for v in vals):
+            cols[k] = _array_column(vals)
+        else:  # lists of texts/records, or a side column absent from these rows (null)
+            cols[k] = pa.array([v.tolist() if isinstance(v, np.ndarray) else v for v in vals])
     return pa.RecordBatch.from_pydict(cols)
 
 

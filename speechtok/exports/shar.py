@@ -48,7 +48,8 @@ def export_shar(out_dir: Path, dest: Path, groups: Sequence[str], *, shard_size:
                 raise InputError(f"{out_dir}:{row['id']}", "has no cut JSON with a recording; Shar needs its audio")
             cut = deserialize_item(json.loads(str(row["cut"])))
             for k in keys:
-                cut = cut.attach_tensor(field_name(k), np.ascontiguousarray(row[k]))
+                if row[k] is not None:  # an absent side column (no durations): a Shar placeholder
+                    cut = cut.attach_tensor(field_name(k), np.ascontiguousarray(row[k]))
             writer.write(cut)
             n += 1
     info = {field_name(k): {"group": g, "row_key": k, "provenance": json.loads(ds.meta(g).to_json())}

@@ -17,7 +17,10 @@ import numpy as np
 import torch
 
 from speechtok import hub
-from speechtok.errors import InputError
+from speechtok.config import build
+from speechtok.errors import ConfigError, InputError
+from speechtok.models.checkpoint import latest_checkpoint, load_model_tensors
+from speechtok.models.encoder import EncoderConfig, build_encoder
 
 
 def ctc_word_alignment(
@@ -84,11 +87,6 @@ class CTCAligner:
 
     def __init__(self, run_dir: str | Path, *, device: str = "cpu") -> None:
         import json
-
-        from speechtok.config import build
-        from speechtok.errors import ConfigError
-        from speechtok.models.checkpoint import latest_checkpoint, load_model_tensors
-        from speechtok.models.encoder import EncoderConfig, build_encoder
 
         run = Path(run_dir)
         ckpt = latest_checkpoint(run / "stage1")

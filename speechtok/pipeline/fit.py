@@ -16,6 +16,7 @@ from pathlib import Path
 
 from speechtok import atomic
 from speechtok.faults import maybe_fault
+from speechtok.pipeline.job import set_worker_threads
 from speechtok.pipeline.report import StageStats
 from speechtok.pipeline.stage import FitContext, StageBase
 
@@ -32,7 +33,6 @@ def fit_into(stage: StageBase, fit_fp: str, out: Path, model_dir: Path, *,
     Returns:
         the stage's stats with ``fit_s``/``fit_cpu_s`` filled in.
     """
-    from speechtok.pipeline.job import set_worker_threads
 
     stats = StageStats(stage=stage.name, group=stage.group())
     shutil.rmtree(model_dir, ignore_errors=True)

@@ -27,7 +27,9 @@ from typing import Any
 
 from speechtok.config import fingerprint_of
 from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.manifests.ingest import ingest
 from speechtok.pipeline.recipe import IngestSpec
+from speechtok.shards.file import file_sha256
 
 INGEST_VERSION = "1"
 INGEST_DIR = "ingest"
@@ -69,7 +71,6 @@ def _resolve_source(spec: IngestSpec, out: Path) -> tuple[Path, str]:
 
 def ingest_step(spec: IngestSpec, out: Path, *, overwrite: bool) -> IngestResult:
     """Runs (or reuses) the ingest of `spec` into ``OUT/ingest``; see module docstring."""
-    from speechtok.manifests.ingest import ingest
 
     if spec.kind == "cuts":
         return _use_cuts_manifest(spec, out, overwrite=overwrite)
@@ -109,7 +110,6 @@ def ingest_step(spec: IngestSpec, out: Path, *, overwrite: bool) -> IngestResult
 def _use_cuts_manifest(spec: IngestSpec, out: Path, *, overwrite: bool) -> IngestResult:
     """``kind: cuts``: an already ingested lhotse cuts manifest (e.g. ``speechtok ingest``
     output), used as it is: no copy, no second validation. Its sha256 is the fingerprint."""
-    from speechtok.shards.file import file_sha256
 
     src = Path(spec.source).expanduser()
     if not src.is_file():

@@ -47,7 +47,9 @@ from speechtok.pipeline.stage import (
     count_model_load,
     model_loads,
 )
-from speechtok.shards.schema import GroupMeta
+from speechtok.shards.file import ShardFile
+from speechtok.shards.index import ShardEntry, entry_path, safe_shard_file, shard_path
+from speechtok.shards.schema import GroupMeta, payload_columns
 from speechtok.shards.writer import write_shard_tmp
 
 _STAGES: dict[str, StageBase] = {}
@@ -89,8 +91,6 @@ def stage_for(spec: dict[str, Any], model_dir: str | None) -> StageBase:
 def _open(out: Path, shard: int, group: str) -> Any:
     """The committed shard file `shard` of `group`, from its own index entry (O(1): loading the
     whole index per job would make a run quadratic in the number of shards)."""
-    from speechtok.shards.file import ShardFile
-    from speechtok.shards.index import ShardEntry, entry_path, safe_shard_file, shard_path
 
     entry: ShardEntry | None = None
     epath = entry_path(out, group, shard)
@@ -122,7 +122,6 @@ def _rows_of(sf: Any, columns: tuple[str, ...]) -> list[dict[str, Any]]:
 def load_items(out: Path, shard: int, inputs: tuple[str, ...]) -> list[CutItem]:
     """The `CutItem`s of `shard`: cuts (as JSON, deserialised on use) from the cuts shard,
     plus the rows of the groups `inputs`, aligned by id."""
-    from speechtok.shards.schema import payload_columns
 
     cuts_file = _open(out, shard, "cuts")
     try:

@@ -61,11 +61,15 @@ from speechtok.pipeline.input import (
     selected,
 )
 from speechtok.pipeline.lock import RunLock
+from speechtok.pipeline.plan import bytes_per_second
 from speechtok.pipeline.recipe import Recipe
 from speechtok.pipeline.report import Progress, RunReport, StageStats
 from speechtok.pipeline.run_files import clean_own_tmp, clean_tmp, cpu_s, write_json
 from speechtok.pipeline.stage import StageBase, build_stage
 from speechtok.pipeline.stages.cuts import CutsConfig, CutsStage, cut_row
+from speechtok.shards.index import ShardEntry, ShardIndex
+from speechtok.shards.schema import GroupMeta
+from speechtok.shards.writer import commit_group_shard, publish_shard_tmp
 
 _DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
@@ -198,7 +202,6 @@ class _Run:
 
     def check_group(self, stage: str, group: str, fp: str) -> None:
         """Refuses, or deletes for overwrite, a committed group with another fingerprint."""
-        from speechtok.shards.index import ShardIndex
 
         have = ShardIndex.load(self.out).fingerprint_of(group)
         if have is None or have == fp:
@@ -216,8 +219,6 @@ class _Run:
                quarantine: list[dict[str, Any]], written: dict[str, Any] | None = None) -> None:
         """Commits one shard: its quarantine records, then the shard file, from `rows` (the
         cuts pass) or from the temporary file a worker `written` (``{"tmp", "entry"}``)."""
-        from speechtok.shards.index import ShardEntry
-        from speechtok.shards.writer import commit_group_shard, publish_shard_tmp
 
         if written is None:
             maybe_fault("before_commit")
@@ -242,7 +243,6 @@ class _Run:
         maybe_fault("after_commit")
 
     def group_meta(self, stage: StageBase, fp: str, upstream: str | None) -> Any:
-        from speechtok.shards.schema import GroupMeta
 
         return GroupMeta(group=stage.group(), kind=stage.kind, stage=stage.type_name,
                          stage_version=stage.version, config=to_json(stage.config),
@@ -253,7 +253,6 @@ class _Run:
 
     def cuts_pass(self, cuts_path: Path, upstream: str) -> str:
         """Streams the manifest into shards; commits the selected ``cuts`` shards."""
-        from speechtok.shards.index import ShardIndex
 
         stage = CutsStage(name="cuts", config=CutsConfig())
         fp = stage.fingerprint(upstream)
@@ -291,7 +290,6 @@ class _Run:
     def ensure_fit(self, stage: StageBase, upstream: str, *, refit: bool = False) -> Path:
         """Loads the stage's fitted model, fitting it first when needed (or `refit`: its input
         shards were redone by ``--retry-quarantined``); returns its dir."""
-        from speechtok.shards.index import ShardIndex
 
         fit_fp = stage.fit_fingerprint(upstream)
         model_dir = self.out / "models" / stage.name
@@ -332,7 +330,6 @@ class _Run:
         reasons = self.opts.retry_quarantined
         if reasons is None:
             return redo
-        from speechtok.pipeline.input import read_quarantine_lines
 
         for j in mine:
             qfile = self.out / "quarantine.d" / f"{stage.group()}.{j:05d}.jsonl"
@@ -342,7 +339,6 @@ class _Run:
         return redo
 
     def run_stage(self, stage: StageBase, fp: str, upstream: str, model_dir: Path | None) -> None:
-        from speechtok.shards.index import ShardIndex
 
         stats = self._fit_stats.pop(stage.name, None) or StageStats(stage=stage.name,
                                                                      group=stage.group())
@@ -358,7 +354,6 @@ class _Run:
             return
         executor = self.ensure_executor()
         meta = self.group_meta(stage, fp, upstream)
-        from speechtok.pipeline.plan import bytes_per_second
 
         bps = bytes_per_second(meta) or 0.0  # for the in-flight bound (by bytes)
         spec = stage.spec()

@@ -28,7 +28,6 @@ import faiss
 import numpy as np
 
 from speechtok.errors import ConfigError, InputError
-from speechtok.tokenizers.kmeans_baseline import fit_sklearn_mbkm
 from speechtok.tokenizers.kmeans_checkpoint import (
     FitState,
     load_checkpoint,
@@ -39,7 +38,7 @@ from speechtok.tokenizers.kmeans_checkpoint import (
 from speechtok.tokenizers.kmeans_init import init_centroids
 from speechtok.tokenizers.kmeans_sampling import FrameSource, sample_frames
 
-__all__ = ["KMeansConfig", "KMeansModel", "assign", "fit_kmeans", "fit_sklearn_mbkm", "inertia_of"]
+__all__ = ["KMeansConfig", "KMeansModel", "assign", "fit_kmeans", "inertia_of"]
 
 MAX_UNITS = 65535  # units are stored as uint16
 METRICS = ("l2", "ip")

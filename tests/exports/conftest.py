@@ -22,7 +22,8 @@ def cut_json(cid: str, path: Path, start: float, dur: float, rec_dur: float) -> 
                        "supervisions": [sup], "type": "MonoCut"})
 
 
-def build_audio_output(tmp: Path, num_cuts: int = 5, shard_size: int = 3) -> tuple[Path, dict[str, Any]]:
+def build_audio_output(tmp: Path, num_cuts: int = 5, shard_size: int = 3, *,
+                       durations: bool = True) -> tuple[Path, dict[str, Any]]:
     """Cuts (row 2 is the segment [0.5, 0.8) s of a 2 s file) + units, codes, feats groups;
     returns (output dir, {"rows": rows per group, "waves": {id: float32 samples of the cut}})."""
     audio = tmp / "audio"
@@ -40,6 +41,9 @@ def build_audio_output(tmp: Path, num_cuts: int = 5, shard_size: int = 3) -> tup
             sf.write(audio / f"{i}.wav", x, 16000, subtype="PCM_16")
             r.update(cut=cut_json(r["id"], audio / f"{i}.wav", 0.0, r["duration"], r["duration"]))
             waves[r["id"]] = sf.read(audio / f"{i}.wav", dtype="float32")[0]
+    if not durations:
+        for r in rows[UNITS.group]:
+            r.pop("durations")
     out = tmp / "out"
     for shard, lo in enumerate(range(0, num_cuts, shard_size)):
         for meta in (CUTS, UNITS, CODES, FEATS):
@@ -50,3 +54,9 @@ def build_audio_output(tmp: Path, num_cuts: int = 5, shard_size: int = 3) -> tup
 @pytest.fixture()
 def audio_output(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     return build_audio_output(tmp_path / "src")
+
+
+@pytest.fixture()
+def audio_output_factory() -> Any:
+    """`build_audio_output` itself, for tests that need another variant."""
+    return build_audio_output

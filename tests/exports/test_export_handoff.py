@@ -100,3 +100,17 @@ def test_nemo_shar_read_back_by_lhotse(tmp_path: Path, audio_output: Output) -> 
         assert np.array_equal(c.load_custom("feats_d8"), feats[c.id]["feats"])
     fields = json.loads((dest / "shar_fields.json").read_text())
     assert fields["codes_q4"]["provenance"]["num_codebooks"] == 4
+
+
+def test_units_without_durations_export(tmp_path: Path, audio_output_factory: Any) -> None:
+    """Regression: a units group without its side column broke hf-audio and the Shar writer."""
+    datasets = pytest.importorskip("datasets")
+    from lhotse import CutSet
+
+    out, data = audio_output_factory(tmp_path / "src", durations=False)
+    assert main(["export", str(out), "--to", "hf-audio", "-o", str(tmp_path / "hf")]) == 0
+    ds = datasets.load_from_disk(str(tmp_path / "hf"))
+    assert ds[UNITS.group][0] == data["rows"][UNITS.group][0]["units"].tolist()
+    assert main(["export", str(out), "--to", "nemo", "-o", str(tmp_path / "nemo")]) == 0
+    cut = next(iter(CutSet.from_shar(in_dir=str(tmp_path / "nemo" / "shar"))))
+    assert not cut.has_custom("units_km50_durations")

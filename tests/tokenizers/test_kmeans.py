@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from bench.kmeans_baseline import fit_sklearn_mbkm
 from speechtok.errors import ConfigError, InputError
 from speechtok.tokenizers.kmeans import (
     KMeansConfig,
     KMeansModel,
     assign,
     fit_kmeans,
-    fit_sklearn_mbkm,
     inertia_of,
 )
 from speechtok.tokenizers.kmeans_sampling import ArrayFrameSource

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from speechtok.errors import ConfigError, SpeechtokError
 from speechtok.failures import BUG, EnvironmentFailure, classify, with_retries
-from speechtok.pipeline.stage import Quarantine, StageBase, count_model_load
+from speechtok.pipeline.stage import C, Quarantine, StageBase, count_model_load
 from speechtok.pipeline.stages.audio import Result, error_detail
 
 
@@ -98,10 +98,10 @@ def check_types(cfg: Any, *, ints: Sequence[str] = (), floats: Sequence[str] = (
                 raise ConfigError(name, v, f"must be {what}")
 
 
-class ModelStageBase(StageBase):
+class ModelStageBase(StageBase[C]):
     """A stage over a pretrained model given by path: lazy load, probe-and-drop metadata."""
 
-    def __init__(self, *, name: str, config: Any, input_group: str | None = None) -> None:
+    def __init__(self, *, name: str, config: C, input_group: str | None = None) -> None:
         if input_group:
             raise ConfigError(f"{name}.input", input_group,
                               f"must be empty: a {self.type_name} stage reads the cuts' audio")
@@ -139,7 +139,16 @@ class ModelStageBase(StageBase):
         return dict(self.facts())
 
 
-class FeatsStageBase(ModelStageBase):
+class _HasDtype(Protocol):
+    @property
+    def dtype(self) -> str: ...
+
+
+#: The config of a ``feats`` stage: anything with the stored ``dtype``.
+FC = TypeVar("FC", bound=_HasDtype)
+
+
+class FeatsStageBase(ModelStageBase[FC]):
     """A model stage that writes ``feats.NAME`` (float (T, D) per cut, `config.dtype`)."""
 
     kind = "feats"

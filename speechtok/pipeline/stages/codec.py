@@ -137,7 +137,7 @@ class CodecStageConfig:
                           num_threads=self.num_threads)
 
 
-class CodecStage(ModelStageBase):
+class CodecStage(ModelStageBase[CodecStageConfig]):
     """Codec codes (see module docstring)."""
 
     type_name: ClassVar[str] = "codec"

@@ -25,9 +25,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.config import expand, fingerprint_of
+from speechtok.errors import ConfigError, InputError, SpeechtokError
 from speechtok.pipeline.stage import CutItem, FitContext, Quarantine, StageBase
-from speechtok.tokenizers.kmeans import KMeansConfig
+from speechtok.shards.reader import ShardDataset
+from speechtok.tokenizers.feature_spec import FeatureSpec, check_spec, feature_spec_from_group
+from speechtok.tokenizers.kmeans import KMeansConfig, KMeansModel, fit_kmeans
+from speechtok.tokenizers.kmeans_import import load_kmeans
+from speechtok.tokenizers.kmeans_sampling import ShardFrameSource
 from speechtok.tokenizers.units import dedup
 
 
@@ -62,13 +67,11 @@ class KMeansUnitsConfig(KMeansConfig):
 
     def feature_spec(self) -> Any:
         """`features` as a validated `FeatureSpec`, or None."""
-        from speechtok.tokenizers.feature_spec import FeatureSpec
 
         return None if self.features is None else FeatureSpec.from_dict(self.features)
 
     def model_path(self) -> Path | None:
         """`model` with ``${shared}``/``${root}`` expanded, or None."""
-        from speechtok.config import expand
 
         return None if self.model is None else Path(str(expand(self.model)))
 
@@ -77,7 +80,7 @@ class KMeansUnitsConfig(KMeansConfig):
         return KMeansConfig(**{f.name: getattr(self, f.name) for f in fields(KMeansConfig)})
 
 
-class KMeansUnitsStage(StageBase):
+class KMeansUnitsStage(StageBase[KMeansUnitsConfig]):
     """k-means units over an upstream ``feats.*`` group (see module docstring)."""
 
     type_name: ClassVar[str] = "kmeans_units"
@@ -85,7 +88,7 @@ class KMeansUnitsStage(StageBase):
     version = "1"
     config_cls: ClassVar[type[Any]] = KMeansUnitsConfig
 
-    def __init__(self, *, name: str, config: Any, input_group: str | None = None) -> None:
+    def __init__(self, *, name: str, config: KMeansUnitsConfig, input_group: str | None = None) -> None:
         if not input_group or not input_group.startswith("feats."):
             raise ConfigError(f"{name}.input", input_group,
                               "must name a features group such as feats.fbank")
@@ -98,7 +101,6 @@ class KMeansUnitsStage(StageBase):
     def fit_fingerprint(self, upstream: str | None) -> str:
         """As `StageBase.fit_fingerprint`, plus the checksum of an applied model (``model:``),
         so that a changed model file at the same path is copied again."""
-        from speechtok.config import fingerprint_of
 
         base = super().fit_fingerprint(upstream)
         path = self.config.model_path()
@@ -106,8 +108,6 @@ class KMeansUnitsStage(StageBase):
 
     def input_spec(self, out_dir: Path) -> Any:
         """The `FeatureSpec` of the input group, from its committed shards' metadata."""
-        from speechtok.shards.reader import ShardDataset
-        from speechtok.tokenizers.feature_spec import feature_spec_from_group
 
         group = str(self.input_group)
         meta = ShardDataset(out_dir, groups=(group,)).meta(group)
@@ -116,9 +116,6 @@ class KMeansUnitsStage(StageBase):
 
     def fit(self, ctx: FitContext) -> None:
         import dataclasses
-
-        from speechtok.tokenizers.kmeans import fit_kmeans
-        from speechtok.tokenizers.kmeans_sampling import ShardFrameSource
 
         spec = self.input_spec(ctx.out_dir)
         if self.config.model is not None:
@@ -133,7 +130,6 @@ class KMeansUnitsStage(StageBase):
         self._model = model
 
     def load_model(self, model_dir: Path) -> None:
-        from speechtok.tokenizers.kmeans import KMeansModel
 
         self._model = KMeansModel.load(model_dir)
 
@@ -174,8 +170,6 @@ def source_checksum(path: Path) -> str:
     import hashlib
     import json
 
-    from speechtok.errors import InputError
-
     if (path / "kmeans.json").is_file():
         return str(json.loads((path / "kmeans.json").read_text()).get("checksum"))
     if path.is_file():
@@ -197,8 +191,6 @@ def apply_saved_model(config: KMeansUnitsConfig, spec: Any, *, group: str) -> An
     Raises:
         ConfigError: the model records no spec and none is given, or a field differs (named).
     """
-    from speechtok.tokenizers.feature_spec import FeatureSpec, check_spec
-    from speechtok.tokenizers.kmeans_import import load_kmeans
 
     path = config.model_path()
     if path is None:

@@ -25,8 +25,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from speechtok.config import expand, fingerprint_of
 from speechtok.errors import ConfigError, SpeechtokError
 from speechtok.pipeline.stage import CutItem, FitContext, Quarantine, StageBase
+from speechtok.shards.reader import ShardDataset
+from speechtok.tokenizers.units import UnitBPE
 
 #: ids are stored as uint16
 MAX_BPE_VOCAB = 65536
@@ -60,7 +63,6 @@ class UnitBPEConfig:
 
     def model_path(self) -> Path | None:
         """`model` with ``${shared}``/``${root}`` expanded, or None."""
-        from speechtok.config import expand
 
         return None if self.model is None else Path(str(expand(self.model)))
 
@@ -86,7 +88,7 @@ def check_units_source(bpe: Any, meta: Any, *, group: str, model: Path) -> None:
             f"RUN/models/NAME` in its kmeans_units stage)")
 
 
-class UnitBPEStage(StageBase):
+class UnitBPEStage(StageBase[UnitBPEConfig]):
     """Unit BPE over an upstream ``units.*`` group (see module docstring)."""
 
     type_name: ClassVar[str] = "unit_bpe"
@@ -94,7 +96,7 @@ class UnitBPEStage(StageBase):
     version = "1"
     config_cls: ClassVar[type[Any]] = UnitBPEConfig
 
-    def __init__(self, *, name: str, config: Any, input_group: str | None = None) -> None:
+    def __init__(self, *, name: str, config: UnitBPEConfig, input_group: str | None = None) -> None:
         if not input_group or not input_group.startswith("units."):
             raise ConfigError(f"{name}.input", input_group,
                               "must name a units group such as units.km")
@@ -106,8 +108,6 @@ class UnitBPEStage(StageBase):
 
     def fit_fingerprint(self, upstream: str | None) -> str:
         """As `StageBase.fit_fingerprint`, plus the recorded checksum of an applied model."""
-        from speechtok.config import fingerprint_of
-        from speechtok.tokenizers.units import UnitBPE
 
         base = super().fit_fingerprint(upstream)
         path = self.config.model_path()
@@ -115,8 +115,6 @@ class UnitBPEStage(StageBase):
             {"fit": base, "model": UnitBPE.load(path).checksum()})
 
     def fit(self, ctx: FitContext) -> None:
-        from speechtok.shards.reader import ShardDataset
-        from speechtok.tokenizers.units import UnitBPE
 
         group = str(self.input_group)
         ds = ShardDataset(ctx.out_dir, groups=(group,))
@@ -142,7 +140,6 @@ class UnitBPEStage(StageBase):
         self._bpe = bpe
 
     def load_model(self, model_dir: Path) -> None:
-        from speechtok.tokenizers.units import UnitBPE
 
         self._bpe = UnitBPE.load(model_dir)
 

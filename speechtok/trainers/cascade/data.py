@@ -3,15 +3,12 @@
 Reads ``wav.scp``, ``text`` and ``utt2spk`` through the ingest's Kaldi source (one Kaldi reader
 for the whole toolkit) and the audio with `soundfile`, so the cascade needs no manifest step.
 
-Splits are by speaker: `speechtok.manifests.splits.split_of` when that module is present,
-otherwise the same rule written here (`_split_of`): the first 8 bytes of
-``sha256(f"{seed}:{speaker}")`` as an integer over 2**64 is a point in [0, 1); it falls into
-train / dev / test by the cumulative ratios. Every utterance of a speaker lands in one split.
+Splits are by speaker, with the toolkit's one rule (`speechtok.manifests.splits.split_of`):
+every utterance of a speaker lands in one split, the same one the shard-reading families use.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +19,7 @@ import soundfile as sf
 from speechtok.errors import ConfigError, InputError
 from speechtok.manifests.items import SourceItem
 from speechtok.manifests.sources.kaldi import iter_kaldi
+from speechtok.manifests.splits import split_of as shared_split_of
 
 SPLITS = ("train", "dev", "test")
 
@@ -90,32 +88,14 @@ def load_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
-def _split_of(key: str, ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> str:
-    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    point = int.from_bytes(digest[:8], "big") / 2**64
-    acc = 0.0
-    for name, r in zip(SPLITS, ratios, strict=True):
-        acc += r
-        if point < acc:
-            return name
-    return SPLITS[-1]
-
-
 def split_of(key: str, ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> str:
-    """The split (`train` / `dev` / `test`) of a speaker id; see the module docstring."""
+    """The split (`train` / `dev` / `test`) of a speaker id: `speechtok.manifests.splits.split_of`,
+    the one rule of the toolkit (see the module docstring)."""
     if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1.0) > 1e-6:
         raise ConfigError("split_ratios", tuple(ratios), "must be 3 non-negative numbers summing to 1")
-    try:
-        from speechtok.manifests.splits import split_of as shared_split_of
-    except ImportError:
-        return _split_of(key, ratios, seed)
     return str(shared_split_of(key, ratios=tuple(ratios), seed=seed))
 
 
 def split_name_source() -> str:
-    """Which split rule `split_of` uses here (for run reports)."""
-    try:
-        from speechtok.manifests.splits import split_of  # noqa: F401
-    except ImportError:
-        return "speechtok.trainers.cascade.data._split_of (sha256 of seed:speaker)"
+    """Which split rule `split_of` uses (for run reports)."""
     return "speechtok.manifests.splits.split_of"

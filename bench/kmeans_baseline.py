@@ -2,7 +2,8 @@
 
 fairseq's `examples/hubert/simple_kmeans/learn_kmeans.py` (and the recipes derived from it)
 loads every frame of the corpus into memory and runs MiniBatchKMeans with the settings below.
-Kept here so that benchmarks and tests compare against exactly that.
+Kept with the benchmarks (not in the package) so that benchmarks and tests compare against
+exactly that.
 """
 
 from __future__ import annotations
