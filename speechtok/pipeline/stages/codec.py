@@ -1,7 +1,8 @@
 """The ``codec`` stage: neural-codec codes per cut (``codes.NAME``, uint16 (T, Q)).
 
 Wraps `speechtok.tokenizers.acoustic.build_tokenizer` (EnCodec 24/48 kHz, DAC 16/24/44 kHz,
-Lyra v2, Mimi and X-Codec through transformers from a local model directory). Cuts are resampled (lhotse ``cut.resample``) to the codec's rate and encoded in exact
+Lyra v2, Mimi and X-Codec through transformers from a local model directory). Cuts are resampled
+(lhotse ``cut.resample``) to the codec's rate and encoded in exact
 batches (batched codes equal each cut's codes alone). The group metadata holds the frame rate,
 ``num_codebooks`` (Q), ``vocab_size`` (entries per codebook) and the weights' checksum, which
 also enters the fingerprint.
