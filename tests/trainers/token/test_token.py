@@ -95,7 +95,7 @@ def test_perplexity_by_kind_of_a_uniform_model() -> None:
 
 
 def _run(shards: Path, out: Path, steps: int, **extra: str) -> dict:
-    sets = {"data.shards": str(shards), "train.max_steps": str(steps), "eval.asr_utts": 3, **extra}
+    sets = {"data.shards": str(shards), "train.max_steps": steps, "eval.asr_utts": 3, **extra}
     assert run_recipe(ROOT / "recipes" / "token_tiny.yaml", out, sets) == 0
     return json.loads((out / "eval.json").read_text())
 
