@@ -86,18 +86,6 @@ def fill_feats(out: list[Result], slots: list[int], feats: list[Any], *, dtype: 
             row["feats"] = stored  # (T, D)
 
 
-def check_types(cfg: Any, *, ints: Sequence[str] = (), floats: Sequence[str] = (),
-                strs: Sequence[str] = ()) -> None:
-    """Refuses config values of the wrong type (e.g. ``"9"`` for an int from a hand-built
-    dict); None passes (optional fields)."""
-    for names, types, what in ((ints, (int,), "an integer"), (floats, (int, float), "a number"),
-                               (strs, (str,), "a string")):
-        for name in names:
-            v = getattr(cfg, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, types)):
-                raise ConfigError(name, v, f"must be {what}")
-
-
 class ModelStageBase(StageBase[C]):
     """A stage over a pretrained model given by path: lazy load, probe-and-drop metadata."""
 

@@ -25,7 +25,6 @@ from speechtok.pipeline.stage import CutItem, Quarantine
 from speechtok.pipeline.stages.audio import Result, error_detail, load_waves
 from speechtok.pipeline.stages.base import (
     ModelStageBase,
-    check_types,
     run_guarded,
 )
 
@@ -71,9 +70,6 @@ class CodecStageConfig:
     allow_download: bool = False
 
     def validate(self) -> None:
-        check_types(self, ints=("n_codebooks", "max_batch_size", "num_threads"),
-                    floats=("bandwidth", "chunk_s", "context_s"),
-                    strs=("codec", "checkpoint", "device"))
         if self.arch is not None and not isinstance(self.arch, dict):
             raise ConfigError("arch", self.arch, "must be a mapping of EncodecArch fields")
         if self.codec not in CODECS:
