@@ -31,14 +31,18 @@ setup: sysdeps
 	fi
 	@# Nothing clone-specific goes into the shared venv. This clone gets its own small overlay
 	@# venv (.venv, no packages of its own) whose .pth puts this clone's sources first and then
-	@# the shared site-packages; its python and its `speechtok` script are this clone's.
+	@# the shared site-packages; its python and its `speechtok` script are this clone's. The native
+	@# libraries pip put in the shared venv's lib/ (oneTBB for fairseq2) are linked into .venv/lib,
+	@# where fairseq2n looks for them (next to the site-packages of the running prefix).
 	@if [ -L .venv ] || [ "$$(cat .venv/.shared 2>/dev/null)" != "$(VENV)" ]; then \
 	  rm -rf .venv && "$(VENV)/bin/python" -m venv --without-pip .venv && \
 	  site=$$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
 	  shared=$$("$(VENV)/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
 	  printf '%s\nimport site; site.addsitedir(%s)\n' "$(CURDIR)" "'$$shared'" > "$$site/speechtok-overlay.pth" && \
 	  printf '#!%s\nimport sys\nfrom speechtok.cli import main\nif __name__ == "__main__":\n    sys.exit(main())\n' "$(CURDIR)/.venv/bin/python" > .venv/bin/speechtok && \
-	  chmod +x .venv/bin/speechtok && echo "$(VENV)" > .venv/.shared; \
+	  chmod +x .venv/bin/speechtok && \
+	  for lib in "$(VENV)"/lib/lib*.so*; do [ -e "$$lib" ] && ln -sf "$$lib" .venv/lib/; done; \
+	  echo "$(VENV)" > .venv/.shared; \
 	fi
 	@$(PY) -c "import speechtok, sys; p = speechtok.__file__; sys.exit(0 if p.startswith('$(CURDIR)/') else 'speechtok imports from ' + p + ', not from this clone')"
 

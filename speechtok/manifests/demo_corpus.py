@@ -177,7 +177,13 @@ def build_demo_corpus(
         for e in plan:
             fh.write(
                 json.dumps(
-                    {"id": e["id"], "audio": f"{e['rel']}.wav", "text": e["text"], "speaker": e["speaker"], "language": "en"}
+                    {
+                        "id": e["id"],
+                        "audio": f"{e['rel']}.wav",
+                        "text": e["text"],
+                        "speaker": e["speaker"],
+                        "language": "en",
+                    }
                 )
                 + "\n"
             )

@@ -69,7 +69,8 @@ class ConformerBlock(nn.Module):
         d, ff = cfg.dim, cfg.ff_mult * cfg.dim
 
         def ffn() -> nn.Sequential:
-            return nn.Sequential(nn.LayerNorm(d), nn.Linear(d, ff), nn.SiLU(), nn.Dropout(cfg.dropout), nn.Linear(ff, d))
+            return nn.Sequential(nn.LayerNorm(d), nn.Linear(d, ff), nn.SiLU(), nn.Dropout(cfg.dropout),
+                                 nn.Linear(ff, d))
 
         self.ff1, self.ff2 = ffn(), ffn()
         self.attn_norm = nn.LayerNorm(d)

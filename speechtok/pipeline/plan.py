@@ -1,7 +1,8 @@
 """``speechtok run RECIPE -o OUT --plan``: what a run would do, without running it.
 
 Reads only the cut durations of the manifest (in 16 MiB chunks parsed by Arrow's
-multi-threaded JSON reader: memory does not grow with the manifest), then prints per stage the shards, cuts and hours, the estimated CPU (or GPU)
+multi-threaded JSON reader: memory does not grow with the manifest), then prints per stage the
+shards, cuts and hours, the estimated CPU (or GPU)
 hours from the stage's real-time factor, and the bytes its group will take.
 
 Manifest: the recipe's own when ``ingest.kind: cuts``, else ``OUT/ingest/cuts.jsonl.gz`` when

@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 from speechtok.config import build, fingerprint_of, to_json
 from speechtok.errors import ConfigError
@@ -137,7 +137,11 @@ class StageResources:
     memory_mb: int | None = None
 
 
-class StageBase:
+#: A stage's config dataclass (the library's own config, or a subclass adding stage-only fields).
+C = TypeVar("C")
+
+
+class StageBase(Generic[C]):
     """Shared plumbing for stage wrappers: fingerprint, spec, group name.
 
     Subclasses set `type_name`, `kind`, `version`, `config_cls`, and implement `process`
@@ -149,9 +153,9 @@ class StageBase:
     version: str = "1"
     config_cls: ClassVar[type[Any]]
 
-    def __init__(self, *, name: str, config: Any, input_group: str | None = None) -> None:
+    def __init__(self, *, name: str, config: C, input_group: str | None = None) -> None:
         self.name = name
-        self.config = config
+        self.config: C = config
         self.input_group = input_group
 
     def group(self) -> str:

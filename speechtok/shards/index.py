@@ -419,7 +419,7 @@ def group_fingerprint(out_dir: str | os.PathLike[str], group: str) -> str | None
 
 
 def remove_entries(out_dir: str | os.PathLike[str], group: str) -> int:
-    """Deletes every entry and shard file of `group` (the ``--force`` path); returns the count."""
+    """Deletes every entry and shard file of `group` (the ``--overwrite-stage`` path); returns the count."""
     out = Path(out_dir)
     if not is_group_name(group):
         raise InputError(str(out), f"{group!r} is not a group name; nothing was deleted")

@@ -50,7 +50,7 @@ fsynced and before its entry is recorded; ``mid_index_update`` inside `write_jso
 
 A group holds one fingerprint per output directory: committing a shard with a different
 fingerprint raises `InputError` (use a new output directory, or delete the group with
-`delete_group` / the runner's ``--force``).
+`delete_group` / the runner's ``--overwrite-stage NAME``).
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def _check_fingerprint(out: Path, meta: GroupMeta, index: IndexWriter | None = N
             str(out),
             f"group {meta.group!r} was written with fingerprint {have} but this run has "
             f"{meta.fingerprint} (config, code or upstream changed); use a new output "
-            f"directory, or rerun with --force / delete_group(out, {meta.group!r}) to replace it",
+            f"directory, or rerun with --overwrite-stage STAGE / delete_group(out, {meta.group!r}) to replace it",
         )
 
 

@@ -177,7 +177,8 @@ class VocabSpec:
 
     def check_ids(self, ids: np.ndarray) -> None:
         """Raises `InputError` if any id is outside `[0, size)`."""
-        _check_global(np.asarray(ids).astype(np.int64), TokenRange(kind="all", name="vocabulary", start=0, size=self.size))
+        _check_global(np.asarray(ids).astype(np.int64),
+                      TokenRange(kind="all", name="vocabulary", start=0, size=self.size))
 
     def kind_of(self, ids: np.ndarray) -> np.ndarray:
         """Range index (into `ranges`) of every id; shape of `ids`, int64. Used for per-kind perplexity."""

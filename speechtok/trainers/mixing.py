@@ -76,7 +76,8 @@ def parse_sources(raw: Sequence[Mapping[str, Any]] | None, field: str = "data.so
             raise ConfigError(where, item, "must be a mapping like {shards: DIR, weight: 0.5}")
         unknown = sorted(set(item) - known)
         if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}", item[unknown[0]], f"is not a source field; known: {sorted(known)}")
+            raise ConfigError(f"{where}.{unknown[0]}", item[unknown[0]],
+                              f"is not a source field; known: {sorted(known)}")
         spec = SourceSpec(shards=str(item.get("shards") or ""), weight=float(item.get("weight", 1.0)),
                           repeat=bool(item.get("repeat", False)),
                           vocab=None if item.get("vocab") is None else str(item["vocab"]))
@@ -137,7 +138,8 @@ class MixSchedule:
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         if len(state.get("sources", ())) != len(self.lengths):
-            raise InputError("checkpoint data state", f"has {len(state.get('sources', ()))} sources, the mix {len(self.lengths)}")
+            raise InputError("checkpoint data state",
+                             f"has {len(state.get('sources', ()))} sources, the mix {len(self.lengths)}")
         self.state = copy.deepcopy(dict(state))
 
     def next(self) -> tuple[int, np.ndarray]:
@@ -193,7 +195,8 @@ class MixLoader:
         cfg.validate()
         for s, (it, ln) in enumerate(zip(items, lengths, strict=True)):
             if np.asarray(ln).shape != (len(it),):
-                raise InputError(f"data.sources[{s}] lengths", f"shape {np.asarray(ln).shape} does not match {len(it)} items")
+                raise InputError(f"data.sources[{s}] lengths",
+                                 f"shape {np.asarray(ln).shape} does not match {len(it)} items")
         self.schedule = MixSchedule(lengths, weights, repeat, cfg)
         self.items, self.collate, self.cfg = _Concat(items), collate, cfg
         self._state = copy.deepcopy(self.schedule.state)

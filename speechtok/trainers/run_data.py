@@ -58,7 +58,8 @@ def check_run_data(data: str | Path, groups: Sequence[str], *, trained_on: str |
                     continue
                 meta = _meta(train, g)
                 if meta.kind == "units":
-                    up = next((u for u in tindex.groups() if tindex.fingerprint_of(u) == meta.upstream_fingerprint), None)
+                    up = next((u for u in tindex.groups() if tindex.fingerprint_of(u) == meta.upstream_fingerprint),
+                              None)
                     if up is not None and up not in have:
                         lines.append(_stage_line(_meta(train, up)))
                     src = train / "models" / g.split(".", 1)[1]

@@ -103,7 +103,8 @@ def cascade_utterances(data: Path) -> list[Any]:
         if len(sources) != 1 or sources[0].get("type") != "file":
             raise InputError(f"{data}:{row['id']}", "the cascade decodes whole audio files; this cut's recording "
                              f"is not one file ({sources!r}); pass a Kaldi directory instead")
-        if float(row.get("start") or 0.0) > 1e-3 or abs(float(row["duration"]) - float(rec.get("duration", 0.0))) > 1e-2:
+        if (float(row.get("start") or 0.0) > 1e-3
+                or abs(float(row["duration"]) - float(rec.get("duration", 0.0))) > 1e-2):
             raise InputError(f"{data}:{row['id']}", "the cascade decodes whole recordings; this cut is a segment "
                              f"({row.get('start')} s + {row['duration']} s); pass a Kaldi directory instead")
         out.append(Utterance(id=str(row["id"]), path=Path(sources[0]["source"]), text=row.get("text") or None,

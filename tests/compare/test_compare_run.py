@@ -54,7 +54,7 @@ def test_two_families_run_and_the_failing_one_is_recorded(report: tuple[Path, in
         assert f["eval_utts"] == 6 and f["eval_audio_s"] > 0
         assert f["llm_tokens_per_s"] > 0
         assert 0 < f["trainable_params"] <= f["total_params"]
-        assert f["overrides"]["llm.hidden_size"] == "32"
+        assert f["overrides"]["llm.hidden_size"] == 32
     # frame stacking by 2 of 50 Hz features: 25 adapter tokens per second
     assert fams["latent"]["llm_tokens_per_s"] == pytest.approx(25.0, rel=0.05)
     assert fams["token"]["can_generate_speech"] and "not measured" in fams["token"]["speech_intelligibility"]

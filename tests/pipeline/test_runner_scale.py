@@ -165,7 +165,7 @@ def test_ray_cluster_losing_a_node_mid_run_is_byte_identical(tmp_path: Path) -> 
     from ray.cluster_utils import Cluster
     from test_runner_util import listening_addresses
 
-    from speechtok.pipeline.ray_loopback import LOOPBACK, loopback_ray
+    from speechtok.pipeline.executors.ray_loopback import LOOPBACK, loopback_ray
 
     corpus = make_corpus(tmp_path / "corpus", n=24)  # 8 shards per stage
     local = tmp_path / "local"

@@ -108,7 +108,7 @@ def test_refuses_to_mix_fingerprints(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         commit_group_shard(tmp_path, 1, other, [{"id": "b", "units": np.arange(3)}])
     msg = str(err.value)
-    assert "units.km50" in msg and "units-fp-1" in msg and "units-fp-2" in msg and "--force" in msg
+    assert "units.km50" in msg and "units-fp-1" in msg and "units-fp-2" in msg and "--overwrite-stage" in msg
     with pytest.raises(InputError):
         ShardWriter(tmp_path, other)
     assert delete_group(tmp_path, "units.km50") == 1

@@ -37,8 +37,8 @@ from speechtok.pipeline.executors.base import (
     reproducible_env,
     run_bounded,
 )
+from speechtok.pipeline.executors.ray_loopback import LOOPBACK, loopback_ray
 from speechtok.pipeline.job import run_shard_job
-from speechtok.pipeline.ray_loopback import LOOPBACK, loopback_ray
 from speechtok.pipeline.stage import StageResources
 
 #: How often a job whose worker died (a Ray system error) is resubmitted before the run fails.

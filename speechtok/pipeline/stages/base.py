@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from speechtok.errors import ConfigError, SpeechtokError
 from speechtok.failures import BUG, EnvironmentFailure, classify, with_retries
-from speechtok.pipeline.stage import Quarantine, StageBase, count_model_load
+from speechtok.pipeline.stage import C, Quarantine, StageBase, count_model_load
 from speechtok.pipeline.stages.audio import Result, error_detail
 
 
@@ -86,22 +86,10 @@ def fill_feats(out: list[Result], slots: list[int], feats: list[Any], *, dtype: 
             row["feats"] = stored  # (T, D)
 
 
-def check_types(cfg: Any, *, ints: Sequence[str] = (), floats: Sequence[str] = (),
-                strs: Sequence[str] = ()) -> None:
-    """Refuses config values of the wrong type (e.g. ``"9"`` for an int from a hand-built
-    dict); None passes (optional fields)."""
-    for names, types, what in ((ints, (int,), "an integer"), (floats, (int, float), "a number"),
-                               (strs, (str,), "a string")):
-        for name in names:
-            v = getattr(cfg, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, types)):
-                raise ConfigError(name, v, f"must be {what}")
-
-
-class ModelStageBase(StageBase):
+class ModelStageBase(StageBase[C]):
     """A stage over a pretrained model given by path: lazy load, probe-and-drop metadata."""
 
-    def __init__(self, *, name: str, config: Any, input_group: str | None = None) -> None:
+    def __init__(self, *, name: str, config: C, input_group: str | None = None) -> None:
         if input_group:
             raise ConfigError(f"{name}.input", input_group,
                               f"must be empty: a {self.type_name} stage reads the cuts' audio")
@@ -139,7 +127,16 @@ class ModelStageBase(StageBase):
         return dict(self.facts())
 
 
-class FeatsStageBase(ModelStageBase):
+class _HasDtype(Protocol):
+    @property
+    def dtype(self) -> str: ...
+
+
+#: The config of a ``feats`` stage: anything with the stored ``dtype``.
+FC = TypeVar("FC", bound=_HasDtype)
+
+
+class FeatsStageBase(ModelStageBase[FC]):
     """A model stage that writes ``feats.NAME`` (float (T, D) per cut, `config.dtype`)."""
 
     kind = "feats"

@@ -1,7 +1,8 @@
 """The ``codec`` stage: neural-codec codes per cut (``codes.NAME``, uint16 (T, Q)).
 
 Wraps `speechtok.tokenizers.acoustic.build_tokenizer` (EnCodec 24/48 kHz, DAC 16/24/44 kHz,
-Lyra v2, Mimi and X-Codec through transformers from a local model directory). Cuts are resampled (lhotse ``cut.resample``) to the codec's rate and encoded in exact
+Lyra v2, Mimi and X-Codec through transformers from a local model directory). Cuts are resampled
+(lhotse ``cut.resample``) to the codec's rate and encoded in exact
 batches (batched codes equal each cut's codes alone). The group metadata holds the frame rate,
 ``num_codebooks`` (Q), ``vocab_size`` (entries per codebook) and the weights' checksum, which
 also enters the fingerprint.
@@ -24,7 +25,6 @@ from speechtok.pipeline.stage import CutItem, Quarantine
 from speechtok.pipeline.stages.audio import Result, error_detail, load_waves
 from speechtok.pipeline.stages.base import (
     ModelStageBase,
-    check_types,
     run_guarded,
 )
 
@@ -70,9 +70,6 @@ class CodecStageConfig:
     allow_download: bool = False
 
     def validate(self) -> None:
-        check_types(self, ints=("n_codebooks", "max_batch_size", "num_threads"),
-                    floats=("bandwidth", "chunk_s", "context_s"),
-                    strs=("codec", "checkpoint", "device"))
         if self.arch is not None and not isinstance(self.arch, dict):
             raise ConfigError("arch", self.arch, "must be a mapping of EncodecArch fields")
         if self.codec not in CODECS:
@@ -136,7 +133,7 @@ class CodecStageConfig:
                           num_threads=self.num_threads)
 
 
-class CodecStage(ModelStageBase):
+class CodecStage(ModelStageBase[CodecStageConfig]):
     """Codec codes (see module docstring)."""
 
     type_name: ClassVar[str] = "codec"

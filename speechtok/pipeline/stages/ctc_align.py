@@ -38,7 +38,7 @@ class CTCAlignConfig:
             raise ConfigError("run", self.run, "must name a latent training run directory")
 
 
-class CTCAlignStage(StageBase):
+class CTCAlignStage(StageBase[CTCAlignConfig]):
     """CTC forced word alignment over a features group (see module docstring)."""
 
     type_name: ClassVar[str] = "ctc_align"
@@ -46,7 +46,7 @@ class CTCAlignStage(StageBase):
     version = "1"
     config_cls: ClassVar[type[Any]] = CTCAlignConfig
 
-    def __init__(self, *, name: str, config: Any, input_group: str | None = None) -> None:
+    def __init__(self, *, name: str, config: CTCAlignConfig, input_group: str | None = None) -> None:
         if not input_group or not input_group.startswith("feats."):
             raise ConfigError(f"{name}.input", input_group,
                               "must name the features group the CTC encoder reads, e.g. feats.whisper")

@@ -53,7 +53,7 @@ def cut_row(cut: Any, *, keep_json: bool = True) -> dict[str, Any]:
     }
 
 
-class CutsStage(StageBase):
+class CutsStage(StageBase[CutsConfig]):
     """Writes the ``cuts`` group (see module docstring)."""
 
     type_name: ClassVar[str] = "cuts"

@@ -40,14 +40,13 @@ class FbankStageConfig(FbankConfig):
             raise ConfigError("sampling_rate", self.sampling_rate, "must be >= 1000 Hz")
 
 
-class FbankStage(StageBase):
+class FbankStage(StageBase[FbankStageConfig]):
     """Filterbank features (see module docstring)."""
 
     type_name: ClassVar[str] = "fbank"
     kind = "feats"
     version = "1"
     config_cls: ClassVar[type[Any]] = FbankStageConfig
-    config: FbankStageConfig
 
     def group_meta_fields(self) -> dict[str, Any]:
         return {"frame_rate": 1.0 / self.config.frame_shift, "dim": self.config.num_mel_bins,

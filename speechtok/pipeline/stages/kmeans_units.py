@@ -80,7 +80,7 @@ class KMeansUnitsConfig(KMeansConfig):
         return KMeansConfig(**{f.name: getattr(self, f.name) for f in fields(KMeansConfig)})
 
 
-class KMeansUnitsStage(StageBase):
+class KMeansUnitsStage(StageBase[KMeansUnitsConfig]):
     """k-means units over an upstream ``feats.*`` group (see module docstring)."""
 
     type_name: ClassVar[str] = "kmeans_units"
@@ -88,7 +88,7 @@ class KMeansUnitsStage(StageBase):
     version = "1"
     config_cls: ClassVar[type[Any]] = KMeansUnitsConfig
 
-    def __init__(self, *, name: str, config: Any, input_group: str | None = None) -> None:
+    def __init__(self, *, name: str, config: KMeansUnitsConfig, input_group: str | None = None) -> None:
         if not input_group or not input_group.startswith("feats."):
             raise ConfigError(f"{name}.input", input_group,
                               "must name a features group such as feats.fbank")

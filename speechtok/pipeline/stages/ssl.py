@@ -27,14 +27,13 @@ from speechtok.pipeline.stages.audio import Result, load_waves
 from speechtok.pipeline.stages.base import FeatsStageBase, fill_feats, run_guarded
 
 
-class SSLStage(FeatsStageBase):
+class SSLStage(FeatsStageBase[SSLConfig]):
     """SSL layer features (see module docstring); the config is `SSLConfig` as it is, with
     exactly one layer (``layers: [6]``)."""
 
     type_name: ClassVar[str] = "ssl"
     version = "1"
     config_cls: ClassVar[type[Any]] = SSLConfig
-    config: SSLConfig
 
     def __init__(self, *, name: str, config: SSLConfig, input_group: str | None = None) -> None:
         if len(config.layers) != 1:

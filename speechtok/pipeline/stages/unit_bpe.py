@@ -88,7 +88,7 @@ def check_units_source(bpe: Any, meta: Any, *, group: str, model: Path) -> None:
             f"RUN/models/NAME` in its kmeans_units stage)")
 
 
-class UnitBPEStage(StageBase):
+class UnitBPEStage(StageBase[UnitBPEConfig]):
     """Unit BPE over an upstream ``units.*`` group (see module docstring)."""
 
     type_name: ClassVar[str] = "unit_bpe"
@@ -96,7 +96,7 @@ class UnitBPEStage(StageBase):
     version = "1"
     config_cls: ClassVar[type[Any]] = UnitBPEConfig
 
-    def __init__(self, *, name: str, config: Any, input_group: str | None = None) -> None:
+    def __init__(self, *, name: str, config: UnitBPEConfig, input_group: str | None = None) -> None:
         if not input_group or not input_group.startswith("units."):
             raise ConfigError(f"{name}.input", input_group,
                               "must name a units group such as units.km")

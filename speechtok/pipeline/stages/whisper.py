@@ -22,13 +22,12 @@ from speechtok.pipeline.stages.audio import Result, load_waves
 from speechtok.pipeline.stages.base import FeatsStageBase, fill_feats, run_guarded
 
 
-class WhisperStage(FeatsStageBase):
+class WhisperStage(FeatsStageBase[WhisperStatesConfig]):
     """Whisper encoder states (see module docstring); the config is `WhisperStatesConfig`."""
 
     type_name: ClassVar[str] = "whisper"
     version = "1"
     config_cls: ClassVar[type[Any]] = WhisperStatesConfig
-    config: WhisperStatesConfig
 
     def _load(self) -> WhisperEncoderStates:
         return WhisperEncoderStates(self.config)

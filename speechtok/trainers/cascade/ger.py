@@ -114,7 +114,12 @@ def train_ger(records: Sequence[dict[str, object]], out_dir: Path, config: GERCo
             r=config.lora_r,
             lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout,
-            target_modules=["q_proj", "k_proj", "v_proj", "out_proj" if model.config.model_type == "speechtok_whisper_decoder" else "o_proj"],
+            target_modules=[
+                "q_proj",
+                "k_proj",
+                "v_proj",
+                "out_proj" if model.config.model_type == "speechtok_whisper_decoder" else "o_proj",
+            ],
             bias="none",
             task_type="CAUSAL_LM",
         )
@@ -142,7 +147,8 @@ def train_ger(records: Sequence[dict[str, object]], out_dir: Path, config: GERCo
     model.save_pretrained(str(out_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(out_dir))
     cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
-    atomic.write_text(out_dir / "ger_report.json", json.dumps({"config": cfg, "report": asdict(report)}, indent=2) + "\n")
+    atomic.write_text(out_dir / "ger_report.json",
+                      json.dumps({"config": cfg, "report": asdict(report)}, indent=2) + "\n")
     return report
 
 

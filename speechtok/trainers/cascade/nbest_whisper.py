@@ -50,7 +50,8 @@ class WhisperNBestConfig:
     def validate(self) -> None:
         """Raises `ConfigError` naming the first bad field."""
         if not (Path(self.model_dir) / "model.bin").exists():
-            raise ConfigError("model_dir", str(self.model_dir), "must be a CTranslate2 Whisper directory (with model.bin)")
+            raise ConfigError("model_dir", str(self.model_dir),
+                              "must be a CTranslate2 Whisper directory (with model.bin)")
         if self.beam_size < 1:
             raise ConfigError("beam_size", self.beam_size, "must be >= 1")
         if not 1 <= self.num_hypotheses <= self.beam_size:

@@ -111,7 +111,8 @@ class AdapterConfig:
             raise ConfigError("adapter.post", self.post, f"must be one of {POSTS}")
 
 
-def build_adapter(cfg: AdapterConfig, in_dim: int, out_dim: int, *, ctc_head: nn.Module | None = None, blank: int = 0) -> Adapter:
+def build_adapter(cfg: AdapterConfig, in_dim: int, out_dim: int, *, ctc_head: nn.Module | None = None,
+                  blank: int = 0) -> Adapter:
     """An adapter from `cfg` mapping `in_dim` encoder features to `out_dim` LLM embeddings.
 
     `ctc_head` (`(B, T, in_dim) -> (B, T, V)` logits) is required for the "ctc" kind."""

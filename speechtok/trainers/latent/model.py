@@ -88,14 +88,16 @@ class SpeechLLM(nn.Module):
         emb: torch.Tensor = self.llm.get_input_embeddings()(ids)
         return emb
 
-    def speech(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def speech(self, feats: torch.Tensor,
+               lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> adapter output `(B, T', H)`, its lengths, encoder output `(B, T'', dim)` and its lengths."""
         with torch.set_grad_enabled(self.train_encoder and torch.is_grad_enabled()):
             h, hl = self.encoder(feats, lengths)
         y, yl = self.adapter(h, hl)
         return y, yl, h, hl
 
-    def _splice(self, y: torch.Tensor, yl: torch.Tensor, targets: list[torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _splice(self, y: torch.Tensor, yl: torch.Tensor,
+                targets: list[torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Builds right-padded `inputs_embeds (B, L, H)`, `attention_mask (B, L)`, `labels (B, L)`."""
         pre, suf = self._embed(self.prefix), self._embed(self.suffix)
         rows, labels = [], []
@@ -137,7 +139,8 @@ class SpeechLLM(nn.Module):
         return loss
 
     @torch.no_grad()
-    def generate(self, feats: torch.Tensor, lengths: torch.Tensor, *, max_new_tokens: int, allowed: torch.Tensor | None = None) -> list[list[int]]:
+    def generate(self, feats: torch.Tensor, lengths: torch.Tensor, *, max_new_tokens: int,
+                 allowed: torch.Tensor | None = None) -> list[list[int]]:
         """Greedy decoding, one row at a time (no padding inside the prompt); ids without eos."""
         device = self.prefix.device
         y, yl, _, _ = self.speech(feats.to(device), lengths.to(device))

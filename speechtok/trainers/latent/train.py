@@ -236,7 +236,8 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     if opts.encoder_from:
         ckpt = latest_checkpoint(Path(opts.encoder_from) / "stage1")
         if ckpt is None:
-            raise ConfigError("latent.encoder_from", opts.encoder_from, "must be a latent run with a stage-1 checkpoint")
+            raise ConfigError("latent.encoder_from", opts.encoder_from,
+                              "must be a latent run with a stage-1 checkpoint")
         load_model_tensors(encoder, ckpt / "model.safetensors")
     elif stage1 is not None:
         def ctc_step(model: Any, batch: SpeechBatch) -> torch.Tensor:
@@ -284,7 +285,8 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
 
     def eval_fn(m: Any) -> dict[str, float]:
         n = min(len(dev_batch.texts), 32)
-        ids = m.generate(dev_batch.feats[:n], dev_batch.lengths[:n], max_new_tokens=opts.max_new_tokens, allowed=allowed)
+        ids = m.generate(dev_batch.feats[:n], dev_batch.lengths[:n], max_new_tokens=opts.max_new_tokens,
+                         allowed=allowed)
         return {"cer": cer(dev_batch.texts[:n], [decode(i) for i in ids]).rate}
 
     loader = make_loader(collate)

@@ -29,7 +29,8 @@ def perplexity_by_kind(
     for start in range(0, len(seqs), batch_size):
         chunk = list(seqs[start : start + batch_size])
         batch = collate_sequences(chunk)
-        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+        logits = model(input_ids=batch["input_ids"].to(device),
+                       attention_mask=batch["attention_mask"].to(device)).logits
         logp = torch.log_softmax(logits[:, :-1].float(), -1)  # (B, L-1, V)
         target = batch["labels"][:, 1:].to(device)  # (B, L-1)
         mask = target != -100

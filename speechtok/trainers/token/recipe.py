@@ -11,14 +11,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
 from speechtok.config import apply_sets, expand
 from speechtok.errors import ConfigError, InputError
-
-T = TypeVar("T")
 
 
 def load_recipe_dict(path: Path, sets: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:

@@ -156,7 +156,8 @@ class Span:
     tokens: tuple[int, int]
 
 
-def choose_spans(num_words: int, *, speech_ratio: float, mean_span_words: float, rng: np.random.Generator) -> list[tuple[str, int, int]]:
+def choose_spans(num_words: int, *, speech_ratio: float, mean_span_words: float,
+                 rng: np.random.Generator) -> list[tuple[str, int, int]]:
     """Modality spans over `num_words` words: a two-state Markov chain that switches only at word
     edges, with mean speech span `2 * mean_span_words * speech_ratio` and mean text span
     `2 * mean_span_words * (1 - speech_ratio)` words, so the expected share of speech words is

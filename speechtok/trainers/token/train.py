@@ -141,7 +141,8 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     def units_of(u: Any) -> Any:
         return dedup(u.units)[0] if data_cfg.dedup else u.units
 
-    report["ppl.unigram.units"] = unigram_perplexity([units_of(u) for u in train_utts], [units_of(u) for u in dev_utts], unit_vocab)
+    report["ppl.unigram.units"] = unigram_perplexity([units_of(u) for u in train_utts],
+                                                     [units_of(u) for u in dev_utts], unit_vocab)
     if "asr" in data_cfg.tasks and eval_cfg.asr_utts:
         records = asr_records(model, spec, name, dev_utts[: eval_cfg.asr_utts], decode,
                               dedup=data_cfg.dedup, max_new_tokens=eval_cfg.max_new_tokens)
