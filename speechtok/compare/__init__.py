@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from speechtok.compare.report import write_report
 from speechtok.compare.split_proof import data_description, heldout_split
 from speechtok.errors import InputError
 from speechtok.paths import ROOT, whisper_tiny_en_dir
+from speechtok.shards.index import ShardIndex
 
 CAVEATS: tuple[str, ...] = (
     "The LLMs are tiny Llamas trained from scratch on this corpus's transcripts only (no pretrained text LM is "
@@ -48,9 +49,21 @@ CAVEATS: tuple[str, ...] = (
 )
 
 
+def shards_complete(shards: Path, groups: Sequence[str]) -> bool:
+    """True when `shards` has an index and every group in `groups` is committed for every
+    shard of ``cuts`` (a build that was interrupted is not complete)."""
+    if not (shards / "index.json").is_file():
+        return False
+    index = ShardIndex.load(shards)
+    cuts = set(index.committed_shards("cuts"))
+    return bool(cuts) and all(set(index.committed_shards(g)) >= cuts for g in groups)
+
+
 def _ensure_shards(recipe: CompareRecipe) -> None:
-    """Builds `data.shards` with the runner from `data.shards_recipe` when its index is missing."""
-    if (recipe.data.shards / "index.json").is_file() or recipe.data.shards_recipe is None:
+    """Builds (or finishes building: the runner resumes) `data.shards` from
+    `data.shards_recipe` unless the families' groups are complete."""
+    if recipe.data.shards_recipe is None or shards_complete(recipe.data.shards,
+                                                            [recipe.data.feats, recipe.data.units]):
         return
     from speechtok.pipeline.recipe import load_recipe
     from speechtok.pipeline.runner import RunOptions, run

@@ -86,7 +86,8 @@ def test_backbones_parse_and_change_only_the_llm_and_its_rates(tmp_path: Path) -
 
     so, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {})
     assert so.backbones == ("scratch",)
-    both, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {"backbone": ["scratch", "whisper_decoder"]})
+    both, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml",
+                                  {"backbone": ["scratch", "whisper_decoder"]})
     assert both.backbones == ("scratch", "whisper_decoder")
     demo, _ = load_compare_recipe(ROOT / "recipes/compare_demo.yaml", {"data.shards": "/tmp/x"})
     assert demo.backbones == ("scratch", "whisper_decoder")

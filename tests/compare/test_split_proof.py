@@ -94,3 +94,16 @@ def test_title_and_data_line_describe_the_data_used(shards: Path, tmp_path: Path
     for spk in held.speakers("test"):
         assert md.count(spk) == 1  # listed once
     assert "| test WER % | dev WER % | dev+test WER % |" in md and "| 50.0 | 25.0 | 40.0 |" in md
+
+
+def test_an_interrupted_shard_build_is_not_complete(tmp_path: Path) -> None:
+    from speechtok.compare import shards_complete
+    from speechtok.shards.index import shard_path
+    from speechtok.shards.testing import write_dummy_output
+
+    write_dummy_output(tmp_path, num_cuts=9)
+    assert shards_complete(tmp_path, ["feats.d8", "units.km50"])
+    assert not shards_complete(tmp_path, ["feats.d8", "units.km500"])  # a group never built
+    shard_path(tmp_path, 1, "units.km50").unlink()  # as if the build died with that shard in flight
+    assert not shards_complete(tmp_path, ["feats.d8", "units.km50"])
+    assert not shards_complete(tmp_path / "missing", ["feats.d8"])

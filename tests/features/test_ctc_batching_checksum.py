@@ -118,4 +118,5 @@ def test_model_checksum(tmp_path: Path) -> None:
     assert tensor_checksum(m.state_dict()) == tensor_checksum(m.state_dict())
     with torch.no_grad():
         m.weight[0, 0] += 1
-    assert tensor_checksum(m.state_dict()) != tensor_checksum({k: v.clone() for k, v in torch.nn.Linear(2, 2).state_dict().items()})
+    assert tensor_checksum(m.state_dict()) != tensor_checksum(
+        {k: v.clone() for k, v in torch.nn.Linear(2, 2).state_dict().items()})

@@ -107,7 +107,8 @@ def make_jsonl(root: Path, corpus: Path) -> tuple[Path, dict[str, str]]:
     rel = corpus.name
     lines = [
         json.dumps({"id": "j_good", "audio": f"{rel}/good_mono.wav", "text": "good", "speaker": "s1"}),
-        json.dumps({"id": "j_flac", "audio": f"{rel}/good_flac.flac", "text": "flac", "speaker": "s2", "language": "en"}),
+        json.dumps({"id": "j_flac", "audio": f"{rel}/good_flac.flac", "text": "flac", "speaker": "s2",
+                    "language": "en"}),
         json.dumps({"id": "j_missing", "audio": f"{rel}/not_there.wav", "text": "missing"}),
         json.dumps({"id": "j_textonly", "text": "a transcript without audio"}),
         json.dumps({"id": "j_good", "audio": f"{rel}/good_ogg.ogg", "text": "same id again"}),

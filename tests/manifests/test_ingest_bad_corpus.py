@@ -129,7 +129,8 @@ def test_strict_python_api_raises_on_first_bad(bad_root: tuple[Path, dict[str, s
     assert not (tmp_path / "cuts.jsonl.gz").exists()
 
 
-def test_cli_exit_codes(bad_root: tuple[Path, dict[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_exit_codes(bad_root: tuple[Path, dict[str, str]], tmp_path: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
     root, _ = bad_root
     assert main(["ingest", str(root / "corpus"), "-o", str(tmp_path / "a"), "--no-progress"]) == 0
     out = capsys.readouterr().out

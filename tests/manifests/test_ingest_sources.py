@@ -45,7 +45,8 @@ def test_tsv_regex_and_speaker_dirs(tree: Path, tmp_path: Path) -> None:
     assert cuts["top"].supervisions[0].speaker is None
     problems = {p["id"]: p["reason"] for p in read_quarantine(rep.quarantine_path)}
     assert problems == {"ghost": "no_audio_for_transcript", "top": "no_transcript", "alice/sess1/a_2": "no_transcript"}
-    rep = ingest(tree, tmp_path / "o2", speaker_from="parent_dir", label_regex=r"(?P<speaker>[a-z])_(?P<text>\d)", progress=False)
+    rep = ingest(tree, tmp_path / "o2", speaker_from="parent_dir", label_regex=r"(?P<speaker>[a-z])_(?P<text>\d)",
+                 progress=False)
     cuts = {c.id: c for c in CutSet.from_file(rep.cuts_path)}
     assert (cuts["alice/sess1/a_2"].supervisions[0].speaker, cuts["alice/sess1/a_2"].supervisions[0].text) == ("a", "2")
     assert cuts["top"].supervisions[0].text is None  # "top" does not match the regex
@@ -95,7 +96,8 @@ def test_recipe_style_plain_options(tree: Path, tmp_path: Path) -> None:
     """Options as a YAML recipe gives them: str paths and a dict for `check`."""
     tsv = tmp_path / "t.tsv"
     tsv.write_text("bob/b_1\thi\n")
-    rep = ingest(tree, tmp_path / "o", text_tsv=str(tsv), check={"max_channels": 1}, speaker_from="top_dir", progress=False)
+    rep = ingest(tree, tmp_path / "o", text_tsv=str(tsv), check={"max_channels": 1}, speaker_from="top_dir",
+                 progress=False)
     assert rep.num_cuts == 4 and rep.flags == {"no_transcript": 3}
     with pytest.raises(ConfigError, match="check"):
         ingest(tree, tmp_path / "o2", check={"nope": 1})

@@ -65,7 +65,8 @@ def test_sigkill_from_a_pool_worker_kills_the_run_and_resume_matches(
 def test_sigkill_mid_shard_write_and_mid_index_update_then_resume(
         cli_setup: CliSetup, cli_reference: dict[str, str]) -> None:
     out = cli_setup.root / "mid-write"
-    proc = cli_run(cli_setup.recipe, out, env={"SPEECHTOK_FAULT": "after_tmp_write:6"})  # fbank shard 1: tmp file, not committed
+    # fbank shard 1: tmp file, not committed
+    proc = cli_run(cli_setup.recipe, out, env={"SPEECHTOK_FAULT": "after_tmp_write:6"})
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert list((out / "shards").glob("*.tmp.*"))  # the kill left the tmp shard behind
     # fbank shards 1-3 write their entries (1-3), then the stage's index.json rewrite (4)

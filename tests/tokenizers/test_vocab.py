@@ -18,7 +18,8 @@ def _spec() -> VocabSpec:
 def test_layout_is_contiguous_and_ordered() -> None:
     spec = _spec()
     ranges = spec.ranges
-    assert [r.name for r in ranges] == ["text", "special", "units.km100", "codes.enc.q0", "codes.enc.q1", "codes.enc.q2"]
+    assert [r.name for r in ranges] == ["text", "special", "units.km100",
+                                        "codes.enc.q0", "codes.enc.q1", "codes.enc.q2"]
     for a, b in zip(ranges, ranges[1:], strict=False):
         assert a.stop == b.start
     assert spec.size == 40 + len(spec.special_tokens) + 100 + 3 * 16

@@ -63,7 +63,8 @@ def _run(run_dir: Path, crash_at: int | None = None, steps: int = 24) -> dict[in
                      eval_every=6, checkpoint_every=5, seed=11, device="cpu")
     torch.manual_seed(999)  # a different init: the checkpoint must override it on resume
     model = _Net()
-    result = train(model, _loss(crash_at, []), loader, cfg, run_dir, eval_fn=lambda m: {"w": float(m.net[0].weight.sum())})
+    result = train(model, _loss(crash_at, []), loader, cfg, run_dir,
+                   eval_fn=lambda m: {"w": float(m.net[0].weight.sum())})
     return result.losses
 
 

@@ -47,21 +47,24 @@ def test_shard_dataset_skips_quarantined_rows_and_reports_them(tmp_path: Path) -
     want = [r["id"] for i, r in enumerate(rows["cuts"]) if i not in (1, 6)]
     assert len(ds) == 8 and [r["id"] for r in ds] == want and [ds[i]["id"] for i in range(8)] == want
     assert ds[-1]["id"] == want[-1]
-    assert ds.num_quarantined == 2 and ds.quarantined == {"cut-0001": "km: nan_features", "cut-0006": "km: nan_features"}
+    assert ds.num_quarantined == 2 and ds.quarantined == {"cut-0001": "km: nan_features",
+                                                          "cut-0006": "km: nan_features"}
     assert len(ds.lengths(UNITS.group)) == 8 and (ds.lengths(UNITS.group) > 0).all()
     every = ShardDataset(tmp_path, ("cuts", UNITS.group), include_quarantined=True)
     assert len(every) == 10 and every.num_quarantined == 2 and len(every[1][UNITS.group]) == 0
     assert len(ShardDataset(tmp_path, ("cuts", FEATS.group))) == 10  # not quarantined in that group
 
 
-def test_token_trainer_skips_quarantined_and_unlabelled_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_token_trainer_skips_quarantined_and_unlabelled_rows(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
     _output(tmp_path, drop_speaker=(2,), drop_text=(3,), quarantine={UNITS.group: [5]})
     utts, vocab = load_utterances(TokenDataConfig(shards=str(tmp_path), units=UNITS.group, tasks=("unitlm", "asr")))
     assert vocab == 50
     assert [u.id for u in utts] == [f"cut-{i:04d}" for i in range(10) if i not in (2, 3, 5)]
     assert all(u.speaker.startswith("spk") for u in utts)  # never the cut id
     out = capsys.readouterr().out
-    assert "7 rows used; left out 1 quarantined" in out and "1 without a speaker" in out and "1 without a target text" in out
+    assert ("7 rows used; left out 1 quarantined" in out and "1 without a speaker" in out
+            and "1 without a target text" in out)
     # a unit LM needs no text: that row stays
     utts, _ = load_utterances(TokenDataConfig(shards=str(tmp_path), units=UNITS.group, tasks=("unitlm",)))
     assert "cut-0003" in {u.id for u in utts}

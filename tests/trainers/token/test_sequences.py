@@ -47,7 +47,8 @@ def test_asr_tts_textlm_layout_and_loss_mask() -> None:
     units, text = np.array([4, 4, 7]), encode("HI")
     asr = sq.asr_sequence(SPEC, "km", units, text)
     s = SPEC.special_id
-    assert asr.ids.tolist() == [s("<|asr|>"), s("<|speech|>"), *SPEC.unit_ids("km", np.array([4, 7])), s("<|text|>"), *text, s("<|eos|>")]
+    assert asr.ids.tolist() == [s("<|asr|>"), s("<|speech|>"), *SPEC.unit_ids("km", np.array([4, 7])),
+                                s("<|text|>"), *text, s("<|eos|>")]
     assert asr.loss_mask.tolist() == [False] * 5 + [True] * 3
     assert np.array_equal(asr.ids[:5], sq.asr_prompt(SPEC, "km", units))
     tts = sq.tts_sequence(SPEC, "km", units, text)

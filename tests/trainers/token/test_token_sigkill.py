@@ -23,7 +23,8 @@ from speechtok.trainers.token.synthetic import write_synthetic_shards
 
 def _cmd(shards: Path, out: Path) -> list[str]:
     sets = {"data.shards": str(shards), "train.max_steps": "40", "train.log_every": "1",
-            "train.checkpoint_every": "8", "train.keep_checkpoints": "10", "train.eval_every": "0", "eval.asr_utts": "0",
+            "train.checkpoint_every": "8", "train.keep_checkpoints": "10", "train.eval_every": "0",
+            "eval.asr_utts": "0",
             "data.tasks": "[unitlm, asr]"}
     return [sys.executable, "-m", "speechtok", "train", "token", str(ROOT / "recipes" / "token_tiny.yaml"),
             "-o", str(out), *[a for k, v in sets.items() for a in ("--set", f"{k}={v}")]]

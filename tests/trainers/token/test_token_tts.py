@@ -21,7 +21,8 @@ def _shards(tmp: Path) -> Path:
     corpus = write_tone_corpus(tmp / "corpus", 14, stem="u", text=lambda i: f"tone number {i}",
                                speakers=4)
     recipe = recipe_from_dict({
-        "ingest": {"source": str(corpus), "sample_rate": 16000, "options": {"speaker_from": "top_dir"}}, "shards": {"cuts_per_shard": 7},
+        "ingest": {"source": str(corpus), "sample_rate": 16000, "options": {"speaker_from": "top_dir"}},
+        "shards": {"cuts_per_shard": 7},
         "stages": [{"type": "fbank", "name": "fbank", "config": {"num_mel_bins": 40}},
                    {"type": "kmeans_units", "name": "km16", "input": "feats.fbank",
                     "config": {"k": 16, "iterations": 4, "frame_budget": 5000}}]})
