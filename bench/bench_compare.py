@@ -13,7 +13,8 @@ Overrides: `BENCH_COMPARE_STEPS` (budget.steps), `BENCH_COMPARE_OUT` (report dir
 `BENCH_COMPARE_BACKBONE` (``backbone``, e.g. ``[scratch, whisper_decoder]``: the whisper_decoder
 runs record `compare.<family>.whisper_decoder.*`, e.g. `compare.latent.whisper_decoder.test_wer`),
 `BENCH_COMPARE_FAMILY_SET` (JSON ``{"text": {"ger.enabled": false}}``: dotted overrides added to a
-family's own, e.g. to fit a loaded machine's time; a string value is read like a ``--set`` value). Every override is kept in the figures' settings.
+family's own, e.g. to fit a loaded machine's time; a string value is read like a ``--set`` value).
+Every override is kept in the figures' settings.
 """
 
 from __future__ import annotations
