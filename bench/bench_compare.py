@@ -13,7 +13,7 @@ Overrides: `BENCH_COMPARE_STEPS` (budget.steps), `BENCH_COMPARE_OUT` (report dir
 `BENCH_COMPARE_BACKBONE` (``backbone``, e.g. ``[scratch, whisper_decoder]``: the whisper_decoder
 runs record `compare.<family>.whisper_decoder.*`, e.g. `compare.latent.whisper_decoder.test_wer`),
 `BENCH_COMPARE_FAMILY_SET` (JSON ``{"text": {"ger.enabled": false}}``: dotted overrides added to a
-family's own, e.g. to fit a loaded machine's time; a string value is read like a ``--set`` value).
+family's own, e.g. to fit a loaded machine's time; values keep their JSON types).
 Every override is kept in the figures' settings.
 """
 
@@ -51,8 +51,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"BENCH_COMPARE_FAMILY_SET: no family {unknown[0]!r}")
     recipe = dataclasses.replace(recipe, families=tuple(
-        dataclasses.replace(f, sets={**f.sets, **{k: parse_value(v) if isinstance(v, str) else v
-                                                   for k, v in family_sets.get(f.name, {}).items()}})
+        dataclasses.replace(f, sets={**f.sets, **family_sets.get(f.name, {})})
         for f in recipe.families))
     with timed() as t:
         result = compare(recipe, out, recipe_path=str(recipe_path.relative_to(ROOT)))
