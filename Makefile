@@ -71,7 +71,7 @@ bench-check: setup
 	$(PY) -m bench --check
 
 lint: setup
-	$(VENV)/bin/ruff check speechtok tests bench
+	$(VENV)/bin/ruff check speechtok tests bench scripts
 	$(VENV)/bin/mypy speechtok
 
 clean-venv:
