@@ -21,7 +21,6 @@ cannot read back, or a file that vanished, keeps it stale.
 from __future__ import annotations
 
 import ast
-import hashlib
 import subprocess
 from functools import lru_cache
 
@@ -106,13 +105,6 @@ def normalised(src: bytes, subs: list[tuple[str, str]] | None = None) -> str:
     return ast.dump(ast.fix_missing_locations(tree))
 
 
-def _sha(files: dict[str, bytes]) -> str:  # the same digest as `provenance.code_sha`
-    h = hashlib.sha256()
-    for rel in sorted(files):
-        h.update(rel.encode() + b"\0" + files[rel] + b"\0")
-    return h.hexdigest()[:16]
-
-
 @lru_cache(maxsize=1024)
 def _show(commit: str, path: str) -> bytes:
     data = _git("show", f"{commit}:{path}")
@@ -127,7 +119,7 @@ def moved_only(code: tuple[str, ...], code_sha: str, commit: str) -> bool:
     if not base or _git("cat-file", "-e", f"{base}^{{commit}}") is None:
         return False
     measured = {p: _show(base, p) for p in code}
-    if _sha(measured) != code_sha:
+    if prov.files_sha(measured) != code_sha:
         return False  # the measured files were not the commit's (uncommitted edits)
     moves = renames(base)
     subs: list[tuple[str, str]] = []

@@ -94,19 +94,28 @@ def snapshot_code() -> None:
                 _SNAPSHOT[p.relative_to(ROOT).as_posix()] = p.read_bytes()
 
 
-def code_sha(paths: list[str], *, at_start: bool = False) -> str:
-    """sha256 over the repository-relative `paths` (name + contents; a missing file counts);
-    with `at_start`, the contents `snapshot_code` saw where it saw the file."""
+def files_sha(files: dict[str, bytes]) -> str:
+    """sha256 over repository-relative paths and their contents (name + contents, sorted);
+    the digest `code_sha` records and `bench.code_equiv` verifies."""
     h = hashlib.sha256()
-    for rel in sorted(set(paths)):
+    for rel in sorted(files):
         h.update(rel.encode() + b"\0")
+        h.update(files[rel])
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def code_sha(paths: list[str], *, at_start: bool = False) -> str:
+    """`files_sha` over the repository-relative `paths` (a missing file counts); with
+    `at_start`, the contents `snapshot_code` saw where it saw the file."""
+    files: dict[str, bytes] = {}
+    for rel in set(paths):
         p = ROOT / rel
         data = _SNAPSHOT.get(rel) if at_start else None
         if data is None:
             data = p.read_bytes() if p.is_file() else b"<missing>"
-        h.update(data)
-        h.update(b"\0")
-    return h.hexdigest()[:16]
+        files[rel] = data
+    return files_sha(files)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

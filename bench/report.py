@@ -61,6 +61,13 @@ def _note(e: dict[str, Any]) -> str:
     return str(e.get("note", "")).replace("|", "\\|").replace("\n", " ")
 
 
+def _measured(e: dict[str, Any], stale: bool) -> str:
+    """When figure entry `e` was measured: date, load and CPUs, and a stale mark."""
+    load = (e.get("loadavg") or [None])[0]
+    busy = f", load {load:g} on {_cpus(e)} cpu" if load is not None else ""
+    return f"{str(e.get('date', ''))[:10]}{busy}{' (stale)' if stale else ''}"
+
+
 def figures_table(data: dict[str, Any], names: list[str], full: bool) -> str:
     """Markdown table of `names`; `full` adds the provenance columns."""
     if full:
@@ -77,10 +84,7 @@ def figures_table(data: dict[str, Any], names: list[str], full: bool) -> str:
                         f"{e.get('threads', '')} | {e.get('wall_s', '')} | {e.get('cpu_s', '')} | "
                         f"{load} | {e.get('date', '')} | {str(e.get('commit', ''))[:12]} | {_note(e)} |")
         else:
-            stale = "" if _status(n, data) == "fresh" else " (stale)"
-            load = (e.get("loadavg") or [None])[0]
-            busy = f", load {load:g} on {_cpus(e)} cpu" if load is not None else ""
-            when = f"{str(e.get('date', ''))[:10]}{busy}{stale}"
+            when = _measured(e, _status(n, data) != "fresh")
             rows.append(f"| `{n}` | {v} | {e.get('unit') or guess_unit(n)} | {_goal(n, e)} | {when} | {_note(e)} |")
     return "\n".join(rows)
 
@@ -108,11 +112,7 @@ def grid_table(data: dict[str, Any], patterns: list[str]) -> str:
         vals = [fmt(float(data["figures"][found[i]]["value"])) if i in found else "-"
                 for i in range(len(patterns))]
         names = list(found.values())
-        first = data["figures"][names[0]]
-        stale = any(_status(n, data) != "fresh" for n in names)
-        load = (first.get("loadavg") or [None])[0]
-        busy = f", load {load:g} on {_cpus(first)} cpu" if load is not None else ""
-        when = f"{str(first.get('date', ''))[:10]}{busy}{' (stale)' if stale else ''}"
+        when = _measured(data["figures"][names[0]], any(_status(n, data) != "fresh" for n in names))
         rows.append(f"| {row} | " + " | ".join(vals) + f" | {when} |")
     return "\n".join(rows)
 
