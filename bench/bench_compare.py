@@ -12,6 +12,7 @@ A failed family records no figure; its error is in the report and the note.
 Overrides: `BENCH_COMPARE_STEPS` (budget.steps), `BENCH_COMPARE_OUT` (report directory),
 `BENCH_COMPARE_BACKBONE` (``backbone``, e.g. ``[scratch, whisper_decoder]``: the whisper_decoder
 runs record `compare.<family>.whisper_decoder.*`, e.g. `compare.latent.whisper_decoder.test_wer`),
+`BENCH_COMPARE_WORKERS` (family runs at once, each with the recipe's 1 thread),
 `BENCH_COMPARE_FAMILY_SET` (JSON ``{"text": {"ger.enabled": false}}``: dotted overrides added to a
 family's own, e.g. to fit a loaded machine's time; values keep their JSON types).
 Every override is kept in the figures' settings.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import resource
 import shutil
 from pathlib import Path
 
@@ -44,6 +46,8 @@ def main() -> None:
                                if os.environ.get("BENCH_COMPARE_STEPS") else {})
     if os.environ.get("BENCH_COMPARE_BACKBONE"):
         sets["backbone"] = parse_value(os.environ["BENCH_COMPARE_BACKBONE"])
+    if os.environ.get("BENCH_COMPARE_WORKERS"):
+        sets["workers"] = int(os.environ["BENCH_COMPARE_WORKERS"])
     recipe_path = ROOT / "recipes" / "compare_speechocean.yaml"
     recipe, _ = load_compare_recipe(recipe_path, sets)
     family_sets = json.loads(os.environ.get("BENCH_COMPARE_FAMILY_SET") or "{}")
@@ -57,8 +61,10 @@ def main() -> None:
         result = compare(recipe, out, recipe_path=str(recipe_path.relative_to(ROOT)))
     figures: dict[str, float] = {"compare.wall_s": t.wall_s, "compare.cpu_s": t.cpu_s}
     notes: dict[str, str] = {}
-    budget = f"{recipe.steps} steps, Llama {recipe.llm['hidden_size']}x{recipe.llm['num_layers']} from scratch, CPU"
     for f in result["families"]:
+        backbone = (f"Llama {recipe.llm['hidden_size']}x{recipe.llm['num_layers']} from scratch"
+                    if f.get("backbone", "scratch") == "scratch" else "Whisper tiny.en decoder fine-tuned")
+        budget = f"{recipe.steps} steps, {backbone}, CPU"
         # `backbone: whisper_decoder` runs are `compare.<family>.whisper_decoder.*`
         name = f["family"] if f.get("backbone", "scratch") == "scratch" else f"{f['family']}.{f['backbone']}"
         if f["status"] != "ok":
@@ -78,13 +84,15 @@ def main() -> None:
                                              f"{len(result['meta']['heldout']['test_speakers'])} test speakers"
                                              + (f", separate set {recipe.data.test}" if recipe.data.test else "")
                                              + f"); {f.get('system')}; {budget}")
-    for key in ("wer", "test_wer"):
-        if f"compare.text.{key}" in notes:
-            notes[f"compare.text.{key}"] += "; Whisper tiny.en n-best (pretrained) + LM"
-    notes["compare.wall_s"] = f"whole comparison, shared 2-core machine; peak RSS {peak_rss_mb():.0f} MB"
+    for key in ("text.wer", "text.test_wer", "text.whisper_decoder.wer", "text.whisper_decoder.test_wer"):
+        if f"compare.{key}" in notes:
+            notes[f"compare.{key}"] += "; Whisper tiny.en n-best (pretrained) + LM"
+    kids_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    notes["compare.wall_s"] = (f"whole comparison, {recipe.workers} family run(s) at once, shared 2-core machine; "
+                               f"peak RSS {peak_rss_mb():.0f} MB (largest worker process {kids_mb:.0f} MB)")
     settings = {"recipe": str(recipe_path.relative_to(ROOT)), "steps": recipe.steps,
                 "backbone": os.environ.get("BENCH_COMPARE_BACKBONE", "recipe default"),
-                "family_sets": family_sets, "threads": recipe.threads}
+                "family_sets": family_sets, "threads": recipe.threads, "workers": recipe.workers}
     record(figures, notes, settings=settings)
     shutil.rmtree(keep, ignore_errors=True)
     keep.mkdir(parents=True)

@@ -10,9 +10,11 @@ family's own `run_recipe` with overrides derived from the comparison recipe
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +22,30 @@ from speechtok import atomic
 from speechtok.compare.families import run_family
 from speechtok.compare.recipe import CompareRecipe, load_compare_recipe
 from speechtok.compare.report import write_report
-from speechtok.compare.split_proof import data_description, heldout_split
+from speechtok.compare.split_proof import HeldOut, data_description, heldout_split
 from speechtok.errors import InputError
 from speechtok.paths import ROOT, whisper_tiny_en_dir
 from speechtok.shards.index import ShardIndex
 
-CAVEATS: tuple[str, ...] = (
-    "The LLMs are tiny Llamas trained from scratch on this corpus's transcripts only (no pretrained text LM is "
-    "reachable here), with small step budgets on CPU: every WER here is far from what these methods reach with a "
-    "pretrained LLM and a GPU. Read the table as a like-for-like comparison of the pipelines, not of the methods' "
+#: Caveat of each backbone the comparison ran (`backbone:`).
+BACKBONE_CAVEATS: dict[str, str] = {
+    "scratch": "Backbone scratch: the LLMs are tiny Llamas trained from scratch on this corpus's transcripts only, "
+    "with small step budgets on CPU: every WER of these rows is far from what these methods reach with a "
+    "pretrained LLM and a GPU. Read them as a like-for-like comparison of the pipelines, not of the methods' "
     "ceilings.",
+    "whisper_decoder": "Backbone whisper_decoder: every family fine-tunes Whisper tiny.en's pretrained decoder "
+    "(text: as the rescoring LM and the GER model; latent: adapter outputs as a prefix through inputs_embeds, the "
+    "cross-attention given a fixed no-audio memory; token: units as new embedding rows) with the same step budget, "
+    "so all three start from the same English text model.",
+}
+
+CAVEATS: tuple[str, ...] = (
     "Pretrained speech model: the text family decodes with a whole pretrained ASR (Whisper tiny.en's encoder and "
     "decoder, trained on 680 k hours elsewhere; PocketSphinx en-us where Whisper's weights are absent). The latent "
     "and token families use what their recipe names: in recipes/compare_speechocean.yaml the same Whisper tiny.en "
-    "encoder's states (latent: as vectors; token: as k-means units), in the demo filterbanks. Their text side (the "
-    "LLM) learns from this corpus's transcripts alone, while the cascade's Whisper decoder already knows English: "
-    "that is the main reason the cascade wins here.",
+    "encoder's states (latent: as vectors; token: as k-means units), in the demo filterbanks. With backbone "
+    "scratch their text side (the LLM) learns from this corpus's transcripts alone while the cascade's Whisper "
+    "decoder already knows English; backbone whisper_decoder gives them that same decoder.",
     "Same split, proved: the held-out speakers are listed once (dev: tuning, test: scored only) and every "
     "family's scored utterance ids are checked to be theirs (a family that scored others fails). The cascade tunes "
     "lambda and picks rescoring vs GER on dev; the latent and token families tune nothing on it. The headline WER is "
@@ -72,6 +82,45 @@ def _ensure_shards(recipe: CompareRecipe) -> None:
         RunOptions(workers=1, threads=recipe.threads, progress=False))
 
 
+def _worker_init(threads: int) -> None:
+    """Initialiser of a `workers > 1` process: the comparison's per-family thread budget."""
+    import torch
+
+    torch.set_num_threads(max(threads, 1))
+
+
+def run_families(recipe: CompareRecipe, out_dir: Path, held: HeldOut) -> list[dict[str, Any]]:
+    """Every (backbone, family) run of `recipe`, in recipe order (backbone-major), one record each.
+
+    With `recipe.workers` > 1 the runs go to that many spawned processes, each with
+    `recipe.threads` threads; a text run of another backbone starts only after the scratch text run
+    has finished, so it reuses that run's n-best lists instead of decoding again. A family's own
+    failure is its record's ``status``; a worker that dies (e.g. killed for memory) stops the
+    comparison with `BrokenProcessPool`."""
+    jobs = [(backbone, fam) for backbone in recipe.backbones for fam in recipe.families]
+    skipped = {i: {"family": fam.name, "backbone": backbone, "recipe": str(fam.recipe), "status": "skipped"}
+               for i, (backbone, fam) in enumerate(jobs) if not fam.enabled}
+    todo = [i for i in range(len(jobs)) if i not in skipped]
+    if recipe.workers <= 1:
+        done = {i: run_family(jobs[i][1], recipe, out_dir, held, jobs[i][0]) for i in todo}
+        return [skipped.get(i) or done[i] for i in range(len(jobs))]
+    first_text = next((i for i in todo if jobs[i][1].name == "text" and jobs[i][0] == "scratch"), None)
+    later_text = [i for i in todo if jobs[i][1].name == "text" and i != first_text and first_text is not None]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(recipe.workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(recipe.threads,)) as pool:
+        futures: dict[int, Future[dict[str, Any]]] = {
+            i: pool.submit(run_family, jobs[i][1], recipe, out_dir, held, jobs[i][0])
+            for i in todo if i not in later_text}
+        if later_text:
+            assert first_text is not None
+            wait([futures[first_text]])
+            for i in later_text:
+                futures[i] = pool.submit(run_family, jobs[i][1], recipe, out_dir, held, jobs[i][0])
+        done = {i: f.result() for i, f in futures.items()}
+    return [skipped.get(i) or done[i] for i in range(len(jobs))]
+
+
 def compare(recipe: CompareRecipe, out_dir: Path, *, recipe_path: str = "") -> dict[str, Any]:
     """Runs every enabled family into `out_dir/<family>` and writes the report; returns `{meta, families}`."""
     import torch
@@ -82,15 +131,11 @@ def compare(recipe: CompareRecipe, out_dir: Path, *, recipe_path: str = "") -> d
     _ensure_shards(recipe)
     held = heldout_split(recipe.data.shards, recipe.data.train_share, recipe.data.split_seed, recipe.data.test)
     data = data_description(recipe.data.shards, held, recipe.data.kaldi_dir)
-    records: list[dict[str, Any]] = []
-    for backbone in recipe.backbones:
-        for fam in recipe.families:
-            if not fam.enabled:
-                records.append({"family": fam.name, "backbone": backbone, "recipe": str(fam.recipe),
-                                "status": "skipped"})
-                continue
-            records.append(run_family(fam, recipe, out_dir, held, backbone))
-    caveats = list(CAVEATS)
+    records = run_families(recipe, out_dir, held)
+    caveats = [BACKBONE_CAVEATS[b] for b in recipe.backbones] + list(CAVEATS)
+    if recipe.workers > 1:
+        caveats.append(f"workers={recipe.workers}: that many family runs shared the machine at once, so their "
+                       "wall and training times include that contention.")
     meta: dict[str, Any] = {
         "title": data["title"], "data": data["line"], "corpus": data["corpus"], "heldout": held.summary(),
         "test_set": None if recipe.data.test is None else str(recipe.data.test),
@@ -98,7 +143,7 @@ def compare(recipe: CompareRecipe, out_dir: Path, *, recipe_path: str = "") -> d
         "backbones": list(recipe.backbones),
         "train_share": recipe.data.train_share, "split_seed": recipe.data.split_seed,
         "shards": str(recipe.data.shards), "kaldi_dir": str(recipe.data.kaldi_dir),
-        "eval_utts_cap": recipe.data.eval_utts, "threads": recipe.threads,
+        "eval_utts_cap": recipe.data.eval_utts, "threads": recipe.threads, "workers": recipe.workers,
         "wall_s": time.perf_counter() - t0, "caveats": caveats,
     }
     if recipe.data.eval_utts:

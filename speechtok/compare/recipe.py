@@ -17,6 +17,8 @@ data:
 llm: {hidden_size: 128, num_layers: 3, num_heads: 4, intermediate_size: 384, seed: 0}
 budget: {steps: 300}                      # optimiser steps of each family's LLM training
 backbone: scratch                         # scratch | whisper_decoder | [scratch, whisper_decoder]
+threads: 1                                # torch threads of each family run
+workers: 1                                # family runs at once (spawned processes; same results)
 families:
   text:   {enabled: true, recipe: recipes/cascade_speechocean.yaml, set: {ger.mode: full}}
   latent: {enabled: true, recipe: recipes/latent_speechocean.yaml, set: {}}
@@ -93,10 +95,15 @@ class CompareRecipe:
     steps: int
     families: tuple[FamilySpec, ...]
     threads: int = 1
+    workers: int = 1
     backbones: tuple[str, ...] = ("scratch",)
 
     def validate(self) -> None:
         self.data.validate()
+        if self.threads < 1:
+            raise ConfigError("threads", self.threads, "must be >= 1")
+        if self.workers < 1:
+            raise ConfigError("workers", self.workers, "must be >= 1 (family runs at once)")
         if not self.backbones or any(b not in BACKBONES for b in self.backbones) \
                 or len(set(self.backbones)) != len(self.backbones):
             raise ConfigError("backbone", list(self.backbones), f"must be one or a list of distinct {list(BACKBONES)}")
@@ -116,7 +123,7 @@ class CompareRecipe:
 #: ``set`` is that family's own overrides, one key each (``families.text.set.ger.steps``).
 SCHEMA: dict[str, Any] = {
     "description": LEAF, "data": CompareData, "llm": {k: LEAF for k in LLM_KEYS},
-    "budget": {"steps": LEAF}, "threads": LEAF, "backbone": LEAF,
+    "budget": {"steps": LEAF}, "threads": LEAF, "workers": LEAF, "backbone": LEAF,
     "families": {name: {"enabled": LEAF, "recipe": LEAF, "set": OPAQUE} for name in FAMILIES},
 }
 
@@ -165,6 +172,7 @@ def load_compare_recipe(path: Path, sets: Mapping[str, Any] | None = None) -> tu
         steps=typed((raw.get("budget") or {}).get("steps", 0), int, "budget.steps"),
         families=tuple(fams),
         threads=typed(raw.get("threads", 1), int, "threads"),
+        workers=typed(raw.get("workers", 1), int, "workers"),
         backbones=_backbones(raw.get("backbone", "scratch")),
     )
     recipe.validate()

@@ -88,13 +88,16 @@ def test_cli_sets_parse_and_reject_garbage() -> None:
         _parse_sets(["novalue"])
 
 
-def test_rerun_reproduces_the_numbers(report: tuple[Path, int], tmp_path: Path) -> None:
+def test_rerun_with_two_workers_reproduces_the_numbers(report: tuple[Path, int], tmp_path: Path) -> None:
+    """The families run in two spawned processes at once give the numbers of one after another."""
     out, _ = report
     first = {f["family"]: f for f in json.loads((out / "compare.json").read_text())["families"]}
     recipe = out.parent / "recipe.yaml"
-    code = run_compare(recipe, tmp_path / "again", {"families.text.enabled": False})
+    code = run_compare(recipe, tmp_path / "again", {"families.text.enabled": False, "workers": 2})
     assert code == 0  # the skipped family is not a failure
-    again = {f["family"]: f for f in json.loads((tmp_path / "again" / "compare.json").read_text())["families"]}
+    data = json.loads((tmp_path / "again" / "compare.json").read_text())
+    assert data["meta"]["workers"] == 2 and any("workers=2" in c for c in data["meta"]["caveats"])
+    again = {f["family"]: f for f in data["families"]}
     assert again["text"]["status"] == "skipped"
     for name in ("latent", "token"):
         for key in ("wer", "cer", "llm_tokens_per_s", "trainable_params", "total_params"):
