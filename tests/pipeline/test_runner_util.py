@@ -10,6 +10,10 @@ from typing import Any
 
 from speechtok.manifests.tone_corpus import write_tone_corpus
 from speechtok.pipeline.recipe import Recipe, recipe_from_dict
+from speechtok.pipeline.runner import RunOptions
+
+#: Run options of the in-process tests: no progress bar.
+QUIET = RunOptions(progress=False)
 
 
 def make_corpus(root: Path, n: int = 10, seed: int = 0) -> Path:

@@ -4,7 +4,6 @@ together must share it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,6 @@ def bpe_recipe(corpus: Path, km: dict[str, Any] | None = None,
             {"type": "unit_bpe", "name": "bpe", "input": "units.km",
              "config": {"vocab_size": 12, **(bpe or {})}},
         ]})
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[LocalPoolExecutor]:
-    ex = LocalPoolExecutor(workers=1)
-    yield ex
-    ex.close()
 
 
 @pytest.fixture(scope="module")
