@@ -71,7 +71,7 @@ _PLUGIN_MAIN = (
     "    d, t, target = sys.argv[2:5]\n"
     "    del sys.argv[1:5]\n"
     "    sys.path.insert(0, d)\n"
-    "    from speechtok.pipeline.stage import register_stage_type\n"
+    "    from speechtok.pipeline.stage_types import register_stage_type\n"
     "    register_stage_type(t, target)\n"
     "from speechtok.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n")

@@ -92,7 +92,7 @@ def test_npy_centroids_import_with_explicit_features(
 
 
 def test_features_without_model_is_a_config_error(corpus: Path) -> None:
-    from speechtok.pipeline.stage import build_stage
+    from speechtok.pipeline.stage_types import build_stage
 
     with pytest.raises(ConfigError, match="only with `model`"):
         build_stage({"type": "kmeans_units", "name": "km", "input": "feats.fbank",

@@ -126,7 +126,7 @@ def test_corpora_with_different_bpes_are_not_read_together(
 
 
 def test_bad_model_paths_and_inputs_are_refused(tmp_path: Path, run_a: Path) -> None:
-    from speechtok.pipeline.stage import build_stage
+    from speechtok.pipeline.stage_types import build_stage
 
     with pytest.raises(InputError, match=r"no unit BPE model.*has \[.*models/bpe"):
         UnitBPE.load(run_a)  # the run, not its model directory: the error lists the models
