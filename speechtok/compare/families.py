@@ -86,11 +86,11 @@ def text_overrides(recipe: CompareRecipe) -> dict[str, Any]:
         "data.split_ratios": [t, rest, 1.0 - t - rest],
         "data.split_seed": d.split_seed,
         "seed": llm["seed"],
-        "text_lm.steps": recipe.steps,
-        "ger.steps": recipe.steps,
+        "text_lm.train.max_steps": recipe.steps,
+        "ger.train.max_steps": recipe.steps,
     }
     for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
-        sets[f"text_lm.{k}"] = llm[k]
+        sets[f"text_lm.llm.{k}"] = llm[k]
     if d.eval_utts:
         sets["data.max_utts_per_split"] = max(1, d.eval_utts // 2)
     if d.test is not None:
@@ -344,7 +344,7 @@ def _runner(name: str) -> Callable[[Path, Path, dict[str, Any]], int]:
 #: What `backbone: whisper_decoder` changes in each trainer recipe: the LLM, and learning rates
 #: for fine-tuning a pretrained decoder (the scratch rates, 2e-3 to 1e-2, would wreck it).
 WHISPER_DECODER_SETS: dict[str, dict[str, Any]] = {
-    "text": {"text_lm.kind": "whisper_decoder", "ger.learning_rate": 1.0e-4},
+    "text": {"text_lm.llm.kind": "whisper_decoder", "ger.train.lr": 1.0e-4, "ger.train.min_lr": 1.0e-5},
     "latent": {"llm.kind": "whisper_decoder", "train.lr": 3.0e-4, "train.min_lr": 3.0e-5},
     "token": {"llm.kind": "whisper_decoder", "train.lr": 3.0e-4, "train.min_lr": 3.0e-5},
 }
