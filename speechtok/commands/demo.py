@@ -3,12 +3,12 @@
 Builds the espeak-ng demo corpus (offline) if it is not there, runs ``recipes/demo.yaml`` on
 it (ingest, filterbanks, k-means units, Arrow shards), and prints a summary: counts, hours,
 quarantined items, unit statistics. Then it runs a small comparison of the three integration
-families (`speechtok.compare`, ``recipes/compare_demo.yaml``) into ``OUT/compare/``. Rerunning
-resumes / skips what is done in the pipeline.
+families (`speechtok.compare`, ``recipes/compare_demo.yaml``) into ``OUT/compare/``, with
+``--workers`` family runs at once. Rerunning resumes / skips what is done in the pipeline.
 
-Later steps (e.g. a small model comparison) plug in through `DEMO_STEPS`: each entry is a
-function ``(out_dir: Path, report: RunReport) -> str | None`` called after the recipe ran; its
-returned text is printed under the summary.
+Steps after the recipe (the comparison) plug in through `DEMO_STEPS`: each entry is a function
+``(out_dir: Path, report: RunReport, workers: int) -> str | None`` called after the recipe ran;
+its returned text is printed under the summary.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from speechtok.shards.file import ShardFile
 from speechtok.shards.index import ShardIndex, shard_path
 
 #: Extra demo steps run after the recipe, in order (see module docstring).
-DEMO_STEPS: list[Callable[[Path, RunReport], str | None]] = [demo_step]
+DEMO_STEPS: list[Callable[[Path, RunReport, int], str | None]] = [demo_step]
 
 
 def demo_recipe_path() -> Path:
@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
     print(report.summary())
     print(summary(out, report))
     for step in DEMO_STEPS:
-        text = step(out, report)
+        text = step(out, report, args.workers)
         if text:
             print(text)
     return 0

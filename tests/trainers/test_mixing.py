@@ -39,6 +39,18 @@ def test_share_in_every_1000_batch_window_and_padding() -> None:
     assert stats["padding_frac"] < 0.05
 
 
+def test_default_batching_pads_under_5_percent_for_a_mix() -> None:
+    """The bench's mix (bench/bench_mix.py) with the trainers' default `BatchingConfig` (only the
+    budget set): padding < 5% and the share bound hold; the old default pool (1024) pads more."""
+    lengths = [_lengths(20000, 0, 200), _lengths(1500, 1, 80)]
+    cfg = BatchingConfig(max_tokens=8192, max_batch=64, seed=0)
+    stats = mix_stats(MixSchedule(lengths, [0.7, 0.3], [True, True], cfg), 6000, window=1000)
+    assert stats["padding_frac"] < 0.05
+    assert stats["max_share_error"] <= 0.02
+    old = mix_stats(MixSchedule(lengths, [0.7, 0.3], [True, True], replace(cfg, pool_size=1024)), 6000)
+    assert stats["padding_frac"] < old["padding_frac"]
+
+
 def test_three_sources_uneven_weights() -> None:
     ls = [_lengths(5000, s, 100 + 50 * s) for s in range(3)]
     stats = mix_stats(MixSchedule(ls, [5, 3, 2], [True, True, True], CFG), 10000, window=1000)
