@@ -143,7 +143,7 @@ def main() -> None:
            peers={"export.rss_ratio_10x": [f"export.{worst}.rss_mb_10x", f"export.{worst}.rss_mb_1x"]},
            code=["speechtok/exports/formats.py", "speechtok/exports/hf_audio.py", "speechtok/exports/espnet.py",
                  "speechtok/exports/nemo.py", "speechtok/exports/shar.py", "speechtok/exports/slam.py",
-                 "speechtok/exports/audio.py"])
+                 "speechtok/exports/audio.py", "speechtok/exports/jsonl.py"])
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from speechtok import atomic
-from speechtok.compare.families import run_family
+from speechtok.compare.families import FAMILIES, run_family
 from speechtok.compare.recipe import CompareRecipe, load_compare_recipe
 from speechtok.compare.report import write_report
 from speechtok.compare.split_proof import HeldOut, data_description, heldout_split
@@ -93,8 +93,9 @@ def run_families(recipe: CompareRecipe, out_dir: Path, held: HeldOut) -> list[di
     """Every (backbone, family) run of `recipe`, in recipe order (backbone-major), one record each.
 
     With `recipe.workers` > 1 the runs go to that many spawned processes, each with
-    `recipe.threads` threads; a text run of another backbone starts only after the scratch text run
-    has finished, so it reuses that run's n-best lists instead of decoding again. A family's own
+    `recipe.threads` threads; a run of another backbone of a family that reuses its scratch run's
+    outputs (`Family.after_scratch`: the text family's n-best lists) starts only after that run has
+    finished, so it does not decode again. A family's own
     failure is its record's ``status``; a worker that dies (e.g. killed for memory) stops the
     comparison with `BrokenProcessPool`."""
     jobs = [(backbone, fam) for backbone in recipe.backbones for fam in recipe.families]
@@ -104,18 +105,18 @@ def run_families(recipe: CompareRecipe, out_dir: Path, held: HeldOut) -> list[di
     if recipe.workers <= 1:
         done = {i: run_family(jobs[i][1], recipe, out_dir, held, jobs[i][0]) for i in todo}
         return [skipped.get(i) or done[i] for i in range(len(jobs))]
-    first_text = next((i for i in todo if jobs[i][1].name == "text" and jobs[i][0] == "scratch"), None)
-    later_text = [i for i in todo if jobs[i][1].name == "text" and i != first_text and first_text is not None]
+    scratch_of = {jobs[i][1].name: i for i in todo
+                  if jobs[i][0] == "scratch" and FAMILIES[jobs[i][1].name].after_scratch}
+    later = [i for i in todo if jobs[i][1].name in scratch_of and i != scratch_of[jobs[i][1].name]]
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(recipe.workers, mp_context=ctx, initializer=_worker_init,
                              initargs=(recipe.threads,)) as pool:
         futures: dict[int, Future[dict[str, Any]]] = {
             i: pool.submit(run_family, jobs[i][1], recipe, out_dir, held, jobs[i][0])
-            for i in todo if i not in later_text}
-        if later_text:
-            assert first_text is not None
-            wait([futures[first_text]])
-            for i in later_text:
+            for i in todo if i not in later}
+        if later:
+            wait([futures[scratch_of[jobs[i][1].name]] for i in later])
+            for i in later:
                 futures[i] = pool.submit(run_family, jobs[i][1], recipe, out_dir, held, jobs[i][0])
         done = {i: f.result() for i, f in futures.items()}
     return [skipped.get(i) or done[i] for i in range(len(jobs))]

@@ -1,5 +1,6 @@
-"""One adapter per integration family: run its trainer recipe with the comparison's shared
-settings as overrides, then read that run's own result files into one flat record.
+"""One adapter per integration family (`Family`, registered in `FAMILIES` by name): run its trainer
+recipe with the comparison's shared settings as overrides, then read that run's own result files into
+one flat record, and prove that it scored only held-out utterances.
 
 Every family gets the same backbone (`llm:` sizes and seed), the same optimiser-step budget and
 the same speaker-disjoint split (`speechtok.manifests.splits.split_of` on the speaker: the first
@@ -15,9 +16,10 @@ import json
 import shutil
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,6 +28,8 @@ from speechtok.atomic import atomic_open
 from speechtok.compare.recipe import CompareRecipe, FamilySpec
 from speechtok.compare.split_proof import HeldOut, SplitProofError, check_ids, split_scores
 from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.trainers import cascade, latent, token
+from speechtok.trainers.hyps import read_hyps, score_hyps
 
 #: Published parameter count of Whisper tiny.en (the cascade's frozen ASR front end).
 WHISPER_TINY_PARAMS = 39_000_000
@@ -72,31 +76,47 @@ def _eval_cap(recipe: CompareRecipe) -> int:
     return recipe.data.eval_utts or ALL
 
 
+#: What `backbone: whisper_decoder` changes in the latent and token recipes: the LLM, and learning
+#: rates for fine-tuning a pretrained decoder (the scratch rates, 2e-3 to 1e-2, would wreck it).
+_WHISPER_DECODER_TRAINER_SETS: Mapping[str, Any] = MappingProxyType({
+    "llm.kind": "whisper_decoder", "train.lr": 3.0e-4, "train.min_lr": 3.0e-5})
+
+
+class Family(Protocol):
+    """One integration family as the comparison drives it: the overrides of its trainer recipe,
+    its trainer, the flat record of a finished run and the proof of that run's split."""
+
+    #: Name in the comparison recipe's ``families:`` and in the report.
+    name: str
+    #: What `backbone: whisper_decoder` changes in the family's trainer recipe.
+    whisper_decoder_sets: Mapping[str, Any]
+    #: True when a run of another backbone reuses what the scratch run wrote (`prepare`), so it
+    #: has to wait for it.
+    after_scratch: bool
+
+    def overrides(self, recipe: CompareRecipe) -> dict[str, Any]:
+        """Overrides of the family's trainer recipe: corpus, split, backbone sizes, seed, step budget."""
+        ...
+
+    def prepare(self, out_dir: Path, run_dir: Path, backbone: str, sets: dict[str, Any]) -> None:
+        """Last changes to `sets` before the run of `backbone` into `run_dir` (`out_dir` holds the others)."""
+        ...
+
+    def run(self, recipe_path: Path, run_dir: Path, sets: dict[str, Any]) -> int:
+        """Trains and evaluates the family's recipe with `sets` into `run_dir`; returns the exit code."""
+        ...
+
+    def read(self, run_dir: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any]:
+        """Flat record of a finished run (`wall_s`: the run's wall time)."""
+        ...
+
+    def prove_split(self, run_dir: Path, held: HeldOut) -> dict[str, Any]:
+        """Test-only (and dev) WER of a finished run, after checking that every utterance it scored is
+        of the held-out speakers (or of the separate test set). Raises `SplitProofError`."""
+        ...
+
+
 # ---------------------------------------------------------------- text (cascade)
-
-def text_overrides(recipe: CompareRecipe) -> dict[str, Any]:
-    """Overrides of the cascade recipe: corpus, split, backbone sizes, seed and step budget."""
-    d, llm, t = recipe.data, recipe.llm, recipe.data.train_share
-    if d.kaldi_dir is None:
-        raise ConfigError("data.kaldi_dir", None,
-                          "must be set: the text family decodes audio from a Kaldi-style directory")
-    rest = (1.0 - t) / 2
-    sets: dict[str, Any] = {
-        "data.kaldi_dir": str(d.kaldi_dir),
-        "data.split_ratios": [t, rest, 1.0 - t - rest],
-        "data.split_seed": d.split_seed,
-        "seed": llm["seed"],
-        "text_lm.steps": recipe.steps,
-        "ger.steps": recipe.steps,
-    }
-    for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
-        sets[f"text_lm.{k}"] = llm[k]
-    if d.eval_utts:
-        sets["data.max_utts_per_split"] = max(1, d.eval_utts // 2)
-    if d.test is not None:
-        sets["data.test"] = str(d.test)
-    return sets
-
 
 def _words(text: str) -> int:
     from speechtok.trainers.metrics import normalize_text
@@ -104,122 +124,247 @@ def _words(text: str) -> int:
     return len(normalize_text(text).split())
 
 
-def read_text(run: Path, recipe: CompareRecipe) -> dict[str, Any]:
-    """Flat record of a cascade run: WER over dev + test of the system chosen on dev."""
-    from speechtok.trainers.cascade.data import read_kaldi_dir
-    from speechtok.trainers.metrics import cer, wer
-
-    res = json.loads((run / "results.json").read_text())
-    resolved = run / "recipe.resolved.json"
-    decoder = (json.loads(resolved.read_text()).get("nbest") or {}).get("decoder", "whisper") \
-        if resolved.is_file() else "whisper"
-    asr = ("Whisper tiny.en", "39 M params, trained elsewhere on 680 k h") if decoder == "whisper" else \
-        ("PocketSphinx en-us", "CMU's continuous HMM + 3-gram LM, trained elsewhere")
-    dev, test = res["results"]["dev"], res["results"]["test"]
-    systems = [s for s in ("rescored_lm", "ger") if s in dev]
-    best = min(systems, key=lambda s: dev[s])
-    rows = [json.loads(line) for s in ("dev", "test") for line in (run / f"ger_{s}.jsonl").open()]
-    ids = {r["id"] for r in rows}
-    refs = [r["reference"] for r in rows]
-    words = {s: sum(_words(r["reference"]) for r in rows[:n]) for s, n in
-             (("dev", sum(1 for _ in (run / "ger_dev.jsonl").open())), ("all", len(rows)))}
-    w_dev, w_test = words["dev"], words["all"] - words["dev"]
-    record: dict[str, Any] = {"system": best, "wer_by_system": {
-        s: (dev[s] * w_dev + test[s] * w_test) / max(w_dev + w_test, 1)
-        for s in ("1best", "oracle", "rescored_lm", "rescored_ngram", "ger") if s in dev and s in test}}
-    record["wer"] = record["wer_by_system"][best]
-    if best == "ger":
-        record["cer"] = cer(refs, [r["ger"] for r in rows]).rate
-    else:
-        record["cer"] = None  # rescored hypotheses are not written per utterance by the cascade
-    record["wer_1best_check"] = wer(refs, [r["best"] for r in rows]).rate
-    # tokens the LLM reads: every n-best hypothesis, through the run's text-LM tokenizer
-    from transformers import AutoTokenizer
-
-    tok = hub.from_pretrained(AutoTokenizer, run / "text_lm")
-    n_tokens = 0
-    decoded: list[str] = []
-    for line in (run / "nbest.jsonl").open():
-        nb = json.loads(line)
-        decoded.append(nb["id"])
-        if nb["id"] in ids:
-            n_tokens += sum(len(tok(h["text"], add_special_tokens=False)["input_ids"]) for h in nb["hyps"])
-    import soundfile as sf
-
-    utts = {u.id: u for u in read_kaldi_dir(recipe.data.kaldi_dir)} if recipe.data.kaldi_dir else {}
-    dur = {i: float(sf.info(str(utts[i].path)).duration) for i in decoded if i in utts}
-    seconds = float(sum(dur.get(i, 0.0) for i in ids))
-    tim = res.get("timings", {})
-    lm_params = int(res.get("text_lm", {}).get("num_parameters") or 0)
-    decode_s = float(tim.get("decode_wall_s", 0.0))
-    # decoding covered every split: charge the held-out share of it
-    decode_eval_s = decode_s * seconds / max(sum(dur.values()), 1e-9)
-    if best == "ger":
-        post_s = float(tim.get("ger_infer_dev_wall_s", 0.0)) + float(tim.get("ger_infer_test_wall_s", 0.0))
-    else:
-        post_s = float(tim.get("rescoring_wall_s", 0.0))
-    cached = decode_s < 0.05 * seconds
-    record.update({
-        "eval_utts": len(rows), "eval_audio_s": seconds,
-        "llm_tokens_per_s": n_tokens / seconds if seconds else None,
-        "trainable_params": lm_params,
-        "total_params": lm_params + (WHISPER_TINY_PARAMS if decoder == "whisper" else 0),
-        "train_s": float(tim.get("text_lm_wall_s", 0.0)) + float(tim.get("ger_train_wall_s", 0.0)),
-        "rtf": (decode_eval_s + post_s) / seconds if seconds else None,
-        "rtf_note": (f"{asr[0]} n-best decoding (held-out share of {decode_s:.1f} s wall"
-                     + (", n-best lists came from the cache: decoding NOT measured" if cached else "")
-                     + f") + {best} ({post_s:.1f} s wall; rescoring time covers the LM and the 3-gram)"),
-        "can_generate_speech": False, "speech_intelligibility": "not applicable (text out only)",
-        "data_needed": "audio + transcripts of the train speakers (text LM, GER targets); a pretrained "
-                       f"ASR ({asr[0]}, {asr[1]}) for n-best lists",
-        "params_note": "trainable = text LM (GER fine-tunes the same LM)" + (
-            "; total adds Whisper tiny.en (published 39 M)" if decoder == "whisper" else
-            "; total excludes the PocketSphinx models (HMM + 3-gram, not a neural parameter count)"),
-    })
-    return record
+def _reuse_nbest(prior: Path, run: Path, sets: dict[str, Any]) -> None:
+    """Points the cascade's n-best cache at a copy of the scratch run's lists (same decoder, same
+    utterances: the backbone only changes the LM), so a second backbone does not decode again."""
+    if not prior.is_file():
+        return
+    cache = run / "nbest_cache.jsonl"
+    with open(prior, "rb") as src, atomic_open(cache, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    sets["nbest.cache"] = str(cache)
 
 
-# ---------------------------------------------------------------- latent
+class TextFamily:
+    """The cascade (`speechtok.trainers.cascade`): Whisper (or PocketSphinx) n-best lists, LLM
+    rescoring and GER, on a Kaldi-style directory split by speaker like the shards."""
 
-def _trainer_overrides(recipe: CompareRecipe, data_key: str, group: str, eval_key: str) -> dict[str, Any]:
-    """Overrides shared by the latent and token trainer recipes: shards, the input group
-    (`data_key` = `group`), split, backbone sizes, seed, step budget and eval cap (`eval_key`)."""
-    d, llm = recipe.data, recipe.llm
-    sets: dict[str, Any] = {"data.shards": str(d.shards), data_key: group, "data.frame_rate": float(d.frame_rate),
-                            "data.split.train": d.train_share, "data.split.seed": d.split_seed,
-                            "train.seed": llm["seed"], "train.max_steps": recipe.steps,
-                            eval_key: _eval_cap(recipe)}
-    for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
-        sets[f"llm.{k}"] = llm[k]
-    if d.test is not None:
-        sets["data.test"] = str(d.test)
-    return sets
+    name = "text"
+    whisper_decoder_sets: Mapping[str, Any] = MappingProxyType({"text_lm.llm.kind": "whisper_decoder",
+                                                                "ger.train.lr": 1.0e-4, "ger.train.min_lr": 1.0e-5})
+    after_scratch = True
+
+    def overrides(self, recipe: CompareRecipe) -> dict[str, Any]:
+        """Overrides of the cascade recipe: corpus, split, backbone sizes, seed and step budget."""
+        d, llm, t = recipe.data, recipe.llm, recipe.data.train_share
+        if d.kaldi_dir is None:
+            raise ConfigError("data.kaldi_dir", None,
+                              "must be set: the text family decodes audio from a Kaldi-style directory")
+        rest = (1.0 - t) / 2
+        sets: dict[str, Any] = {
+            "data.kaldi_dir": str(d.kaldi_dir),
+            "data.split_ratios": [t, rest, 1.0 - t - rest],
+            "data.split_seed": d.split_seed,
+            "seed": llm["seed"],
+            "text_lm.train.max_steps": recipe.steps,
+            "ger.train.max_steps": recipe.steps,
+        }
+        for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
+            sets[f"text_lm.llm.{k}"] = llm[k]
+        if d.eval_utts:
+            sets["data.max_utts_per_split"] = max(1, d.eval_utts // 2)
+        if d.test is not None:
+            sets["data.test"] = str(d.test)
+        return sets
+
+    def prepare(self, out_dir: Path, run_dir: Path, backbone: str, sets: dict[str, Any]) -> None:
+        """A backbone other than scratch reuses the scratch run's n-best lists (unless `nbest.cache` is set)."""
+        if backbone != "scratch" and "nbest.cache" not in sets:
+            _reuse_nbest(out_dir / self.name / "nbest.jsonl", run_dir, sets)
+
+    def run(self, recipe_path: Path, run_dir: Path, sets: dict[str, Any]) -> int:
+        """`speechtok train cascade`."""
+        return cascade.run_recipe(recipe_path, run_dir, sets)
+
+    def read(self, run: Path, recipe: CompareRecipe, wall_s: float = 0.0) -> dict[str, Any]:
+        """Flat record of a cascade run: WER over dev + test of the system chosen on dev (`wall_s` unused:
+        the cascade times its own steps)."""
+        from speechtok.trainers.cascade.data import read_kaldi_dir
+        from speechtok.trainers.metrics import cer, wer
+
+        res = json.loads((run / "results.json").read_text())
+        resolved = run / "recipe.resolved.json"
+        decoder = (json.loads(resolved.read_text()).get("nbest") or {}).get("decoder", "whisper") \
+            if resolved.is_file() else "whisper"
+        asr = ("Whisper tiny.en", "39 M params, trained elsewhere on 680 k h") if decoder == "whisper" else \
+            ("PocketSphinx en-us", "CMU's continuous HMM + 3-gram LM, trained elsewhere")
+        dev, test = res["results"]["dev"], res["results"]["test"]
+        systems = [s for s in ("rescored_lm", "ger") if s in dev]
+        best = min(systems, key=lambda s: dev[s])
+        rows = [json.loads(line) for s in ("dev", "test") for line in (run / f"ger_{s}.jsonl").open()]
+        ids = {r["id"] for r in rows}
+        refs = [r["reference"] for r in rows]
+        words = {s: sum(_words(r["reference"]) for r in rows[:n]) for s, n in
+                 (("dev", sum(1 for _ in (run / "ger_dev.jsonl").open())), ("all", len(rows)))}
+        w_dev, w_test = words["dev"], words["all"] - words["dev"]
+        record: dict[str, Any] = {"system": best, "wer_by_system": {
+            s: (dev[s] * w_dev + test[s] * w_test) / max(w_dev + w_test, 1)
+            for s in ("1best", "oracle", "rescored_lm", "rescored_ngram", "ger") if s in dev and s in test}}
+        record["wer"] = record["wer_by_system"][best]
+        if best == "ger":
+            record["cer"] = cer(refs, [r["ger"] for r in rows]).rate
+        else:
+            record["cer"] = None  # rescored hypotheses are not written per utterance by the cascade
+        record["wer_1best_check"] = wer(refs, [r["best"] for r in rows]).rate
+        # tokens the LLM reads: every n-best hypothesis, through the run's text-LM tokenizer
+        from transformers import AutoTokenizer
+
+        tok = hub.from_pretrained(AutoTokenizer, run / "text_lm")
+        n_tokens = 0
+        decoded: list[str] = []
+        for line in (run / "nbest.jsonl").open():
+            nb = json.loads(line)
+            decoded.append(nb["id"])
+            if nb["id"] in ids:
+                n_tokens += sum(len(tok(h["text"], add_special_tokens=False)["input_ids"]) for h in nb["hyps"])
+        import soundfile as sf
+
+        utts = {u.id: u for u in read_kaldi_dir(recipe.data.kaldi_dir)} if recipe.data.kaldi_dir else {}
+        dur = {i: float(sf.info(str(utts[i].path)).duration) for i in decoded if i in utts}
+        seconds = float(sum(dur.get(i, 0.0) for i in ids))
+        tim = res.get("timings", {})
+        lm_params = int(res.get("text_lm", {}).get("num_parameters") or 0)
+        decode_s = float(tim.get("decode_wall_s", 0.0))
+        # decoding covered every split: charge the held-out share of it
+        decode_eval_s = decode_s * seconds / max(sum(dur.values()), 1e-9)
+        if best == "ger":
+            post_s = float(tim.get("ger_infer_dev_wall_s", 0.0)) + float(tim.get("ger_infer_test_wall_s", 0.0))
+        else:
+            post_s = float(tim.get("rescoring_wall_s", 0.0))
+        cached = decode_s < 0.05 * seconds
+        record.update({
+            "eval_utts": len(rows), "eval_audio_s": seconds,
+            "llm_tokens_per_s": n_tokens / seconds if seconds else None,
+            "trainable_params": lm_params,
+            "total_params": lm_params + (WHISPER_TINY_PARAMS if decoder == "whisper" else 0),
+            "train_s": float(tim.get("text_lm_wall_s", 0.0)) + float(tim.get("ger_train_wall_s", 0.0)),
+            "rtf": (decode_eval_s + post_s) / seconds if seconds else None,
+            "rtf_note": (f"{asr[0]} n-best decoding (held-out share of {decode_s:.1f} s wall"
+                         + (", n-best lists came from the cache: decoding NOT measured" if cached else "")
+                         + f") + {best} ({post_s:.1f} s wall; rescoring time covers the LM and the 3-gram)"),
+            "can_generate_speech": False, "speech_intelligibility": "not applicable (text out only)",
+            "data_needed": "audio + transcripts of the train speakers (text LM, GER targets); a pretrained "
+                           f"ASR ({asr[0]}, {asr[1]}) for n-best lists",
+            "params_note": "trainable = text LM (GER fine-tunes the same LM)" + (
+                "; total adds Whisper tiny.en (published 39 M)" if decoder == "whisper" else
+                "; total excludes the PocketSphinx models (HMM + 3-gram, not a neural parameter count)"),
+        })
+        return record
+
+    def prove_split(self, run: Path, held: HeldOut) -> dict[str, Any]:
+        """The cascade's own dev/test speakers must be the comparison's; its scored ids are checked too."""
+        name = self.name
+        out: dict[str, Any] = {}
+        res = json.loads((run / "results.json").read_text())
+        dev, test = res["results"]["dev"], res["results"]["test"]
+        best = min((s for s in ("rescored_lm", "ger") if s in dev), key=lambda s: dev[s])
+        splits = json.loads((run / "splits.json").read_text()).get("speakers", {})
+        for part in ("train", "dev", "test"):
+            bad = sorted(set(splits.get(part, [])) - set(held.speakers(part)))
+            if bad:
+                raise SplitProofError(f"text: the cascade's {part} speakers {bad[:3]} are not the comparison's "
+                                      f"{part} speakers; it read other data (data.kaldi_dir) or another split")
+        checked = 0
+        for part in ("dev", "test"):
+            path = run / f"ger_{part}.jsonl"
+            if path.is_file():
+                checked += check_ids(held, name, [json.loads(x)["id"] for x in path.open()], part)
+        out.update({"dev_wer": dev[best], "test_wer": test[best], "test_utts": res["utterances"]["test"],
+                    "dev_utts": res["utterances"]["dev"], "scored_ids_checked": checked})
+        if "test_set" in res:
+            recs = read_hyps(run / "test_hyps.jsonl")
+            check_ids(held, name, [r["id"] for r in recs], "test_set")
+            out.update({"heldout_test_wer": out["test_wer"], "test_wer": res["test_set"]["wer"],
+                        "test_cer": res["test_set"]["cer"], "test_utts": len(recs)})
+        return out
 
 
-def latent_overrides(recipe: CompareRecipe) -> dict[str, Any]:
-    """Overrides of the latent recipe: shards, split, backbone sizes, seed and step budget."""
-    return _trainer_overrides(recipe, "data.feats", recipe.data.feats, "latent.eval_utts")
+# ---------------------------------------------------------------- latent and token
+
+class _ShardFamily:
+    """What the latent and token families share: a trainer on the shards (input group: the comparison's
+    ``data.<data_field>``, eval cap: `eval_key`) that writes its scored held-out utterances to
+    ``dev_hyps.jsonl``."""
+
+    name: str
+    data_field: str
+    eval_key: str
+    #: The family's `run_recipe` (`speechtok train <name>`).
+    trainer: Callable[[Path, Path, Mapping[str, Any]], int]
+    whisper_decoder_sets: Mapping[str, Any] = _WHISPER_DECODER_TRAINER_SETS
+    after_scratch = False
+
+    def overrides(self, recipe: CompareRecipe) -> dict[str, Any]:
+        """Overrides of the trainer recipe: shards, the input group, split, backbone sizes, seed, step
+        budget and eval cap."""
+        d, llm = recipe.data, recipe.llm
+        sets: dict[str, Any] = {"data.shards": str(d.shards), f"data.{self.data_field}": getattr(d, self.data_field),
+                                "data.frame_rate": float(d.frame_rate),
+                                "data.split.train": d.train_share, "data.split.seed": d.split_seed,
+                                "train.seed": llm["seed"], "train.max_steps": recipe.steps,
+                                self.eval_key: _eval_cap(recipe)}
+        for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
+            sets[f"llm.{k}"] = llm[k]
+        if d.test is not None:
+            sets["data.test"] = str(d.test)
+        return sets
+
+    def prepare(self, out_dir: Path, run_dir: Path, backbone: str, sets: dict[str, Any]) -> None:
+        """Nothing: each run stands alone."""
+
+    def run(self, recipe_path: Path, run_dir: Path, sets: dict[str, Any]) -> int:
+        """`speechtok train <name>`."""
+        return self.trainer(recipe_path, run_dir, sets)
+
+    def scored(self, run: Path, recipe: CompareRecipe) -> tuple[dict[str, Any], list[str], float]:
+        """The run's `eval.json`, the ids it scored (the first held-out utterances up to the eval cap)
+        and their audio in seconds."""
+        ids, durs = heldout_rows(recipe)
+        n = min(len(durs), _eval_cap(recipe))
+        return json.loads((run / "eval.json").read_text()), ids[:n], float(durs[:n].sum())
+
+    def prove_split(self, run: Path, held: HeldOut) -> dict[str, Any]:
+        """Scores ``dev_hyps.jsonl`` by part (and ``test_hyps.jsonl``, the separate test set) after checking its ids."""
+        name = self.name
+        out: dict[str, Any] = {}
+        records = read_hyps(run / "dev_hyps.jsonl")
+        out.update(split_scores(held, name, records))
+        out["scored_ids_checked"] = len(records)
+        if (run / "test_hyps.jsonl").is_file() and held.test_ids is not None:
+            recs = read_hyps(run / "test_hyps.jsonl")
+            check_ids(held, name, [r["id"] for r in recs], "test_set")
+            s = score_hyps(recs)
+            out.update({"heldout_test_wer": out["test_wer"], "test_wer": s["wer"], "test_cer": s["cer"],
+                        "test_utts": s["utts"]})
+        return out
 
 
-def read_latent(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any]:
-    """Flat record of a latent run (its `eval.json` plus parameter counts from the checkpoint)."""
-    ev = json.loads((run / "eval.json").read_text())
-    _, durs = heldout_rows(recipe)
-    n = min(len(durs), _eval_cap(recipe))
-    seconds = float(durs[:n].sum())
-    train_s = float(ev.get("stage1_wall_s", 0.0)) + float(ev.get("stage2_wall_s", 0.0))
-    return {
-        "system": f"adapter {ev.get('adapter', {}).get('kind', '?')}", "wer": ev["wer"], "cer": ev["cer"],
-        "ctc_cer": ev.get("ctc.cer"), "eval_utts": n, "eval_audio_s": seconds,
-        "llm_tokens_per_s": ev.get("adapter_tokens_per_s"),
-        "trainable_params": ev.get("trainable_params"), "total_params": _num_params(_latest_weights(run / "stage2")),
-        "train_s": train_s, "stage1_s": ev.get("stage1_wall_s"),
-        "rtf": max(wall_s - train_s, 0.0) / seconds if seconds else None,
-        "rtf_note": "upper bound: run wall time minus training, over the held-out audio (includes data loading "
-                    "and the encoder's CTC check)",
-        "can_generate_speech": False, "speech_intelligibility": "not applicable (text out only)",
-        **_latent_texts(run),
-    }
+class LatentFamily(_ShardFamily):
+    """Encoder + adapter + LLM (`speechtok.trainers.latent`) on a features group of the shards."""
+
+    name = "latent"
+    data_field = "feats"
+    eval_key = "latent.eval_utts"
+    trainer = staticmethod(latent.run_recipe)
+
+    def read(self, run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any]:
+        """Flat record of a latent run (its `eval.json` plus parameter counts from the checkpoint)."""
+        ev, ids, seconds = self.scored(run, recipe)
+        n = len(ids)
+        train_s = float(ev.get("stage1_wall_s", 0.0)) + float(ev.get("stage2_wall_s", 0.0))
+        return {
+            "system": f"adapter {ev.get('adapter', {}).get('kind', '?')}", "wer": ev["wer"], "cer": ev["cer"],
+            "ctc_cer": ev.get("ctc.cer"), "eval_utts": n, "eval_audio_s": seconds,
+            "llm_tokens_per_s": ev.get("adapter_tokens_per_s"),
+            "trainable_params": ev.get("trainable_params"),
+            "total_params": _num_params(_latest_weights(run / "stage2")),
+            "train_s": train_s, "stage1_s": ev.get("stage1_wall_s"),
+            "rtf": max(wall_s - train_s, 0.0) / seconds if seconds else None,
+            "rtf_note": "upper bound: run wall time minus training, over the held-out audio (includes data loading "
+                        "and the encoder's CTC check)",
+            "can_generate_speech": False, "speech_intelligibility": "not applicable (text out only)",
+            **_latent_texts(run),
+        }
 
 
 def _source_of(recipe: CompareRecipe, group: str) -> str:
@@ -256,49 +401,47 @@ def _latent_texts(run: Path) -> dict[str, str]:
     }
 
 
-# ---------------------------------------------------------------- token
+class TokenFamily(_ShardFamily):
+    """ASR through a unit LM (`speechtok.trainers.token`) on a k-means units group of the shards."""
 
-def token_overrides(recipe: CompareRecipe) -> dict[str, Any]:
-    """Overrides of the token recipe: shards, split, backbone sizes, seed and step budget."""
-    return _trainer_overrides(recipe, "data.units", recipe.data.units, "eval.asr_utts")
+    name = "token"
+    data_field = "units"
+    eval_key = "eval.asr_utts"
+    trainer = staticmethod(token.run_recipe)
 
+    def read(self, run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any]:
+        """Flat record of a token run: ASR WER/CER through the token LM, unit rate after dedup."""
+        from speechtok.shards.reader import ShardDataset
+        from speechtok.tokenizers.units import dedup
 
-def read_token(run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any]:
-    """Flat record of a token run: ASR WER/CER through the token LM, unit rate after dedup."""
-    from speechtok.shards.reader import ShardDataset
-    from speechtok.tokenizers.units import dedup
-
-    ev = json.loads((run / "eval.json").read_text())
-    rec = json.loads((run / "recipe.json").read_text())
-    ids, durs = heldout_rows(recipe)
-    n = min(len(durs), _eval_cap(recipe))
-    seconds = float(durs[:n].sum())
-    want = set(ids[:n])
-    ds = ShardDataset(recipe.data.shards, groups=("cuts", recipe.data.units), columns=[recipe.data.units])
-    units = 0
-    for row in ds:
-        if str(row["id"]) in want:
-            u = np.asarray(row[recipe.data.units])
-            units += len(dedup(u)[0]) if rec["data"].get("dedup", True) else len(u)
-    train_s = float(ev.get("train_wall_s", 0.0))
-    tts = "tts" in rec["data"].get("tasks", [])
-    return {
-        "system": "ASR through the unit LM", "wer": ev.get("asr.wer"), "cer": ev.get("asr.cer"),
-        "eval_utts": n, "eval_audio_s": seconds,
-        "llm_tokens_per_s": units / seconds if seconds else None,
-        "trainable_params": ev.get("trainable_params"),
-        "total_params": _num_params(run / "model" / "model.safetensors"),
-        "train_s": train_s,
-        "rtf": max(wall_s - train_s, 0.0) / seconds if seconds else None,
-        "rtf_note": "upper bound: run wall time minus training, over the held-out audio (includes data loading "
-                    "and the dev perplexities)",
-        "can_generate_speech": True,
-        "speech_intelligibility": _intelligibility(ev, tts),
-        "data_needed": f"k-means units {recipe.data.units} of "
-                       f"{_source_of(recipe, _units_input(recipe))} (unsupervised; k-means fit on the whole "
-                       "corpus) + transcripts of the train speakers for the ASR task",
-        "params_note": "full fine-tuning: total = trainable = LLM with the extended (text + units) vocabulary",
-    }
+        ev, ids, seconds = self.scored(run, recipe)
+        rec = json.loads((run / "recipe.json").read_text())
+        n, want = len(ids), set(ids)
+        ds = ShardDataset(recipe.data.shards, groups=("cuts", recipe.data.units), columns=[recipe.data.units])
+        units = 0
+        for row in ds:
+            if str(row["id"]) in want:
+                u = np.asarray(row[recipe.data.units])
+                units += len(dedup(u)[0]) if rec["data"].get("dedup", True) else len(u)
+        train_s = float(ev.get("train_wall_s", 0.0))
+        tts = "tts" in rec["data"].get("tasks", [])
+        return {
+            "system": "ASR through the unit LM", "wer": ev.get("asr.wer"), "cer": ev.get("asr.cer"),
+            "eval_utts": n, "eval_audio_s": seconds,
+            "llm_tokens_per_s": units / seconds if seconds else None,
+            "trainable_params": ev.get("trainable_params"),
+            "total_params": _num_params(run / "model" / "model.safetensors"),
+            "train_s": train_s,
+            "rtf": max(wall_s - train_s, 0.0) / seconds if seconds else None,
+            "rtf_note": "upper bound: run wall time minus training, over the held-out audio (includes data loading "
+                        "and the dev perplexities)",
+            "can_generate_speech": True,
+            "speech_intelligibility": _intelligibility(ev, tts),
+            "data_needed": f"k-means units {recipe.data.units} of "
+                           f"{_source_of(recipe, _units_input(recipe))} (unsupervised; k-means fit on the whole "
+                           "corpus) + transcripts of the train speakers for the ASR task",
+            "params_note": "full fine-tuning: total = trainable = LLM with the extended (text + units) vocabulary",
+        }
 
 
 def _units_input(recipe: CompareRecipe) -> str:
@@ -325,86 +468,24 @@ def _intelligibility(ev: dict[str, Any], tts: bool) -> str:
             "bench_token's token.tts_wer measures TTS through a token LM on fbank units")
 
 
-# ---------------------------------------------------------------- runner
+# ---------------------------------------------------------------- registry and runner
 
-def _runner(name: str) -> Callable[[Path, Path, dict[str, Any]], int]:
-    if name == "text":
-        from speechtok.trainers.cascade import run_recipe as run_text
+TEXT, LATENT, TOKEN = TextFamily(), LatentFamily(), TokenFamily()
+#: Every family by its name in the comparison recipe (`speechtok.compare.recipe.FAMILIES`, same order).
+FAMILIES: dict[str, Family] = {f.name: f for f in (TEXT, LATENT, TOKEN)}
 
-        return run_text
-    if name == "latent":
-        from speechtok.trainers.latent import run_recipe as run_latent
-
-        return lambda r, o, s: run_latent(r, o, s)
-    from speechtok.trainers.token import run_recipe as run_token
-
-    return lambda r, o, s: run_token(r, o, s)
-
-
-#: What `backbone: whisper_decoder` changes in each trainer recipe: the LLM, and learning rates
-#: for fine-tuning a pretrained decoder (the scratch rates, 2e-3 to 1e-2, would wreck it).
-WHISPER_DECODER_SETS: dict[str, dict[str, Any]] = {
-    "text": {"text_lm.kind": "whisper_decoder", "ger.learning_rate": 1.0e-4},
-    "latent": {"llm.kind": "whisper_decoder", "train.lr": 3.0e-4, "train.min_lr": 3.0e-5},
-    "token": {"llm.kind": "whisper_decoder", "train.lr": 3.0e-4, "train.min_lr": 3.0e-5},
-}
+text_overrides, latent_overrides, token_overrides = TEXT.overrides, LATENT.overrides, TOKEN.overrides
+read_text, read_latent, read_token = TEXT.read, LATENT.read, TOKEN.read
 
 
 def backbone_overrides(family: str, backbone: str) -> dict[str, Any]:
     """The trainer overrides of `backbone` ("scratch": none) for `family`."""
-    return {} if backbone == "scratch" else dict(WHISPER_DECODER_SETS[family])
-
-
-def _reuse_nbest(prior: Path, run: Path, sets: dict[str, Any]) -> None:
-    """Points the cascade's n-best cache at a copy of the scratch run's lists (same decoder, same
-    utterances: the backbone only changes the LM), so a second backbone does not decode again."""
-    if not prior.is_file():
-        return
-    cache = run / "nbest_cache.jsonl"
-    with open(prior, "rb") as src, atomic_open(cache, "wb") as dst:
-        shutil.copyfileobj(src, dst)
-    sets["nbest.cache"] = str(cache)
+    return {} if backbone == "scratch" else dict(FAMILIES[family].whisper_decoder_sets)
 
 
 def prove_split(name: str, run: Path, held: HeldOut) -> dict[str, Any]:
-    """Test-only (and dev) WER of a finished family run, after checking that every utterance it
-    scored is of the held-out speakers (or of the separate test set). Raises `SplitProofError`."""
-    from speechtok.trainers.hyps import read_hyps, score_hyps
-
-    out: dict[str, Any] = {}
-    if name == "text":
-        res = json.loads((run / "results.json").read_text())
-        dev, test = res["results"]["dev"], res["results"]["test"]
-        best = min((s for s in ("rescored_lm", "ger") if s in dev), key=lambda s: dev[s])
-        splits = json.loads((run / "splits.json").read_text()).get("speakers", {})
-        for part in ("train", "dev", "test"):
-            bad = sorted(set(splits.get(part, [])) - set(held.speakers(part)))
-            if bad:
-                raise SplitProofError(f"text: the cascade's {part} speakers {bad[:3]} are not the comparison's "
-                                      f"{part} speakers; it read other data (data.kaldi_dir) or another split")
-        checked = 0
-        for part in ("dev", "test"):
-            path = run / f"ger_{part}.jsonl"
-            if path.is_file():
-                checked += check_ids(held, name, [json.loads(x)["id"] for x in path.open()], part)
-        out.update({"dev_wer": dev[best], "test_wer": test[best], "test_utts": res["utterances"]["test"],
-                    "dev_utts": res["utterances"]["dev"], "scored_ids_checked": checked})
-        if "test_set" in res:
-            recs = read_hyps(run / "test_hyps.jsonl")
-            check_ids(held, name, [r["id"] for r in recs], "test_set")
-            out.update({"heldout_test_wer": out["test_wer"], "test_wer": res["test_set"]["wer"],
-                        "test_cer": res["test_set"]["cer"], "test_utts": len(recs)})
-        return out
-    records = read_hyps(run / "dev_hyps.jsonl")
-    out.update(split_scores(held, name, records))
-    out["scored_ids_checked"] = len(records)
-    if (run / "test_hyps.jsonl").is_file() and held.test_ids is not None:
-        recs = read_hyps(run / "test_hyps.jsonl")
-        check_ids(held, name, [r["id"] for r in recs], "test_set")
-        s = score_hyps(recs)
-        out.update({"heldout_test_wer": out["test_wer"], "test_wer": s["wer"], "test_cer": s["cer"],
-                    "test_utts": s["utts"]})
-    return out
+    """`FAMILIES[name].prove_split(run, held)`."""
+    return FAMILIES[name].prove_split(run, held)
 
 
 def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path, held: HeldOut | None = None,
@@ -419,24 +500,19 @@ def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path, held: Held
     base: dict[str, Any] = {"family": fam.name, "backbone": backbone, "recipe": str(fam.recipe), "run_dir": str(run)}
     t0, c0 = time.perf_counter(), time.process_time()
     try:
-        sets = {"text": text_overrides, "latent": latent_overrides, "token": token_overrides}[fam.name](recipe)
+        family = FAMILIES[fam.name]
+        sets = family.overrides(recipe)
         sets.update(fam.sets)
         sets.update(backbone_overrides(fam.name, backbone))
-        if fam.name == "text" and backbone != "scratch" and "nbest.cache" not in fam.sets:
-            _reuse_nbest(out_dir / "text" / "nbest.jsonl", run, sets)
+        family.prepare(out_dir, run, backbone, sets)
         base["overrides"] = sets
-        code = _runner(fam.name)(fam.recipe, run, sets)
+        code = family.run(fam.recipe, run, sets)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         if code != 0:
             raise RuntimeError(f"the {fam.name} trainer returned exit code {code}")
-        if fam.name == "text":
-            rec = read_text(run, recipe)
-        elif fam.name == "latent":
-            rec = read_latent(run, recipe, wall)
-        else:
-            rec = read_token(run, recipe, wall)
+        rec = family.read(run, recipe, wall)
         if held is not None:
-            rec.update(prove_split(fam.name, run, held))
+            rec.update(family.prove_split(run, held))
         return {**base, "status": "ok", "wall_s": wall, "cpu_s": cpu, **rec}
     except Exception as exc:  # a failing family is recorded and the others still run
         return {**base, "status": "failed", "wall_s": time.perf_counter() - t0,

@@ -368,22 +368,34 @@ class IndexWriter:
         key = (entry.group, entry.shard)
         old = self.index._entries.get(key)
         self.index._entries[key] = entry
-        fps = self._fps.setdefault(entry.group, set())
-        if old is not None and old.fingerprint != entry.fingerprint and not any(
-                e.fingerprint == old.fingerprint for k, e in self.index._entries.items()
-                if k[0] == entry.group):
-            fps.discard(old.fingerprint)
-        fps.add(entry.fingerprint)
+        if old is not None:
+            self._drop_unused_fingerprint(old)
+        self._fps.setdefault(entry.group, set()).add(entry.fingerprint)
         self.dirty = True
 
+    def _drop_unused_fingerprint(self, old: ShardEntry) -> None:
+        """Forgets `old`'s fingerprint when no entry of its group in memory has it any more."""
+        if not any(e.fingerprint == old.fingerprint for k, e in self.index._entries.items() if k[0] == old.group):
+            self._fps.get(old.group, set()).discard(old.fingerprint)
+
     def forget(self, group: str, shard: int) -> None:
-        """Uncommits shard `shard` of `group`: its entry file is removed (fsynced) and dropped
-        from memory; the data file stays until the next commit replaces it."""
-        p = entry_path(self.out, group, shard)
-        if p.exists():
-            p.unlink()
-            _fsync_dir(p.parent)
-        self.index._entries.pop((group, shard), None)
+        """Uncommits shard `shard` of `group`: its entry leaves ``index.json`` (rewritten
+        atomically, without a scan of ``index.d``), then its entry file is removed (fsynced), both
+        under the index lock, and it is dropped from memory (with its fingerprint when no other
+        entry of `group` has it). The data file stays until the next commit replaces it. A crash in
+        between leaves the entry file, so the shard reads as still committed, never half-forgotten."""
+        key = (group, shard)
+        with _index_lock(self.out):
+            entries = _load_index_json(self.out)
+            if entries.pop(key, None) is not None:
+                write_json_atomic(self.out / "index.json", ShardIndex(self.out, entries).to_json())
+            p = entry_path(self.out, group, shard)
+            if p.exists():
+                p.unlink()
+                _fsync_dir(p.parent)
+        old = self.index._entries.pop(key, None)
+        if old is not None:
+            self._drop_unused_fingerprint(old)
         self.dirty = True
 
     def remove_group(self, group: str) -> int:

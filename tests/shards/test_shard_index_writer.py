@@ -128,3 +128,24 @@ def test_abort_removes_tmp_file_when_closing_fails_on_a_full_disk(tmp_path: Path
     f.abort()
     assert not f.tmp.exists() and real.closed
     assert list(tmp_path.glob("shards/*")) == []
+
+
+def test_forget_uncommits_for_good(tmp_path: Path) -> None:
+    """A forgotten shard stays forgotten after a reload and a flush (its entry also leaves index.json)."""
+    index = IndexWriter(tmp_path)
+    for s in range(3):
+        commit_group_shard(tmp_path, s, UNITS, _rows(s), index=index)
+    index.flush()
+    index.forget(UNITS.group, 1)
+    assert not entry_path(tmp_path, UNITS.group, 1).exists()
+    assert index.index.entry(UNITS.group, 1) is None
+    assert ShardIndex.load(tmp_path).entry(UNITS.group, 1) is None  # not back from index.json
+    index.flush(force=True)
+    assert ShardIndex.load(tmp_path).committed_shards(UNITS.group) == [0, 2]
+    fresh = IndexWriter(tmp_path)
+    assert fresh.index.entry(UNITS.group, 1) is None
+    index.forget(UNITS.group, 1)  # forgetting twice is harmless
+    for s in (0, 2):
+        index.forget(UNITS.group, s)
+    assert index.fingerprint_of(UNITS.group) is None  # the last entry took its fingerprint along
+    assert ShardIndex.load(tmp_path).entries(UNITS.group) == []
