@@ -101,6 +101,23 @@ def test_w2vbert_fbank_model_loads_and_extracts(tmp_path: Path) -> None:
     assert np.abs(batched[3][1]).max() > 0.1
 
 
+@pytest.mark.parametrize(("kind", "tol"), [("layer", 3e-2), ("w2vbert", 0.15)])  # measured 0.009, 0.053
+def test_chunked_close_to_unchunked(pairs: dict[str, tuple[Path, Path]], kind: str, tol: float,
+                                    tmp_path: Path) -> None:
+    """Long signals are chunked on the frame grid (w2v-BERT too: fbank frames pair up across the
+    chunk offsets, multiples of 320 samples); chunks see 1 s of context and, for w2v-BERT,
+    standardise their fbank on their own, so values differ a little near the boundaries."""
+    model = pairs["layer"][1] if kind == "layer" else tiny_w2vbert(tmp_path / "w2vbert")
+    rng = np.random.default_rng(1)
+    t = np.arange(16000 * 12) / 16000
+    w = (0.1 * rng.standard_normal(t.size) * (1 + np.sin(2 * np.pi * 0.7 * t))).astype(np.float32)
+    full = _fs2(model, chunk_seconds=None).extract(w)[3]
+    chunked = _fs2(model, chunk_seconds=4.0, overlap_seconds=1.0).extract(w)[3]
+    assert chunked.shape == full.shape == (599, 32)
+    rel = np.linalg.norm(chunked - full) / np.linalg.norm(full)
+    assert rel <= tol, rel
+
+
 def test_checksum_names_card_and_checkpoint(pairs: dict[str, tuple[Path, Path]], tmp_path: Path) -> None:
     src = pairs["group"][1]
     copy = shutil.copytree(src, tmp_path / "copy")
