@@ -91,3 +91,4 @@ def whisper_ct2_dir() -> Path:
 @pytest.fixture(scope="session")
 def lyra_dir() -> Path:
     return _need(SHARED / "models" / "lyra-v2")
+

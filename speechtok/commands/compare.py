@@ -26,6 +26,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="report directory")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a recipe key (llm.hidden_size=64, budget.steps=50, "
-                        "families.text.set.ger.mode=lora, families.token.enabled=false)")
+                        "families.text.set.ger.llm.mode=lora, families.token.enabled=false)")
     hub.add_download_flag(p)
     p.set_defaults(func=_run)

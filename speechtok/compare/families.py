@@ -140,8 +140,8 @@ class TextFamily:
     rescoring and GER, on a Kaldi-style directory split by speaker like the shards."""
 
     name = "text"
-    whisper_decoder_sets: Mapping[str, Any] = MappingProxyType({"text_lm.kind": "whisper_decoder",
-                                                                "ger.learning_rate": 1.0e-4})
+    whisper_decoder_sets: Mapping[str, Any] = MappingProxyType({"text_lm.llm.kind": "whisper_decoder",
+                                                                "ger.train.lr": 1.0e-4, "ger.train.min_lr": 1.0e-5})
     after_scratch = True
 
     def overrides(self, recipe: CompareRecipe) -> dict[str, Any]:
@@ -156,11 +156,11 @@ class TextFamily:
             "data.split_ratios": [t, rest, 1.0 - t - rest],
             "data.split_seed": d.split_seed,
             "seed": llm["seed"],
-            "text_lm.steps": recipe.steps,
-            "ger.steps": recipe.steps,
+            "text_lm.train.max_steps": recipe.steps,
+            "ger.train.max_steps": recipe.steps,
         }
         for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
-            sets[f"text_lm.{k}"] = llm[k]
+            sets[f"text_lm.llm.{k}"] = llm[k]
         if d.eval_utts:
             sets["data.max_utts_per_split"] = max(1, d.eval_utts // 2)
         if d.test is not None:

@@ -20,14 +20,14 @@ backbone: scratch                         # scratch | whisper_decoder | [scratch
 threads: 1                                # torch threads of each family run
 workers: 1                                # family runs at once (spawned processes; same results)
 families:
-  text:   {enabled: true, recipe: recipes/cascade_speechocean.yaml, set: {ger.mode: full}}
+  text:   {enabled: true, recipe: recipes/cascade_speechocean.yaml, set: {ger.llm.mode: full}}
   latent: {enabled: true, recipe: recipes/latent_speechocean.yaml, set: {}}
   token:  {enabled: true, recipe: recipes/token_speechocean.yaml, set: {}}
 ```
 
 Relative paths resolve against the working directory; ``${shared}`` and ``${root}`` expand as
 in every recipe (``SPEECHTOK_SHARED`` or ``../shared``; the project directory).
-Overrides (``--set llm.hidden_size=64``, ``--set families.text.set.ger.steps=5``) go through
+Overrides (``--set llm.hidden_size=64``, ``--set families.text.set.ger.train.max_steps=5``) go through
 `speechtok.config` like every command's.
 """
 
@@ -120,7 +120,7 @@ class CompareRecipe:
 
 
 #: What `--set` may name in a comparison recipe (`speechtok.config.apply_sets`); a family's
-#: ``set`` is that family's own overrides, one key each (``families.text.set.ger.steps``).
+#: ``set`` is that family's own overrides, one key each (``families.text.set.ger.train.max_steps``).
 SCHEMA: dict[str, Any] = {
     "description": LEAF, "data": CompareData, "llm": {k: LEAF for k in LLM_KEYS},
     "budget": {"steps": LEAF}, "threads": LEAF, "workers": LEAF, "backbone": LEAF,

@@ -13,50 +13,28 @@ memory-mapped Arrow files (zero-copy, read-only numpy arrays; ``torch.from_numpy
 a tensor must be written to). Quarantined rows are skipped as `ShardDataset` skips them. The
 pipeline's ``state_dict()`` / ``load_state_dict()`` resume it mid-epoch (fairseq2's own state).
 
-fairseq2's native library needs Intel oneTBB; `import_fairseq2` loads the copy that the ``tbb``
-wheel installs next to the virtual environment's site-packages when the dynamic linker does not
-find it on its own (an overlay venv).
+fairseq2's native library needs Intel oneTBB; `import_fairseq2` loads it through
+`speechtok.features.fairseq2_lib` when the dynamic linker does not find it on its own.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from speechtok.errors import InputError
+from speechtok.features.fairseq2_lib import import_fairseq2 as load_fairseq2
 from speechtok.trainers.data import BatchingConfig, plan_batches
 
 
 def import_fairseq2() -> Any:
-    """Imports ``fairseq2.data.data_pipeline`` (preloading oneTBB if needed) and returns it.
+    """Imports ``fairseq2.data.data_pipeline`` (preloading oneTBB if needed, see
+    `speechtok.features.fairseq2_lib`) and returns it.
 
     Raises:
         InputError: fairseq2 cannot be imported (names the error and the fix).
     """
-    try:
-        from fairseq2.data import data_pipeline
-
-        return data_pipeline
-    except OSError:
-        pass
-    except ImportError as exc:
-        raise InputError("fairseq2", f"is not installed ({exc}); install the project's lock") from exc
-    for entry in sys.path:
-        lib = Path(entry).parent.parent / "libtbb.so.12"
-        if entry.endswith("site-packages") and lib.is_file():
-            ctypes.CDLL(str(lib), mode=getattr(os, "RTLD_GLOBAL", ctypes.RTLD_GLOBAL))
-            break
-    try:
-        from fairseq2.data import data_pipeline
-
-        return data_pipeline
-    except (OSError, ImportError) as exc:
-        raise InputError("fairseq2", f"cannot be loaded ({exc}); its native library needs libtbb.so.12 "
-                         "(the `tbb` wheel) on the library path") from exc
+    return load_fairseq2("fairseq2.data.data_pipeline")
 
 
 def shard_pipeline(

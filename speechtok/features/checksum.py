@@ -51,9 +51,14 @@ def model_files(model_dir: str | Path) -> list[Path]:
 def model_checksum(model_dir: str | Path) -> str:
     """``"sha256:<hex>"`` over (relative name, file sha256) of every file of `model_files`."""
     root = Path(model_dir)
+    return files_checksum(root, model_files(root))
+
+
+def files_checksum(root: str | Path, files: list[Path]) -> str:
+    """``"sha256:<hex>"`` over (name relative to `root`, file sha256) of each of `files`, in order."""
     h = hashlib.sha256()
-    for p in model_files(root):
-        h.update(p.relative_to(root).as_posix().encode())
+    for p in files:
+        h.update(Path(p).relative_to(root).as_posix().encode())
         h.update(b"\0")
         h.update(sha256_file(p).encode())
         h.update(b"\n")

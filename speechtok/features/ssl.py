@@ -15,6 +15,10 @@ models of the HuBERT, wav2vec2 and WavLM families mask padding correctly and are
 length-sorted signals with an attention mask. data2vec-audio's stacked positional convolutions
 (with layer norms) leak padding into valid frames, so it is bucketed by exact length too.
 Long signals are chunked with overlap (`SSLConfig.chunk_seconds`, `overlap_seconds`).
+
+``backend: fairseq2`` loads wav2vec 2.0 / w2v-BERT 2.0 models through fairseq2's own loaders from
+a local asset card and checkpoint instead (`speechtok.features.ssl_fairseq2`): same layer
+numbering, output, frame rate, batching and chunking.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch
 from speechtok.errors import ConfigError, InputError
 from speechtok.features.batching import chunk_spans, exact_length_buckets, padded_buckets
 from speechtok.features.checksum import model_checksum
+from speechtok.features.ssl_fairseq2 import Fairseq2SSLEncoder
 from speechtok.hub import resolve_model
 
 #: transformers model_type -> class name of the bare encoder model.
@@ -41,6 +46,8 @@ SSL_MODEL_CLASSES = {
 }
 #: Model types whose attention mask makes padded batches equal to one-by-one runs.
 _MASK_EXACT = ("hubert", "wav2vec2", "wavlm")
+#: Libraries that load the model (see the module docstring).
+SSL_BACKENDS = ("transformers", "fairseq2")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,11 +56,15 @@ class SSLConfig:
 
     Attributes:
         model: a local `transformers` model directory (checked first) or a hub id (read from
-            the Hugging Face cache; downloaded only with ``--allow-download``, see `speechtok.hub`).
+            the Hugging Face cache; downloaded only with ``--allow-download``, see `speechtok.hub`);
+            with ``backend: fairseq2``, a local fairseq2 asset card (a YAML file or a directory
+            holding one) naming a local checkpoint (`speechtok.features.ssl_fairseq2`).
+        backend: ``"transformers"`` (default) or ``"fairseq2"``.
         layers: hidden-state indices to return (0 .. num_hidden_layers), one or several.
         device: ``"cpu"`` or ``"cuda"``.
         normalize: zero-mean unit-variance input per signal; None reads ``do_normalize`` from
-            the model's ``preprocessor_config.json``, else uses ``feat_extract_norm == "layer"``.
+            the model's ``preprocessor_config.json``, else uses ``feat_extract_norm == "layer"``
+            (fairseq2: ``feature_extractor_layer_norm_convs``; never for w2v-BERT's fbank input).
         batching: ``"auto"`` (mask where exact, else exact-length buckets), ``"exact"``
             (exact-length buckets always) or ``"mask"`` (padded + attention mask; only for
             models in `_MASK_EXACT` with a layer-norm feature encoder).
@@ -64,6 +75,7 @@ class SSLConfig:
     """
 
     model: str
+    backend: str = "transformers"
     layers: tuple[int, ...] = (6,)
     device: str = "cpu"
     normalize: bool | None = None
@@ -76,6 +88,8 @@ class SSLConfig:
     def validate(self) -> None:
         if not self.model:
             raise ConfigError("model", self.model, "must name a model directory or hub id")
+        if self.backend not in SSL_BACKENDS:
+            raise ConfigError("backend", self.backend, f"must be one of {list(SSL_BACKENDS)}")
         if not self.layers:
             raise ConfigError("layers", self.layers, "must name at least one layer")
         if any(int(k) < 0 for k in self.layers) or len(set(self.layers)) != len(self.layers):
@@ -157,25 +171,36 @@ class SSLFeatureExtractor:
         self.cfg = model if isinstance(model, SSLConfig) else \
             SSLConfig(model=str(model), layers=tuple(int(k) for k in layers), device=device, **options)
         self.cfg.validate()
-        self.model: Any = None  # a transformers PreTrainedModel (typed loosely: no stubs)
-        self.model, self.info = load_ssl_model(self.cfg.model, self.cfg.device)
-        conf: Any = self.model.config
-        self.num_layers = int(conf.num_hidden_layers)
+        self.model: Any = None  # a transformers PreTrainedModel or a fairseq2 model (typed loosely)
+        self.fs2: Fairseq2SSLEncoder | None = None
+        self.info: dict[str, Any]
+        self.conv: list[tuple[int, int]]  # (kernel, stride) in samples of each framing step
+        if self.cfg.backend == "fairseq2":
+            self.fs2 = Fairseq2SSLEncoder(self.cfg.model, self.cfg.device)
+            self.model = self.fs2.net
+            self.info = {"model_type": self.fs2.model_type, "do_normalize": None, "sampling_rate": 16000,
+                         "local_dir": None, "revision": None}
+            self.num_layers, self.dim, self.conv = self.fs2.num_layers, self.fs2.dim, self.fs2.conv
+            feat_norm = "layer" if self.fs2.maskable else "group"
+            default_norm, maskable = self.fs2.normalize_default, self.fs2.maskable
+        else:
+            self.model, self.info = load_ssl_model(self.cfg.model, self.cfg.device)
+            conf: Any = self.model.config
+            self.num_layers, self.dim = int(conf.num_hidden_layers), int(conf.hidden_size)
+            self.conv = [(int(k), int(s)) for k, s in zip(conf.conv_kernel, conf.conv_stride, strict=True)]
+            feat_norm = getattr(conf, "feat_extract_norm", "layer")  # data2vec-audio: always layer norm
+            default_norm = self.info["do_normalize"]
+            default_norm = feat_norm == "layer" if default_norm is None else bool(default_norm)
+            maskable = self.info["model_type"] in _MASK_EXACT and feat_norm == "layer"
         bad = [k for k in self.cfg.layers if k > self.num_layers]
         if bad:
             raise ConfigError("layers", self.cfg.layers, f"must be <= num_hidden_layers ({self.num_layers})")
-        self.dim = int(conf.hidden_size)
         self.sampling_rate = int(self.info["sampling_rate"])
-        self.hop = int(np.prod(conf.conv_stride))
-        feat_norm = getattr(conf, "feat_extract_norm", "layer")  # data2vec-audio: always layer norm
-        norm = self.cfg.normalize
-        if norm is None:
-            norm = self.info["do_normalize"]
-        self.normalize = feat_norm == "layer" if norm is None else bool(norm)
-        maskable = self.info["model_type"] in _MASK_EXACT and feat_norm == "layer"
+        self.hop = int(np.prod([s for _k, s in self.conv]))
+        self.normalize = default_norm if self.cfg.normalize is None else bool(self.cfg.normalize)
         if self.cfg.batching == "mask" and not maskable:
             raise ConfigError("batching", "mask", f"is not exact for a {self.info['model_type']} model with "
-                              f"feat_extract_norm={feat_norm!r}; use 'exact' or 'auto'")
+                              f"a {feat_norm}-norm feature encoder; use 'exact' or 'auto'")
         self.use_mask = maskable and self.cfg.batching != "exact"
         self._checksum: str | None = None
 
@@ -187,12 +212,15 @@ class SSLFeatureExtractor:
     def num_frames(self, num_samples: int) -> int:
         """Output frames for a signal of `num_samples` samples (0 if shorter than the receptive field)."""
         n = int(num_samples)
-        for k, s in zip(self.model.config.conv_kernel, self.model.config.conv_stride, strict=True):
+        for k, s in self.conv:
             n = (n - k) // s + 1 if n >= k else 0
         return max(n, 0)
 
     def model_checksum(self) -> str | None:
-        """sha256 over the model's weight files (see `speechtok.features.checksum`)."""
+        """sha256 over the model's weight files (see `speechtok.features.checksum`); with the
+        fairseq2 backend, over its asset card and checkpoint."""
+        if self._checksum is None and self.fs2 is not None:
+            self._checksum = self.fs2.checksum()
         if self._checksum is None and self.info["local_dir"]:
             self._checksum = model_checksum(self.info["local_dir"])
         return self._checksum
@@ -209,8 +237,16 @@ class SSLFeatureExtractor:
                 "batching": "mask" if self.use_mask else "exact", "model_checksum": self.model_checksum(),
                 "revision": self.info.get("revision")}
 
-    def _forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> dict[int, torch.Tensor]:
-        """(B, S) float32 (+ (B, S) mask) -> {layer: (B, T, D) float32}, stopping early."""
+    def _forward(self, x: torch.Tensor, lengths: list[int]) -> dict[int, torch.Tensor]:
+        """(B, S) float32 zero-padded, `lengths` valid samples per row -> {layer: (B, T, D) float32},
+        stopping early (an attention mask when `use_mask`)."""
+        if self.fs2 is not None:
+            return self.fs2.forward(x, lengths, self.cfg.layers)
+        mask = None
+        if self.use_mask:
+            mask = torch.zeros(x.shape, dtype=torch.long, device=x.device)  # (B, S)
+            for row, n in enumerate(lengths):
+                mask[row, :n] = 1
         wanted = sorted(self.cfg.layers)
         deepest = wanted[-1]
         got: dict[int, torch.Tensor] = {}
@@ -283,13 +319,10 @@ class SSLFeatureExtractor:
         for batch in batches:
             longest = max(lengths[j] for j in batch)
             x = torch.zeros((len(batch), longest), dtype=torch.float32)  # (B, S) zero-padded
-            mask = torch.zeros((len(batch), longest), dtype=torch.long) if self.use_mask else None
             for row, j in enumerate(batch):
                 it = items[j]
                 x[row, : lengths[j]] = signals[it.wave][it.start : it.stop]
-                if mask is not None:
-                    mask[row, : lengths[j]] = 1
-            feats = self._forward(x.to(dev), None if mask is None else mask.to(dev))  # {k: (B, T, D)}
+            feats = self._forward(x.to(dev), [lengths[j] for j in batch])  # {k: (B, T, D)}
             for row, j in enumerate(batch):
                 it = items[j]
                 t = self.num_frames(lengths[j])

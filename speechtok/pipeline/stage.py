@@ -177,13 +177,18 @@ class StageBase(Generic[C]):
     def fit_fingerprint(self, upstream: str | None) -> str:
         """Fingerprint of the fit's inputs (everything but the model it produces)."""
         return fingerprint_of({"upstream": upstream, "stage": self.type_name, "name": self.name,
-                               "version": self.version, "config": to_json(self.config),
+                               "version": self.version, "config": self.fingerprint_config(),
                                "input": self.input_group, "purpose": "fit"})
 
     def fingerprint(self, upstream: str | None) -> str:
         return fingerprint_of({"upstream": upstream, "stage": self.type_name, "name": self.name,
-                               "version": self.version, "config": to_json(self.config),
+                               "version": self.version, "config": self.fingerprint_config(),
                                "input": self.input_group, "model": self.model_checksum()})
+
+    def fingerprint_config(self) -> Any:
+        """The config as it enters the fingerprints: its full JSON form (a stage may leave out an
+        option at its default when the option is newer than shards it must keep reusing)."""
+        return to_json(self.config)
 
     def group_meta_fields(self) -> dict[str, Any]:
         """Extra `GroupMeta` fields (frame_rate, vocab_size, dim, dtype...)."""

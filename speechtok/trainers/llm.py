@@ -136,12 +136,13 @@ def load_tokenizer(cfg: LLMConfig, text_corpus: Iterable[str]) -> Any:
     return hub.from_pretrained(AutoTokenizer, cfg.path)
 
 
-def build_llm(cfg: LLMConfig, vocab_rows: int) -> nn.Module:
+def build_llm(cfg: LLMConfig, vocab_rows: int, *, train_embeddings: bool = True) -> nn.Module:
     """The causal LM with `vocab_rows` embedding rows, with `cfg.mode` applied.
 
-    A local checkpoint keeps its weights; its embeddings are resized to `vocab_rows` when they differ
-    (new rows random, as after `VocabSpec.resize_model`). With LoRA, resized embeddings and the
-    output layer stay trainable (`modules_to_save`) so that new speech tokens can be learnt.
+    A local checkpoint (a saved `WhisperDecoderLM` too) keeps its weights; its embeddings are
+    resized to `vocab_rows` when they differ (new rows random, as after `VocabSpec.resize_model`).
+    With LoRA and `train_embeddings`, the embeddings and the output layer stay trainable
+    (`modules_to_save`) so that new speech tokens can be learnt; without, only the adapters train.
     """
     cfg.validate()
     model: Any
@@ -160,11 +161,13 @@ def build_llm(cfg: LLMConfig, vocab_rows: int) -> nn.Module:
     else:
         from transformers import AutoModelForCausalLM
 
+        import speechtok.models.whisper_lm  # noqa: F401  (registers WhisperDecoderLM with the Auto classes)
+
         model = hub.from_pretrained(AutoModelForCausalLM, cfg.path, torch_dtype=torch.float32)
         rows = model.get_input_embeddings().weight.shape[0]  # type: ignore[index,operator]
         if int(rows) != vocab_rows:
             model.resize_token_embeddings(vocab_rows, mean_resizing=False)
-    return apply_mode(model, cfg, train_embeddings=True)
+    return apply_mode(model, cfg, train_embeddings=train_embeddings)
 
 
 def whisper_dir(cfg: LLMConfig) -> Path:
@@ -194,7 +197,8 @@ def apply_mode(model: nn.Module, cfg: LLMConfig, *, train_embeddings: bool) -> n
         return model
     from peft import LoraConfig, get_peft_model
 
-    whisper = cfg.kind == "whisper_decoder"
+    model_type = getattr(getattr(model, "config", None), "model_type", "")
+    whisper = cfg.kind == "whisper_decoder" or model_type == "speechtok_whisper_decoder"
     saved = (["embed_tokens", "proj_out"] if whisper else ["embed_tokens", "lm_head"]) if train_embeddings else None
     targets = [("out_proj" if t == "o_proj" else t) if whisper else t for t in cfg.lora_targets]
     lora = LoraConfig(
@@ -204,7 +208,8 @@ def apply_mode(model: nn.Module, cfg: LLMConfig, *, train_embeddings: bool) -> n
         target_modules=targets,
         modules_to_save=saved,
         task_type="CAUSAL_LM",
-        ensure_weight_tying=bool(getattr(getattr(model, "config", None), "tie_word_embeddings", False)),
+        ensure_weight_tying=saved is not None and bool(getattr(getattr(model, "config", None), "tie_word_embeddings",
+                                                               False)),
     )
     peft_model: nn.Module = get_peft_model(model, lora)  # type: ignore[arg-type]
     return peft_model

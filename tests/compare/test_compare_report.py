@@ -48,11 +48,11 @@ def test_markdown_renders_missing_values_as_dash() -> None:
 
 def test_recipes_in_the_repo_load_with_overrides() -> None:
     demo, _ = load_compare_recipe(ROOT / "recipes/compare_demo.yaml", {"data.shards": "/tmp/x",
-                                                                       "families.text.set.ger.steps": 7,
+                                                                       "families.text.set.ger.train.max_steps": 7,
                                                                        "llm.hidden_size": 32})
     assert demo.llm["hidden_size"] == 32 and str(demo.data.shards) == "/tmp/x"
     text = next(f for f in demo.families if f.name == "text")
-    assert text.sets["ger.steps"] == 7 and text.sets["text_lm.vocab_size"] == 300
+    assert text.sets["ger.train.max_steps"] == 7 and text.sets["text_lm.vocab_size"] == 300
     so, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {})
     assert [f.name for f in so.families] == ["text", "latent", "token"]
 
@@ -61,8 +61,9 @@ def test_backbone_and_budget_are_the_same_for_every_family() -> None:
     r, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {"budget.steps": 17})
     t, la, to = text_overrides(r), latent_overrides(r), token_overrides(r)
     for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
-        assert t[f"text_lm.{k}"] == la[f"llm.{k}"] == to[f"llm.{k}"] == r.llm[k]
-    assert t["text_lm.steps"] == t["ger.steps"] == la["train.max_steps"] == to["train.max_steps"] == 17
+        assert t[f"text_lm.llm.{k}"] == la[f"llm.{k}"] == to[f"llm.{k}"] == r.llm[k]
+    assert t["text_lm.train.max_steps"] == t["ger.train.max_steps"] == 17
+    assert la["train.max_steps"] == to["train.max_steps"] == 17
     assert t["seed"] == la["train.seed"] == to["train.seed"]
     ratios = t["data.split_ratios"]
     assert ratios[0] == pytest.approx(r.data.train_share) and sum(ratios) == pytest.approx(1.0)
@@ -94,7 +95,7 @@ def test_backbones_parse_and_change_only_the_llm_and_its_rates(tmp_path: Path) -
     assert backbone_overrides("latent", "scratch") == {}
     assert backbone_overrides("latent", "whisper_decoder")["llm.kind"] == "whisper_decoder"
     assert backbone_overrides("token", "whisper_decoder")["llm.kind"] == "whisper_decoder"
-    assert backbone_overrides("text", "whisper_decoder")["text_lm.kind"] == "whisper_decoder"
+    assert backbone_overrides("text", "whisper_decoder")["text_lm.llm.kind"] == "whisper_decoder"
     md = markdown({"caveats": []}, [{"family": "latent", "backbone": "whisper_decoder", "status": "ok", "wer": 0.5}])
     assert "| latent | whisper_decoder | - | ok | - | - | 50.0 |" in md
 

@@ -3,9 +3,12 @@
 Training examples are HyPoradise records (`speechtok.trainers.cascade.hyporadise`): the prompt
 (`build_prompt`, H2T-LoRA's template or a short one) is context only (labels -100, unless
 ``train_on_inputs``), the normalised reference followed by ``</s>`` is what the model learns to
-generate. Fine-tuning is full or LoRA (`peft`, on q/k/v/o projections; the adapter is merged
-into the saved model so inference needs no peft). Inference is batched greedy decoding with
-left padding; the answer is the generated text up to ``</s>`` or the first newline.
+generate. The model is `speechtok.trainers.llm.build_llm` of ``ger.llm`` (its ``path``: the
+cascade's text LM unless set; ``mode``: full or LoRA through `peft`, the adapter merged into the
+saved model so inference needs no peft), trained by the shared loop
+(`speechtok.trainers.cascade.text_lm.fit_causal_lm`: ``metrics.jsonl``, checkpoints, resume).
+Inference is batched greedy decoding with left padding; the answer is the generated text up to
+``</s>`` or the first newline.
 """
 
 from __future__ import annotations
@@ -13,17 +16,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from speechtok import atomic, hub
+from speechtok.config import to_json
 from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.cascade.hyporadise import PROMPTS, build_prompt
-from speechtok.trainers.cascade.text_lm import TrainReport, train_causal_lm
-from speechtok.trainers.llm import load_causal_lm
+from speechtok.trainers.cascade.text_lm import TrainReport, fit_causal_lm
+from speechtok.trainers.data import BatchingConfig
+from speechtok.trainers.llm import LLMConfig, build_llm, load_causal_lm, load_tokenizer
+from speechtok.trainers.loop import LoopConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,41 +39,38 @@ log = logging.getLogger(__name__)
 class GERConfig:
     """How to fine-tune and run a GER model (the cascade recipe's ``ger:`` section).
 
-    `base_model` None: the cascade's own text LM (the run sets it); `enabled` is read by the
-    cascade (train GER at all); `seed` and `device` default to the recipe's top-level values.
+    Attributes:
+        enabled: read by the cascade (train GER at all).
+        prompt: "short" or "h2t" (`speechtok.trainers.cascade.hyporadise.PROMPTS`).
+        train_on_inputs: the prompt's tokens are in the loss too.
+        max_new_tokens, infer_batch_size: greedy correction.
+        llm: the model (`LLMConfig`): ``path`` a local causal LM directory (unset: the cascade's
+            own text LM, set by the run), ``mode`` "full" or "lora" with ``lora_*``.
+        train: the optimisation (`LoopConfig`); the recipe's ``device`` and ``seed`` fill its own.
+        batching: examples per batch (`BatchingConfig`).
     """
 
-    base_model: Path | None = None
     enabled: bool = True
-    mode: str = "full"  # "full" | "lora"
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
     prompt: str = "short"
-    steps: int = 600
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    warmup_steps: int = 30
-    weight_decay: float = 0.0
     train_on_inputs: bool = False
     max_new_tokens: int = 48
     infer_batch_size: int = 32
-    seed: int = 0
-    device: str = "cpu"
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    train: LoopConfig = field(default_factory=lambda: LoopConfig(max_steps=600))
+    batching: BatchingConfig = field(default_factory=lambda: BatchingConfig(max_batch=16))
 
     def validate(self) -> None:
         """Raises `ConfigError` naming the first bad field."""
-        if self.base_model is not None and not Path(self.base_model).is_dir():
-            raise ConfigError("base_model", str(self.base_model), "must be a local Hugging Face causal LM directory")
-        if self.mode not in ("full", "lora"):
-            raise ConfigError("mode", self.mode, "must be 'full' or 'lora'")
+        if self.llm.mode not in ("full", "lora"):
+            raise ConfigError("ger.llm.mode", self.llm.mode, "must be 'full' or 'lora'")
         if self.prompt not in PROMPTS:
-            raise ConfigError("prompt", self.prompt, f"must be one of {sorted(PROMPTS)}")
-        for name in ("steps", "batch_size", "max_new_tokens", "infer_batch_size", "lora_r"):
+            raise ConfigError("ger.prompt", self.prompt, f"must be one of {sorted(PROMPTS)}")
+        for name in ("max_new_tokens", "infer_batch_size"):
             if getattr(self, name) < 1:
-                raise ConfigError(name, getattr(self, name), "must be >= 1")
-        if not self.learning_rate > 0:
-            raise ConfigError("learning_rate", self.learning_rate, "must be > 0")
+                raise ConfigError(f"ger.{name}", getattr(self, name), "must be >= 1")
+        self.llm.validate()
+        self.train.validate()
+        self.batching.validate()
 
 
 def _special_ids(tokenizer: Any) -> tuple[int, int, int]:
@@ -93,62 +97,41 @@ def make_examples(
     return out
 
 
-def train_ger(records: Sequence[dict[str, object]], out_dir: Path, config: GERConfig) -> TrainReport:
-    """Fine-tunes `config.base_model` on HyPoradise `records`; saves the model to `out_dir`."""
-    import torch
-    from transformers import AutoTokenizer
+def _embedding_rows(llm: LLMConfig, tokenizer: Any) -> int:
+    """The base model's own embedding rows (so `build_llm` never resizes it): ``vocab_size`` of
+    its ``config.json`` for a checkpoint directory, else the tokenizer's size."""
+    if llm.path is None:
+        return len(tokenizer)
+    conf = json.loads((Path(llm.path) / "config.json").read_text())
+    if not isinstance(conf.get("vocab_size"), int):
+        raise InputError(str(Path(llm.path) / "config.json"), "has no integer vocab_size")
+    return int(conf["vocab_size"])
 
+
+def train_ger(records: Sequence[dict[str, object]], out_dir: Path, config: GERConfig) -> TrainReport:
+    """Fine-tunes `config.llm` on HyPoradise `records` in `out_dir` (the loop's ``metrics.jsonl``
+    and ``checkpoints/``: an interrupted run resumes); saves the model there."""
     config.validate()
-    if config.base_model is None:
-        raise ConfigError("ger.base_model", None, "must be set before training (the cascade sets its text LM)")
+    if config.llm.path is None and config.llm.kind != "whisper_decoder":
+        raise ConfigError("ger.llm.path", None, "must be set before training (the cascade sets its text LM)")
     if not records:
         raise InputError("records", "is empty; GER needs training pairs")
-    torch.manual_seed(config.seed)
-    tokenizer = hub.from_pretrained(AutoTokenizer, str(config.base_model))
-    model: Any = load_causal_lm(config.base_model)
+    tokenizer = load_tokenizer(config.llm, [])
+    torch.manual_seed(config.train.seed)  # LoRA's initial adapters are part of the run's seed
+    model: Any = build_llm(config.llm, _embedding_rows(config.llm, tokenizer), train_embeddings=False)
     max_len = int(getattr(model.config, "max_position_embeddings", 2048))
-    if config.mode == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        lcfg = LoraConfig(
-            r=config.lora_r,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=[
-                "q_proj",
-                "k_proj",
-                "v_proj",
-                "out_proj" if model.config.model_type == "speechtok_whisper_decoder" else "o_proj",
-            ],
-            bias="none",
-            task_type="CAUSAL_LM",
-        )
-        model = get_peft_model(model, lcfg)
     examples = make_examples(
         records, tokenizer, prompt=config.prompt, train_on_inputs=config.train_on_inputs, max_length=max_len
     )
     _, _, pad = _special_ids(tokenizer)
-    report = train_causal_lm(
-        model,
-        examples,
-        steps=config.steps,
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_steps,
-        weight_decay=config.weight_decay,
-        pad_id=pad,
-        seed=config.seed,
-        device=config.device,
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if config.mode == "lora":
+    report = fit_causal_lm(model, examples, out_dir, train_cfg=config.train, batching=config.batching, pad_id=pad)
+    if config.llm.mode == "lora":
         model.save_pretrained(str(out_dir / "adapter"))
         model = model.merge_and_unload()
     model.save_pretrained(str(out_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(out_dir))
-    cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
     atomic.write_text(out_dir / "ger_report.json",
-                      json.dumps({"config": cfg, "report": asdict(report)}, indent=2) + "\n")
+                      json.dumps({"config": to_json(config), "report": asdict(report)}, indent=2) + "\n")
     return report
 
 
@@ -156,12 +139,10 @@ class GERModel:
     """A fine-tuned GER model for batched greedy correction."""
 
     def __init__(self, model_dir: Path, *, prompt: str = "short", device: str = "cpu") -> None:
-        import torch
         from transformers import AutoTokenizer
 
         if prompt not in PROMPTS:
             raise ConfigError("prompt", prompt, f"must be one of {sorted(PROMPTS)}")
-        self.torch = torch
         self.device = torch.device(device)
         self.tokenizer = hub.from_pretrained(AutoTokenizer, str(model_dir))
         model: Any = load_causal_lm(model_dir)
@@ -173,7 +154,6 @@ class GERModel:
         self, records: Sequence[dict[str, object]], *, batch_size: int = 32, max_new_tokens: int = 48
     ) -> list[str]:
         """The corrected transcription of each record (greedy, batched, left-padded)."""
-        torch = self.torch
         prompts = [[self.bos, *self.tokenizer(build_prompt(r, self.prompt), add_special_tokens=False)["input_ids"]]
                    for r in records]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))

@@ -5,24 +5,28 @@ data:      {kaldi_dir, split_ratios: [0.7, 0.15, 0.15], split_seed, max_utts_per
             max_train_utts, extra_text}
 nbest:     {decoder: whisper|sphinx|ctc, model_dir, beam_size, num_hypotheses, batch_size, threads, cache,
             ctc_run, shards}
-text_lm:   {model_dir: null (= train one here), vocab_size, hidden_size, num_layers, ..., steps}
+text_lm:   {vocab_size, llm: LLMConfig, train: LoopConfig, batching: BatchingConfig}
 rescoring: {am_norm, lm_norm, lambda_step, ngram_baseline, lm_batch_size}
-ger:       {enabled, mode: full|lora, prompt: short|h2t, steps, batch_size, learning_rate, ...}
+ger:       {enabled, prompt: short|h2t, train_on_inputs, max_new_tokens, infer_batch_size,
+            llm: LLMConfig (path, mode: full|lora, lora_*), train: LoopConfig, batching: BatchingConfig}
+lm_model_dir: null   # a ready HF causal LM instead of training text_lm
 device: cpu
 threads: 2
 ```
 
 String values may contain ``${shared}`` (the ``SPEECHTOK_SHARED`` environment variable, else
 ``../shared`` next to the project) and ``${root}`` (the project directory); other relative paths
-are relative to the working directory. Overrides (``--set ger.steps=100``) go through
-`speechtok.config` like every command's. The sections are the library configs where one
-exists (``ger``: `GERConfig`).
+are relative to the working directory. Overrides (``--set ger.train.max_steps=100``) go through
+`speechtok.config` like every command's. The sections are the library configs: the LMs are
+`LLMConfig` (``text_lm.llm``, ``ger.llm``), their training `LoopConfig` (``text_lm.train``,
+``ger.train``: the loop the other families use) and `BatchingConfig`. The top-level ``device``
+and ``seed`` are those of ``text_lm.train`` and ``ger.train`` unless they set their own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -120,15 +124,20 @@ class CascadeRecipe:
 
 def recipe_from_dict(raw: dict[str, Any]) -> CascadeRecipe:
     """Builds and validates a `CascadeRecipe` from a parsed YAML dict (``${...}`` expanded);
-    ``text_lm`` and ``ger`` take the top-level ``device`` (and ``ger`` the ``seed``) unless
-    they set their own."""
+    ``text_lm.train`` and ``ger.train`` take the top-level ``device`` and ``seed`` unless they
+    set their own."""
     raw = expand(raw)
     if "data" not in raw:
         raise ConfigError("data", None, "must be given (data.kaldi_dir at least)")
-    top = {k: raw[k] for k in ("device", "seed") if k in raw}
-    raw = {**raw, "text_lm": {"device": top.get("device", "cpu"), **(raw.get("text_lm") or {})},
-           "ger": {**top, **(raw.get("ger") or {})}}
-    return build(CascadeRecipe, raw, "")
+    recipe = build(CascadeRecipe, raw, "")
+
+    def top(section: str) -> Any:
+        given = (raw.get(section) or {}).get("train") or {}
+        cfg = getattr(recipe, section).train
+        return replace(cfg, device=given.get("device", recipe.device), seed=given.get("seed", recipe.seed))
+
+    return replace(recipe, text_lm=replace(recipe.text_lm, train=top("text_lm")),
+                   ger=replace(recipe.ger, train=top("ger")))
 
 
 def load_recipe(path: Path, sets: Mapping[str, Any] | None = None) -> tuple[CascadeRecipe, dict[str, Any]]:

@@ -5,11 +5,13 @@ Steps, each writing into the run directory ``RUN``:
 1. utterances of ``data.kaldi_dir``, split by speaker (`data.split_of`) -> ``splits.json``;
 2. n-best lists of every utterance (cached in ``nbest.cache`` when set) -> ``nbest.jsonl``
    and the shard group ``nbest.<decoder>`` (``index.json``, ``shards/``);
-3. a small text LM trained on all *train* references (or ``lm_model_dir``) -> ``text_lm/``;
+3. a small text LM trained on all *train* references (or ``lm_model_dir``) -> ``text_lm/``
+   (with the loop's ``metrics.jsonl`` and ``checkpoints/``: a rerun into ``RUN`` resumes);
 4. LM scores of dev/test hypotheses; lambda tuned on dev, applied to test (the HF LM, and the
    PocketSphinx 3-gram as a baseline) -> ``rescoring.json``, ``wer_vs_lambda.png``;
 5. HyPoradise JSON of train/dev/test -> ``hyporadise/{split}.json``;
-6. GER fine-tuned on train, run on test -> ``ger/``, ``ger_test.jsonl``;
+6. GER fine-tuned on train (resumable like the text LM), run on dev and test -> ``ger/``,
+   ``ger_{dev,test}.jsonl``;
 7. WER of 1-best, oracle, rescored, GER on dev and test -> ``results.json``, ``results.md``;
 8. with ``data.test`` (a separate Kaldi or shard directory): the dev-chosen system decodes it,
    scored only -> ``test_hyps.jsonl``, ``results.json["test_set"]``.
@@ -141,11 +143,11 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
     if recipe.lm_model_dir is not None:
         lm_dir = recipe.lm_model_dir
         lm_report: dict[str, Any] = {"pretrained": str(lm_dir)}
-    elif recipe.text_lm.kind == "whisper_decoder":
+    elif recipe.text_lm.llm.kind == "whisper_decoder":
         from speechtok.trainers.cascade.text_lm import save_whisper_text_lm
 
         lm_dir = out_dir / "text_lm"
-        lm_report = save_whisper_text_lm(lm_dir)
+        lm_report = save_whisper_text_lm(lm_dir, recipe.text_lm.llm)
     else:
         from speechtok.trainers.cascade.text_lm import train_text_lm
 
@@ -203,10 +205,10 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
         g = recipe.ger
         t0 = time.perf_counter()
         train_records = [hp_record(nb, num_hypotheses=k) for nb in nb_split["train"]]
-        gcfg = replace(g, base_model=g.base_model or lm_dir)
+        gcfg = replace(g, llm=replace(g.llm, path=g.llm.path or str(lm_dir)))
         ger_report = asdict(train_ger(train_records, out_dir / "ger", gcfg))
         timings["ger_train_wall_s"] = time.perf_counter() - t0
-        model = GERModel(out_dir / "ger", prompt=g.prompt, device=g.device)
+        model = GERModel(out_dir / "ger", prompt=g.prompt, device=str(g.train.torch_device()))
         for s in ("dev", "test"):
             t0 = time.perf_counter()
             recs = [hp_record(nb, num_hypotheses=k) for nb in nb_split[s]]

@@ -1,22 +1,34 @@
-"""Small text LM training, HF and 3-gram LM scoring, GER fine-tuning (full and LoRA) and inference."""
+"""Small text LM training (on the shared loop: metrics.jsonl, resume), HF and 3-gram LM scoring, GER
+fine-tuning (full and LoRA) and inference."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from safetensors.torch import load_file
 
 from speechtok.errors import ConfigError
+from speechtok.trainers.cascade import text_lm
 from speechtok.trainers.cascade.ger import GERConfig, GERModel, make_examples, train_ger
 from speechtok.trainers.cascade.hyporadise import hp_record
 from speechtok.trainers.cascade.lm_scoring import HFCausalLMScorer, NGramScorer, score_nbests
 from speechtok.trainers.cascade.nbest import Hypothesis, NBestList
 from speechtok.trainers.cascade.text_lm import TextLMConfig, train_text_lm
+from speechtok.trainers.data import BatchingConfig
+from speechtok.trainers.llm import LLMConfig
+from speechtok.trainers.loop import LoopConfig, read_metrics
 
 SENTS = ["zero three five one", "three two two seven", "we call it bear", "the cat sat on the mat",
          "good job", "now for the party", "i am in the glass", "elephants tie goose"]
-TINY = TextLMConfig(vocab_size=300, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
-                    max_length=128, steps=30, batch_size=8, learning_rate=1e-2, warmup_steps=3)
+TINY = TextLMConfig(vocab_size=300,
+                    llm=LLMConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, max_positions=128),
+                    train=LoopConfig(max_steps=30, lr=1e-2, min_lr=1e-3, warmup_steps=3, weight_decay=0.01,
+                                     beta2=0.98, log_every=1, device="cpu"),
+                    batching=BatchingConfig(max_batch=8))
+TOKENIZER_EXTRA = ["best: others: answer: 0351 3 2 2 7"]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -25,7 +37,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tlm")
-    rep = train_text_lm(SENTS * 4, out, TINY, tokenizer_texts=["best: others: answer: 0351 3 2 2 7"])
+    rep = train_text_lm(SENTS * 4, out, TINY, tokenizer_texts=TOKENIZER_EXTRA)
     assert rep.final_loss < rep.first_loss  # it learns
     return out
 
@@ -38,6 +50,57 @@ def test_text_lm_saves_a_loadable_hf_checkpoint(tiny_lm: Path) -> None:
     assert (tok.pad_token_id, tok.bos_token_id, tok.eos_token_id) == (0, 1, 2)
     model = AutoModelForCausalLM.from_pretrained(str(tiny_lm))
     assert model.config.model_type == "llama"
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_interrupted_text_lm_resumes_to_the_same_weights_and_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = replace(TINY, train=replace(TINY.train, max_steps=12, checkpoint_every=4))
+    full = tmp_path / "full"
+    rep_full = train_text_lm(SENTS * 4, full, cfg, tokenizer_texts=TOKENIZER_EXTRA)
+    killed = tmp_path / "killed"
+    calls: list[int] = []
+    loss = text_lm.causal_lm_loss
+
+    def dies_in_step_10(model: Any, batch: Any) -> Any:
+        calls.append(1)
+        if len(calls) > 10:
+            raise _Killed
+        return loss(model, batch)
+
+    monkeypatch.setattr(text_lm, "causal_lm_loss", dies_in_step_10)
+    with pytest.raises(_Killed):
+        train_text_lm(SENTS * 4, killed, cfg, tokenizer_texts=TOKENIZER_EXTRA)
+    assert sorted(p.name for p in (killed / "checkpoints").glob("step_*")) == ["step_0000004", "step_0000008"]
+    assert not (killed / "model.safetensors").exists()
+    resumed_calls: list[int] = []
+
+    def counted(model: Any, batch: Any) -> Any:
+        resumed_calls.append(1)
+        return loss(model, batch)
+
+    monkeypatch.setattr(text_lm, "causal_lm_loss", counted)
+    rep_resumed = train_text_lm(SENTS * 4, killed, cfg, tokenizer_texts=TOKENIZER_EXTRA)
+    assert len(resumed_calls) == 4  # steps 8..11 only: it went on from step_0000008, not from scratch
+    assert '{"start": 8}' in (killed / "metrics.jsonl").read_text().splitlines()
+    # the log reads as one run, equal to the uninterrupted one (one record per step, log_every=1)
+    logged = read_metrics(killed)
+    assert logged == read_metrics(full) and [r["step"] for r in logged] == list(range(12))
+    assert (rep_resumed.first_loss, rep_resumed.final_loss) == (rep_full.first_loss, rep_full.final_loss)
+    a, b = load_file(str(full / "model.safetensors")), load_file(str(killed / "model.safetensors"))
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)  # bit-identical on CPU
+    assert (full / "tokenizer.json").read_text() == (killed / "tokenizer.json").read_text()
+
+
+def test_text_lm_config_names_the_bad_field() -> None:
+    with pytest.raises(ConfigError, match="text_lm.vocab_size"):
+        replace(TINY, vocab_size=100).validate()
+    with pytest.raises(ConfigError, match="text_lm.llm.mode"):
+        replace(TINY, llm=replace(TINY.llm, mode="lora")).validate()
 
 
 def test_hf_scorer_prefers_training_text_and_batches_consistently(tiny_lm: Path) -> None:
@@ -96,11 +159,14 @@ def test_ger_examples_mask_the_prompt(tiny_lm: Path) -> None:
 @pytest.mark.parametrize("mode", ["full", "lora"])
 def test_ger_trains_and_corrects_in_batches(tiny_lm: Path, tmp_path: Path, mode: str) -> None:
     recs = _records()
-    cfg = GERConfig(base_model=tiny_lm, mode=mode, steps=25, batch_size=8, learning_rate=1e-2,
-                    warmup_steps=2, max_new_tokens=12)
+    cfg = GERConfig(llm=LLMConfig(path=str(tiny_lm), mode=mode, lora_dropout=0.05), max_new_tokens=12,
+                    train=LoopConfig(max_steps=25, lr=1e-2, min_lr=1e-3, warmup_steps=2, weight_decay=0.0,
+                                     beta2=0.98, log_every=1, device="cpu"),
+                    batching=BatchingConfig(max_batch=8))
     rep = train_ger(recs, tmp_path / "ger", cfg)
     assert rep.final_loss < rep.first_loss
     assert (tmp_path / "ger" / "model.safetensors").exists()
+    assert [r["step"] for r in read_metrics(tmp_path / "ger")] == list(range(25))
     if mode == "lora":
         assert (tmp_path / "ger" / "adapter" / "adapter_config.json").exists()
     model = GERModel(tmp_path / "ger")
@@ -111,7 +177,9 @@ def test_ger_trains_and_corrects_in_batches(tiny_lm: Path, tmp_path: Path, mode:
 
 
 def test_ger_config_validation(tiny_lm: Path) -> None:
-    with pytest.raises(ConfigError, match="mode"):
-        GERConfig(base_model=tiny_lm, mode="qlora").validate()
-    with pytest.raises(ConfigError, match="base_model"):
-        GERConfig(base_model=tiny_lm / "nope").validate()
+    with pytest.raises(ConfigError, match="ger.llm.mode"):
+        GERConfig(llm=LLMConfig(path=str(tiny_lm), mode="frozen")).validate()
+    with pytest.raises(ConfigError, match="llm.path"):
+        GERConfig(llm=LLMConfig(path=str(tiny_lm / "nope"))).validate()
+    with pytest.raises(ConfigError, match="ger.llm.path"):
+        train_ger(_records(), tiny_lm / "ger", GERConfig())

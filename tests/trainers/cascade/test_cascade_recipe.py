@@ -9,10 +9,12 @@ import pytest
 
 from speechtok.config import apply_sets
 from speechtok.errors import ConfigError
+from speechtok.models.checkpoint import latest_checkpoint
 from speechtok.paths import ROOT
 from speechtok.trainers.cascade.data import read_kaldi_dir, split_of
 from speechtok.trainers.cascade.nbest import Hypothesis, NBestList, write_jsonl
 from speechtok.trainers.cascade.recipe import CascadeRecipe, load_recipe, recipe_from_dict
+from speechtok.trainers.loop import read_metrics
 
 TINY = ROOT / "recipes" / "cascade_tiny.yaml"
 FULL = ROOT / "recipes" / "cascade_speechocean.yaml"
@@ -22,8 +24,17 @@ def test_recipes_load_and_overrides_apply(speechocean_dir: Path, whisper_ct2_dir
     recipe, raw = load_recipe(FULL)
     assert recipe.nbest.num_hypotheses == 5 and recipe.data.kaldi_dir == speechocean_dir
     assert recipe.data.split_ratios == (0.7, 0.15, 0.15)
-    r2, _ = load_recipe(TINY, {"ger.steps": 7, "rescoring.am_norm": "token", "text_lm.steps": 3})
-    assert (r2.ger.steps, r2.rescoring.am_norm, r2.text_lm.steps) == (7, "token", 3)
+    r2, _ = load_recipe(TINY, {"ger.train.max_steps": 7, "rescoring.am_norm": "token",
+                               "text_lm.train.max_steps": 3, "text_lm.llm.kind": "whisper_decoder",
+                               "ger.llm.mode": "lora", "ger.train.device": "cuda"})
+    assert (r2.ger.train.max_steps, r2.rescoring.am_norm, r2.text_lm.train.max_steps) == (7, "token", 3)
+    assert (r2.text_lm.llm.kind, r2.ger.llm.mode) == ("whisper_decoder", "lora")
+    # the recipe's device and seed fill the training sections, unless they set their own
+    assert (r2.text_lm.train.device, r2.ger.train.device) == ("cpu", "cuda")
+    r3, _ = load_recipe(TINY, {"device": "cuda:1", "seed": 5})
+    assert (r3.text_lm.train.device, r3.ger.train.device, r3.text_lm.train.seed, r3.ger.train.seed) == \
+        ("cuda:1", "cuda:1", 5, 5)
+    assert (recipe.text_lm.train.lr, recipe.text_lm.train.min_lr, recipe.ger.batching.max_batch) == (0.003, 0.0003, 16)
 
 
 def test_bad_recipes_name_the_field(tmp_path: Path) -> None:
@@ -31,8 +42,12 @@ def test_bad_recipes_name_the_field(tmp_path: Path) -> None:
         recipe_from_dict({"data": {"kaldi_dir": str(tmp_path)}})
     with pytest.raises(ConfigError, match="bogus"):
         recipe_from_dict({"data": {"kaldi_dir": str(tmp_path)}, "bogus": 1})
-    raw = apply_sets({"ger": {"steps": 1}}, {"ger.mode": "lora", "data.split_ratios": [1, 2]}, CascadeRecipe)
-    assert raw == {"ger": {"steps": 1, "mode": "lora"}, "data": {"split_ratios": [1, 2]}}
+    raw = apply_sets({"ger": {"enabled": True}}, {"ger.llm.mode": "lora", "data.split_ratios": [1, 2]}, CascadeRecipe)
+    assert raw == {"ger": {"enabled": True, "llm": {"mode": "lora"}}, "data": {"split_ratios": [1, 2]}}
+    with pytest.raises(ConfigError, match="ger has no `steps`"):  # the old flat keys are gone
+        apply_sets({}, {"ger.steps": 1}, CascadeRecipe)
+    with pytest.raises(ConfigError, match="min_lr"):  # one LoopConfig rule for every family
+        recipe_from_dict({"data": {"kaldi_dir": str(tmp_path)}, "ger": {"train": {"max_steps": 1, "lr": 1e-5}}})
     with pytest.raises(ConfigError, match="has no `new`"):
         apply_sets({}, {"new.key": 1}, CascadeRecipe)
     with pytest.raises(ConfigError, match="not a section"):
@@ -73,11 +88,9 @@ def test_train_cascade_cli_end_to_end_from_cached_nbest(
         lists.append(NBestList(id=uid, source="whisper", hyps=hyps, reference=refs[uid]))
     write_jsonl(tmp_path / "cache.jsonl", lists)
     run = tmp_path / "run"
-    code = main(["train", "cascade", str(TINY), "-o", str(run),
-                 "--set", f"data.kaldi_dir={tmp_path / 'kaldi'}",
-                 "--set", f"nbest.cache={tmp_path / 'cache.jsonl'}",
-                 "--set", "rescoring.ngram_baseline=false"])
-    assert code == 0
+    args = ["train", "cascade", str(TINY), "-o", str(run), "--set", f"data.kaldi_dir={tmp_path / 'kaldi'}",
+            "--set", f"nbest.cache={tmp_path / 'cache.jsonl'}", "--set", "rescoring.ngram_baseline=false"]
+    assert main(args) == 0
     res = json.loads((run / "results.json").read_text())
     for s in ("dev", "test"):
         r = res["results"][s]
@@ -91,6 +104,15 @@ def test_train_cascade_cli_end_to_end_from_cached_nbest(
     split_info = json.loads((run / "splits.json").read_text())
     assert not set(split_info["speakers"]["dev"]) & set(split_info["speakers"]["test"])
     assert "| oracle |" in (run / "results.md").read_text()
+    # both LMs trained on the shared loop: its log, and a final checkpoint a rerun resumes from
+    assert [r["step"] for r in read_metrics(run / "text_lm") if "loss" in r] == list(range(10))
+    assert [r["step"] for r in read_metrics(run / "ger") if "loss" in r] == list(range(5))
+    assert latest_checkpoint(run / "ger") is not None and latest_checkpoint(run / "text_lm") is not None
+    # a rerun into the same directory resumes both from their final checkpoints: no step again, same results
+    assert main(args) == 0
+    assert json.loads((run / "results.json").read_text())["results"] == res["results"]
+    for lm, steps in (("text_lm", 10), ("ger", 5)):
+        assert (run / lm / "metrics.jsonl").read_text().splitlines()[-1] == json.dumps({"start": steps})
     from speechtok.trainers.cascade.nbest_shards import read_nbest_shards
 
     assert [nb.id for nb in read_nbest_shards(run, name="whisper")] == ids
