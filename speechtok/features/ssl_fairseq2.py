@@ -1,5 +1,9 @@
-"""wav2vec 2.0 and w2v-BERT 2.0 layer features through fairseq2's own model loaders (the ``ssl``
+"""wav2vec 2.0 and w2v-BERT layer features through fairseq2's own model loaders (the ``ssl``
 stage's ``backend: fairseq2``), from a local checkpoint.
+
+fairseq2 0.8.1's ``w2vbert`` family is the w2v-BERT architecture (conformer layers, relative
+positions, fbank input); it cannot express the released w2v-BERT 2.0 (SeamlessM4T v2's
+conformer with Shaw relative positions), so that checkpoint does not load here.
 
 A model is a local fairseq2 asset card: a YAML file, or a directory holding exactly one::
 
@@ -26,7 +30,7 @@ the deepest one.
 
 Inputs: wav2vec 2.0 reads the 16 kHz waveform (normalised per signal when
 ``feature_extractor_layer_norm_convs`` is set, as the transformers backend decides for
-layer-norm models). w2v-BERT 2.0 reads 80-channel log-mel filterbanks computed per signal by
+layer-norm models). w2v-BERT reads 80-channel log-mel filterbanks computed per signal by
 fairseq2's ``WaveformToFbankConverter`` (waveform scaled to the int16 range, standardised per
 signal, as fairseq2's w2v-BERT / SeamlessM4T pipelines compute them), stacked by two (100 Hz ->
 50 Hz): frames ``(S - 400) // 160 + 1`` then halved.
@@ -127,7 +131,7 @@ def checkpoint_path(card: Any, where: str) -> Path:
 
 
 class Fairseq2SSLEncoder:
-    """A wav2vec 2.0 / w2v-BERT 2.0 encoder loaded through fairseq2 (see the module docstring).
+    """A wav2vec 2.0 / w2v-BERT encoder loaded through fairseq2 (see the module docstring).
 
     Attributes:
         model_type: ``"wav2vec2"`` or ``"w2vbert"`` (the card's ``model_family``).
