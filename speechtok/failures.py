@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from speechtok.errors import InputError, SpeechtokError
+from speechtok.errors import ConfigError, InputError, SpeechtokError
 
 BAD_INPUT = "bad_input"
 ENVIRONMENT = "environment"
@@ -122,8 +122,6 @@ class RetryPolicy:
     backoff_s: float = 1.0
 
     def validate(self) -> None:
-        from speechtok.errors import ConfigError
-
         if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) \
                 or self.attempts < 1:
             raise ConfigError("retries", self.attempts, "must be an integer >= 1")

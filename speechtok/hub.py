@@ -129,6 +129,7 @@ def resolve_model(name: str | Path, *, revision: str | None = None,
         return ResolvedModel(text, local, None, False)
     if _looks_like_path(text):
         raise InputError(text, "no such model directory; pass a directory holding config.json and the weights")
+    # lazy: huggingface_hub only when downloading
     from huggingface_hub import snapshot_download
 
     try:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import resource
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,10 @@ import numpy as np
 
 from speechtok.atomic import write_bytes, write_json, write_text
 from speechtok.cards.corpus import SR, CardCut
+from speechtok.cards.quality import SpeakerEncoder, Transcriber, dnsmos, speaker_similarity, wer
 from speechtok.cards.registry import RANDOM, CardOptions, CardTokenizer, build_card_tokenizer
 from speechtok.errors import InputError
+from speechtok.tokenizers.acoustic.alignment import frame_map
 
 #: Columns of the comparison table, in order: (field, header, format).
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -51,8 +54,6 @@ def _mean(xs: Sequence[float]) -> float | None:
 
 
 def _cpu_s() -> float:
-    import resource
-
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
@@ -99,6 +100,7 @@ def build_card(name: str, cuts: Sequence[CardCut], opts: CardOptions, *, quality
     flat = np.concatenate([t[:, 0] for t in tokens])
     card["usage_q0"] = np.bincount(flat, minlength=tok.vocab_size).tolist()
     if tok.family == "semantic":
+        # lazy: brings faiss, which only this path needs
         from speechtok.tokenizers.unit_report import unit_report
 
         rep = unit_report([t[:, 0].astype(np.uint16) for t in tokens], tok.vocab_size, frame_rate=tok.frame_rate)
@@ -123,7 +125,6 @@ def build_card(name: str, cuts: Sequence[CardCut], opts: CardOptions, *, quality
 def _label_figures(labelled: Sequence[tuple[np.ndarray, tuple[Sequence[str], float]]],
                    frame_rate: float) -> dict[str, Any]:
     """PNMI, phone and cluster purity of codebook 0 against labels re-timed to token frames."""
-    from speechtok.tokenizers.acoustic.alignment import frame_map
     from speechtok.tokenizers.unit_report import label_metrics
 
     units, labels = [], []
@@ -143,7 +144,6 @@ def _label_figures(labelled: Sequence[tuple[np.ndarray, tuple[Sequence[str], flo
 
 def _resynthesis(tok: CardTokenizer, cuts: Sequence[CardCut], tokens: Sequence[np.ndarray],
                  opts: CardOptions) -> dict[str, Any]:
-    from speechtok.cards.quality import SpeakerEncoder, Transcriber, dnsmos, speaker_similarity, wer
     from speechtok.tokenizers.acoustic.metrics import reconstruction_metrics
 
     assert tok.decode is not None  # checked by the caller

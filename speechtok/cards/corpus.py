@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from speechtok.errors import InputError
+from speechtok.shards.reader import ShardDataset
 
 SR = 16_000
 
@@ -28,14 +30,13 @@ class CardCut:
 def _resample(w: np.ndarray, sr: int) -> np.ndarray:
     if sr == SR:
         return w.astype(np.float32)
+    # lazy: lhotse (and torch with it) takes seconds to import
     from lhotse.augmentation import Resample
 
     return Resample(sr, SR)(w[None])[0].astype(np.float32)
 
 
 def _kaldi(root: Path, max_cuts: int) -> list[CardCut]:
-    import soundfile as sf
-
     def table(name: str) -> dict[str, str]:
         p = root / name
         if not p.is_file():
@@ -63,7 +64,6 @@ def _kaldi(root: Path, max_cuts: int) -> list[CardCut]:
 def _shards(out_dir: Path, max_cuts: int) -> list[CardCut]:
     from lhotse.serialization import deserialize_item
 
-    from speechtok.shards.reader import ShardDataset
 
     ds = ShardDataset(out_dir, groups=("cuts",))
     out = []

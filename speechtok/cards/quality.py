@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from speechtok.models.whisper_nbest import WhisperNBest, WhisperNBestConfig
+from speechtok.trainers.metrics import wer as corpus_wer
+
 SR = 16_000
 
 
@@ -23,6 +26,7 @@ class SpeakerEncoder:
     """Resemblyzer's GE2E voice encoder: wave (16 kHz) -> unit-norm (256,) embedding."""
 
     def __init__(self) -> None:
+        # lazy: resemblyzer only for speaker similarity
         import resemblyzer
         import torch
         from resemblyzer import VoiceEncoder
@@ -61,8 +65,6 @@ class Transcriber:
     """Whisper tiny.en 1-best (CTranslate2, beam 1, 1 thread) over 16 kHz waves."""
 
     def __init__(self, model_dir: Path) -> None:
-        from speechtok.models.whisper_nbest import WhisperNBest, WhisperNBestConfig
-
         self.asr = WhisperNBest(WhisperNBestConfig(model_dir=model_dir, beam_size=1, num_hypotheses=1,
                                                    threads=1))
 
@@ -73,6 +75,5 @@ class Transcriber:
 
 def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     """Corpus WER (normalised text), a fraction."""
-    from speechtok.trainers.metrics import wer as corpus_wer
 
     return float(corpus_wer(list(refs), list(hyps)).rate)

@@ -30,6 +30,10 @@ from typing import Any
 import numpy as np
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.tokenizers.acoustic import build_tokenizer
+from speechtok.tokenizers.acoustic.hf_testing import save_random_model
+from speechtok.tokenizers.acoustic.lyra_codec import LyraConfig, LyraTokenizer
+from speechtok.tokenizers.kmeans_sampling import ArrayFrameSource
 
 SR = 16_000
 REAL, FITTED, RANDOM = "real", "fitted on the corpus", "random weights: speed only"
@@ -89,6 +93,7 @@ class CardOptions:
 def _resampler(src: int, dst: int) -> Callable[[np.ndarray], np.ndarray]:
     if src == dst:
         return lambda w: w
+    # lazy: lhotse (and torch with it) takes seconds to import
     from lhotse.augmentation import Resample
 
     rs = Resample(src, dst)
@@ -97,7 +102,6 @@ def _resampler(src: int, dst: int) -> Callable[[np.ndarray], np.ndarray]:
 
 def _kmeans(feats: Sequence[np.ndarray], opts: CardOptions) -> Any:
     from speechtok.tokenizers.kmeans import KMeansConfig, KMeansModel, fit_kmeans
-    from speechtok.tokenizers.kmeans_sampling import ArrayFrameSource
 
     if opts.kmeans_dir:
         return KMeansModel.load(opts.kmeans_dir)
@@ -192,8 +196,6 @@ def _codec(tok: Any, name: str, causal: str, weights: str, note: str) -> CardTok
 
 
 def _lyra(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
-    from speechtok.tokenizers.acoustic.lyra_codec import LyraConfig, LyraTokenizer
-
     d = opts.shared / "models" / "lyra-v2"
     tok = LyraTokenizer(LyraConfig(model_dir=str(d), num_quantizers=16))
     return _codec(tok, "lyra", "causal, streaming", REAL, "Lyra v2 release (TFLite), 16 codebooks = 3.2 kbps")
@@ -243,8 +245,6 @@ def _dac(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
 
 def _hf(kind: str) -> Callable[[Sequence[np.ndarray], CardOptions], CardTokenizer]:
     def build(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
-        from speechtok.tokenizers.acoustic import build_tokenizer
-        from speechtok.tokenizers.acoustic.hf_testing import save_random_model
         from speechtok.tokenizers.acoustic.mimi_codec import MimiCodecConfig
         from speechtok.tokenizers.acoustic.xcodec_codec import XcodecCodecConfig
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from speechtok import hub
 from speechtok.config import parse_sets
+from speechtok.pipeline.plan import plan_run
 from speechtok.pipeline.recipe import load_recipe
 from speechtok.pipeline.runner import RunOptions, run
 
@@ -86,8 +87,6 @@ def _run(args: argparse.Namespace) -> int:
     protect_main_module()
     recipe = load_recipe(Path(args.recipe), sets=parse_sets(args.set or []))
     if args.plan:
-        from speechtok.pipeline.plan import plan_run
-
         plan = plan_run(recipe, Path(args.output))
         print(json.dumps(plan.to_json(), indent=1) if args.json else plan.summary())
         return 0

@@ -9,15 +9,16 @@ it, the card uses speechocean762-train80 from ../shared. Encoding runs on 1 thre
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
+from speechtok.cards import CardOptions, build_card, compare_cards, load_corpus, write_card
+from speechtok.cards.registry import NAMES
 from speechtok.errors import InputError
+from speechtok.paths import shared_dir
 
 
 def _card(args: argparse.Namespace) -> int:
-    from speechtok.cards import CardOptions, build_card, load_corpus, write_card
-    from speechtok.paths import shared_dir
-
     shared = Path(args.shared) if args.shared else shared_dir()
     corpus = args.corpus or str(shared / "data" / "speechocean762-train80")
     if not Path(corpus).exists():
@@ -34,7 +35,6 @@ def _card(args: argparse.Namespace) -> int:
 
 def _read_labels(path: Path) -> dict[str, tuple[list[str], float]]:
     """JSON lines ``{"id": ..., "frame_labels": [...], "frame_rate": 100}`` -> id -> (labels, rate)."""
-    import json
 
     out: dict[str, tuple[list[str], float]] = {}
     for n, line in enumerate(path.read_text().splitlines(), 1):
@@ -49,22 +49,19 @@ def _read_labels(path: Path) -> dict[str, tuple[list[str], float]]:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from speechtok.cards import compare_cards
-
     out = compare_cards(args.cards, args.output)
     print((out / "table.md").read_text())
     return 0
 
 
 def _one_thread() -> None:
+    # lazy: torch takes seconds to import
     import torch
 
     torch.set_num_threads(1)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from speechtok.cards.registry import NAMES
-
     parser = sub.add_parser("tokenizers", help="token cards: cost and quality of every tokenizer")
     cmds = parser.add_subparsers(dest="tokenizers_command", metavar="SUBCOMMAND", required=True)
     p = cmds.add_parser("card", help="one tokenizer's card (md + json + png)")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from speechtok.trainers.transcribe import transcribe
+
 
 def _run(args: argparse.Namespace) -> int:
-    from speechtok.trainers.transcribe import transcribe
-
     s = transcribe(args.run, args.data, args.output, split=args.split, device=args.device)
     scored = (f"WER {100 * s['wer']:.2f}%, CER {100 * s['cer']:.2f}% over {s['utts']} utterances with a reference"
               if s["wer"] is not None else "no references: nothing scored")

@@ -24,7 +24,7 @@ import numpy as np
 from speechtok.errors import InputError
 from speechtok.shards.index import ShardIndex
 from speechtok.shards.reader import ShardDataset
-from speechtok.tokenizers.unit_report import unit_report, write_report
+from speechtok.tokenizers.unit_report import label_metrics, unit_report, write_report
 from speechtok.tokenizers.units import expand
 
 FSDD_REGEX = r"(?:^|[/_-])(?P<label>\d)_(?P<group>[a-z]+)_\d+$"
@@ -91,8 +91,6 @@ def _report(args: argparse.Namespace) -> int:
     rep = unit_report(units, k, frame_rate=meta.frame_rate, utterance_labels=utt_labels,
                       utterance_groups=utt_groups, seed=args.seed)
     if frame_labels is not None:
-        from speechtok.tokenizers.unit_report import label_metrics
-
         sub = [units[i] for i, cid in enumerate(ids) if "frame_labels" in labels.get(cid, {})]
         rep.phone_purity, rep.cluster_purity, rep.pnmi, rep.num_labelled_frames = label_metrics(
             sub, frame_labels

@@ -75,6 +75,7 @@ def _ensure_shards(recipe: CompareRecipe) -> None:
     if recipe.data.shards_recipe is None or shards_complete(recipe.data.shards,
                                                             [recipe.data.feats, recipe.data.units]):
         return
+    # lazy: brings faiss, torch, which only this path needs
     from speechtok.pipeline.recipe import load_recipe
     from speechtok.pipeline.runner import RunOptions, run
 

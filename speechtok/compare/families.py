@@ -22,14 +22,20 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 import numpy as np
+import soundfile as sf
+from safetensors import safe_open
 
 from speechtok import hub
 from speechtok.atomic import atomic_open
 from speechtok.compare.recipe import CompareRecipe, FamilySpec
 from speechtok.compare.split_proof import HeldOut, SplitProofError, check_ids, split_scores
 from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.shards.index import ShardIndex
+from speechtok.shards.reader import ShardDataset
 from speechtok.trainers import cascade, latent, token
 from speechtok.trainers.hyps import read_hyps, score_hyps
+from speechtok.trainers.metrics import cer, normalize_text, wer
+from speechtok.trainers.token.recipe import SplitConfig
 
 #: Published parameter count of Whisper tiny.en (the cascade's frozen ASR front end).
 WHISPER_TINY_PARAMS = 39_000_000
@@ -40,7 +46,6 @@ def _num_params(path: Path) -> int | None:
     """Sum of tensor sizes in a safetensors file (header only, no tensor is loaded)."""
     if not path.is_file():
         return None
-    from safetensors import safe_open
 
     total = 0
     with safe_open(str(path), framework="np") as f:
@@ -59,8 +64,6 @@ def heldout_rows(recipe: CompareRecipe) -> tuple[list[str], np.ndarray]:
 
     Returns ids and durations in seconds (float64 (N,)).
     """
-    from speechtok.shards.reader import ShardDataset
-    from speechtok.trainers.token.recipe import SplitConfig
 
     split = SplitConfig(train=recipe.data.train_share, seed=recipe.data.split_seed)
     ds = ShardDataset(recipe.data.shards, groups=("cuts",), columns=["speaker", "duration"])
@@ -119,8 +122,6 @@ class Family(Protocol):
 # ---------------------------------------------------------------- text (cascade)
 
 def _words(text: str) -> int:
-    from speechtok.trainers.metrics import normalize_text
-
     return len(normalize_text(text).split())
 
 
@@ -179,8 +180,8 @@ class TextFamily:
     def read(self, run: Path, recipe: CompareRecipe, wall_s: float = 0.0) -> dict[str, Any]:
         """Flat record of a cascade run: WER over dev + test of the system chosen on dev (`wall_s` unused:
         the cascade times its own steps)."""
+        # lazy: brings lhotse, torch, which only this path needs
         from speechtok.trainers.cascade.data import read_kaldi_dir
-        from speechtok.trainers.metrics import cer, wer
 
         res = json.loads((run / "results.json").read_text())
         resolved = run / "recipe.resolved.json"
@@ -217,7 +218,6 @@ class TextFamily:
             decoded.append(nb["id"])
             if nb["id"] in ids:
                 n_tokens += sum(len(tok(h["text"], add_special_tokens=False)["input_ids"]) for h in nb["hyps"])
-        import soundfile as sf
 
         utts = {u.id: u for u in read_kaldi_dir(recipe.data.kaldi_dir)} if recipe.data.kaldi_dir else {}
         dur = {i: float(sf.info(str(utts[i].path)).duration) for i in decoded if i in utts}
@@ -369,7 +369,6 @@ class LatentFamily(_ShardFamily):
 
 def _source_of(recipe: CompareRecipe, group: str) -> str:
     """What made a features group, in words (from its shard metadata)."""
-    from speechtok.shards.reader import ShardDataset
 
     try:
         meta = ShardDataset(recipe.data.shards, groups=(group,)).meta(group)
@@ -411,7 +410,6 @@ class TokenFamily(_ShardFamily):
 
     def read(self, run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any]:
         """Flat record of a token run: ASR WER/CER through the token LM, unit rate after dedup."""
-        from speechtok.shards.reader import ShardDataset
         from speechtok.tokenizers.units import dedup
 
         ev, ids, seconds = self.scored(run, recipe)
@@ -446,8 +444,6 @@ class TokenFamily(_ShardFamily):
 
 def _units_input(recipe: CompareRecipe) -> str:
     """The group the units were computed from: the one whose fingerprint is the units' upstream."""
-    from speechtok.shards.index import ShardIndex
-    from speechtok.shards.reader import ShardDataset
 
     try:
         up = ShardDataset(recipe.data.shards, groups=(recipe.data.units,)).meta(recipe.data.units).upstream_fingerprint

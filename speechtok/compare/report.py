@@ -92,6 +92,7 @@ def markdown(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
 
 def bar_chart(path: Path, records: Sequence[dict[str, Any]], key: str, label: str) -> None:
     """One bar per family and backbone with a value for `key` (failed ones drawn as an empty slot)."""
+    # lazy: matplotlib only for the plot
     import matplotlib
 
     matplotlib.use("Agg")

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from speechtok.errors import SpeechtokError
+from speechtok.shards.reader import ShardDataset
+from speechtok.trainers.hyps import score_hyps
 
 
 class SplitProofError(SpeechtokError):
@@ -64,14 +66,13 @@ class HeldOut:
 
 
 def _rows(shards: Path) -> Iterable[Mapping[str, Any]]:
-    from speechtok.shards.reader import ShardDataset
-
     return ShardDataset(shards, groups=("cuts",), columns=["speaker", "duration"])
 
 
 def test_set_ids(test: Path) -> set[str]:
     """Utterance ids of a separate test set: a shard directory's cuts or a Kaldi dir's ``text``/``wav.scp``."""
     if (test / "wav.scp").is_file():
+        # lazy: brings lhotse, torch, which only this path needs
         from speechtok.trainers.cascade.data import read_kaldi_dir
 
         return {u.id for u in read_kaldi_dir(test)}
@@ -126,7 +127,6 @@ def check_ids(held: HeldOut, family: str, ids: Iterable[str], part: str) -> int:
 def split_scores(held: HeldOut, family: str, records: list[dict[str, Any]]) -> dict[str, Any]:
     """Dev and test WER/CER of per-utterance `records` (`speechtok.trainers.hyps`), after checking
     that every id is held out. Returns ``{dev_wer, dev_cer, dev_utts, test_wer, test_cer, test_utts}``."""
-    from speechtok.trainers.hyps import score_hyps
 
     check_ids(held, family, [r["id"] for r in records], "heldout")
     out: dict[str, Any] = {}

@@ -44,6 +44,7 @@ def cut_samples(row: dict[str, Any], where: str) -> tuple[np.ndarray, int]:
     Raises:
         InputError: the row has no cut with a recording (`where` names the output and row).
     """
+    # lazy: lhotse (and torch with it) takes seconds to import
     from lhotse.serialization import deserialize_item
 
     if not row.get("cut"):

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from speechtok.features.fairseq2_lib import import_fairseq2 as load_fairseq2
+from speechtok.shards.reader import ShardDataset
 from speechtok.trainers.data import BatchingConfig, plan_batches
 
 
@@ -58,7 +59,6 @@ def shard_pipeline(
         epoch: the epoch whose batch plan to follow (shuffling is seeded by it).
         prefetch: examples (rows or batches) prepared ahead.
     """
-    from speechtok.shards.reader import ShardDataset
 
     dp = import_fairseq2()
     ds = ShardDataset(out_dir, tuple(groups), list(columns) if columns is not None else None)

@@ -37,6 +37,7 @@ shard), except ``hf``, which hands `datasets` one memory-mapped table of all sha
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -50,6 +51,10 @@ import pyarrow.parquet as pq
 
 from speechtok.atomic import atomic_dir
 from speechtok.errors import ConfigError, InputError
+from speechtok.exports.espnet import export_espnet
+from speechtok.exports.hf_audio import export_hf_audio
+from speechtok.exports.nemo import export_nemo
+from speechtok.exports.slam import export_slam
 from speechtok.shards.index import ShardIndex
 from speechtok.shards.reader import ShardDataset, row_keys
 from speechtok.shards.schema import GroupMeta
@@ -112,6 +117,7 @@ def export_parquet(out_dir: Path, dest: Path, groups: Sequence[str]) -> int:
 def export_hf(out_dir: Path, dest: Path, groups: Sequence[str]) -> int:
     """A ``datasets.save_to_disk`` directory; returns rows written."""
     try:
+        # lazy: datasets only for this export
         import datasets
     except ImportError as exc:  # pragma: no cover - datasets is in the lock
         raise InputError("datasets", f"the Hugging Face `datasets` package is needed ({exc})") from exc
@@ -136,7 +142,6 @@ def export_lhotse(out_dir: Path, dest: Path, groups: Sequence[str], *, final: Pa
 
     `final`: where `dest` will be renamed to; array manifests point there (default `dest`).
     """
-    import dataclasses
 
     from lhotse import MonoCut, SupervisionSegment
     from lhotse.cut import Cut
@@ -287,20 +292,12 @@ def _export(out_dir: str | os.PathLike[str], to: str, d: Path, final: Path, *,
         return export_fairseq(out, d, g, split) if to == "fairseq" else export_memmap(out, d, g, split)
     chosen = _groups(index, groups)
     if to == "nemo":
-        from speechtok.exports.nemo import export_nemo
-
         return export_nemo(out, d, chosen if groups else [], split, shar_groups=chosen)
     if to == "espnet":
-        from speechtok.exports.espnet import export_espnet
-
         return export_espnet(out, d, chosen, final=final)
     if to == "hf-audio":
-        from speechtok.exports.hf_audio import export_hf_audio
-
         return export_hf_audio(out, d, chosen)
     if to == "slam":
-        from speechtok.exports.slam import export_slam
-
         return export_slam(out, d, chosen if groups else [], split, final=final)
     if to == "lhotse":
         return export_lhotse(out, d, chosen, final=final)

@@ -73,6 +73,7 @@ def _batch(rows: list[dict[str, Any]], keys: list[str], array_keys: set[str], wh
 
 def export_hf_audio(out_dir: Path, dest: Path, groups: Sequence[str]) -> int:
     """Writes the dataset described in the module docstring into `dest`; returns rows written."""
+    # lazy: datasets only for this export
     import datasets
 
     ds = ShardDataset(out_dir, ("cuts", *groups), checksum=True)

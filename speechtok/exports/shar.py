@@ -33,6 +33,7 @@ def field_name(key: str) -> str:
 
 def export_shar(out_dir: Path, dest: Path, groups: Sequence[str], *, shard_size: int = SHARD_SIZE) -> int:
     """Writes lhotse Shar (see the module docstring) into `dest`; returns cuts written."""
+    # lazy: lhotse (and torch with it) takes seconds to import
     from lhotse.serialization import deserialize_item
     from lhotse.shar import SharWriter
 

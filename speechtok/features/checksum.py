@@ -68,6 +68,7 @@ def files_checksum(root: str | Path, files: list[Path]) -> str:
 def tensor_checksum(state: dict[str, object]) -> str:
     """``"sha256:<hex>"`` of an in-memory torch ``state_dict`` (names, shapes, dtypes, bytes),
     for models that have no directory (e.g. a CTC model built in-process)."""
+    # lazy: torch takes seconds to import
     import torch
 
     h = hashlib.sha256()

@@ -117,6 +117,7 @@ class FbankConfig:
 
     def to_lhotse(self) -> Any:
         """The equivalent `lhotse.features.FbankConfig` (the reference implementation)."""
+        # lazy: lhotse (and torch with it) takes seconds to import
         from lhotse.features import FbankConfig as LhotseFbankConfig
 
         return LhotseFbankConfig(

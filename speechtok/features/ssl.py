@@ -120,6 +120,7 @@ def load_ssl_model(model: str, device: str = "cpu") -> tuple[Any, dict[str, Any]
         (from ``preprocessor_config.json`` or None), ``sampling_rate``, ``local_dir`` (always a local directory: see
         `speechtok.hub.resolve_model`) and ``revision`` (the pinned hub commit, or None).
     """
+    # lazy: transformers only on this path
     import transformers
 
     resolved = resolve_model(model)  # local dir, or the cached hub snapshot (offline by default)

@@ -83,6 +83,7 @@ def find_card(model: str | Path) -> Path:
 
 def _resolver() -> Any:
     fairseq2 = import_fairseq2()
+    # lazy: fairseq2 is optional (this backend only)
     from fairseq2.error import InvalidOperationError
 
     try:

@@ -117,6 +117,7 @@ class WhisperEncoderStates:
             self._load_hf()
 
     def _load_ct2(self) -> None:
+        # lazy: ctranslate2 only when decoding
         import ctranslate2
         from faster_whisper.feature_extractor import FeatureExtractor
 

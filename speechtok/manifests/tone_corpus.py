@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 
 def write_tone_corpus(root: str | Path, n: int = 10, *, seed: int = 0, stem: str = "utt",
@@ -26,7 +27,6 @@ def write_tone_corpus(root: str | Path, n: int = 10, *, seed: int = 0, stem: str
     (amplitude 0.2) plus Gaussian noise (std 0.02); its transcript is ``text(i)`` (an empty
     string writes an empty sidecar: a cut without transcript).
     """
-    import soundfile as sf
 
     out = Path(root)
     out.mkdir(parents=True, exist_ok=True)

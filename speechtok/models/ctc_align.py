@@ -8,6 +8,8 @@ returns `[(word, start_s, duration_s)]`, the format of the shards' `alignment` c
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -41,6 +43,7 @@ def ctc_word_alignment(
         `(word, start_s, duration_s)` per word, in order; a word spans from its first label's
         first frame to its last label's last frame.
     """
+    # lazy: torchaudio (and torch) only on this path
     import torchaudio.functional as F
 
     targets: list[int] = []
@@ -86,8 +89,6 @@ class CTCAligner:
     """
 
     def __init__(self, run_dir: str | Path, *, device: str = "cpu") -> None:
-        import json
-
         run = Path(run_dir)
         ckpt = latest_checkpoint(run / "stage1")
         if ckpt is None or not (run / "recipe.json").is_file():
@@ -122,7 +123,6 @@ class CTCAligner:
 
     def checksum(self) -> str:
         """sha256 of the encoder weights and the tokenizer files."""
-        import hashlib
 
         h = hashlib.sha256()
         for p in [self.weights, *sorted(Path(self.tokenizer.name_or_path).glob("*.json"))]:

@@ -47,6 +47,7 @@ def load_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
         raise InputError(str(path), f"cannot be read by soundfile: {exc}") from exc
     mono = wave.mean(axis=1).astype(np.float32)
     if sr != sample_rate:
+        # lazy: lhotse (and torch with it) takes seconds to import
         from lhotse.augmentation import Resample
 
         mono = Resample(source_sampling_rate=sr, target_sampling_rate=sample_rate)(mono[None])[0]

@@ -48,6 +48,7 @@ def check_against_ct2(model_dir: Path, waves: Sequence[np.ndarray], *, threads: 
         waves: 16 kHz mono float32 `(S,)` signals, each at most 30 s.
         threads: CTranslate2 intra-op threads.
     """
+    # lazy: ctranslate2 only when decoding
     import ctranslate2
 
     ct2 = ctranslate2.models.Whisper(str(model_dir), device="cpu", intra_threads=threads)

@@ -188,6 +188,7 @@ def whisper_state_dict(var: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 def whisper_config(var: dict[str, np.ndarray], specials: WhisperSpecials, ct2_config: dict[str, Any]) -> Any:
     """The `transformers.WhisperConfig` matching the CTranslate2 variables' shapes."""
+    # lazy: transformers only on this path
     from transformers import WhisperConfig
 
     d_model = int(var["decoder/embeddings/weight"].shape[1])

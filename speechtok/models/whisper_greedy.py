@@ -25,6 +25,7 @@ SAMPLE_RATE = 16000
 
 @lru_cache(maxsize=4)
 def _extractor(n_mels: int) -> Any:
+    # lazy: faster_whisper only when decoding
     from faster_whisper.feature_extractor import FeatureExtractor
 
     return FeatureExtractor(feature_size=n_mels)

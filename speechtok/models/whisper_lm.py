@@ -162,6 +162,7 @@ def whisper_decoder_lm(model_dir: Path, *, no_audio_frames: int = NO_AUDIO_FRAME
 def whisper_tokenizer(model_dir: Path) -> Any:
     """Whisper's BPE tokenizer (a `PreTrainedTokenizerFast`) with timestamp tokens, lower-casing and a
     leading space; see the module docstring."""
+    # lazy: tokenizers only on this path
     from tokenizers import Tokenizer, normalizers
     from transformers import PreTrainedTokenizerFast
 

@@ -86,6 +86,7 @@ class WhisperNBest:
 
     def __init__(self, config: WhisperNBestConfig) -> None:
         config.validate()
+        # lazy: ctranslate2 only when decoding
         import ctranslate2
         import tokenizers
         from faster_whisper.feature_extractor import FeatureExtractor

@@ -56,6 +56,7 @@ def _resolve_source(spec: IngestSpec, out: Path) -> tuple[Path, str]:
         n_text = spec.source.partition(":")[2]
         if n_text and not n_text.isdigit():
             raise ConfigError("ingest.source", spec.source, "must be demo or demo:N (N utterances)")
+        # lazy: the demo corpus brings scipy, which only this path needs
         from speechtok.manifests import demo_corpus
 
         n = int(n_text) if n_text else demo_corpus.DEFAULT_N

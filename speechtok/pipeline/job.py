@@ -56,6 +56,7 @@ def set_worker_threads(n: int) -> None:
         return
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(n)
+    # lazy: torch takes seconds to import
     import torch
 
     torch.set_num_threads(n)

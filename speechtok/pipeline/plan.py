@@ -18,12 +18,17 @@ each comes from). Bytes: frames per second x bytes per frame from the stage's gr
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.json as pj
 
 from speechtok.errors import SpeechtokError
 from speechtok.pipeline.recipe import Recipe
@@ -121,11 +126,7 @@ def read_durations(path: Path, *, chunk_bytes: int = 16 << 20) -> tuple[int, flo
     """(cuts, total seconds) of a cuts JSONL (``.gz`` or plain), parsing only the top-level
     ``duration`` field: the text is read in chunks of `chunk_bytes` (cut at a line end), each
     parsed by Arrow's multi-threaded JSON reader, so memory stays bounded by the chunk."""
-    import gzip
 
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.json as pj
 
     if not path.exists():
         raise SpeechtokError(f"manifest {str(path)!r} does not exist")

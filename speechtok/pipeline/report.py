@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 #: At most this many quarantined items are listed in report.json (all are in quarantine.jsonl).
 MAX_LISTED = 1000
 
@@ -79,8 +81,6 @@ class Progress:
         self._next_line = 0
         self.enabled = enabled and total > 0
         if self.enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
             self._bar = tqdm(total=total, desc=desc, unit="shard", file=sys.stderr,
                              dynamic_ncols=True, mininterval=0.5)
 

@@ -68,7 +68,7 @@ from speechtok.pipeline.run_files import clean_own_tmp, clean_tmp, cpu_s, write_
 from speechtok.pipeline.stage import StageBase
 from speechtok.pipeline.stage_types import build_stage
 from speechtok.pipeline.stages.cuts import CutsConfig, CutsStage, cut_row
-from speechtok.shards.index import ShardEntry, ShardIndex
+from speechtok.shards.index import IndexWriter, ShardEntry, ShardIndex, rewrite_index
 from speechtok.shards.schema import GroupMeta
 from speechtok.shards.writer import commit_group_shard, publish_shard_tmp
 
@@ -184,8 +184,6 @@ class _Run:
     def index_writer(self) -> Any:
         """The run's `IndexWriter` (loaded once; see module docstring)."""
         if self._index is None:
-            from speechtok.shards.index import IndexWriter
-
             self._index = IndexWriter(self.out)
         return self._index
 
@@ -195,8 +193,6 @@ class _Run:
         if self._index is not None:
             self._index.flush(force=force)
         elif force and (self.out / "index.d").is_dir():
-            from speechtok.shards.index import rewrite_index
-
             rewrite_index(self.out)
 
     # ------------------------------------------------------------------ fingerprints
@@ -421,6 +417,7 @@ class _Run:
             have = self.ensure_executor().gpus()
             where = "in the Ray cluster (no GPU resource)"
         else:
+            # lazy: torch takes seconds to import
             import torch
 
             have = float(torch.cuda.device_count()) if torch.cuda.is_available() else 0.0

@@ -51,6 +51,7 @@ class CutItem:
     @property
     def cut(self) -> Any:
         if self._cut is None:
+            # lazy: lhotse (and torch with it) takes seconds to import
             from lhotse.serialization import deserialize_item
 
             self._cut = deserialize_item(json.loads(str(self._cut_json)))

@@ -12,6 +12,7 @@ warnings (a run in flight, or a crash; a rerun replaces them).
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,8 +102,6 @@ def verify_output(out_dir: str | os.PathLike[str], *, checksum: bool = True,
 
     chosen: set[int] | None = None
     if sample is not None:
-        import random
-
         every = sorted({e.shard for e in index.entries()})
         chosen = set(random.Random(seed).sample(every, min(sample, len(every))))
     for g in groups:

@@ -93,6 +93,7 @@ class DMelConfig:
 def mel_filterbank_rank(config: DMelConfig) -> int:
     """Rank of the `(n_fft // 2 + 1, n_mels)` float32 mel filterbank `config` analyses with;
     decoding (`DMelTokenizer.vocode`) needs it to equal ``n_mels``."""
+    # lazy: torchaudio (and torch) only on this path
     import torchaudio
 
     fb = torchaudio.functional.melscale_fbanks(

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import safe_open
 from safetensors.numpy import load_file, save
 
 from speechtok import atomic
@@ -119,7 +120,6 @@ def load_checkpoint(ckpt_dir: str | Path) -> FitState | None:
     path = Path(ckpt_dir) / CHECKPOINT
     if not path.is_file():
         return None
-    from safetensors import safe_open
 
     with safe_open(str(path), framework="numpy") as f:
         meta = f.metadata() or {}

@@ -134,6 +134,7 @@ def probe_accuracy(
     Returns (accuracy, accuracy with randomly reassigned units, test groups). The test groups
     are `ceil(test_fraction * n_groups)` groups drawn by `seed`.
     """
+    # lazy: sklearn only for the probe
     from sklearn.linear_model import LogisticRegression
 
     if not len(units) == len(labels) == len(groups):

@@ -26,6 +26,7 @@ import torch
 from speechtok.errors import ConfigError, InputError
 from speechtok.features.fbank import FbankConfig, mel_banks
 from speechtok.tokenizers.kmeans import KMeansModel
+from speechtok.tokenizers.units import dedup
 
 
 class CentroidVocoder:
@@ -70,7 +71,6 @@ class CentroidVocoder:
     def mean_runs(unit_seqs: Sequence[np.ndarray], k: int) -> np.ndarray:
         """``(k,)`` float64: mean run length (frames) of each unit over `unit_seqs` (frame-level
         units ``(T,)``); 1 for units never seen."""
-        from speechtok.tokenizers.units import dedup
 
         total = np.zeros(k, np.float64)
         runs = np.zeros(k, np.float64)
@@ -96,6 +96,7 @@ class CentroidVocoder:
 
     def vocode(self, log_mel: np.ndarray) -> np.ndarray:
         """Log-mel ``(T, M)`` -> waveform ``((T - 1) * hop,)`` float32, peak 0.5 (deterministic)."""
+        # lazy: torchaudio (and torch) only on this path
         import torchaudio
         from scipy.signal import lfilter
 

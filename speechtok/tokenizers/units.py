@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterable, Sequence
@@ -132,6 +133,7 @@ class UnitBPE:
     """sentencepiece BPE over unit sequences; ids are dense in [0, vocab_size)."""
 
     def __init__(self, model_proto: bytes, k: int, units_source: dict[str, object] | None = None) -> None:
+        # lazy: sentencepiece only for unit BPE
         import sentencepiece as spm
 
         self.k = k
@@ -207,7 +209,6 @@ class UnitBPE:
 
     def checksum(self) -> str:
         """``sha256:<hex>`` of the sentencepiece model and k: identifies the BPE a corpus was encoded with."""
-        import hashlib
 
         return "sha256:" + hashlib.sha256(self.model_proto + f"|k={self.k}".encode()).hexdigest()
 

@@ -15,6 +15,7 @@ value and the range, never a silent UNK.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,7 +262,6 @@ class VocabSpec:
 
     def checksum(self) -> str:
         """``sha256:<hex>`` of the canonical JSON of the spec: one vocabulary file, one checksum."""
-        import hashlib
 
         blob = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode()
         return "sha256:" + hashlib.sha256(blob).hexdigest()

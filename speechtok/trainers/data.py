@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.shards.reader import ShardDataset
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,7 +196,6 @@ def shard_items(out_dir: Path, groups: Sequence[str], length_group: str) -> tupl
 
     Returns the dataset (rows are dicts of zero-copy numpy views) and `(N,)` lengths of
     `length_group` (frames or units per row, read without touching the payload)."""
-    from speechtok.shards.reader import ShardDataset
 
     ds = ShardDataset(out_dir, groups=tuple(groups))
     return ds, np.asarray(ds.lengths(length_group), dtype=np.int64)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from speechtok.errors import InputError
+from speechtok.trainers.metrics import cer, wer
 
 
 def hyp_record(utt_id: str, hypothesis: str, reference: str | None,
@@ -62,7 +63,6 @@ def read_hyps(path: str | Path) -> list[dict[str, Any]]:
 def score_hyps(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """WER/CER over the records with a reference: ``{"wer", "cer", "utts", "ref_words",
     "unscored"}`` (``wer``/``cer`` None when no record has a reference)."""
-    from speechtok.trainers.metrics import cer, wer
 
     scored = [r for r in records if r.get("reference")]
     refs = [str(r["reference"]) for r in scored]

@@ -35,6 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import BatchingConfig, plan_batches
 
 #: Seed offset between sources (their batch plans must not coincide).
@@ -89,7 +90,6 @@ def parse_sources(raw: Sequence[Mapping[str, Any]] | None, field: str = "data.so
 def shared_vocab_checksum(sources: Sequence[SourceSpec]) -> str | None:
     """The checksum of the vocabulary file every source names, or None when they do not all name
     one with the same checksum."""
-    from speechtok.tokenizers.vocab import VocabSpec
 
     if not sources or any(s.vocab is None for s in sources):
         return None

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.shards.index import ShardIndex
+from speechtok.shards.reader import ShardDataset
+from speechtok.tokenizers.feature_spec import check_spec, feature_spec_from_group
 
 
 def _meta(shards: Path, group: str) -> Any:
-    from speechtok.shards.reader import ShardDataset
-
     return ShardDataset(shards, groups=(group,)).meta(group)
 
 
@@ -38,8 +39,6 @@ def check_run_data(data: str | Path, groups: Sequence[str], *, trained_on: str |
         ConfigError: a features group differs in a `FeatureSpec` field, or a units group comes
             from another k-means model or unit BPE (checksum) or vocabulary size.
     """
-    from speechtok.shards.index import ShardIndex
-    from speechtok.tokenizers.feature_spec import check_spec, feature_spec_from_group
 
     data = Path(data)
     if not (data / "index.json").is_file() and not (data / "index.d").is_dir():

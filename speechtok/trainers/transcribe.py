@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from speechtok.errors import ConfigError, InputError
-from speechtok.trainers.hyps import score_hyps, write_hyps
+from speechtok.shards.index import write_json_atomic
+from speechtok.shards.reader import ShardDataset
+from speechtok.trainers.cascade.hyporadise import hp_record
+from speechtok.trainers.cascade.rescoring import RescoreConfig, rescore
+from speechtok.trainers.hyps import hyp_record, score_hyps, write_hyps
+from speechtok.trainers.run_data import check_run_data
+from speechtok.trainers.token.recipe import SplitConfig
 
 FAMILIES = ("latent", "token", "cascade")
 
@@ -44,7 +50,6 @@ def run_family(run: Path) -> str:
 def _speaker_split(recipe_split: dict[str, Any] | None, split: str | None) -> Any:
     if split is None:
         return None
-    from speechtok.trainers.token.recipe import SplitConfig
 
     if split not in ("train", "dev"):
         raise ConfigError("split", split, "must be 'train' or 'dev' for a latent or token run")
@@ -54,9 +59,8 @@ def _speaker_split(recipe_split: dict[str, Any] | None, split: str | None) -> An
 
 
 def _latent(run: Path, data: Path, split: str | None, device: str) -> list[dict[str, Any]]:
-    from speechtok.shards.reader import ShardDataset
+    # lazy: brings torch, which only this path needs
     from speechtok.trainers.latent.decode import load_latent_run, shard_rows
-    from speechtok.trainers.run_data import check_run_data
 
     rec = json.loads((run / "recipe.json").read_text())
     feats, target = rec["data"]["feats"], rec["data"].get("target", "text")
@@ -72,7 +76,6 @@ def _latent(run: Path, data: Path, split: str | None, device: str) -> list[dict[
 
 
 def _token(run: Path, data: Path, split: str | None, device: str) -> list[dict[str, Any]]:
-    from speechtok.trainers.run_data import check_run_data
     from speechtok.trainers.token.decode import load_token_run, shard_utterances
 
     loaded = load_token_run(run, device=device)
@@ -90,7 +93,6 @@ def cascade_utterances(data: Path) -> list[Any]:
 
     if (data / "wav.scp").is_file():
         return read_kaldi_dir(data)
-    from speechtok.shards.reader import ShardDataset
 
     if not (data / "index.json").is_file() and not (data / "index.d").is_dir():
         raise InputError(str(data), "is neither a Kaldi directory (wav.scp) nor a shard directory (index.json)")
@@ -115,9 +117,7 @@ def cascade_utterances(data: Path) -> list[Any]:
 def _cascade(run: Path, data: Path, split: str | None, device: str) -> list[dict[str, Any]]:
     from speechtok.trainers.cascade.data import split_of
     from speechtok.trainers.cascade.decode import decode_nbest
-    from speechtok.trainers.cascade.hyporadise import hp_record
     from speechtok.trainers.cascade.recipe import recipe_from_dict
-    from speechtok.trainers.hyps import hyp_record
 
     raw = json.loads((run / "recipe.resolved.json").read_text())
     recipe = recipe_from_dict(raw)
@@ -142,7 +142,6 @@ def _cascade(run: Path, data: Path, split: str | None, device: str) -> list[dict
             recs, batch_size=recipe.ger.infer_batch_size, max_new_tokens=recipe.ger.max_new_tokens)
     else:
         from speechtok.trainers.cascade.lm_scoring import HFCausalLMScorer, score_nbests
-        from speechtok.trainers.cascade.rescoring import RescoreConfig, rescore
 
         lam = float(res["tuned_lambda"]["lm"])
         r = recipe.rescoring
@@ -168,7 +167,6 @@ def transcribe(run_dir: str | Path, data: str | Path, out_dir: str | Path, *, sp
     summary = {"run": str(run), "family": family, "data": str(data_p), "split": split,
                "normaliser": "speechtok.trainers.metrics.normalize_text", "wall_s": wall,
                **score_hyps(records), "decoded": len(records)}
-    from speechtok.shards.index import write_json_atomic
 
     write_json_atomic(out / "transcribe.json", summary)
     return summary

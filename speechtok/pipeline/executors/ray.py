@@ -55,6 +55,7 @@ class ShardWorker:
         return run_shard_job(job)
 
     def node(self) -> str:
+        # lazy: ray is optional (--executor ray)
         import ray
 
         return str(ray.get_runtime_context().get_node_id())

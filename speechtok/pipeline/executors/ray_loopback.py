@@ -34,6 +34,7 @@ def loopback_ray() -> Iterator[None]:
     Sets ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (inherited by the Ray processes started in
     the block) and Ray's already-imported constant; both are restored on exit.
     """
+    # lazy: ray is optional (--executor ray)
     from ray._private import ray_constants
 
     saved_env = os.environ.get(RAY_CLUSTER_ENV)

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 
 from speechtok.failures import (
     ENVIRONMENT,
@@ -62,8 +63,6 @@ def _decode(cut: Any, sampling_rate: int) -> np.ndarray:
     maybe_io_error(str(cut.id))  # crash tests: SPEECHTOK_FAULT_EIO
     path = _whole_file(cut, sampling_rate)
     if path is not None:
-        import soundfile as sf
-
         wave, _ = sf.read(path, dtype="float32", always_2d=False)
         if wave.ndim == 1 and wave.shape[0] == cut.recording.num_samples:
             return np.asarray(wave)  # (S,)

@@ -27,6 +27,8 @@ from speechtok.pipeline.stages.base import (
     ModelStageBase,
     run_guarded,
 )
+from speechtok.tokenizers.acoustic import build_tokenizer
+from speechtok.tokenizers.acoustic.lyra_codec import LyraConfig
 
 #: codec name -> (family, model variant).
 CODECS = {"encodec24k": ("encodec", "24khz"), "encodec48k": ("encodec", "48khz"),
@@ -92,6 +94,7 @@ class CodecStageConfig:
         """The `EncodecConfig` / `DacConfig` / `LyraConfig` this stage config describes."""
         family, variant = CODECS[self.codec]
         if family == "encodec":
+            # lazy: brings torch, which only this path needs
             from speechtok.tokenizers.acoustic.encodec_codec import EncodecArch, EncodecConfig
 
             arch_kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
@@ -126,7 +129,6 @@ class CodecStageConfig:
                                      n_codebooks=self.n_codebooks, device=self.device,
                                      chunk_s=self.chunk_s, context_s=self.context_s,
                                      max_batch_size=self.max_batch_size)
-        from speechtok.tokenizers.acoustic.lyra_codec import LyraConfig
 
         return LyraConfig(model_dir=self.checkpoint,
                           num_quantizers=16 if self.n_codebooks is None else self.n_codebooks,
@@ -142,8 +144,6 @@ class CodecStage(ModelStageBase[CodecStageConfig]):
     config_cls: ClassVar[type[Any]] = CodecStageConfig
 
     def _load(self) -> Any:
-        from speechtok.tokenizers.acoustic import build_tokenizer
-
         return build_tokenizer(self.config.tokenizer_config())
 
     def _probe(self, obj: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from speechtok.errors import ConfigError, InputError
-from speechtok.models.ctc_align import as_alignment_column
+from speechtok.models.ctc_align import CTCAligner, as_alignment_column
 from speechtok.pipeline.stage import CutItem, Quarantine, StageBase
 
 
@@ -55,8 +55,6 @@ class CTCAlignStage(StageBase[CTCAlignConfig]):
 
     def aligner(self) -> Any:
         if self._aligner is None:
-            from speechtok.models.ctc_align import CTCAligner
-
             self._aligner = CTCAligner(self.config.run, device=self.config.device)
             if self._aligner.feats_group != self.input_group:
                 raise ConfigError(f"{self.name}.input", self.input_group,

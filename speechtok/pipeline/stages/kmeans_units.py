@@ -18,6 +18,9 @@ run's ``models/NAME`` with the same checksum, so two corpora tokenized by one mo
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -115,8 +118,6 @@ class KMeansUnitsStage(StageBase[KMeansUnitsConfig]):
                                        frame_rate=meta.frame_rate, model_checksum=meta.model_checksum)
 
     def fit(self, ctx: FitContext) -> None:
-        import dataclasses
-
         spec = self.input_spec(ctx.out_dir)
         if self.config.model is not None:
             self._model = apply_saved_model(self.config, spec, group=str(self.input_group))
@@ -167,8 +168,6 @@ class KMeansUnitsStage(StageBase[KMeansUnitsConfig]):
 def source_checksum(path: Path) -> str:
     """Identity of a model to apply: the recorded checksum of a model directory, or the sha256
     of a ``.npy`` file (read in 1 MiB blocks)."""
-    import hashlib
-    import json
 
     if (path / "kmeans.json").is_file():
         return str(json.loads((path / "kmeans.json").read_text()).get("checksum"))

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from speechtok.errors import ConfigError
 from speechtok.tokenizers.acoustic.base import AcousticTokenizer, CodecInfo
+from speechtok.tokenizers.acoustic.lyra_codec import LyraConfig, LyraTokenizer
 
 if TYPE_CHECKING:
     from speechtok.tokenizers.acoustic.dac_codec import DacConfig
@@ -28,10 +30,9 @@ def build_tokenizer(
     cfg: EncodecConfig | DacConfig | LyraConfig | MimiCodecConfig | XcodecCodecConfig,
 ) -> Any:
     """The tokenizer for a codec config (Encodec-, Dac-, Lyra-, Mimi- or XcodecTokenizer)."""
-    from speechtok.errors import ConfigError
+    # lazy: brings torch, which only this path needs
     from speechtok.tokenizers.acoustic.dac_codec import DacConfig, DacTokenizer
     from speechtok.tokenizers.acoustic.encodec_codec import EncodecConfig, EncodecTokenizer
-    from speechtok.tokenizers.acoustic.lyra_codec import LyraConfig, LyraTokenizer
     from speechtok.tokenizers.acoustic.mimi_codec import MimiCodecConfig, MimiTokenizer
     from speechtok.tokenizers.acoustic.xcodec_codec import XcodecCodecConfig, XcodecTokenizer
 

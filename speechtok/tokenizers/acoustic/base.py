@@ -158,6 +158,7 @@ def file_sha256(path: str | Path) -> str:
 
 def resolve_device(device: str) -> Any:
     """`"cpu"`, `"cuda"`, `"cuda:1"` -> torch.device; errors clearly when CUDA is absent."""
+    # lazy: torch takes seconds to import
     import torch
 
     dev = torch.device(device)

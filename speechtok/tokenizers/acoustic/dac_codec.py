@@ -98,6 +98,7 @@ def load_dac(path: str) -> tuple[Any, dict[str, Any]]:
         InputError: not a weights-only file (e.g. a torch package), no ``metadata.kwargs``, or
             the state dict lacks parameters of the model the kwargs describe.
     """
+    # lazy: dac only for this codec
     import dac
 
     obj = load_checkpoint(path)

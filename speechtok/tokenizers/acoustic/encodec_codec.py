@@ -119,6 +119,7 @@ class EncodecConfig:
 
 def build_encodec_model(model: str, arch: EncodecArch) -> Any:
     """Builds an untrained `encodec.EncodecModel` with the released layout and `arch` sizes."""
+    # lazy: encodec only for this codec
     from encodec import modules as m
     from encodec import quantization as qt
     from encodec.model import EncodecModel

@@ -20,6 +20,7 @@ from typing import Any
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.features.checksum import model_checksum
+from speechtok.hub import resolve_model
 
 CONFIG_FILE = "config.json"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
@@ -73,7 +74,6 @@ def resolve_model_dir(source: str, model_type: str, *, allow_download: bool = Fa
     Raises:
         ConfigError: not found offline, or the directory lacks the expected files (named).
     """
-    from speechtok.hub import resolve_model
 
     try:
         resolved = resolve_model(source, allow_download=True if allow_download else None)

@@ -25,6 +25,7 @@ Size = Literal["tiny", "released"]
 
 def mimi_config(size: Size = "tiny") -> Any:
     """A `MimiConfig`: `tiny` (hidden 32, 8 codebooks of 64) or `released` (kyutai/mimi)."""
+    # lazy: transformers only on this path
     from transformers import MimiConfig
 
     if size == "released":

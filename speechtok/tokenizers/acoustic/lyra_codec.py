@@ -79,6 +79,7 @@ class LyraTokenizer:
         )
 
     def _interpreter(self, name: str) -> Any:
+        # lazy: ai_edge_litert is optional (Lyra only)
         from ai_edge_litert.interpreter import Interpreter
 
         path = Path(self.config.model_dir) / name

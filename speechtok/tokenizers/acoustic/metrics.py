@@ -15,6 +15,7 @@ few samples more or fewer).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -48,6 +49,7 @@ def si_sdr(ref: np.ndarray, est: np.ndarray, eps: float = 1e-10) -> float:
 
 def mel_distance(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
     """Multi-scale log-mel L1 distance (lower is better); see module docstring."""
+    # lazy: torchaudio (and torch) only on this path
     import torchaudio.functional as AF
 
     r, e = _pair(ref, est)
@@ -72,7 +74,6 @@ def stoi(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
     removed (pystoi then warns and returns 1e-5, which would bias corpus means); corpus means
     skip NaN and report how many cuts were scored.
     """
-    import warnings
 
     from pystoi import stoi as _stoi
 

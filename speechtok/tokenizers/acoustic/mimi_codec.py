@@ -89,6 +89,7 @@ class MimiTokenizer:
     """Mimi encode/decode with streaming chunks and exact batching (see module docstring)."""
 
     def __init__(self, cfg: MimiCodecConfig) -> None:
+        # lazy: transformers only on this path
         from transformers import MimiModel
 
         cfg.validate()

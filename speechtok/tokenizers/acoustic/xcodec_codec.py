@@ -87,6 +87,7 @@ class XcodecCodecConfig:
 def offline_xcodec_config(raw: dict[str, Any]) -> Any:
     """An `XcodecConfig` from a parsed ``config.json``, the semantic sub-config built from its
     stored fields (never fetched by ``_name_or_path``)."""
+    # lazy: transformers only on this path
     from transformers import CONFIG_MAPPING, XcodecConfig
 
     fields = {k: v for k, v in raw.items() if k not in _DROP}

@@ -16,6 +16,7 @@ from typing import Any
 
 def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, Any]) -> int:
     """`speechtok train cascade RECIPE.yaml -o RUN [--set key=value ...]`; returns the exit code."""
+    # lazy: the trainer (torch, transformers) loads only when a run starts
     from speechtok.trainers.cascade.run import run_recipe as _run
 
     return _run(recipe_path, out_dir, overrides)

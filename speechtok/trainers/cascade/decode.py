@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 
 from speechtok.errors import ConfigError
+from speechtok.models.whisper_nbest import WhisperNBest, WhisperNBestConfig
 from speechtok.trainers.cascade.data import Utterance
 from speechtok.trainers.cascade.nbest import NBestList
+from speechtok.trainers.cascade.nbest_ctc import CTCNBest
+from speechtok.trainers.cascade.nbest_sphinx import SphinxNBest, SphinxNBestConfig
 from speechtok.trainers.cascade.recipe import CascadeRecipe
 
 
@@ -15,8 +18,6 @@ def decode_nbest(utts: list[Utterance], recipe: CascadeRecipe) -> tuple[list[NBe
     n = recipe.nbest
     t0 = time.perf_counter()
     if n.decoder == "whisper":
-        from speechtok.models.whisper_nbest import WhisperNBest, WhisperNBestConfig
-
         if n.model_dir is None:
             raise ConfigError("nbest.model_dir", None, "must be a CTranslate2 Whisper directory")
         dec = WhisperNBest(
@@ -31,14 +32,10 @@ def decode_nbest(utts: list[Utterance], recipe: CascadeRecipe) -> tuple[list[NBe
         )
         lists = list(dec.decode_utterances(utts, cache=n.cache))
     elif n.decoder == "ctc":
-        from speechtok.trainers.cascade.nbest_ctc import CTCNBest
-
         if n.ctc_run is None or n.shards is None:
             raise ConfigError("nbest.ctc_run/shards", None, "must both be set for decoder 'ctc'")
         lists = list(CTCNBest(n.ctc_run, n.shards, beam_size=n.beam_size, num_hypotheses=n.num_hypotheses,
                               device=recipe.device).decode_utterances(utts))
     else:
-        from speechtok.trainers.cascade.nbest_sphinx import SphinxNBest, SphinxNBestConfig
-
         lists = list(SphinxNBest(SphinxNBestConfig(num_hypotheses=n.num_hypotheses)).decode_utterances(utts))
     return lists, {"decode_wall_s": time.perf_counter() - t0}

@@ -59,6 +59,7 @@ class HFCausalLMScorer:
     def __init__(
         self, model_dir: Path, *, device: str = "cpu", batch_size: int = 32, normalize: bool = True
     ) -> None:
+        # lazy: torch takes seconds to import
         import torch
         from transformers import AutoTokenizer
 

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from speechtok.errors import ConfigError
+from speechtok.models.ctc_align import CTCAligner
+from speechtok.shards.reader import ShardDataset
 from speechtok.trainers.cascade.data import Utterance
 from speechtok.trainers.cascade.nbest import Hypothesis, NBestList
 
@@ -91,9 +93,6 @@ class CTCNBest:
 
     def __init__(self, run_dir: str | Path, shards: str | Path, *, beam_size: int = 8,
                  num_hypotheses: int = 5, device: str = "cpu") -> None:
-        from speechtok.models.ctc_align import CTCAligner
-        from speechtok.shards.reader import ShardDataset
-
         if not 1 <= num_hypotheses <= beam_size:
             raise ConfigError("num_hypotheses", num_hypotheses, f"must be in [1, beam_size={beam_size}]")
         self.model = CTCAligner(run_dir, device=device)

@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from speechtok.shards.reader import ShardDataset
+from speechtok.shards.schema import GroupMeta
+from speechtok.shards.writer import ShardWriter
 from speechtok.trainers.cascade.nbest import Hypothesis, NBestList
 
 STAGE = "cascade.nbest"
@@ -27,7 +30,6 @@ STAGE_VERSION = "1"
 def nbest_meta(name: str, config: dict[str, Any], *, model_checksum: str | None = None,
                upstream_fingerprint: str | None = None) -> Any:
     """The `GroupMeta` of group ``nbest.<name>`` with a fingerprint of config + model + code."""
-    from speechtok.shards.schema import GroupMeta
 
     blob = json.dumps({"config": config, "model": model_checksum, "stage": STAGE, "version": STAGE_VERSION,
                        "upstream": upstream_fingerprint}, sort_keys=True, default=str)
@@ -57,7 +59,6 @@ def write_nbest_shards(
     Returns:
         (num_rows, num_bytes) from the shard writer.
     """
-    from speechtok.shards.writer import ShardWriter
 
     meta = nbest_meta(name, config, model_checksum=model_checksum)
     with ShardWriter(out_dir, meta, max_rows=max_rows) as writer:
@@ -73,7 +74,6 @@ def write_nbest_shards(
 
 def read_nbest_shards(out_dir: Path, *, name: str) -> list[NBestList]:
     """Reads group ``nbest.<name>`` back (see the module docstring for what is not stored)."""
-    from speechtok.shards.reader import ShardDataset
 
     group = f"nbest.{name}"
     ds = ShardDataset(out_dir, groups=(group,))

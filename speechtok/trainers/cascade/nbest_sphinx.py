@@ -85,6 +85,7 @@ class SphinxNBest:
     """N-best decoding with PocketSphinx (one utterance at a time; it has no batch mode)."""
 
     def __init__(self, config: SphinxNBestConfig | None = None) -> None:
+        # lazy: pocketsphinx only for this decoder
         from pocketsphinx import Decoder
 
         self.config = config or SphinxNBestConfig()

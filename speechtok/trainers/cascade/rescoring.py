@@ -165,6 +165,7 @@ def plot_wer_vs_lambda(
         curves: label -> (lambdas, WER rates in [0, 1]).
         chosen: the tuned lambda, drawn as a vertical line.
     """
+    # lazy: matplotlib only for the plot
     import matplotlib
 
     matplotlib.use("Agg")

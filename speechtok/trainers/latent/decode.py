@@ -18,9 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from speechtok.config import build
 from speechtok.errors import ConfigError, InputError
+from speechtok.models.checkpoint import latest_checkpoint, load_model_tensors
+from speechtok.models.encoder import EncoderConfig, build_encoder
+from speechtok.shards.reader import ShardDataset
 from speechtok.trainers.data import pad_2d
 from speechtok.trainers.hyps import hyp_record
+from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
+from speechtok.trainers.latent.model import SpeechLLM
+from speechtok.trainers.latent.options import LatentOptions, target_text
+from speechtok.trainers.llm import LLMConfig, build_llm
 
 #: rows per encoder/adapter call (the LLM decodes one row at a time)
 DECODE_BATCH = 16
@@ -92,19 +100,13 @@ class LatentRun:
 def load_latent_run(run_dir: str | Path, in_dim: int, *, device: str = "cpu") -> LatentRun:
     """Rebuilds encoder + adapter + LLM of a finished latent run and loads its last stage-2
     checkpoint. `in_dim`: the feature dimension D of the rows to decode."""
-    from speechtok.config import build
-    from speechtok.models.checkpoint import latest_checkpoint, load_model_tensors
-    from speechtok.models.encoder import EncoderConfig, build_encoder
-    from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
-    from speechtok.trainers.latent.model import SpeechLLM
-    from speechtok.trainers.latent.options import LatentOptions
-    from speechtok.trainers.llm import LLMConfig, build_llm
 
     run = Path(run_dir)
     rec = json.loads((run / "recipe.json").read_text())
     ckpt = latest_checkpoint(run / "stage2")
     if ckpt is None:
         raise InputError(str(run), "has no stage-2 checkpoint: is it a finished latent run?")
+    # lazy: transformers only on this path
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(run / "tokenizer"), local_files_only=True)
@@ -145,8 +147,6 @@ def shard_rows(shards: str | Path, feats: str, target: str = "text", *,
     """Rows of a shard directory (in shard order) with their `feats` group and `target` text;
     `keep(cuts_row)` selects some (e.g. the run's dev speakers). Rows quarantined upstream (0 frames)
     are skipped."""
-    from speechtok.shards.reader import ShardDataset
-    from speechtok.trainers.latent.options import target_text
 
     column = "cut" if target.startswith("custom.") else target
     ds = ShardDataset(shards, groups=("cuts", feats), columns=[feats, column, "speaker"])

@@ -26,6 +26,7 @@ from speechtok.config import build, to_json
 from speechtok.errors import ConfigError, InputError
 from speechtok.models.checkpoint import latest_checkpoint, load_model_tensors
 from speechtok.models.encoder import EncoderConfig, build_encoder, ctc_greedy, ctc_loss
+from speechtok.shards.reader import ShardDataset
 from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_2d, report_skipped
 from speechtok.trainers.hyps import score_hyps, write_hyps
 from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
@@ -38,9 +39,12 @@ from speechtok.trainers.llm import (
     build_llm,
     count_trainable,
     load_tokenizer,
+    whisper_dir,
 )
 from speechtok.trainers.loop import LoopConfig, train
+from speechtok.trainers.metrics import cer
 from speechtok.trainers.mixing import MixLoader, parse_sources
+from speechtok.trainers.run_data import check_run_data
 from speechtok.trainers.token.recipe import SplitConfig, dump_json, load_recipe_dict
 
 
@@ -119,7 +123,6 @@ class _ConcatRows:
 
 def _split_sources(cfg: LatentDataConfig, split: SplitConfig) -> tuple[list[_Rows], list[_Rows], list[np.ndarray]]:
     """Per source of `cfg.sources`: (train rows, dev rows, train lengths); features checked."""
-    from speechtok.trainers.run_data import check_run_data
 
     specs = parse_sources(cfg.sources)
     trains, devs, lengths = [], [], []
@@ -134,8 +137,6 @@ def _split_sources(cfg: LatentDataConfig, split: SplitConfig) -> tuple[list[_Row
 
 
 def _split(cfg: LatentDataConfig, split: SplitConfig) -> tuple[_Rows, _Rows, np.ndarray]:
-    from speechtok.shards.reader import ShardDataset
-
     column = "cut" if cfg.target.startswith("custom.") else cfg.target
     # both datasets read the feats group, so they skip the same quarantined rows
     meta = ShardDataset(cfg.shards, groups=("cuts", cfg.feats), columns=["speaker", column])
@@ -254,7 +255,6 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
         h, hl = encoder(dev_batch.feats, dev_batch.lengths)
         hyps = [str(ctc_tok.decode([i - 1 for i in seq if 0 <= i - 1 < ctc_size], skip_special_tokens=True))
                 for seq in ctc_greedy(encoder.ctc_head(h), hl)]
-    from speechtok.trainers.metrics import cer
 
     report["ctc.cer"] = cer(dev_batch.texts, hyps).rate
 
@@ -269,8 +269,8 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
         raise InputError("tokenizer", "has no eos token; the latent trainer needs one to end targets")
     prefix, suffix = bos, encode(opts.prompt_suffix)
     if llm_cfg.kind == "whisper_decoder":
+        # lazy: brings huggingface_hub, scipy, sklearn, tokenizers, transformers, which only this path needs
         from speechtok.models.whisper_lm import sot_ids
-        from speechtok.trainers.llm import whisper_dir
 
         sot, no_ts = sot_ids(whisper_dir(llm_cfg))
         # Whisper's own prompt around the speech: <|startoftranscript|> speech <|notimestamps|> text
@@ -318,7 +318,6 @@ def score_test_set(model: Any, data_cfg: LatentDataConfig, decode: Any, out: Pat
                    allowed: torch.Tensor) -> dict[str, Any]:
     """Decodes every row of the separate test set `data_cfg.test` (scored only, never tuned on)
     -> ``RUN/test_hyps.jsonl`` and ``test.wer``/``test.cer``/``test.utts`` for eval.json."""
-    from speechtok.trainers.run_data import check_run_data
 
     test = str(data_cfg.test)
     check_run_data(test, [data_cfg.feats], trained_on=data_cfg.shards)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 def run_recipe(recipe_path: Path, out_dir: Path, overrides: Mapping[str, str]) -> int:
     """Trains and evaluates a token LM from a recipe; returns the exit code (0 = done)."""
+    # lazy: the trainer (torch, transformers) loads only when a run starts
     from speechtok.trainers.token.train import run_recipe as _run
 
     return _run(recipe_path, out_dir, overrides)

@@ -15,10 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from speechtok.errors import InputError
+from speechtok.errors import ConfigError, InputError
+from speechtok.shards.reader import ShardDataset
 from speechtok.tokenizers.units import dedup
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import report_skipped
+from speechtok.trainers.mixing import parse_sources, shared_vocab_checksum
+from speechtok.trainers.run_data import check_run_data
 from speechtok.trainers.token import sequences as sq
 from speechtok.trainers.token.recipe import SplitConfig, TokenDataConfig
 
@@ -58,7 +61,6 @@ def _utterances(ds: Any, units: str, align_key: str, needs_text: bool) -> tuple[
 def load_utterances(cfg: TokenDataConfig) -> tuple[list[Utterance], int]:
     """All utterances of `cfg.shards` (then of each of `cfg.more_shards`, checked to carry units of
     the same k-means model) and the unit vocabulary size (from the group's metadata)."""
-    from speechtok.shards.reader import ShardDataset
 
     groups = ("cuts", cfg.units) + ((cfg.alignment,) if cfg.alignment else ())
     align_key = cfg.alignment or "alignment"
@@ -70,8 +72,6 @@ def load_utterances(cfg: TokenDataConfig) -> tuple[list[Utterance], int]:
     out, no_speaker, no_text = _utterances(ds, cfg.units, align_key, needs_text)
     quarantined = ds.num_quarantined
     if cfg.more_shards:
-        from speechtok.trainers.run_data import check_run_data
-
         for extra in cfg.more_shards:  # several corpora, one vocabulary: same k-means model (checksum)
             check_run_data(extra, [cfg.units], trained_on=cfg.shards)
             more = ShardDataset(extra, groups=groups, columns=["text", "speaker", align_key, cfg.units])
@@ -92,10 +92,6 @@ def load_source_utterances(cfg: TokenDataConfig) -> tuple[list[list[Utterance]],
     Raises:
         ConfigError: sources with different vocabularies and no shared vocabulary file.
     """
-    from speechtok.errors import ConfigError
-    from speechtok.shards.reader import ShardDataset
-    from speechtok.tokenizers.vocab import VocabSpec
-    from speechtok.trainers.mixing import parse_sources, shared_vocab_checksum
 
     specs = parse_sources(cfg.sources)
     groups = ("cuts", cfg.units) + ((cfg.alignment,) if cfg.alignment else ())

@@ -20,7 +20,9 @@ from speechtok.errors import InputError
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.hyps import hyp_record
 from speechtok.trainers.token import sequences as sq
+from speechtok.trainers.token.dataset import load_utterances
 from speechtok.trainers.token.evaluate import greedy_generate
+from speechtok.trainers.token.recipe import TokenDataConfig
 
 
 @torch.no_grad()
@@ -74,6 +76,7 @@ class TokenRun:
 
 def load_token_run(run_dir: str | Path, *, device: str = "cpu") -> TokenRun:
     """The model, vocabulary and tokenizer of a finished token run."""
+    # lazy: transformers only on this path
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
     run = Path(run_dir)
@@ -97,8 +100,6 @@ def shard_utterances(shards: str | Path, units: str, *, keep: Callable[[Any], bo
     """The utterances (id, speaker, text, units) of a shard directory in shard order; `keep(utt)`
     selects some (rows quarantined upstream, or without a speaker or text, are left out, as in
     training)."""
-    from speechtok.trainers.token.dataset import load_utterances
-    from speechtok.trainers.token.recipe import TokenDataConfig
 
     utts, _ = load_utterances(TokenDataConfig(shards=str(shards), units=units, tasks=("asr",)))
     return [u for u in utts if keep is None or keep(u)]

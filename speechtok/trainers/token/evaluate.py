@@ -9,9 +9,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from speechtok.tokenizers.units import dedup as dedup_runs
 from speechtok.tokenizers.vocab import VocabSpec
+from speechtok.trainers.metrics import cer, wer
 from speechtok.trainers.token import sequences as sq
 from speechtok.trainers.token.dataset import collate_sequences
+from speechtok.trainers.token.sequences import tts_prompt
 
 
 @torch.no_grad()
@@ -122,9 +125,6 @@ def tts_eval(
     Returns ``tts.wer``, ``tts.cer``, ``tts.oracle_wer``, ``tts.oracle_cer``,
     ``tts.units_per_utt`` (generated), ``tts.eos_rate`` and up to 10 ``tts.examples``.
     """
-    from speechtok.tokenizers.units import dedup as dedup_runs
-    from speechtok.trainers.metrics import cer, wer
-    from speechtok.trainers.token.sequences import tts_prompt
 
     r = spec.range(f"units.{unit_name}")
     allowed = torch.zeros(spec.size, dtype=torch.bool)

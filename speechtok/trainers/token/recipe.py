@@ -48,6 +48,7 @@ class SplitConfig:
             raise ConfigError("split.train", self.train, "must be in (0, 1)")
 
     def is_train(self, speaker: str) -> bool:
+        # lazy: brings lhotse, torch, which only this path needs
         from speechtok.manifests.splits import split_of
 
         return split_of(speaker, (self.train, 1.0 - self.train, 0.0), seed=self.seed) == "train"

@@ -18,10 +18,16 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from speechtok.config import build, expand, to_json
 from speechtok.errors import InputError
+from speechtok.features.fbank import FbankConfig
+from speechtok.models.whisper_nbest import WhisperNBest, WhisperNBestConfig
+from speechtok.shards.reader import ShardDataset
+from speechtok.tokenizers.kmeans import KMeansModel
+from speechtok.tokenizers.unit_vocoder import CentroidVocoder
 from speechtok.tokenizers.units import dedup
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import BatchingConfig, BatchLoader
@@ -29,6 +35,7 @@ from speechtok.trainers.hyps import score_hyps, write_hyps
 from speechtok.trainers.llm import LLMConfig, build_llm, count_trainable, load_tokenizer
 from speechtok.trainers.loop import LoopConfig, train
 from speechtok.trainers.mixing import MixLoader, parse_sources
+from speechtok.trainers.run_data import check_run_data
 from speechtok.trainers.token.dataset import (
     SequenceSet,
     collate_sequences,
@@ -37,7 +44,7 @@ from speechtok.trainers.token.dataset import (
     load_utterances,
     split_utterances,
 )
-from speechtok.trainers.token.decode import asr_records
+from speechtok.trainers.token.decode import asr_records, shard_utterances
 from speechtok.trainers.token.evaluate import (
     perplexity_by_kind,
     tts_eval,
@@ -151,9 +158,6 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
         report["asr.cer"], report["asr.wer"], report["asr.utts"] = scored["cer"], scored["wer"], len(records)
         report["asr.examples"] = [{"ref": r["reference"], "hyp": r["hypothesis"]} for r in records[:10]]
         if data_cfg.test:
-            from speechtok.trainers.run_data import check_run_data
-            from speechtok.trainers.token.decode import shard_utterances
-
             check_run_data(data_cfg.test, [data_cfg.units], trained_on=data_cfg.shards)
             test_utts = shard_utterances(data_cfg.test, data_cfg.units)
             test_records = asr_records(model, spec, name, test_utts, decode, dedup=data_cfg.dedup,
@@ -178,11 +182,6 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
 def _vocoder(data_cfg: TokenDataConfig, eval_cfg: TokenEvalConfig, train_utts: list[Any], k: int) -> Any:
     """The `CentroidVocoder` of the units' k-means model (``SHARDS/models/<name>``), with the
     fbank geometry of `eval_cfg.tts_feats` and mean run lengths from the train utterances."""
-    from speechtok.errors import InputError
-    from speechtok.features.fbank import FbankConfig
-    from speechtok.shards.reader import ShardDataset
-    from speechtok.tokenizers.kmeans import KMeansModel
-    from speechtok.tokenizers.unit_vocoder import CentroidVocoder
 
     model_dir = Path(data_cfg.shards) / "models" / data_cfg.units.split(".", 1)[1]
     if not (model_dir / "kmeans.json").is_file():
@@ -199,10 +198,9 @@ def _vocoder(data_cfg: TokenDataConfig, eval_cfg: TokenEvalConfig, train_utts: l
 def _transcriber(eval_cfg: TokenEvalConfig, sample_rate: int) -> Any:
     """1-best Whisper (CTranslate2, beam 1) over waveforms at `sample_rate` (resampled to 16 kHz;
     an empty waveform is read as 0.1 s of silence)."""
-    import numpy as np
+    # lazy: scipy only for resampling
     from scipy.signal import resample_poly
 
-    from speechtok.models.whisper_nbest import WhisperNBest, WhisperNBestConfig
 
     asr = WhisperNBest(WhisperNBestConfig(model_dir=Path(expand(eval_cfg.tts_asr_model)),
                                           beam_size=1, num_hypotheses=1, threads=1))
