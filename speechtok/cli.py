@@ -1,29 +1,29 @@
-"""`speechtok` command line: one subcommand per module in `speechtok.commands`."""
+"""`speechtok` command line: one subcommand per module in `speechtok.commands` (`COMMANDS`)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
 from speechtok import __version__, hub
+from speechtok.commands import (
+    compare,
+    demo,
+    export,
+    ingest,
+    inspect,
+    run,
+    tokenizers,
+    train,
+    transcribe,
+    units,
+    verify,
+)
 from speechtok.errors import SpeechtokError
 
-#: Subcommand modules, in the order `--help` lists them. A module that is missing is skipped.
-COMMAND_MODULES: tuple[str, ...] = (
-    "ingest",
-    "run",
-    "inspect",
-    "verify",
-    "export",
-    "units",
-    "tokenizers",
-    "train",
-    "transcribe",
-    "compare",
-    "demo",
-)
+#: Subcommand modules, in the order `--help` lists them; each has `register(subparsers)`.
+COMMANDS = (ingest, run, inspect, verify, export, units, tokenizers, train, transcribe, compare, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,13 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"speechtok {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"speechtok.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"speechtok.commands.{name}":
-                continue
-            raise
+    for module in COMMANDS:
         module.register(sub)
     return parser
 

@@ -61,7 +61,7 @@ class Transcriber:
     """Whisper tiny.en 1-best (CTranslate2, beam 1, 1 thread) over 16 kHz waves."""
 
     def __init__(self, model_dir: Path) -> None:
-        from speechtok.trainers.cascade.nbest_whisper import WhisperNBest, WhisperNBestConfig
+        from speechtok.models.whisper_nbest import WhisperNBest, WhisperNBestConfig
 
         self.asr = WhisperNBest(WhisperNBestConfig(model_dir=model_dir, beam_size=1, num_hypotheses=1,
                                                    threads=1))

@@ -1,7 +1,7 @@
 """Greedy Whisper transcription in torch, the way CTranslate2's ``generate(beam_size=1)`` does it.
 
 Log-mel from `faster_whisper.feature_extractor.FeatureExtractor` padded or cut to one 30 s window
-``(n_mels, 3000)`` float32 (what `speechtok.trainers.cascade.nbest_whisper` feeds CTranslate2).
+``(n_mels, 3000)`` float32 (what `speechtok.models.whisper_nbest` feeds CTranslate2).
 Decoding starts from the prompt (``<|startoftranscript|>`` [``<|en|> <|transcribe|>``]
 ``<|notimestamps|>``), masks the model's ``suppress_tokens`` at every step, its
 ``begin_suppress_tokens`` (blank and end-of-text) at the first step, and timestamp tokens

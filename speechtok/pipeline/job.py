@@ -39,14 +39,8 @@ from typing import Any
 from speechtok.errors import InputError, SpeechtokError
 from speechtok.failures import RetryPolicy, failure_record, set_policy, with_retries
 from speechtok.faults import maybe_fault
-from speechtok.pipeline.stage import (
-    CutItem,
-    Quarantine,
-    StageBase,
-    build_stage,
-    count_model_load,
-    model_loads,
-)
+from speechtok.pipeline.stage import CutItem, Quarantine, StageBase, count_model_load, model_loads
+from speechtok.pipeline.stage_types import build_stage
 from speechtok.shards.file import ShardFile
 from speechtok.shards.index import ShardEntry, entry_path, safe_shard_file, shard_path
 from speechtok.shards.schema import GroupMeta, payload_columns

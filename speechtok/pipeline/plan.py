@@ -27,7 +27,8 @@ from typing import Any
 
 from speechtok.errors import SpeechtokError
 from speechtok.pipeline.recipe import Recipe
-from speechtok.pipeline.stage import StageBase, build_stage
+from speechtok.pipeline.stage import StageBase
+from speechtok.pipeline.stage_types import build_stage
 from speechtok.shards.schema import GroupMeta
 
 #: stage type -> (CPU s per audio s at 1 thread, where the figure comes from).

@@ -33,7 +33,7 @@ import yaml
 
 from speechtok.config import LEAF, apply_sets, build, expand, unknown_setting
 from speechtok.errors import ConfigError, SpeechtokError
-from speechtok.pipeline.stage import stage_class
+from speechtok.pipeline.stage_types import stage_class
 from speechtok.shards.names import check_stage_name
 
 _TOP_KEYS = {"vars", "ingest", "shards", "stages", "description"}

@@ -65,7 +65,8 @@ from speechtok.pipeline.plan import bytes_per_second
 from speechtok.pipeline.recipe import Recipe
 from speechtok.pipeline.report import Progress, RunReport, StageStats
 from speechtok.pipeline.run_files import clean_own_tmp, clean_tmp, cpu_s, write_json
-from speechtok.pipeline.stage import StageBase, build_stage
+from speechtok.pipeline.stage import StageBase
+from speechtok.pipeline.stage_types import build_stage
 from speechtok.pipeline.stages.cuts import CutsConfig, CutsStage, cut_row
 from speechtok.shards.index import ShardEntry, ShardIndex
 from speechtok.shards.schema import GroupMeta

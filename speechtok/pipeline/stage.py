@@ -13,15 +13,13 @@ new shards.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
-from speechtok.config import build, fingerprint_of, to_json
-from speechtok.errors import ConfigError
+from speechtok.config import fingerprint_of, to_json
 
 
 class CutItem:
@@ -222,21 +220,6 @@ class StageBase(Generic[C]):
         raise NotImplementedError
 
 
-#: stage type -> "module:Class". Other areas add their wrappers here (or call `register`).
-#: Every built-in type is listed here, so that any process (a Ray worker that imported only
-#: this module included) resolves it; modules are imported only when a stage is built.
-STAGE_TYPES: dict[str, str] = {
-    "cuts": "speechtok.pipeline.stages.cuts:CutsStage",
-    "fbank": "speechtok.pipeline.stages.fbank:FbankStage",
-    "kmeans_units": "speechtok.pipeline.stages.kmeans_units:KMeansUnitsStage",
-    "ssl": "speechtok.pipeline.stages.ssl:SSLStage",
-    "whisper": "speechtok.pipeline.stages.whisper:WhisperStage",
-    "codec": "speechtok.pipeline.stages.codec:CodecStage",
-    "ctc_align": "speechtok.pipeline.stages.ctc_align:CTCAlignStage",
-    "unit_bpe": "speechtok.pipeline.stages.unit_bpe:UnitBPEStage",
-}
-
-
 #: stage name -> how many times this process loaded that stage's model (see `count_model_load`).
 _MODEL_LOADS: dict[str, int] = {}
 
@@ -249,25 +232,3 @@ def count_model_load(stage_name: str) -> None:
 def model_loads(stage_name: str) -> int:
     """How many times this process loaded the model of stage `stage_name`."""
     return _MODEL_LOADS.get(stage_name, 0)
-
-
-def register_stage_type(type_name: str, target: str) -> None:
-    """Registers a stage type, `target` being ``"package.module:ClassName"``."""
-    STAGE_TYPES[type_name] = target
-
-
-def stage_class(type_name: str) -> type[StageBase]:
-    """The class registered for `type_name`."""
-    if type_name not in STAGE_TYPES:
-        raise ConfigError("stage", type_name, f"must be one of {sorted(STAGE_TYPES)}")
-    module_name, cls_name = STAGE_TYPES[type_name].split(":")
-    cls: type[StageBase] = getattr(importlib.import_module(module_name), cls_name)
-    return cls
-
-
-def build_stage(spec: Mapping[str, Any]) -> StageBase:
-    """Builds a stage from its spec ``{"type", "name", "input", "config"}``."""
-    cls = stage_class(str(spec["type"]))
-    name = str(spec.get("name") or cls.type_name)
-    config = build(cls.config_cls, spec.get("config") or {}, name)
-    return cls(name=name, config=config, input_group=spec.get("input"))

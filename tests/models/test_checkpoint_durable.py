@@ -19,7 +19,7 @@ from speechtok.models.checkpoint import is_complete, latest_checkpoint, save_che
 from speechtok.paths import ROOT
 from speechtok.trainers.loop import read_metrics
 
-DRIVER = Path(__file__).with_name("checkpoint_driver.py")
+DRIVER = Path(__file__).parents[1] / "trainers" / "checkpoint_driver.py"
 POINTS = ("ckpt_after_model", "ckpt_before_rename", "ckpt_after_rename", "ckpt_after_latest", "ckpt_mid_prune")
 
 

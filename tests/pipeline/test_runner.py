@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from test_runner_util import leftovers, make_corpus, small_recipe, snapshot
+from test_runner_util import QUIET, leftovers, make_corpus, small_recipe, snapshot
 
 from speechtok.errors import SpeechtokError
 from speechtok.pipeline.executors.local import LocalPoolExecutor
@@ -19,29 +18,6 @@ from speechtok.pipeline.lock import LockedError, RunLock
 from speechtok.pipeline.runner import RunOptions, run
 from speechtok.shards.file import ShardFile
 from speechtok.shards.index import ShardIndex, shard_path
-
-QUIET = RunOptions(progress=False)
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[LocalPoolExecutor]:
-    """One worker process for the whole module (workers start once; outputs bit-exact)."""
-    ex = LocalPoolExecutor(workers=1)
-    yield ex
-    ex.close()
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_corpus(tmp_path_factory.mktemp("corpus"), n=10)
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, corpus: Path,
-              pool: LocalPoolExecutor) -> Path:
-    out = tmp_path_factory.mktemp("ref") / "out"
-    run(small_recipe(corpus), out, QUIET, executor=pool)
-    return out
 
 
 def _rows(out: Path, group: str, column: str) -> list[np.ndarray]:

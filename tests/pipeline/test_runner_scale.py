@@ -10,27 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_runner_util import cli_run, make_corpus, small_recipe, snapshot, write_recipe
+from test_runner_util import QUIET, cli_run, make_corpus, small_recipe, snapshot, write_recipe
 
 from speechtok.errors import ConfigError
 from speechtok.manifests.synthetic_cuts import write_synthetic_cuts
 from speechtok.pipeline.recipe import recipe_from_dict
 from speechtok.pipeline.runner import RunOptions, run
 from speechtok.shards.verify import verify_output
-
-QUIET = RunOptions(progress=False)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_corpus(tmp_path_factory.mktemp("scale") / "corpus", n=10)
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Path:
-    out = tmp_path_factory.mktemp("scale-ref") / "out"
-    run(small_recipe(corpus), out, QUIET)
-    return out
 
 
 def test_two_workers_write_their_own_shards_byte_identical(tmp_path: Path, corpus: Path,

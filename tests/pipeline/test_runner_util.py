@@ -10,6 +10,10 @@ from typing import Any
 
 from speechtok.manifests.tone_corpus import write_tone_corpus
 from speechtok.pipeline.recipe import Recipe, recipe_from_dict
+from speechtok.pipeline.runner import RunOptions
+
+#: Run options of the in-process tests: no progress bar.
+QUIET = RunOptions(progress=False)
 
 
 def make_corpus(root: Path, n: int = 10, seed: int = 0) -> Path:
@@ -67,7 +71,7 @@ _PLUGIN_MAIN = (
     "    d, t, target = sys.argv[2:5]\n"
     "    del sys.argv[1:5]\n"
     "    sys.path.insert(0, d)\n"
-    "    from speechtok.pipeline.stage import register_stage_type\n"
+    "    from speechtok.pipeline.stage_types import register_stage_type\n"
     "    register_stage_type(t, target)\n"
     "from speechtok.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n")

@@ -18,7 +18,8 @@ from speechtok.faults import _targets
 from speechtok.paths import ROOT
 from speechtok.pipeline.lock import LockedError, RunLock, read_lock
 from speechtok.pipeline.recipe import load_recipe, recipe_from_dict
-from speechtok.pipeline.stage import Stage, build_stage
+from speechtok.pipeline.stage import Stage
+from speechtok.pipeline.stage_types import build_stage
 from speechtok.tokenizers.units import dedup as dedup_units
 
 FBANK = {"type": "fbank", "name": "fbank", "input": None, "config": {"num_mel_bins": 40}}
@@ -195,13 +196,11 @@ def test_fbank_stage_quarantines_each_kind_of_bad_cut(monkeypatch: pytest.Monkey
 
 def test_every_builtin_stage_type_resolves_in_a_fresh_process() -> None:
     """Regression: model stages were registered only when `speechtok.pipeline.stages` had been
-    imported, which a Ray worker (importing `speechtok.pipeline.stage` alone) never did."""
+    imported, which a Ray worker never did; now the one table imports every built-in stage by name."""
     import subprocess
     import sys
 
-    code = ("from speechtok.pipeline.stage import STAGE_TYPES, stage_class\n"
-            "import sys\n"
-            "assert 'speechtok.pipeline.stages' not in sys.modules\n"
+    code = ("from speechtok.pipeline.stage_types import STAGE_TYPES, stage_class\n"
             "print(sorted(t for t in STAGE_TYPES if stage_class(t)))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == str(sorted(["cuts", "fbank", "kmeans_units", "ssl", "whisper", "codec", "ctc_align",

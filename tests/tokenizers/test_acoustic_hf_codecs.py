@@ -163,7 +163,8 @@ def test_missing_or_wrong_model_dir_names_the_expected_files(kind: str, tmp_path
 def test_codec_stage_writes_mimi_and_xcodec_codes(tmp_path: Path, model_dirs: dict[str, Path]) -> None:
     from lhotse import MonoCut, Recording
 
-    from speechtok.pipeline.stage import CutItem, build_stage
+    from speechtok.pipeline.stage import CutItem
+    from speechtok.pipeline.stage_types import build_stage
 
     w = _waves(1, 16_000, seed=5)[0]
     sf.write(tmp_path / "a.wav", w, 16_000, subtype="FLOAT")

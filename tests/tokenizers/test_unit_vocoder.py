@@ -80,8 +80,8 @@ def test_errors() -> None:
 def test_vocoded_real_fbank_stays_intelligible(speechocean_dir: Path, whisper_ct2_dir: Path) -> None:
     """The vocoder's ceiling: Whisper tiny.en on Griffin-Lim of unquantised fbank is about as
     accurate as on the original audio (measured here: WER 0.51 vs 0.55 on 12 utterances)."""
+    from speechtok.models.whisper_nbest import WhisperNBest, WhisperNBestConfig
     from speechtok.trainers.cascade.data import read_kaldi_dir
-    from speechtok.trainers.cascade.nbest_whisper import WhisperNBest, WhisperNBestConfig
     from speechtok.trainers.metrics import wer
 
     utts = read_kaldi_dir(speechocean_dir)[:6]

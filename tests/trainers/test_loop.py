@@ -10,35 +10,11 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from toy_task import ToyNet, toy_collate, toy_items, toy_loss
 
 from speechtok.models.checkpoint import latest_checkpoint
-from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_2d
+from speechtok.trainers.data import BatchingConfig, BatchLoader
 from speechtok.trainers.loop import LoopConfig, lr_at, read_metrics, train
-
-
-def _data() -> tuple[list[tuple[np.ndarray, int]], np.ndarray]:
-    rng = np.random.default_rng(0)
-    items = []
-    for _ in range(120):
-        n = int(rng.integers(3, 20))
-        y = int(rng.integers(0, 3))
-        items.append((rng.normal(size=(n, 6)).astype(np.float32) + y, y))
-    return items, np.array([len(x) for x, _ in items])
-
-
-def _collate(items: list[tuple[np.ndarray, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    x, n = pad_2d([x for x, _ in items])
-    return x, n, torch.tensor([y for _, y in items])
-
-
-class _Net(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(6, 32), nn.GELU(), nn.Dropout(0.3), nn.Linear(32, 3))
-
-    def forward(self, x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        mask = (torch.arange(x.shape[1])[None] < n[:, None]).float().unsqueeze(-1)
-        return self.net((x * mask).sum(1) / n[:, None])
 
 
 class _Crash(Exception):
@@ -50,19 +26,18 @@ def _loss(crash_at: int | None, seen: list[int]) -> Any:
         seen.append(1)
         if crash_at is not None and len(seen) > crash_at:
             raise _Crash  # the process dies in the middle of a step
-        x, n, y = batch
-        return nn.functional.cross_entropy(model(x, n), y)
+        return toy_loss(model, batch)
 
     return fn
 
 
 def _run(run_dir: Path, crash_at: int | None = None, steps: int = 24) -> dict[int, float]:
-    items, lengths = _data()
-    loader = BatchLoader(items, lengths, _collate, BatchingConfig(max_tokens=120, seed=5))
+    items, lengths = toy_items(120, 20)
+    loader = BatchLoader(items, lengths, toy_collate, BatchingConfig(max_tokens=120, seed=5))
     cfg = LoopConfig(max_steps=steps, lr=3e-3, warmup_steps=4, grad_accum=2, log_every=1,
                      eval_every=6, checkpoint_every=5, seed=11, device="cpu")
     torch.manual_seed(999)  # a different init: the checkpoint must override it on resume
-    model = _Net()
+    model = ToyNet(32, 0.3)
     result = train(model, _loss(crash_at, []), loader, cfg, run_dir,
                    eval_fn=lambda m: {"w": float(m.net[0].weight.sum())})
     return result.losses

@@ -1,7 +1,8 @@
 """Utterances for the cascade: a Kaldi-style directory, and deterministic speaker splits.
 
 Reads ``wav.scp``, ``text`` and ``utt2spk`` through the ingest's Kaldi source (one Kaldi reader
-for the whole toolkit) and the audio with `soundfile`, so the cascade needs no manifest step.
+for the whole toolkit) and the audio with `soundfile` (`speechtok.models.nbest.load_audio`), so the
+cascade needs no manifest step.
 
 Splits are by speaker, with the toolkit's one rule (`speechtok.manifests.splits.split_of`):
 every utterance of a speaker lands in one split, the same one the shard-reading families use.
@@ -10,28 +11,17 @@ every utterance of a speaker lands in one split, the same one the shard-reading 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import soundfile as sf
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.manifests.items import SourceItem
 from speechtok.manifests.sources.kaldi import iter_kaldi
 from speechtok.manifests.splits import split_of as shared_split_of
+from speechtok.models.nbest import Utterance, load_audio
+
+__all__ = ["SPLITS", "Utterance", "load_audio", "read_kaldi_dir", "split_name_source", "split_of"]
 
 SPLITS = ("train", "dev", "test")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Utterance:
-    """One utterance of a Kaldi directory."""
-
-    id: str
-    path: Path
-    text: str | None
-    speaker: str
 
 
 def read_kaldi_dir(data_dir: Path) -> list[Utterance]:
@@ -72,20 +62,6 @@ def read_kaldi_dir(data_dir: Path) -> list[Utterance]:
                          f"utterances (e.g. {no_speaker[:3]}); the speaker-disjoint split needs one per "
                          "utterance: add them to utt2spk")
     return utts
-
-
-def load_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
-    """Reads a mono file as float32 `(S,)` at `sample_rate` (resampled with lhotse if needed)."""
-    try:
-        wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as exc:
-        raise InputError(str(path), f"cannot be read by soundfile: {exc}") from exc
-    mono = wave.mean(axis=1).astype(np.float32)
-    if sr != sample_rate:
-        from lhotse.augmentation import Resample
-
-        mono = Resample(source_sampling_rate=sr, target_sampling_rate=sample_rate)(mono[None])[0]
-    return np.ascontiguousarray(mono, dtype=np.float32)
 
 
 def split_of(key: str, ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> str:

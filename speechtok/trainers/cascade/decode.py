@@ -15,7 +15,7 @@ def decode_nbest(utts: list[Utterance], recipe: CascadeRecipe) -> tuple[list[NBe
     n = recipe.nbest
     t0 = time.perf_counter()
     if n.decoder == "whisper":
-        from speechtok.trainers.cascade.nbest_whisper import WhisperNBest, WhisperNBestConfig
+        from speechtok.models.whisper_nbest import WhisperNBest, WhisperNBestConfig
 
         if n.model_dir is None:
             raise ConfigError("nbest.model_dir", None, "must be a CTranslate2 Whisper directory")

@@ -202,7 +202,7 @@ def _transcriber(eval_cfg: TokenEvalConfig, sample_rate: int) -> Any:
     import numpy as np
     from scipy.signal import resample_poly
 
-    from speechtok.trainers.cascade.nbest_whisper import WhisperNBest, WhisperNBestConfig
+    from speechtok.models.whisper_nbest import WhisperNBest, WhisperNBestConfig
 
     asr = WhisperNBest(WhisperNBestConfig(model_dir=Path(expand(eval_cfg.tts_asr_model)),
                                           beam_size=1, num_hypotheses=1, threads=1))

@@ -1,43 +1,22 @@
-"""Fit once, use everywhere: a k-means model fitted in run A applied by run B (``model: PATH``)."""
+"""Fit once, use everywhere: a k-means model fitted in run A (the `reference` fixture of
+``tests/pipeline/conftest.py``) applied by run B (``model: PATH``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_runner_util import make_corpus, small_recipe
+from test_runner_util import QUIET, small_recipe
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.pipeline.executors.local import LocalPoolExecutor
-from speechtok.pipeline.runner import RunOptions, run
+from speechtok.pipeline.runner import run
 from speechtok.shards.inspect import format_summary, inspect_output
 from speechtok.shards.reader import ShardDataset
 from speechtok.tokenizers.feature_spec import FeatureSpec
 from speechtok.tokenizers.kmeans import KMeansModel
 from speechtok.tokenizers.kmeans_import import import_npy_centroids, load_kmeans
-
-QUIET = RunOptions(progress=False)
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[LocalPoolExecutor]:
-    ex = LocalPoolExecutor(workers=1)
-    yield ex
-    ex.close()
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_corpus(tmp_path_factory.mktemp("corpus"), n=8)
-
-
-@pytest.fixture(scope="module")
-def run_a(tmp_path_factory: pytest.TempPathFactory, corpus: Path, pool: LocalPoolExecutor) -> Path:
-    out = tmp_path_factory.mktemp("a") / "out"
-    run(small_recipe(corpus), out, QUIET, executor=pool)
-    return out
 
 
 def _units(out: Path) -> dict[str, list[int]]:
@@ -46,8 +25,8 @@ def _units(out: Path) -> dict[str, list[int]]:
 
 
 def test_model_fitted_in_run_a_applied_in_run_b_gives_run_a_units(
-        tmp_path: Path, corpus: Path, run_a: Path, pool: LocalPoolExecutor) -> None:
-    model_dir = run_a / "models" / "km"
+        tmp_path: Path, corpus: Path, reference: Path, pool: LocalPoolExecutor) -> None:
+    model_dir = reference / "models" / "km"
     saved = KMeansModel.load(model_dir)
     assert saved.feature_spec is not None
     assert saved.feature_spec["feature_type"] == "fbank" and saved.feature_spec["dim"] == 40
@@ -55,16 +34,16 @@ def test_model_fitted_in_run_a_applied_in_run_b_gives_run_a_units(
     out_b = tmp_path / "b"
     # k differs on purpose: an applied model's k wins (the fit options are unused)
     run(small_recipe(corpus, **{"km.model": str(model_dir), "k": 7}), out_b, QUIET, executor=pool)
-    a, b = _units(run_a), _units(out_b)
-    assert a.keys() == b.keys() and len(a) == 8
+    a, b = _units(reference), _units(out_b)
+    assert a.keys() == b.keys() and len(a) == 10
     assert a == b
-    meta_a = ShardDataset(run_a, groups=("units.km",)).meta("units.km")
+    meta_a = ShardDataset(reference, groups=("units.km",)).meta("units.km")
     meta_b = ShardDataset(out_b, groups=("units.km",)).meta("units.km")
     assert meta_b.model_checksum == meta_a.model_checksum == saved.checksum()
     assert meta_b.vocab_size == 4
     assert KMeansModel.load(out_b / "models" / "km").checksum() == saved.checksum()
     # inspect says so: both outputs name the same model checksum
-    text_a, text_b = (format_summary(inspect_output(o)) for o in (run_a, out_b))
+    text_a, text_b = (format_summary(inspect_output(o)) for o in (reference, out_b))
     assert f"model_checksum {saved.checksum()}" in text_a
     assert f"model_checksum {saved.checksum()}" in text_b
     # a rerun reuses the copied model (nothing refit, nothing rewritten)
@@ -73,8 +52,8 @@ def test_model_fitted_in_run_a_applied_in_run_b_gives_run_a_units(
 
 
 def test_feature_config_mismatch_is_refused_naming_the_field(
-        tmp_path: Path, corpus: Path, run_a: Path, pool: LocalPoolExecutor) -> None:
-    model_dir = str(run_a / "models" / "km")
+        tmp_path: Path, corpus: Path, reference: Path, pool: LocalPoolExecutor) -> None:
+    model_dir = str(reference / "models" / "km")
     with pytest.raises(ConfigError, match=r"feats\.fbank\.dim.*must equal 40") as e1:
         run(small_recipe(corpus, **{"km.model": model_dir, "fbank.num_mel_bins": 30}),
             tmp_path / "c", QUIET, executor=pool)
@@ -84,21 +63,21 @@ def test_feature_config_mismatch_is_refused_naming_the_field(
             tmp_path / "d", QUIET, executor=pool)
     assert e2.value.field == "feats.fbank.frame_rate"
     with pytest.raises(InputError, match=r"this run output has .*models/km"):  # the run dir, not its model
-        run(small_recipe(corpus, **{"km.model": str(run_a)}), tmp_path / "f", QUIET, executor=pool)
+        run(small_recipe(corpus, **{"km.model": str(reference)}), tmp_path / "f", QUIET, executor=pool)
     with pytest.raises(ConfigError, match=r"sample_rate"):
         run(small_recipe(corpus, **{"km.model": model_dir, "fbank.sampling_rate": 8000}),
             tmp_path / "e", QUIET, executor=pool)
 
 
 def test_npy_centroids_import_with_explicit_features(
-        tmp_path: Path, corpus: Path, run_a: Path, pool: LocalPoolExecutor) -> None:
-    saved = KMeansModel.load(run_a / "models" / "km")
+        tmp_path: Path, corpus: Path, reference: Path, pool: LocalPoolExecutor) -> None:
+    saved = KMeansModel.load(reference / "models" / "km")
     npy = tmp_path / "km4.npy"
     np.save(npy, saved.centroids)  # what a converted fairseq model looks like: (K, D) float32
     feats = {"feature_type": "fbank", "dim": 40, "frame_rate": 100.0, "sample_rate": 16000}
     out = tmp_path / "npy"
     run(small_recipe(corpus, **{"km.model": str(npy), "km.features": feats}), out, QUIET, executor=pool)
-    assert _units(out) == _units(run_a)
+    assert _units(out) == _units(reference)
     with pytest.raises(ConfigError, match="must be given for .npy"):
         load_kmeans(npy)
     with pytest.raises(ConfigError, match=r"features\.dim"):
@@ -113,7 +92,7 @@ def test_npy_centroids_import_with_explicit_features(
 
 
 def test_features_without_model_is_a_config_error(corpus: Path) -> None:
-    from speechtok.pipeline.stage import build_stage
+    from speechtok.pipeline.stage_types import build_stage
 
     with pytest.raises(ConfigError, match="only with `model`"):
         build_stage({"type": "kmeans_units", "name": "km", "input": "feats.fbank",

@@ -90,7 +90,7 @@ def test_token_data_reads_the_alignment_group(aligned: tuple[Path, Path]) -> Non
 
 
 def test_wrong_input_group_is_refused(aligned: tuple[Path, Path]) -> None:
-    from speechtok.pipeline.stage import build_stage
+    from speechtok.pipeline.stage_types import build_stage
 
     _, run_dir = aligned
     stage = build_stage({"type": "ctc_align", "name": "ctc", "input": "feats.other", "config": {"run": str(run_dir)}})

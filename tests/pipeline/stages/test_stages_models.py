@@ -22,7 +22,8 @@ from test_runner_util import make_corpus
 
 from speechtok.pipeline.recipe import recipe_from_dict
 from speechtok.pipeline.runner import RunOptions, run
-from speechtok.pipeline.stage import CutItem, Quarantine, build_stage
+from speechtok.pipeline.stage import CutItem, Quarantine
+from speechtok.pipeline.stage_types import build_stage
 from speechtok.shards.reader import ShardDataset
 
 pytestmark = [pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning"),

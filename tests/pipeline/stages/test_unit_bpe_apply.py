@@ -4,7 +4,6 @@ together must share it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,6 @@ def bpe_recipe(corpus: Path, km: dict[str, Any] | None = None,
             {"type": "unit_bpe", "name": "bpe", "input": "units.km",
              "config": {"vocab_size": 12, **(bpe or {})}},
         ]})
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[LocalPoolExecutor]:
-    ex = LocalPoolExecutor(workers=1)
-    yield ex
-    ex.close()
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +126,7 @@ def test_corpora_with_different_bpes_are_not_read_together(
 
 
 def test_bad_model_paths_and_inputs_are_refused(tmp_path: Path, run_a: Path) -> None:
-    from speechtok.pipeline.stage import build_stage
+    from speechtok.pipeline.stage_types import build_stage
 
     with pytest.raises(InputError, match=r"no unit BPE model.*has \[.*models/bpe"):
         UnitBPE.load(run_a)  # the run, not its model directory: the error lists the models

@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from speechtok.errors import ConfigError, InputError
-from speechtok.trainers.cascade.data import Utterance, load_audio
-from speechtok.trainers.cascade.nbest import Hypothesis, NBestList, read_jsonl, write_jsonl
+from speechtok.models.nbest import Hypothesis, NBestList, Utterance, load_audio, read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +176,7 @@ class WhisperNBest:
 
         Args:
             utts: utterances (audio read with soundfile, resampled to 16 kHz if needed).
-            cache: a JSONL file (see `speechtok.trainers.cascade.nbest`); utterances already in
+            cache: a JSONL file (see `speechtok.models.nbest`); utterances already in
                 it are read back instead of decoded, new ones are appended as they finish, so an
                 interrupted run resumes where it stopped.
             skipped: if given, ids of utterances longer than 30 s are appended to it.
