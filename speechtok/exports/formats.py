@@ -21,8 +21,9 @@
 - ``nemo``: NeMo ``{split}_manifest.json`` (``audio_filepath``, ``duration``, ``offset`` for
   segments, ``text``, ``lang``, ``speaker``) and lhotse Shar in ``shar/`` with every array group
   as a Shar field, see `speechtok.exports.nemo` and `speechtok.exports.shar`.
-- ``espnet``: ``wav.scp``, ``text``, ``utt2spk``, one file per token group and ESPnet-SpeechLM's
-  ``data.json``, see `speechtok.exports.espnet`.
+- ``espnet``: an ESPnet-SpeechLM ``speechlm1`` data directory for one task template
+  (``data.json``, ``wav.scp`` + ``wav.ark`` with the codec/SSL tokens, ``text``, ``utt2spk``,
+  ``token_lists/``, ``raw/`` with the audio), see `speechtok.exports.espnet`.
 - ``hf-audio``: a ``save_to_disk`` dataset with an ``Audio`` column and every group as columns,
   see `speechtok.exports.hf_audio`.
 
@@ -262,23 +263,27 @@ def export_memmap(out_dir: Path, dest: Path, group: str, split: str) -> int:
 
 def export_output(out_dir: str | os.PathLike[str], to: str, dest: str | os.PathLike[str], *,
                   groups: Sequence[str] | None = None, split: str = "train",
-                  overwrite: bool = False) -> int:
+                  overwrite: bool = False, task: str | None = None) -> int:
     """Exports `out_dir` in format `to` (one of `FORMATS`) to `dest`; returns rows written.
 
     `groups` selects field groups (default: all; fairseq/memmap need exactly one token group,
     chosen automatically when the output has only one). The export is written to a temporary
     directory renamed to `dest` at the end; a non-empty `dest` is an `InputError` unless
-    `overwrite` (then it is replaced whole, never mixed with the new files).
+    `overwrite` (then it is replaced whole, never mixed with the new files). `task`: the
+    ESPnet-SpeechLM task template of ``espnet`` (default ``asr``; see `speechtok.exports.espnet`);
+    a `ConfigError` for any other format.
     """
+    if task is not None and to != "espnet":
+        raise ConfigError("task", task, "only applies to --to espnet")
     final = Path(dest)
     if final.resolve() == Path(out_dir).resolve() or Path(out_dir).resolve() in final.resolve().parents:
         raise ConfigError("output", str(final), "must be outside the output directory being exported")
     with atomic_dir(final, overwrite=overwrite) as tmp:
-        return _export(out_dir, to, tmp, final, groups=groups, split=split)
+        return _export(out_dir, to, tmp, final, groups=groups, split=split, task=task)
 
 
 def _export(out_dir: str | os.PathLike[str], to: str, d: Path, final: Path, *,
-            groups: Sequence[str] | None, split: str) -> int:
+            groups: Sequence[str] | None, split: str, task: str | None = None) -> int:
     if to not in FORMATS:
         raise ConfigError("to", to, f"must be one of {FORMATS}")
     out = Path(out_dir)
@@ -294,7 +299,7 @@ def _export(out_dir: str | os.PathLike[str], to: str, d: Path, final: Path, *,
     if to == "nemo":
         return export_nemo(out, d, chosen if groups else [], split, shar_groups=chosen)
     if to == "espnet":
-        return export_espnet(out, d, chosen, final=final)
+        return export_espnet(out, d, chosen, task=task or "asr", final=final)
     if to == "hf-audio":
         return export_hf_audio(out, d, chosen)
     if to == "slam":

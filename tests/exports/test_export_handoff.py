@@ -1,5 +1,5 @@
-"""`export --to hf-audio | espnet | nemo (Shar half)`: read back with the target's own reader
-(`datasets.load_from_disk`, lhotse's Shar reader) or checked line by line (ESPnet)."""
+"""`export --to hf-audio | nemo (Shar half)`: read back with the target's own reader
+(`datasets.load_from_disk`, lhotse's Shar reader); ESPnet: tests/exports/test_export_espnet.py."""
 
 from __future__ import annotations
 
@@ -51,34 +51,6 @@ def test_hf_audio_round_trip(tmp_path: Path, audio_output: Output) -> None:
             "assert 'speechtok' not in sys.modules; print(len(d), d.column_names)")
     res = subprocess.run([sys.executable, "-c", code, str(dest)], capture_output=True, text=True, check=True)
     assert res.stdout.startswith("5 ") and "audio" in res.stdout
-
-
-def test_espnet_schema_every_line(tmp_path: Path, audio_output: Output) -> None:
-    out, data = audio_output
-    dest = tmp_path / "espnet"
-    assert main(["export", str(out), "--to", "espnet", "-o", str(dest)]) == 0
-    ids = [r["id"] for r in data["rows"]["cuts"]]
-    desc = json.loads((dest / "data.json").read_text())
-    assert desc["task"] == "asr" and desc["num_examples"] == 5 and desc["examples"] == ids
-    triplets = [t.split(",") for t in desc["data_files"]]
-    assert sorted((Path(p).name, m, t) for p, m, t in triplets) == sorted([
-        ("wav.scp", "speech", "wav_scp"), ("text", "text_bpe", "text"),
-        (UNITS.group, "ssl", "text"), (CODES.group, "codec", "text")])
-    assert all(Path(p).is_file() for p, _, _ in triplets)
-    units, codes = _by_id(data["rows"][UNITS.group]), _by_id(data["rows"][CODES.group])
-    files = {name: (dest / name).read_text().splitlines() for name in
-             ("wav.scp", "text", "utt2spk", UNITS.group, CODES.group)}
-    for name, lines in files.items():
-        assert [line.split(" ", 1)[0] for line in lines] == ids, name  # same ids, same order
-    for cut, wav, text, spk, u, c in zip(data["rows"]["cuts"], *files.values(), strict=True):
-        cid = cut["id"]
-        wave = sf.read(wav.split(" ", 1)[1], dtype="float32")[0]
-        np.testing.assert_allclose(wave, data["waves"][cid], atol=1e-4)
-        assert text == f"{cid} {cut['text']}" and spk == f"{cid} {cut['speaker']}"
-        assert [int(x) for x in u.split()[1:]] == units[cid]["units"].tolist()
-        assert np.array_equal(np.array(c.split()[1:], dtype=np.int64).reshape(-1, 4), codes[cid]["codes"])
-    seg = files["wav.scp"][2].split(" ", 1)[1]
-    assert Path(seg).parent == dest / "audio"  # the segment was cut to its own file
 
 
 def test_nemo_shar_read_back_by_lhotse(tmp_path: Path, audio_output: Output) -> None:
