@@ -17,7 +17,7 @@ from speechtok.errors import ConfigError
 from speechtok.features.ssl import SSLConfig, SSLFeatureExtractor
 from speechtok.pipeline.recipe import recipe_from_dict
 from speechtok.pipeline.runner import RunOptions, run
-from speechtok.pipeline.stage import build_stage
+from speechtok.pipeline.stage_types import build_stage
 from speechtok.shards.reader import ShardDataset
 
 pytestmark = [pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning"),
