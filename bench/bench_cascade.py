@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def throughput(n_utts: int, batch: int) -> dict[str, float]:
+    from speechtok.models.nbest import load_audio
     from speechtok.models.whisper_nbest import WhisperNBest, WhisperNBestConfig
-    from speechtok.trainers.cascade.data import load_audio, read_kaldi_dir
+    from speechtok.trainers.cascade.data import read_kaldi_dir
 
     utts = read_kaldi_dir(SHARED / "data" / "speechocean762-train80")[:n_utts]
     waves = [load_audio(u.path) for u in utts]

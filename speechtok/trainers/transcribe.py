@@ -89,7 +89,8 @@ def _token(run: Path, data: Path, split: str | None, device: str) -> list[dict[s
 def cascade_utterances(data: Path) -> list[Any]:
     """Cascade `Utterance`s of a Kaldi directory, or of a shard directory whose cuts are whole
     single-source recordings (the cascade's n-best decoder reads whole files)."""
-    from speechtok.trainers.cascade.data import Utterance, read_kaldi_dir
+    from speechtok.models.nbest import Utterance
+    from speechtok.trainers.cascade.data import read_kaldi_dir
 
     if (data / "wav.scp").is_file():
         return read_kaldi_dir(data)

@@ -17,9 +17,9 @@ from speechtok.errors import ConfigError, InputError
 from speechtok.manifests.items import SourceItem
 from speechtok.manifests.sources.kaldi import iter_kaldi
 from speechtok.manifests.splits import split_of as shared_split_of
-from speechtok.models.nbest import Utterance, load_audio
+from speechtok.models.nbest import Utterance
 
-__all__ = ["SPLITS", "Utterance", "load_audio", "read_kaldi_dir", "split_name_source", "split_of"]
+__all__ = ["SPLITS", "read_kaldi_dir", "split_name_source", "split_of"]
 
 SPLITS = ("train", "dev", "test")
 

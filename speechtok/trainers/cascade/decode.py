@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 
 from speechtok.errors import ConfigError
+from speechtok.models.nbest import NBestList, Utterance
 from speechtok.models.whisper_nbest import WhisperNBest, WhisperNBestConfig
-from speechtok.trainers.cascade.data import Utterance
-from speechtok.trainers.cascade.nbest import NBestList
 from speechtok.trainers.cascade.nbest_ctc import CTCNBest
 from speechtok.trainers.cascade.nbest_sphinx import SphinxNBest, SphinxNBestConfig
 from speechtok.trainers.cascade.recipe import CascadeRecipe

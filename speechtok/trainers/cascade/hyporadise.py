@@ -29,7 +29,7 @@ from pathlib import Path
 
 from speechtok import atomic
 from speechtok.errors import ConfigError, InputError
-from speechtok.trainers.cascade.nbest import Hypothesis, NBestList
+from speechtok.models.nbest import Hypothesis, NBestList
 from speechtok.trainers.metrics import normalize_text
 
 OTHERS_SEP = "\n"

@@ -22,7 +22,7 @@ import numpy as np
 
 from speechtok import hub
 from speechtok.errors import ConfigError, InputError
-from speechtok.trainers.cascade.nbest import NBestList
+from speechtok.models.nbest import NBestList
 from speechtok.trainers.cascade.rescoring import LMScore
 from speechtok.trainers.llm import load_causal_lm
 from speechtok.trainers.metrics import normalize_text

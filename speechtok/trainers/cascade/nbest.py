@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from speechtok.errors import InputError
-from speechtok.models.nbest import Hypothesis, NBestList, read_jsonl, write_jsonl
+from speechtok.models.nbest import Hypothesis, NBestList
 from speechtok.trainers.metrics import normalize_text
 
-__all__ = ["Hypothesis", "NBestList", "merge_equivalent", "read_jsonl", "write_jsonl"]
+__all__ = ["merge_equivalent"]
 
 
 def merge_equivalent(nbest: NBestList, key: str = "normalized") -> NBestList:

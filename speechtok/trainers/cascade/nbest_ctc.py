@@ -23,9 +23,8 @@ import numpy as np
 
 from speechtok.errors import ConfigError
 from speechtok.models.ctc_align import CTCAligner
+from speechtok.models.nbest import Hypothesis, NBestList, Utterance
 from speechtok.shards.reader import ShardDataset
-from speechtok.trainers.cascade.data import Utterance
-from speechtok.trainers.cascade.nbest import Hypothesis, NBestList
 
 _NEG = -math.inf
 

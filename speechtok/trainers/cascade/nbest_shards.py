@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from speechtok.models.nbest import Hypothesis, NBestList
 from speechtok.shards.reader import ShardDataset
 from speechtok.shards.schema import GroupMeta
 from speechtok.shards.writer import ShardWriter
-from speechtok.trainers.cascade.nbest import Hypothesis, NBestList
 
 STAGE = "cascade.nbest"
 STAGE_VERSION = "1"

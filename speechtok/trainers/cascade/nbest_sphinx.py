@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from speechtok.errors import ConfigError
-from speechtok.trainers.cascade.data import Utterance, load_audio
-from speechtok.trainers.cascade.nbest import Hypothesis, NBestList
+from speechtok.models.nbest import Hypothesis, NBestList, Utterance, load_audio
 
 _FILLER = re.compile(r"^(<s>|</s>|<sil>|<unk>|\[[^\]]*\]|\+\+[^+]*\+\+)$", re.IGNORECASE)
 _VARIANT = re.compile(r"\(\d+\)$")

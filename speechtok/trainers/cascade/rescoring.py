@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from speechtok.errors import ConfigError, InputError
-from speechtok.trainers.cascade.nbest import NBestList
+from speechtok.models.nbest import NBestList
 from speechtok.trainers.metrics import ErrorRate, normalize_text, wer
 
 NORMS = ("sum", "token", "word")

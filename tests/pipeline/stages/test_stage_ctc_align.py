@@ -101,7 +101,7 @@ def test_wrong_input_group_is_refused(aligned: tuple[Path, Path]) -> None:
 
 
 def test_ctc_nbest_lists_from_the_same_run(aligned: tuple[Path, Path]) -> None:
-    from speechtok.trainers.cascade.data import Utterance
+    from speechtok.models.nbest import Utterance
     from speechtok.trainers.cascade.nbest_ctc import CTCNBest
 
     out, run_dir = aligned

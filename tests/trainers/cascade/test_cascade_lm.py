@@ -11,11 +11,11 @@ import pytest
 from safetensors.torch import load_file
 
 from speechtok.errors import ConfigError
+from speechtok.models.nbest import Hypothesis, NBestList
 from speechtok.trainers.cascade import text_lm
 from speechtok.trainers.cascade.ger import GERConfig, GERModel, make_examples, train_ger
 from speechtok.trainers.cascade.hyporadise import hp_record
 from speechtok.trainers.cascade.lm_scoring import HFCausalLMScorer, NGramScorer, score_nbests
-from speechtok.trainers.cascade.nbest import Hypothesis, NBestList
 from speechtok.trainers.cascade.text_lm import TextLMConfig, train_text_lm
 from speechtok.trainers.data import BatchingConfig
 from speechtok.trainers.llm import LLMConfig

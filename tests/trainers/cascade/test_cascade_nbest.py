@@ -9,19 +9,14 @@ import numpy as np
 import pytest
 
 from speechtok.errors import InputError
+from speechtok.models.nbest import Hypothesis, NBestList, read_jsonl, write_jsonl
 from speechtok.trainers.cascade.hyporadise import (
     build_prompt,
     hp_record,
     read_hyporadise,
     write_hyporadise,
 )
-from speechtok.trainers.cascade.nbest import (
-    Hypothesis,
-    NBestList,
-    merge_equivalent,
-    read_jsonl,
-    write_jsonl,
-)
+from speechtok.trainers.cascade.nbest import merge_equivalent
 from speechtok.trainers.cascade.nbest_sphinx import clean_sphinx_text, merge_filler_variants
 
 

@@ -10,9 +10,9 @@ import pytest
 from speechtok.config import apply_sets
 from speechtok.errors import ConfigError
 from speechtok.models.checkpoint import latest_checkpoint
+from speechtok.models.nbest import Hypothesis, NBestList, write_jsonl
 from speechtok.paths import ROOT
 from speechtok.trainers.cascade.data import read_kaldi_dir, split_of
-from speechtok.trainers.cascade.nbest import Hypothesis, NBestList, write_jsonl
 from speechtok.trainers.cascade.recipe import CascadeRecipe, load_recipe, recipe_from_dict
 from speechtok.trainers.loop import read_metrics
 

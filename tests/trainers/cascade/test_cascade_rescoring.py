@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from speechtok.errors import ConfigError, InputError
-from speechtok.trainers.cascade.nbest import Hypothesis, NBestList
+from speechtok.models.nbest import Hypothesis, NBestList
 from speechtok.trainers.cascade.rescoring import (
     LambdaSearch,
     LMScore,

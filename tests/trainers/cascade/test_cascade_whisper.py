@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.models.nbest import Utterance, load_audio, read_jsonl
 from speechtok.models.whisper_nbest import WhisperNBest, WhisperNBestConfig
-from speechtok.trainers.cascade.data import Utterance, load_audio, read_kaldi_dir
-from speechtok.trainers.cascade.nbest import read_jsonl
+from speechtok.trainers.cascade.data import read_kaldi_dir
 from speechtok.trainers.metrics import normalize_text
 
 

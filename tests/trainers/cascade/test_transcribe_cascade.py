@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from test_cascade_recipe import TINY, _tiny_corpus
 
+from speechtok.models.nbest import Hypothesis, NBestList, write_jsonl
 from speechtok.trainers.cascade.data import read_kaldi_dir
-from speechtok.trainers.cascade.nbest import Hypothesis, NBestList, write_jsonl
 from speechtok.trainers.hyps import read_hyps
 from speechtok.trainers.transcribe import transcribe
 
