@@ -87,6 +87,40 @@ class AcousticTokenizer(Protocol):
         ...
 
 
+class CodecBase:
+    """What the codec wrappers share: `info`, `checksum`, the micro-batch size and the chunk plan.
+
+    A subclass sets ``config``, ``device`` (a torch.device, where it batches), ``_info`` and
+    ``_checksum`` in its ``__init__``.
+    """
+
+    #: micro-batch on CUDA when ``config.max_batch_size`` is None (1 on CPU: bitwise batch invariance)
+    CUDA_BATCH = 16
+    config: Any
+    device: Any
+    _info: CodecInfo
+    _checksum: str
+
+    @property
+    def info(self) -> CodecInfo:
+        return self._info
+
+    def checksum(self) -> str:
+        """sha256-based hex checksum of the model files (for stage fingerprints)."""
+        return self._checksum
+
+    @property
+    def _batch_size(self) -> int:
+        if self.config.max_batch_size is not None:
+            return int(self.config.max_batch_size)
+        return 1 if self.device.type == "cpu" else self.CUDA_BATCH
+
+    def _chunking(self) -> tuple[int, int]:
+        """(chunk, context) frames from ``config.chunk_s`` and ``context_s``; chunk_s 0: one chunk."""
+        chunk_f = int(self.config.chunk_s * self._info.frame_rate) or 1 << 62
+        return chunk_f, int(math.ceil(self.config.context_s * self._info.frame_rate))
+
+
 def check_chunk_batch_limits(context_s: float, max_batch_samples: int,
                              max_batch_size: int | None) -> None:
     """The chunk-context and batch bounds every codec config shares (`ConfigError` names the field)."""

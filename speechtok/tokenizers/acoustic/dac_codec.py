@@ -16,7 +16,6 @@ chunks with `context_s` of real audio either side (`chunking.py`).
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,6 +26,7 @@ import torch
 from speechtok import hub
 from speechtok.errors import ConfigError, InputError
 from speechtok.tokenizers.acoustic.base import (
+    CodecBase,
     CodecInfo,
     check_chunk_batch_limits,
     check_codes,
@@ -116,8 +116,10 @@ def load_dac(path: str) -> tuple[Any, dict[str, Any]]:
     return model, kwargs
 
 
-class DacTokenizer:
+class DacTokenizer(CodecBase):
     """DAC encode/decode with exact batching (see module docstring)."""
+
+    CUDA_BATCH = 32
 
     def __init__(self, cfg: DacConfig) -> None:
         cfg.validate()
@@ -149,24 +151,6 @@ class DacTokenizer:
             frame_rate=model.sample_rate / hop, num_codebooks=q,
             codebook_size=int(model.codebook_size),
         )
-
-    @property
-    def _batch_size(self) -> int:
-        if self.config.max_batch_size is not None:
-            return self.config.max_batch_size
-        return 1 if self.device.type == "cpu" else 32
-
-    @property
-    def info(self) -> CodecInfo:
-        return self._info
-
-    def checksum(self) -> str:
-        """sha256 of the weights file."""
-        return self._checksum
-
-    def _chunking(self) -> tuple[int, int]:
-        chunk_f = int(self.config.chunk_s * self._info.frame_rate) or 1 << 62
-        return chunk_f, int(math.ceil(self.config.context_s * self._info.frame_rate))
 
     def _encode(self, x: np.ndarray) -> list[np.ndarray]:
         # x: (B, 1, S) float32 -> B x (T, Q) int64

@@ -31,6 +31,7 @@ import torch
 from speechtok import hub
 from speechtok.errors import ConfigError, InputError
 from speechtok.tokenizers.acoustic.base import (
+    CodecBase,
     CodecInfo,
     check_chunk_batch_limits,
     check_codes,
@@ -195,8 +196,10 @@ def _load_state(cfg: EncodecConfig) -> tuple[dict[str, torch.Tensor], str]:
     return state, digest
 
 
-class EncodecTokenizer:
+class EncodecTokenizer(CodecBase):
     """EnCodec encode/decode with exact batching (see module docstring)."""
+
+    CUDA_BATCH = 32
 
     def __init__(self, cfg: EncodecConfig) -> None:
         cfg.validate()
@@ -216,20 +219,6 @@ class EncodecTokenizer:
             name=f"encodec_{cfg.model}", sample_rate=model.sample_rate, hop_length=hop,
             frame_rate=model.sample_rate / hop, num_codebooks=self._n_q, codebook_size=cfg.arch.bins,
         )
-
-    @property
-    def _batch_size(self) -> int:
-        if self.config.max_batch_size is not None:
-            return self.config.max_batch_size
-        return 1 if self.device.type == "cpu" else 32
-
-    @property
-    def info(self) -> CodecInfo:
-        return self._info
-
-    def checksum(self) -> str:
-        """sha256 of the checkpoint file (or of the downloaded state dict)."""
-        return self._checksum
 
     # ---- encoding -------------------------------------------------------------------------
     def _encode_24k(self, x: np.ndarray) -> list[np.ndarray]:
@@ -264,8 +253,7 @@ class EncodecTokenizer:
         plans: list[list[Chunk]] = []
         pieces: list[np.ndarray] = []
         for w in ws:
-            chunk_f = int(self.config.chunk_s * self._info.frame_rate) or 1 << 62
-            ctx_f = int(math.ceil(self.config.context_s * self._info.frame_rate))
+            chunk_f, ctx_f = self._chunking()
             plan = plan_chunks(len(w), hop, chunk_f, ctx_f)
             plans.append(plan)
             for c in plan:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from speechtok.errors import ConfigError, InputError
-from speechtok.tokenizers.acoustic.base import CodecInfo, check_codes, check_waves, file_sha256
+from speechtok.tokenizers.acoustic.base import CodecBase, CodecInfo, check_codes, check_waves, file_sha256
 
 MAX_QUANTIZERS = 46
 _FILES = ("soundstream_encoder.tflite", "quantizer.tflite", "lyragan.tflite")
@@ -62,7 +62,7 @@ class LyraConfig:
                 raise ConfigError("model_dir", self.model_dir, f"must contain {f} (Lyra v2 release)")
 
 
-class LyraTokenizer:
+class LyraTokenizer(CodecBase):
     """Lyra v2 encode/decode (see module docstring)."""
 
     def __init__(self, cfg: LyraConfig) -> None:
@@ -86,14 +86,6 @@ class LyraTokenizer:
         it = Interpreter(model_path=str(path), num_threads=self.config.num_threads)
         it.allocate_tensors()
         return it
-
-    @property
-    def info(self) -> CodecInfo:
-        return self._info
-
-    def checksum(self) -> str:
-        """Concatenated sha256 prefixes of the three model files."""
-        return self._checksum
 
     def encode(self, wave: np.ndarray) -> np.ndarray:
         """float32 (S,) 16 kHz in [-1, 1] -> uint16 (ceil(S / 320), num_quantizers)."""

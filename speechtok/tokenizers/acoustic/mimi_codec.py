@@ -36,6 +36,7 @@ import torch
 
 from speechtok.errors import ConfigError
 from speechtok.tokenizers.acoustic.base import (
+    CodecBase,
     CodecInfo,
     check_chunk_batch_limits,
     check_codes,
@@ -85,7 +86,7 @@ class MimiCodecConfig:
         check_chunk_batch_limits(self.context_s, self.max_batch_samples, self.max_batch_size)
 
 
-class MimiTokenizer:
+class MimiTokenizer(CodecBase):
     """Mimi encode/decode with streaming chunks and exact batching (see module docstring)."""
 
     def __init__(self, cfg: MimiCodecConfig) -> None:
@@ -108,20 +109,6 @@ class MimiTokenizer:
         self._info = CodecInfo(name="mimi", sample_rate=sr, hop_length=hop,
                                frame_rate=sr / hop, num_codebooks=q,
                                codebook_size=int(mc.codebook_size))
-
-    @property
-    def info(self) -> CodecInfo:
-        return self._info
-
-    def checksum(self) -> str:
-        """sha256 over the model directory's weight and config files."""
-        return self._checksum
-
-    @property
-    def _batch_size(self) -> int:
-        if self.config.max_batch_size is not None:
-            return self.config.max_batch_size
-        return 1 if self.device.type == "cpu" else 16
 
     def _chunk_frames(self) -> int:
         return max(1, int(self.config.chunk_s * self._info.frame_rate))

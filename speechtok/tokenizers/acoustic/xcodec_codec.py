@@ -24,7 +24,6 @@ Encoding, stated:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,7 @@ import torch
 
 from speechtok.errors import ConfigError
 from speechtok.tokenizers.acoustic.base import (
+    CodecBase,
     CodecInfo,
     check_chunk_batch_limits,
     check_codes,
@@ -101,7 +101,7 @@ def offline_xcodec_config(raw: dict[str, Any]) -> Any:
     return XcodecConfig(**fields, semantic_model_config=semantic)
 
 
-class XcodecTokenizer:
+class XcodecTokenizer(CodecBase):
     """X-Codec encode/decode with exact batching (see module docstring)."""
 
     def __init__(self, cfg: XcodecCodecConfig) -> None:
@@ -124,24 +124,6 @@ class XcodecTokenizer:
         sr = int(mc.sample_rate)
         self._info = CodecInfo(name="xcodec", sample_rate=sr, hop_length=hop, frame_rate=sr / hop,
                                num_codebooks=q, codebook_size=int(mc.codebook_size))
-
-    @property
-    def info(self) -> CodecInfo:
-        return self._info
-
-    def checksum(self) -> str:
-        """sha256 over the model directory's weight and config files."""
-        return self._checksum
-
-    @property
-    def _batch_size(self) -> int:
-        if self.config.max_batch_size is not None:
-            return self.config.max_batch_size
-        return 1 if self.device.type == "cpu" else 16
-
-    def _chunking(self) -> tuple[int, int]:
-        chunk_f = int(self.config.chunk_s * self._info.frame_rate) or 1 << 62
-        return chunk_f, int(math.ceil(self.config.context_s * self._info.frame_rate))
 
     def _encode(self, x: np.ndarray) -> list[np.ndarray]:
         # x: (B, 1, t * hop) float32 -> B x (t, Q) int64
