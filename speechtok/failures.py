@@ -32,7 +32,6 @@ from speechtok.errors import ConfigError, InputError, SpeechtokError
 BAD_INPUT = "bad_input"
 ENVIRONMENT = "environment"
 BUG = "bug"
-CLASSES = (BAD_INPUT, ENVIRONMENT, BUG)
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ Every family gets the same backbone (`llm:` sizes and seed), the same optimiser-
 the same speaker-disjoint split (`speechtok.manifests.splits.split_of` on the speaker: the first
 `train_share` of the hash range is train, the rest is held out). The cascade splits its held-out
 speakers further into dev (tunes lambda, picks rescoring vs GER) and test; `wer` is over dev + test
-together, `test_wer` over the test speakers only for every family (`prove_split`, which also
+together, `test_wer` over the test speakers only for every family (`Family.prove_split`, which also
 checks every scored id against the held-out speakers; `speechtok.compare.split_proof`).
 """
 
@@ -470,18 +470,10 @@ TEXT, LATENT, TOKEN = TextFamily(), LatentFamily(), TokenFamily()
 #: Every family by its name in the comparison recipe (`speechtok.compare.recipe.FAMILIES`, same order).
 FAMILIES: dict[str, Family] = {f.name: f for f in (TEXT, LATENT, TOKEN)}
 
-text_overrides, latent_overrides, token_overrides = TEXT.overrides, LATENT.overrides, TOKEN.overrides
-read_text, read_latent, read_token = TEXT.read, LATENT.read, TOKEN.read
-
 
 def backbone_overrides(family: str, backbone: str) -> dict[str, Any]:
     """The trainer overrides of `backbone` ("scratch": none) for `family`."""
     return {} if backbone == "scratch" else dict(FAMILIES[family].whisper_decoder_sets)
-
-
-def prove_split(name: str, run: Path, held: HeldOut) -> dict[str, Any]:
-    """`FAMILIES[name].prove_split(run, held)`."""
-    return FAMILIES[name].prove_split(run, held)
 
 
 def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path, held: HeldOut | None = None,
@@ -490,7 +482,7 @@ def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path, held: Held
     returns its record (with `status`, `backbone` and, on failure, `error`).
 
     With `held` (the comparison's split), the record gains `test_wer` (test speakers only, or the
-    separate test set), `dev_wer`, and the scored ids are checked (`prove_split`); a family that
+    separate test set), `dev_wer`, and the scored ids are checked (`Family.prove_split`); a family that
     scored other utterances fails."""
     run = out_dir / (fam.name if backbone == "scratch" else f"{fam.name}.{backbone}")
     base: dict[str, Any] = {"family": fam.name, "backbone": backbone, "recipe": str(fam.recipe), "run_dir": str(run)}

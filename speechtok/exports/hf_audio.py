@@ -34,7 +34,6 @@ from speechtok.shards.reader import ShardDataset, row_keys
 
 #: Rows per Arrow record batch (bounds memory: one batch of encoded audio at a time).
 BATCH_ROWS = 64
-_CUT_COLUMNS = ("text", "speaker", "language", "duration", "sampling_rate")
 _DATA_FILE = "data-00000-of-00001.arrow"
 
 

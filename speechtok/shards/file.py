@@ -124,7 +124,6 @@ class ShardFile:
                 "or rewritten; run `speechtok verify` and rerun the stage")
         if checksum:
             verify_checksum(path, entry)
-        self.checksum_verified = checksum
         try:
             self._mmap = pa.memory_map(str(path), "r")
             self.reader = pa.ipc.open_file(self._mmap)

@@ -42,7 +42,7 @@ import numpy as np
 import pyarrow as pa
 
 from speechtok.errors import ConfigError, InputError
-from speechtok.shards.file import ShardFile, verify_checksum
+from speechtok.shards.file import ShardFile
 from speechtok.shards.index import ShardIndex, safe_shard_file
 from speechtok.shards.schema import GroupMeta, payload_columns, primary_column
 
@@ -321,15 +321,6 @@ class ShardDataset:
                 self._plans.pop(id(done), None)
                 for f in done.values():
                     f.close()
-
-    def verify_checksums(self) -> None:
-        """Checks every opened group's files against the index sha256 now (cached)."""
-        for s in self.shards:
-            for g in self.groups:
-                e = self.index.committed(g, s)
-                if e is None:
-                    raise InputError(str(self.out_dir), f"shard {s} of {g!r} is no longer committed")
-                verify_checksum(self.out_dir / e.path, e)
 
     def close(self) -> None:
         """Unmaps every open shard."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from speechtok.compare.families import latent_overrides, text_overrides, token_overrides
+from speechtok.compare.families import LATENT, TEXT, TOKEN
 from speechtok.compare.recipe import load_compare_recipe
 from speechtok.compare.report import CHARTS, markdown, write_report
 from speechtok.errors import ConfigError, InputError
@@ -59,7 +59,7 @@ def test_recipes_in_the_repo_load_with_overrides() -> None:
 
 def test_backbone_and_budget_are_the_same_for_every_family() -> None:
     r, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {"budget.steps": 17})
-    t, la, to = text_overrides(r), latent_overrides(r), token_overrides(r)
+    t, la, to = TEXT.overrides(r), LATENT.overrides(r), TOKEN.overrides(r)
     for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
         assert t[f"text_lm.llm.{k}"] == la[f"llm.{k}"] == to[f"llm.{k}"] == r.llm[k]
     assert t["text_lm.train.max_steps"] == t["ger.train.max_steps"] == 17
@@ -74,7 +74,7 @@ def test_cascade_and_shard_splits_hold_out_the_same_speakers() -> None:
     from speechtok.trainers.token.recipe import SplitConfig
 
     r, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {})
-    ratios = tuple(text_overrides(r)["data.split_ratios"])
+    ratios = tuple(TEXT.overrides(r)["data.split_ratios"])
     split = SplitConfig(train=r.data.train_share, seed=r.data.split_seed)
     speakers = [f"spk{i:04d}" for i in range(500)]
     held_a = {s for s in speakers if cascade_split(s, ratios, r.data.split_seed) != "train"}
@@ -117,7 +117,7 @@ def test_read_text_scores_dev_plus_test_with_the_dev_chosen_system(tmp_path: Pat
     import numpy as np
     import soundfile as sf
 
-    from speechtok.compare.families import WHISPER_TINY_PARAMS, read_text
+    from speechtok.compare.families import WHISPER_TINY_PARAMS
     from speechtok.trainers.llm import build_char_tokenizer
 
     kaldi, run = tmp_path / "kaldi", tmp_path / "run"
@@ -145,7 +145,7 @@ def test_read_text_scores_dev_plus_test_with_the_dev_chosen_system(tmp_path: Pat
         "results": res, "text_lm": {"num_parameters": 1234},
         "timings": {"decode_wall_s": 3.0, "rescoring_wall_s": 0.5, "text_lm_wall_s": 1.0, "ger_train_wall_s": 2.0}}))
     r, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {"data.kaldi_dir": str(kaldi)})
-    rec = read_text(run, r)
+    rec = TEXT.read(run, r)
     assert rec["system"] == "rescored_lm"  # chosen on dev, although GER is better on test
     assert rec["wer"] == pytest.approx(1 / 6)  # 0 errors of 2 dev words + 1 of 4 test words
     assert rec["wer_1best_check"] == pytest.approx(1 / 6)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from speechtok.compare.families import prove_split
+from speechtok.compare.families import TEXT
 from speechtok.compare.report import markdown
 from speechtok.compare.split_proof import (
     SplitProofError,
@@ -63,16 +63,16 @@ def test_text_family_test_wer_and_foreign_speakers_fail(shards: Path, tmp_path: 
     (run / "splits.json").write_text(json.dumps({"speakers": speakers}))
     for part in ("dev", "test"):
         write_hyps(run / f"ger_{part}.jsonl", [{"id": i} for i in sorted(held.ids(part))])
-    out = prove_split("text", run, held)
+    out = TEXT.prove_split(run, held)
     assert out["test_wer"] == 0.2 and out["dev_wer"] == 0.1  # the dev-chosen system, test only
     assert out["scored_ids_checked"] == len(held.ids("dev")) + len(held.ids("test"))
     (run / "splits.json").write_text(json.dumps({"speakers": {**speakers, "test": ["someone-else"]}}))
     with pytest.raises(SplitProofError, match="test speakers"):
-        prove_split("text", run, held)
+        TEXT.prove_split(run, held)
     (run / "splits.json").write_text(json.dumps({"speakers": speakers}))
     write_hyps(run / "ger_test.jsonl", [{"id": i} for i in sorted(held.ids("dev"))])  # dev ids scored as test
     with pytest.raises(SplitProofError, match="held-out test speakers"):
-        prove_split("text", run, held)
+        TEXT.prove_split(run, held)
 
 
 def test_title_and_data_line_describe_the_data_used(shards: Path, tmp_path: Path) -> None:

@@ -105,7 +105,6 @@ class RayExecutor:
                     if saved is not None:
                         os.environ["RAY_ADDRESS"] = saved
         self._actor_cls = ray.remote(ShardWorker)
-        self.resubmitted = 0
 
     def gpus(self) -> float:
         """GPUs in the Ray cluster."""
@@ -148,7 +147,6 @@ class RayExecutor:
                         f"shard {job.get('shard')}: its Ray worker died "
                         f"{tries + 1} times ({type(exc).__name__}); committed shards "
                         "are intact: rerun the same command to resume") from exc
-                self.resubmitted += 1
                 return RESUBMIT
 
         try:
