@@ -55,6 +55,7 @@ from speechtok.errors import ConfigError, InputError
 from speechtok.exports.espnet import export_espnet
 from speechtok.exports.hf_audio import export_hf_audio
 from speechtok.exports.nemo import export_nemo
+from speechtok.exports.shar import field_name
 from speechtok.exports.slam import export_slam
 from speechtok.shards.index import ShardIndex
 from speechtok.shards.reader import ShardDataset, row_keys
@@ -134,10 +135,6 @@ def export_hf(out_dir: Path, dest: Path, groups: Sequence[str]) -> int:
     return len(ds)
 
 
-def _custom_name(key: str) -> str:
-    return key.replace(".", "_").replace("-", "_")
-
-
 def export_lhotse(out_dir: Path, dest: Path, groups: Sequence[str], *, final: Path | None = None) -> int:
     """``cuts.jsonl.gz`` with custom fields (see module docstring); returns cuts written.
 
@@ -170,7 +167,7 @@ def export_lhotse(out_dir: Path, dest: Path, groups: Sequence[str], *, final: Pa
                 meta = metas[g]
                 for key in row_keys(g, meta):
                     value = row[key]
-                    name = _custom_name(key)
+                    name = field_name(key)
                     if value is None:
                         continue
                     if meta.kind in ("nbest", "align"):

@@ -189,16 +189,8 @@ class ShardIndex:
         d = out / "index.d"
         if d.is_dir():
             for p in sorted(d.glob("*.json")):
-                if p.name.startswith("."):
-                    continue
-                try:
-                    e = ShardEntry.from_dict(_read_json(p), source=str(p))
-                except InputError as exc:
-                    if problems is None:
-                        raise
-                    problems.append((exc.item, exc.reason))
-                    continue
-                entries[(e.group, e.shard)] = e
+                if not p.name.startswith("."):
+                    _add_entry(entries, problems, p)
         return cls(out, entries)
 
     def entries(self, group: str | None = None) -> list[ShardEntry]:
@@ -286,17 +278,27 @@ def _load_index_json(out: Path, problems: list[tuple[str, str]] | None = None
     if not isinstance(version, int) or version > INDEX_VERSION:
         raise InputError(str(p), f"index schema_version {version!r} is not one this speechtok "
                          f"reads (<= {INDEX_VERSION}); upgrade speechtok")
-    entries = {}
+    entries: dict[tuple[str, int], ShardEntry] = {}
     for raw in data.get("shards", []):
-        try:
-            e = ShardEntry.from_dict(raw, source=str(p))
-        except InputError as exc:
-            if problems is None:
-                raise
-            problems.append((exc.item, exc.reason))
-            continue
-        entries[(e.group, e.shard)] = e
+        _add_entry(entries, problems, p, raw)
     return entries
+
+
+_READ = object()  # `_add_entry`: the entry is the file's JSON
+
+
+def _add_entry(entries: dict[tuple[str, int], ShardEntry], problems: list[tuple[str, str]] | None,
+               source: Path, raw: Any = _READ) -> None:
+    """Adds the entry `raw` (default: read the JSON file `source`); with `problems`, one that fails to
+    load is recorded there as ``(source, reason)`` instead of raising."""
+    try:
+        e = ShardEntry.from_dict(_read_json(source) if raw is _READ else raw, source=str(source))
+    except InputError as exc:
+        if problems is None:
+            raise
+        problems.append((exc.item, exc.reason))
+        return
+    entries[(e.group, e.shard)] = e
 
 
 def record_entry(out_dir: str | os.PathLike[str], entry: ShardEntry) -> None:
