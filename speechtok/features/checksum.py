@@ -20,17 +20,19 @@ CONFIG_NAMES = ("config.json", "preprocessor_config.json", "generation_config.js
 _CACHE: dict[tuple[str, int, int], str] = {}
 
 
-def sha256_file(path: str | Path, *, block: int = 1 << 20) -> str:
-    """Hex sha256 of one file, streamed in `block`-byte pieces; cached by (path, size, mtime)."""
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a whole file, streamed (not cached)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    """`file_sha256`, cached by (path, size, mtime)."""
     p = Path(path)
     st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _CACHE:
-        h = hashlib.sha256()
-        with p.open("rb") as f:
-            while chunk := f.read(block):
-                h.update(chunk)
-        _CACHE[key] = h.hexdigest()
+        _CACHE[key] = file_sha256(p)
     return _CACHE[key]
 
 

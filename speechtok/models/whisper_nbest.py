@@ -15,7 +15,6 @@ reported by `decode_utterances` in `skipped`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.features.checksum import file_sha256
 from speechtok.models.nbest import Hypothesis, NBestList, Utterance, load_audio, read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -71,11 +71,7 @@ def _split_device(device: str) -> tuple[str, int]:
 
 def model_checksum(model_dir: Path) -> str:
     """sha256 (first 16 hex digits) of ``model.bin``, to key caches on the exact weights."""
-    h = hashlib.sha256()
-    with open(Path(model_dir) / "model.bin", "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    return file_sha256(Path(model_dir) / "model.bin")[:16]
 
 
 class WhisperNBest:

@@ -27,9 +27,9 @@ from typing import Any
 
 from speechtok.config import fingerprint_of
 from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.features.checksum import file_sha256
 from speechtok.manifests.ingest import ingest
 from speechtok.pipeline.recipe import IngestSpec
-from speechtok.shards.file import file_sha256
 
 INGEST_VERSION = "1"
 INGEST_DIR = "ingest"

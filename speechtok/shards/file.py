@@ -8,7 +8,6 @@ silent wrong value and never a crash: list offsets are checked before numpy view
 from __future__ import annotations
 
 import bisect
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,21 +16,12 @@ import numpy as np
 import pyarrow as pa
 
 from speechtok.errors import InputError
+from speechtok.features.checksum import file_sha256
 from speechtok.shards.index import ShardEntry
 from speechtok.shards.schema import META_KEY, GroupMeta, schema_for
 
 #: (realpath, size, mtime_ns, inode) -> sha256 already verified in this process.
 _VERIFIED: dict[tuple[str, int, int, int], str] = {}
-_CHUNK = 8 << 20
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a whole file, read in 8 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify_checksum(path: Path, entry: ShardEntry, *, cached: bool = True) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import editdistance
@@ -116,24 +116,20 @@ def char_errors(ref: str, hyp: str, *, normalize: bool = True) -> tuple[int, int
 
 def wer(refs: Sequence[str], hyps: Sequence[str], *, normalize: bool = True) -> ErrorRate:
     """Corpus word error rate of aligned `refs` and `hyps` (one string per utterance)."""
-    _check_pairs(refs, hyps)
-    errors = units = 0
-    for ref, hyp in zip(refs, hyps, strict=True):
-        e, n = word_errors(ref, hyp, normalize=normalize)
-        errors += e
-        units += n
-    return ErrorRate(errors=errors, ref_units=units, num_utts=len(refs))
+    return _corpus_rate(refs, hyps, word_errors, normalize)
 
 
 def cer(refs: Sequence[str], hyps: Sequence[str], *, normalize: bool = True) -> ErrorRate:
     """Corpus character error rate of aligned `refs` and `hyps`."""
+    return _corpus_rate(refs, hyps, char_errors, normalize)
+
+
+def _corpus_rate(refs: Sequence[str], hyps: Sequence[str], errors_of: Callable[..., tuple[int, int]],
+                 normalize: bool) -> ErrorRate:
+    """`errors_of` (`word_errors` or `char_errors`) summed over aligned pairs."""
     _check_pairs(refs, hyps)
-    errors = units = 0
-    for ref, hyp in zip(refs, hyps, strict=True):
-        e, n = char_errors(ref, hyp, normalize=normalize)
-        errors += e
-        units += n
-    return ErrorRate(errors=errors, ref_units=units, num_utts=len(refs))
+    counts = [errors_of(ref, hyp, normalize=normalize) for ref, hyp in zip(refs, hyps, strict=True)]
+    return ErrorRate(errors=sum(e for e, _ in counts), ref_units=sum(n for _, n in counts), num_utts=len(refs))
 
 
 def oracle_wer(

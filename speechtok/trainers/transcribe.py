@@ -116,7 +116,7 @@ def cascade_utterances(data: Path) -> list[Any]:
 
 
 def _cascade(run: Path, data: Path, split: str | None, device: str) -> list[dict[str, Any]]:
-    from speechtok.trainers.cascade.data import split_of
+    from speechtok.manifests.splits import split_of
     from speechtok.trainers.cascade.decode import decode_nbest
     from speechtok.trainers.cascade.recipe import recipe_from_dict
 

@@ -19,7 +19,6 @@ run's ``models/NAME`` with the same checksum, so two corpora tokenized by one mo
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -30,6 +29,7 @@ import numpy as np
 
 from speechtok.config import expand, fingerprint_of
 from speechtok.errors import ConfigError, InputError, SpeechtokError
+from speechtok.features.checksum import file_sha256
 from speechtok.pipeline.stage import CutItem, FitContext, Quarantine, StageBase
 from speechtok.shards.reader import ShardDataset
 from speechtok.tokenizers.feature_spec import FeatureSpec, check_spec, feature_spec_from_group
@@ -172,11 +172,7 @@ def source_checksum(path: Path) -> str:
     if (path / "kmeans.json").is_file():
         return str(json.loads((path / "kmeans.json").read_text()).get("checksum"))
     if path.is_file():
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        return "sha256:" + h.hexdigest()
+        return "sha256:" + file_sha256(path)
     found = sorted(str(m.parent) for m in (path / "models").glob("*/kmeans.json")) if path.is_dir() else []
     raise InputError(str(path), "model: no k-means model here (a KMeansModel.save directory such as "
                      "OUT/models/NAME of another run, or a .npy of centroids)"

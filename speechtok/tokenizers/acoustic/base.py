@@ -12,11 +12,9 @@ of codebooks in use. Batched encoding returns exactly the codes of encoding each
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -179,15 +177,6 @@ def check_codes(codes: np.ndarray, info: CodecInfo) -> np.ndarray:
 def num_frames(num_samples: int, hop_length: int) -> int:
     """Frames a codec emits for `num_samples` samples: ``ceil(num_samples / hop_length)``."""
     return -(-num_samples // hop_length)
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 hex digest of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def resolve_device(device: str) -> Any:

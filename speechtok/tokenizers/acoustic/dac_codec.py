@@ -25,13 +25,13 @@ import torch
 
 from speechtok import hub
 from speechtok.errors import ConfigError, InputError
+from speechtok.features.checksum import file_sha256
 from speechtok.tokenizers.acoustic.base import (
     CodecBase,
     CodecInfo,
     check_chunk_batch_limits,
     check_codes,
     check_waves,
-    file_sha256,
     resolve_device,
 )
 from speechtok.tokenizers.acoustic.batching import run_bucketed

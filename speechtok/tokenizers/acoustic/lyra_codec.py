@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from speechtok.errors import ConfigError, InputError
-from speechtok.tokenizers.acoustic.base import CodecBase, CodecInfo, check_codes, check_waves, file_sha256
+from speechtok.features.checksum import file_sha256
+from speechtok.tokenizers.acoustic.base import CodecBase, CodecInfo, check_codes, check_waves
 
 MAX_QUANTIZERS = 46
 _FILES = ("soundstream_encoder.tflite", "quantizer.tflite", "lyragan.tflite")

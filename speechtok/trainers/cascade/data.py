@@ -10,16 +10,14 @@ every utterance of a speaker lands in one split, the same one the shard-reading 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import InputError
 from speechtok.manifests.items import SourceItem
 from speechtok.manifests.sources.kaldi import iter_kaldi
-from speechtok.manifests.splits import split_of as shared_split_of
 from speechtok.models.nbest import Utterance
 
-__all__ = ["SPLITS", "read_kaldi_dir", "split_name_source", "split_of"]
+__all__ = ["SPLITS", "read_kaldi_dir", "split_name_source"]
 
 SPLITS = ("train", "dev", "test")
 
@@ -64,14 +62,6 @@ def read_kaldi_dir(data_dir: Path) -> list[Utterance]:
     return utts
 
 
-def split_of(key: str, ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> str:
-    """The split (`train` / `dev` / `test`) of a speaker id: `speechtok.manifests.splits.split_of`,
-    the one rule of the toolkit (see the module docstring)."""
-    if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1.0) > 1e-6:
-        raise ConfigError("split_ratios", tuple(ratios), "must be 3 non-negative numbers summing to 1")
-    return str(shared_split_of(key, ratios=tuple(ratios), seed=seed))
-
-
 def split_name_source() -> str:
-    """Which split rule `split_of` uses (for run reports)."""
+    """Which split rule the cascade uses (for run reports)."""
     return "speechtok.manifests.splits.split_of"

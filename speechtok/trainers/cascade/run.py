@@ -2,7 +2,7 @@
 
 Steps, each writing into the run directory ``RUN``:
 
-1. utterances of ``data.kaldi_dir``, split by speaker (`data.split_of`) -> ``splits.json``;
+1. utterances of ``data.kaldi_dir``, split by speaker (`speechtok.manifests.splits.split_of`) -> ``splits.json``;
 2. n-best lists of every utterance (cached in ``nbest.cache`` when set) -> ``nbest.jsonl``
    and the shard group ``nbest.<decoder>`` (``index.json``, ``shards/``);
 3. a small text LM trained on all *train* references (or ``lm_model_dir``) -> ``text_lm/``
@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 
 from speechtok import atomic
+from speechtok.manifests.splits import split_of
 from speechtok.models.nbest import NBestList, Utterance, write_jsonl
-from speechtok.trainers.cascade.data import SPLITS, read_kaldi_dir, split_name_source, split_of
+from speechtok.trainers.cascade.data import SPLITS, read_kaldi_dir, split_name_source
 from speechtok.trainers.cascade.decode import decode_nbest
 from speechtok.trainers.cascade.hyporadise import PROMPTS, hp_record, write_hyporadise
 from speechtok.trainers.cascade.recipe import CascadeRecipe, load_recipe

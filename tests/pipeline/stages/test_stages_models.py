@@ -117,8 +117,7 @@ GROUPS = ("feats.hubert", "units.km", "feats.whisper", "codes.enc", "codes.dac")
 
 
 def test_groups_shapes_dtypes_and_metadata(output: tuple[Path, Any], models: dict[str, Path]) -> None:
-    from speechtok.features.checksum import model_checksum
-    from speechtok.tokenizers.acoustic.base import file_sha256
+    from speechtok.features.checksum import file_sha256, model_checksum
 
     out, _ = output
     ds = ShardDataset(out, groups=("cuts", *GROUPS))

@@ -9,10 +9,11 @@ import pytest
 
 from speechtok.config import apply_sets
 from speechtok.errors import ConfigError
+from speechtok.manifests.splits import split_of
 from speechtok.models.checkpoint import latest_checkpoint
 from speechtok.models.nbest import Hypothesis, NBestList, write_jsonl
 from speechtok.paths import ROOT
-from speechtok.trainers.cascade.data import read_kaldi_dir, split_of
+from speechtok.trainers.cascade.data import read_kaldi_dir
 from speechtok.trainers.cascade.recipe import CascadeRecipe, load_recipe, recipe_from_dict
 from speechtok.trainers.loop import read_metrics
 
