@@ -114,7 +114,6 @@ def _kmeans(feats: Sequence[np.ndarray], opts: CardOptions) -> Any:
 
 def _kmeans_whisper(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
     from speechtok.features.whisper_states import WhisperEncoderStates
-    from speechtok.tokenizers.kmeans import assign
 
     model_dir = opts.shared / "models" / "whisper-tiny.en-ct2"
     if not (model_dir / "model.bin").is_file():
@@ -123,7 +122,7 @@ def _kmeans_whisper(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardT
     km = _kmeans(states.extract_batch(list(fit_waves), sr=SR), opts)
 
     def encode(waves: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return [assign(np.asarray(f, np.float32), km).astype(np.int64)[:, None]
+        return [km.assign(np.asarray(f, np.float32)).astype(np.int64)[:, None]
                 for f in states.extract_batch(list(waves), sr=SR)]
 
     return CardTokenizer(name="kmeans-whisper", family="semantic", frame_rate=50.0, num_codebooks=1,
@@ -135,7 +134,6 @@ def _kmeans_whisper(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardT
 
 def _kmeans_fbank(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
     from speechtok.features.fbank import FbankConfig, compute_fbank_batch
-    from speechtok.tokenizers.kmeans import assign
     from speechtok.tokenizers.unit_vocoder import CentroidVocoder
 
     fb = FbankConfig()
@@ -143,7 +141,7 @@ def _kmeans_fbank(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTok
     voc = CentroidVocoder.from_kmeans(km, fb)
 
     def encode(waves: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return [assign(f, km).astype(np.int64)[:, None] for f in compute_fbank_batch(list(waves), SR, fb)]
+        return [km.assign(f).astype(np.int64)[:, None] for f in compute_fbank_batch(list(waves), SR, fb)]
 
     def decode(tokens: np.ndarray, n: int) -> np.ndarray:
         y = voc.units_to_wave(tokens[:, 0])

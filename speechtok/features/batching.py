@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from speechtok.errors import ConfigError
 
 
-def exact_length_buckets(lengths: Sequence[int], max_batch_samples: int) -> list[list[int]]:
-    """Groups indices of equal `lengths` into batches of at most `max_batch_samples` samples.
+def exact_length_buckets(lengths: Sequence[int], max_batch_samples: int,
+                         max_batch_size: int | None = None) -> list[list[int]]:
+    """Groups indices of equal `lengths` into batches of at most `max_batch_samples` samples
+    and at most `max_batch_size` signals (None: no bound).
 
     Returns:
         Batches of indices into `lengths`; every index appears once; inside a batch all lengths
@@ -36,12 +38,15 @@ def exact_length_buckets(lengths: Sequence[int], max_batch_samples: int) -> list
     """
     if max_batch_samples < 1:
         raise ConfigError("max_batch_samples", max_batch_samples, "must be >= 1")
+    if max_batch_size is not None and max_batch_size < 1:
+        raise ConfigError("max_batch_size", max_batch_size, "must be >= 1")
     by_len: dict[int, list[int]] = defaultdict(list)
     for i, n in enumerate(lengths):
         by_len[int(n)].append(i)
     batches: list[list[int]] = []
     for n in sorted(by_len, reverse=True):
         per = max(1, max_batch_samples // max(n, 1))
+        per = per if max_batch_size is None else min(per, max_batch_size)
         idx = by_len[n]
         batches.extend(idx[k : k + per] for k in range(0, len(idx), per))
     return batches

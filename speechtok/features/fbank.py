@@ -159,8 +159,10 @@ def _window(cfg: FbankConfig) -> torch.Tensor:
     return 0.42 - 0.5 * torch.cos(a * i) + 0.08 * torch.cos(2 * a * i)
 
 
-def _mel_matrix(cfg: FbankConfig) -> torch.Tensor:
-    """Kaldi (and torchaudio-compatible) triangular mel banks, shape (fft_length // 2, M)."""
+def mel_banks(cfg: FbankConfig) -> torch.Tensor:
+    """The Kaldi (and torchaudio-compatible) triangular mel filterbank of `cfg`: float32
+    ``(fft_length // 2, num_mel_bins)`` (the Nyquist bin is dropped, as Kaldi does);
+    ``power (T, F-1) @ banks`` gives mel energies."""
     fft_len, sr, m = cfg.fft_length, float(cfg.sampling_rate), cfg.num_mel_bins
     nyquist = 0.5 * sr
     high = cfg.high_freq + nyquist if cfg.high_freq <= 0 else cfg.high_freq
@@ -177,12 +179,6 @@ def _mel_matrix(cfg: FbankConfig) -> torch.Tensor:
     down = (right - mel) / (right - center)
     banks = torch.clamp(torch.minimum(up, down), min=0.0)  # (M, fft_len // 2)
     return banks.T.contiguous()
-
-
-def mel_banks(cfg: FbankConfig) -> torch.Tensor:
-    """The Kaldi triangular mel filterbank of `cfg`: float32 ``(fft_length // 2, num_mel_bins)``
-    (the Nyquist bin is dropped, as Kaldi does); ``power (T, F-1) @ banks`` gives mel energies."""
-    return _mel_matrix(cfg)
 
 
 def _mirror_pad(x: np.ndarray, left: int, right: int) -> np.ndarray:
@@ -314,7 +310,7 @@ class FbankExtractor:
         self._jit = _jit_kernels() if jit and self.device.type == "cpu" else None
         self._window_np = self._window.cpu().numpy()
         self._eps = float(torch.finfo(torch.float32).eps)
-        m, mel = self.cfg.num_mel_bins, _mel_matrix(self.cfg)
+        m, mel = self.cfg.num_mel_bins, mel_banks(self.cfg)
         self._group_cols = [slice(g0, min(g0 + _MEL_GROUP, m)) for g0 in range(0, m, _MEL_GROUP)]
         self._groups = self._mel_groups(mel)  # over the interleaved squared spectrum (torch path)
         self._pgroups = [(lo // 2, hi // 2, mel[lo // 2 : hi // 2, c].contiguous().to(self.device))

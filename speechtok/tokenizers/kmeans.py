@@ -38,7 +38,7 @@ from speechtok.tokenizers.kmeans_checkpoint import (
 from speechtok.tokenizers.kmeans_init import init_centroids
 from speechtok.tokenizers.kmeans_sampling import FrameSource, sample_frames
 
-__all__ = ["KMeansConfig", "KMeansModel", "assign", "fit_kmeans", "inertia_of"]
+__all__ = ["KMeansConfig", "KMeansModel", "fit_kmeans", "inertia_of"]
 
 MAX_UNITS = 65535  # units are stored as uint16
 METRICS = ("l2", "ip")
@@ -265,11 +265,6 @@ class KMeansModel:
                 str(model_dir), "checksum mismatch: the centroids or kmeans.json were altered"
             )
         return model
-
-
-def assign(feats: np.ndarray, model: KMeansModel, batch_size: int = 65536) -> np.ndarray:
-    """Units of `feats` `(n, D)` -> `(n,)` uint16 (same as `model.assign`)."""
-    return model.assign(feats, batch_size)
 
 
 def inertia_of(x: np.ndarray, centroids: np.ndarray, batch_size: int = 65536) -> float:

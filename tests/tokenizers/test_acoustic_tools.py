@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.features.batching import exact_length_buckets
 from speechtok.tokenizers.acoustic.alignment import frame_map, frames_to_seconds, resample_tokens
 from speechtok.tokenizers.acoustic.base import CodecInfo
-from speechtok.tokenizers.acoustic.batching import length_buckets, run_bucketed
+from speechtok.tokenizers.acoustic.batching import run_bucketed
 from speechtok.tokenizers.acoustic.chunking import plan_chunks, stitch
 from speechtok.tokenizers.acoustic.metrics import (
     CorpusMetrics,
@@ -26,7 +27,7 @@ from speechtok.tokenizers.acoustic.metrics import (
 
 @given(st.lists(st.integers(1, 50), min_size=0, max_size=60), st.integers(1, 200), st.integers(1, 8))
 def test_buckets_cover_each_index_once_with_equal_lengths(lengths: list[int], cap: int, bs: int) -> None:
-    batches = length_buckets(lengths, max_batch_samples=cap, max_batch_size=bs)
+    batches = exact_length_buckets(lengths, max_batch_samples=cap, max_batch_size=bs)
     flat = sorted(i for b in batches for i in b)
     assert flat == list(range(len(lengths)))
     for b in batches:
@@ -45,7 +46,7 @@ def test_run_bucketed_keeps_input_order() -> None:
     assert run_bucketed(pieces, enc, max_batch_samples=100) == [0, 10, 20, 30, 40]
     assert sorted(calls) == [1, 2, 2]
     with pytest.raises(ConfigError, match="max_batch_samples"):
-        length_buckets([1], max_batch_samples=0)
+        exact_length_buckets([1], max_batch_samples=0)
 
 
 @settings(max_examples=200)

@@ -18,45 +18,14 @@ wrappers default to 1 on CPU and to 32 on CUDA, where batching pays.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import numpy as np
 
-from speechtok.errors import ConfigError
+from speechtok.features.batching import exact_length_buckets
 
 R = TypeVar("R")
-
-
-def length_buckets(
-    lengths: Sequence[int], *, max_batch_samples: int, max_batch_size: int = 64
-) -> list[list[int]]:
-    """Groups indices of equal length into batches.
-
-    Args:
-        lengths: sample length of each piece.
-        max_batch_samples: bound on ``batch_size * length`` per batch (memory); a piece longer
-            than this still gets a batch of its own.
-        max_batch_size: bound on pieces per batch.
-
-    Returns:
-        Batches of indices into `lengths`; every index exactly once; all lengths in a batch
-        equal. Order: by length (longest first), then by index, so the plan is deterministic.
-    """
-    if max_batch_samples < 1:
-        raise ConfigError("max_batch_samples", max_batch_samples, "must be >= 1")
-    if max_batch_size < 1:
-        raise ConfigError("max_batch_size", max_batch_size, "must be >= 1")
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i, n in enumerate(lengths):
-        groups[int(n)].append(i)
-    batches: list[list[int]] = []
-    for n in sorted(groups, reverse=True):
-        per = max(1, min(max_batch_size, max_batch_samples // max(n, 1)))
-        idx = groups[n]
-        batches.extend(idx[i : i + per] for i in range(0, len(idx), per))
-    return batches
 
 
 def run_bucketed(
@@ -72,13 +41,13 @@ def run_bucketed(
         pieces: float32 arrays of shape (C, S_i) (C channels, S_i samples).
         encode: maps a float32 batch (B, C, S) to B per-row results (an array with leading
             dim B, or a list).
-        max_batch_samples, max_batch_size: see `length_buckets`.
+        max_batch_samples, max_batch_size: see `exact_length_buckets`.
 
     Returns:
         ``encode(...)[row]`` for each piece, in the order of `pieces`.
     """
     out: list[R | None] = [None] * len(pieces)
-    for batch in length_buckets(
+    for batch in exact_length_buckets(
         [p.shape[-1] for p in pieces],
         max_batch_samples=max_batch_samples,
         max_batch_size=max_batch_size,
