@@ -39,7 +39,6 @@ An array task that reaches an unfitted stage stops with this recipe in its messa
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import resource
@@ -71,8 +70,6 @@ from speechtok.pipeline.stages.cuts import CutsConfig, CutsStage, cut_row
 from speechtok.shards.index import IndexWriter, ShardEntry, ShardIndex, rewrite_index
 from speechtok.shards.schema import GroupMeta
 from speechtok.shards.writer import commit_group_shard, publish_shard_tmp
-
-_DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 class DiskFullError(SpeechtokError):
@@ -541,7 +538,7 @@ def run(recipe: Recipe, out_dir: str | Path, opts: RunOptions | None = None, *,
             state.merge_quarantine()
             failed = False
         except OSError as exc:
-            if exc.errno in _DISK_FULL:
+            if exc.errno in DISK_FULL_ERRNOS:
                 clean_own_tmp(out)
                 raise DiskFullError(
                     f"no space left writing to {out} ({exc.strerror}: {exc.filename or ''}). "

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.manifests.sources.jsonl import iter_json_lines
-from speechtok.manifests.sources.lhotse_manifest import first_manifest_object, manifest_kind
+from speechtok.manifests.sources.lhotse_manifest import MANIFEST_SUFFIXES, first_manifest_object, manifest_kind
 
 KINDS: tuple[str, ...] = ("auto", "dir", "kaldi", "jsonl", "lhotse", "nemo", "hf")
-_MANIFEST_SUFFIXES = (".jsonl.gz", ".jsonl", ".json.gz", ".json")
 
 
 def detect_kind(source: Path) -> str:
@@ -40,12 +39,12 @@ def detect_kind(source: Path) -> str:
         if (source / "state.json").is_file() or (source / "dataset_dict.json").is_file():
             return "hf"
         names = [p.name for p in source.iterdir()]
-        if any(n.startswith(("cuts", "recordings")) and n.endswith(_MANIFEST_SUFFIXES) for n in names):
+        if any(n.startswith(("cuts", "recordings")) and n.endswith(MANIFEST_SUFFIXES) for n in names):
             return "lhotse"
         if _all_parquet(source):
             return "hf"
         return "dir"
-    if source.name.endswith(_MANIFEST_SUFFIXES):
+    if source.name.endswith(MANIFEST_SUFFIXES):
         if _is_nemo(source):  # NeMo manifests are JSONL, often named *.json
             return "nemo"
         first = first_manifest_object(source)

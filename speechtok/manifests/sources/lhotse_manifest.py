@@ -27,7 +27,8 @@ from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, res
 from speechtok.manifests.quarantine import Problem
 from speechtok.manifests.sources.jsonl import iter_json_lines, open_text
 
-_SUFFIXES = (".jsonl.gz", ".jsonl", ".json.gz", ".json")
+#: File names of lhotse manifests (and JSON(L) lists).
+MANIFEST_SUFFIXES = (".jsonl.gz", ".jsonl", ".json.gz", ".json")
 
 
 def manifest_kind(obj: dict[str, Any]) -> str:
@@ -75,7 +76,7 @@ def first_manifest_object(path: Path) -> dict[str, Any] | None:
 def find_manifests(path: Path, supervisions: Path | None = None) -> tuple[Path, Path | None]:
     """Resolves `path` to (cuts-or-recordings file, supervisions file or None)."""
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.name.endswith(_SUFFIXES))
+        files = sorted(p for p in path.iterdir() if p.name.endswith(MANIFEST_SUFFIXES))
         cuts = [p for p in files if p.name.startswith("cuts")]
         recs = [p for p in files if p.name.startswith("recordings")]
         sups = [p for p in files if p.name.startswith("supervisions")]

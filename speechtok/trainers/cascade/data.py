@@ -17,9 +17,7 @@ from speechtok.manifests.items import SourceItem
 from speechtok.manifests.sources.kaldi import iter_kaldi
 from speechtok.models.nbest import Utterance
 
-__all__ = ["SPLITS", "read_kaldi_dir", "split_name_source"]
-
-SPLITS = ("train", "dev", "test")
+__all__ = ["read_kaldi_dir", "split_name_source"]
 
 
 def read_kaldi_dir(data_dir: Path) -> list[Utterance]:

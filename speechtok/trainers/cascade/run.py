@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 
 from speechtok import atomic
-from speechtok.manifests.splits import split_of
+from speechtok.manifests.splits import SPLITS, split_of
 from speechtok.models.nbest import NBestList, Utterance, write_jsonl
-from speechtok.trainers.cascade.data import SPLITS, read_kaldi_dir, split_name_source
+from speechtok.trainers.cascade.data import read_kaldi_dir, split_name_source
 from speechtok.trainers.cascade.decode import decode_nbest
 from speechtok.trainers.cascade.hyporadise import PROMPTS, hp_record, write_hyporadise
 from speechtok.trainers.cascade.recipe import CascadeRecipe, load_recipe
