@@ -49,12 +49,11 @@ def headroom(shards: Path, steps: int = 6) -> tuple[float, float, float]:
     from speechtok.config import build
     from speechtok.tokenizers.vocab import VocabSpec
     from speechtok.trainers.data import BatchingConfig, BatchLoader
-    from speechtok.trainers.llm import LLMConfig, build_llm, load_tokenizer
+    from speechtok.trainers.llm import LLMConfig, build_llm, causal_lm_loss, load_tokenizer
     from speechtok.trainers.loop import LoopConfig, make_optimizer
     from speechtok.trainers.token.dataset import (
         SequenceSet,
         collate_sequences,
-        lm_loss,
         load_utterances,
     )
     from speechtok.trainers.token.recipe import TokenDataConfig, load_recipe_dict
@@ -78,7 +77,7 @@ def headroom(shards: Path, steps: int = 6) -> tuple[float, float, float]:
     next(iter(batches))  # warm
     with timed() as t_step:
         for b in batches[:steps]:
-            lm_loss(model, b).backward()
+            causal_lm_loss(model, b).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             opt.zero_grad()

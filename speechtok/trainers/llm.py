@@ -226,3 +226,13 @@ def decode_text(tokenizer: Any, ids: list[int]) -> str:
     if len(known) != len(ids):
         raise InputError("ids", f"{len(ids) - len(known)} ids outside the tokenizer's {len(tokenizer)} tokens")
     return str(tokenizer.decode(known, skip_special_tokens=True))
+
+
+def causal_lm_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token cross-entropy of a Hugging Face causal LM over the labelled tokens of a
+    collated batch (``input_ids``, ``attention_mask``, ``labels`` with -100 unscored); moves the
+    batch to the model's device."""
+    device = next(model.parameters()).device
+    out = model(**{k: v.to(device) for k, v in batch.items()})
+    loss: torch.Tensor = out.loss
+    return loss

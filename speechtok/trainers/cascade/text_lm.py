@@ -28,7 +28,7 @@ from speechtok import atomic
 from speechtok.config import to_json
 from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_1d
-from speechtok.trainers.llm import LLMConfig, build_llm, load_tokenizer, whisper_dir
+from speechtok.trainers.llm import LLMConfig, build_llm, causal_lm_loss, load_tokenizer, whisper_dir
 from speechtok.trainers.loop import LoopConfig, read_metrics, train
 
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>")
@@ -117,15 +117,6 @@ class PadExamples:
         labels, _ = pad_1d([np.asarray(y, np.int64) for _, y in items], -100)  # (B, T)
         mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).long()  # (B, T)
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-def causal_lm_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean next-token cross-entropy of a Hugging Face causal LM over the labelled tokens of `batch`
-    (`PadExamples`); moves the batch to the model's device."""
-    device = next(model.parameters()).device
-    out = model(**{k: v.to(device) for k, v in batch.items()})
-    loss: torch.Tensor = out.loss
-    return loss
 
 
 def fit_causal_lm(

@@ -208,11 +208,3 @@ def collate_sequences(seqs: list[sq.TokenSequence], pad_id: int = 0) -> dict[str
         labels[b, : len(s)] = torch.where(torch.as_tensor(s.loss_mask), t, torch.tensor(-100))
         att[b, : len(s)] = 1
     return {"input_ids": ids, "labels": labels, "attention_mask": att}
-
-
-def lm_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean next-token cross-entropy on the labelled positions of a collated batch."""
-    device = next(model.parameters()).device
-    out = model(**{k: v.to(device) for k, v in batch.items()})
-    loss: torch.Tensor = out.loss
-    return loss

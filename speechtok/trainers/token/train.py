@@ -32,14 +32,13 @@ from speechtok.tokenizers.units import dedup
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import BatchingConfig, BatchLoader
 from speechtok.trainers.hyps import score_hyps, write_hyps
-from speechtok.trainers.llm import LLMConfig, build_llm, count_trainable, load_tokenizer
+from speechtok.trainers.llm import LLMConfig, build_llm, causal_lm_loss, count_trainable, load_tokenizer
 from speechtok.trainers.loop import LoopConfig, train
 from speechtok.trainers.mixing import MixLoader, parse_sources
 from speechtok.trainers.run_data import check_run_data
 from speechtok.trainers.token.dataset import (
     SequenceSet,
     collate_sequences,
-    lm_loss,
     load_source_utterances,
     load_utterances,
     split_utterances,
@@ -130,7 +129,7 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
         return {k: v for k, v in res.items() if k.startswith("ppl.")}
 
     t0 = time.perf_counter()
-    result = train(model, lm_loss, loader, loop_cfg, out, eval_fn=eval_fn, extra={"recipe": str(recipe_path)})
+    result = train(model, causal_lm_loss, loader, loop_cfg, out, eval_fn=eval_fn, extra={"recipe": str(recipe_path)})
     train_s = time.perf_counter() - t0
 
     report: dict[str, Any] = {
