@@ -70,7 +70,7 @@ def test_backbone_and_budget_are_the_same_for_every_family() -> None:
 
 
 def test_cascade_and_shard_splits_hold_out_the_same_speakers() -> None:
-    from speechtok.trainers.cascade.data import split_of as cascade_split
+    from speechtok.manifests.splits import split_of as cascade_split  # the rule the cascade splits by
     from speechtok.trainers.token.recipe import SplitConfig
 
     r, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {})

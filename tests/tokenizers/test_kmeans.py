@@ -12,7 +12,6 @@ from speechtok.errors import ConfigError, InputError
 from speechtok.tokenizers.kmeans import (
     KMeansConfig,
     KMeansModel,
-    assign,
     fit_kmeans,
     inertia_of,
 )
@@ -53,7 +52,7 @@ def test_objective_decreases_and_more_centroids_help(data: np.ndarray) -> None:
     assert m64.inertia(data) < m32.inertia(data)
     units = m64.assign(data)
     assert units.dtype == np.uint16 and units.shape == (len(data),) and units.max() < 64
-    assert np.array_equal(assign(data, m64, batch_size=777), units)
+    assert np.array_equal(m64.assign(data, batch_size=777), units)
 
 
 def test_no_worse_than_sklearn_minibatch(data: np.ndarray) -> None:
