@@ -29,7 +29,7 @@ from speechtok import hub
 from speechtok.atomic import atomic_open
 from speechtok.compare.recipe import CompareRecipe, FamilySpec
 from speechtok.compare.split_proof import HeldOut, SplitProofError, check_ids, split_scores
-from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.errors import ConfigError, InputError, SpeechtokError
 from speechtok.shards.index import ShardIndex
 from speechtok.shards.reader import ShardDataset
 from speechtok.trainers import cascade, latent, token
@@ -136,6 +136,21 @@ def _reuse_nbest(prior: Path, run: Path, sets: dict[str, Any]) -> None:
     sets["nbest.cache"] = str(cache)
 
 
+def _scored_rows(run: Path, split: str) -> list[dict[str, Any]]:
+    """The cascade's scored utterances of `split` ("dev" | "test"), one ``{id, reference, best}`` each
+    (normalised reference and 1-best, HyPoradise's ``output`` and ``input1``): ``ger_<split>.jsonl``
+    when GER ran (it adds ``ger``), else ``hyporadise/<split>.json``, which every cascade run writes."""
+    ger = run / f"ger_{split}.jsonl"
+    if ger.is_file():
+        return [json.loads(line) for line in ger.open(encoding="utf-8") if line.strip()]
+    hp = run / "hyporadise" / f"{split}.json"
+    if not hp.is_file():
+        raise InputError(str(run), f"has neither ger_{split}.jsonl nor hyporadise/{split}.json: not a finished "
+                         "cascade run")
+    return [{"id": r["id"], "reference": r["output"], "best": r["input1"]}
+            for r in json.loads(hp.read_text(encoding="utf-8"))]
+
+
 class TextFamily:
     """The cascade (`speechtok.trainers.cascade`): Whisper (or PocketSphinx) n-best lists, LLM
     rescoring and GER, on a Kaldi-style directory split by speaker like the shards."""
@@ -192,11 +207,12 @@ class TextFamily:
         dev, test = res["results"]["dev"], res["results"]["test"]
         systems = [s for s in ("rescored_lm", "ger") if s in dev]
         best = min(systems, key=lambda s: dev[s])
-        rows = [json.loads(line) for s in ("dev", "test") for line in (run / f"ger_{s}.jsonl").open()]
+        dev_rows = _scored_rows(run, "dev")
+        rows = dev_rows + _scored_rows(run, "test")
         ids = {r["id"] for r in rows}
         refs = [r["reference"] for r in rows]
-        words = {s: sum(_words(r["reference"]) for r in rows[:n]) for s, n in
-                 (("dev", sum(1 for _ in (run / "ger_dev.jsonl").open())), ("all", len(rows)))}
+        words = {s: sum(_words(r["reference"]) for r in rows[:n]) for s, n in (("dev", len(dev_rows)),
+                                                                             ("all", len(rows)))}
         w_dev, w_test = words["dev"], words["all"] - words["dev"]
         record: dict[str, Any] = {"system": best, "wer_by_system": {
             s: (dev[s] * w_dev + test[s] * w_test) / max(w_dev + w_test, 1)
@@ -266,9 +282,7 @@ class TextFamily:
                                       f"{part} speakers; it read other data (data.kaldi_dir) or another split")
         checked = 0
         for part in ("dev", "test"):
-            path = run / f"ger_{part}.jsonl"
-            if path.is_file():
-                checked += check_ids(held, name, [json.loads(x)["id"] for x in path.open()], part)
+            checked += check_ids(held, name, [r["id"] for r in _scored_rows(run, part)], part)
         out.update({"dev_wer": dev[best], "test_wer": test[best], "test_utts": res["utterances"]["test"],
                     "dev_utts": res["utterances"]["dev"], "scored_ids_checked": checked})
         if "test_set" in res:

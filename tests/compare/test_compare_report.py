@@ -156,3 +156,21 @@ def test_read_text_scores_dev_plus_test_with_the_dev_chosen_system(tmp_path: Pat
     assert rec["total_params"] == 1234 + WHISPER_TINY_PARAMS
     hyp_chars = 2 * len("one two") + 2 + 2 * len("three for five six") + 2
     assert rec["llm_tokens_per_s"] == pytest.approx(hyp_chars / 4.0)
+
+    # a run with `ger.enabled: false` writes no ger_*.jsonl: the scored utterances come from its
+    # HyPoradise files (same reference and 1-best), and the record is the same but for GER
+    (run / "hyporadise").mkdir()
+    for split in ("dev", "test"):
+        (run / f"ger_{split}.jsonl").unlink()
+        (run / "hyporadise" / f"{split}.json").write_text(json.dumps([
+            {"id": u, "input": [best, best + " x"], "output": ref, "input1": best, "input2": best + " x"}
+            for u, (s, ref, best) in utts.items() if s == split]))
+    for split in ("dev", "test"):
+        del res[split]["ger"]
+    (run / "results.json").write_text(json.dumps({
+        "results": res, "text_lm": {"num_parameters": 1234},
+        "timings": {"decode_wall_s": 3.0, "rescoring_wall_s": 0.5, "text_lm_wall_s": 1.0}}))
+    no_ger = TEXT.read(run, r)
+    assert no_ger["system"] == "rescored_lm" and no_ger["wer"] == pytest.approx(1 / 6)
+    assert no_ger["eval_utts"] == 2 and no_ger["wer_1best_check"] == pytest.approx(1 / 6)
+    assert no_ger["llm_tokens_per_s"] == rec["llm_tokens_per_s"] and no_ger["train_s"] == pytest.approx(1.0)
