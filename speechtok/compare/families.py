@@ -239,7 +239,10 @@ class TextFamily:
         dur = {i: float(sf.info(str(utts[i].path)).duration) for i in decoded if i in utts}
         seconds = float(sum(dur.get(i, 0.0) for i in ids))
         tim = res.get("timings", {})
-        lm_params = int(res.get("text_lm", {}).get("num_parameters") or 0)
+        lm_report = res.get("text_lm", {})
+        lm_params = int(lm_report.get("num_parameters") or 0)
+        # a pretrained LM (Whisper's decoder, `lm_model_dir`) rescoring as it is trains nothing; GER fine-tunes it
+        trained = "pretrained" not in lm_report or "ger" in dev
         decode_s = float(tim.get("decode_wall_s", 0.0))
         # decoding covered every split: charge the held-out share of it
         decode_eval_s = decode_s * seconds / max(sum(dur.values()), 1e-9)
@@ -251,7 +254,7 @@ class TextFamily:
         record.update({
             "eval_utts": len(rows), "eval_audio_s": seconds,
             "llm_tokens_per_s": n_tokens / seconds if seconds else None,
-            "trainable_params": lm_params,
+            "trainable_params": lm_params if trained else 0,
             "total_params": lm_params + (WHISPER_TINY_PARAMS if decoder == "whisper" else 0),
             "train_s": float(tim.get("text_lm_wall_s", 0.0)) + float(tim.get("ger_train_wall_s", 0.0)),
             "rtf": (decode_eval_s + post_s) / seconds if seconds else None,

@@ -168,9 +168,11 @@ def test_read_text_scores_dev_plus_test_with_the_dev_chosen_system(tmp_path: Pat
     for split in ("dev", "test"):
         del res[split]["ger"]
     (run / "results.json").write_text(json.dumps({
-        "results": res, "text_lm": {"num_parameters": 1234},
+        "results": res, "text_lm": {"pretrained": "whisper_decoder", "num_parameters": 1234},
         "timings": {"decode_wall_s": 3.0, "rescoring_wall_s": 0.5, "text_lm_wall_s": 1.0}}))
     no_ger = TEXT.read(run, r)
+    # a pretrained LM rescoring as it is: nothing trained, its parameters still counted in the total
+    assert no_ger["trainable_params"] == 0 and no_ger["total_params"] == 1234 + WHISPER_TINY_PARAMS
     assert no_ger["system"] == "rescored_lm" and no_ger["wer"] == pytest.approx(1 / 6)
     assert no_ger["eval_utts"] == 2 and no_ger["wer_1best_check"] == pytest.approx(1 / 6)
     assert no_ger["llm_tokens_per_s"] == rec["llm_tokens_per_s"] and no_ger["train_s"] == pytest.approx(1.0)

@@ -209,4 +209,4 @@ def save_whisper_text_lm(out_dir: Path, llm: LLMConfig) -> dict[str, Any]:
     model.save_pretrained(str(out_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(out_dir))
     return {"pretrained": "whisper_decoder", "source": str(whisper_dir(llm)),
-            "params": sum(p.numel() for p in model.parameters())}
+            "num_parameters": sum(p.numel() for p in model.parameters())}
