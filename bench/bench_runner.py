@@ -69,7 +69,7 @@ def _recipe(manifest: Path, kind: str = "fbank") -> Any:
             "ingest": {"source": str(manifest), "kind": "cuts"},
             "shards": {"cuts_per_shard": MODEL_CUTS_PER_SHARD},
             "stages": [{"type": "whisper", "name": "wsp", "config": {
-                "model": str(whisper_tiny_en_dir()), "backend": "ct2", "threads": 1}}],
+                "model": str(whisper_tiny_en_dir()), "backend": "ctranslate2", "threads": 1}}],
         })
     return recipe_from_dict({
         "ingest": {"source": str(manifest), "kind": "cuts"},
