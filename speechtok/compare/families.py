@@ -136,6 +136,11 @@ def _reuse_nbest(prior: Path, run: Path, sets: dict[str, Any]) -> None:
     sets["nbest.cache"] = str(cache)
 
 
+def _chosen_system(dev: Mapping[str, float]) -> str:
+    """The cascade system the comparison scores: rescoring or GER, whichever has the lower dev WER."""
+    return min((s for s in ("rescored_lm", "ger") if s in dev), key=lambda s: dev[s])
+
+
 def _scored_rows(run: Path, split: str) -> list[dict[str, Any]]:
     """The cascade's scored utterances of `split` ("dev" | "test"), one ``{id, reference, best}`` each
     (normalised reference and 1-best, HyPoradise's ``output`` and ``input1``): ``ger_<split>.jsonl``
@@ -205,8 +210,7 @@ class TextFamily:
         asr = ("Whisper tiny.en", "39 M params, trained elsewhere on 680 k h") if decoder == "whisper" else \
             ("PocketSphinx en-us", "CMU's continuous HMM + 3-gram LM, trained elsewhere")
         dev, test = res["results"]["dev"], res["results"]["test"]
-        systems = [s for s in ("rescored_lm", "ger") if s in dev]
-        best = min(systems, key=lambda s: dev[s])
+        best = _chosen_system(dev)
         dev_rows = _scored_rows(run, "dev")
         rows = dev_rows + _scored_rows(run, "test")
         ids = {r["id"] for r in rows}
@@ -276,7 +280,7 @@ class TextFamily:
         out: dict[str, Any] = {}
         res = json.loads((run / "results.json").read_text())
         dev, test = res["results"]["dev"], res["results"]["test"]
-        best = min((s for s in ("rescored_lm", "ger") if s in dev), key=lambda s: dev[s])
+        best = _chosen_system(dev)
         splits = json.loads((run / "splits.json").read_text()).get("speakers", {})
         for part in ("train", "dev", "test"):
             bad = sorted(set(splits.get(part, [])) - set(held.speakers(part)))
