@@ -34,3 +34,12 @@ class InputError(SpeechtokError):
         self.item = item
         self.reason = reason
         super().__init__(f"{item}: {reason}")
+
+
+def check_at_least(minimum: int, **values: float | None) -> None:
+    """Raises `ConfigError` for the first of `values` (``name=value``, in order; None passes)
+    below `minimum`: ``check_at_least(1, workers=2, threads=0)`` raises "`threads` must be >= 1,
+    but is 0 instead."."""
+    for name, value in values.items():
+        if value is not None and value < minimum:
+            raise ConfigError(name, value, f"must be >= {minimum}")

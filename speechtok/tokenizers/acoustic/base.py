@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
 from speechtok.tokenizers.acoustic.batching import run_bucketed
 from speechtok.tokenizers.acoustic.chunking import plan_chunks, stitch
 
@@ -172,10 +172,7 @@ def check_chunk_batch_limits(context_s: float, max_batch_samples: int,
     """The chunk-context and batch bounds every codec config shares (`ConfigError` names the field)."""
     if context_s < 0:
         raise ConfigError("context_s", context_s, "must be >= 0")
-    if max_batch_samples < 1:
-        raise ConfigError("max_batch_samples", max_batch_samples, "must be >= 1")
-    if max_batch_size is not None and max_batch_size < 1:
-        raise ConfigError("max_batch_size", max_batch_size, "must be >= 1")
+    check_at_least(1, max_batch_samples=max_batch_samples, max_batch_size=max_batch_size)
 
 
 def check_waves(waves: Sequence[np.ndarray], sr: int, expected_sr: int) -> list[np.ndarray]:
