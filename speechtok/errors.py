@@ -34,3 +34,13 @@ class InputError(SpeechtokError):
         self.item = item
         self.reason = reason
         super().__init__(f"{item}: {reason}")
+
+
+class BugError(SpeechtokError):
+    """A broken invariant inside speechtok; stops the run with its traceback.
+
+    Raised where speechtok's own code, not the input or the configuration, is at fault (a
+    writer used outside its `with` block, a model that returned fewer frames than its own
+    formula says). The failure policy counts it as a bug (`speechtok.failures.BUG`): never
+    quarantined, never retried; the CLI lets it through with its traceback.
+    """
