@@ -29,7 +29,7 @@ from speechtok import hub
 from speechtok.atomic import atomic_open
 from speechtok.compare.recipe import CompareRecipe, FamilySpec
 from speechtok.compare.split_proof import HeldOut, SplitProofError, check_ids, split_scores
-from speechtok.errors import ConfigError, InputError, SpeechtokError
+from speechtok.errors import BugError, ConfigError, InputError, SpeechtokError
 from speechtok.shards.index import ShardIndex
 from speechtok.shards.reader import ShardDataset
 from speechtok.trainers import cascade, latent, token
@@ -518,7 +518,8 @@ def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path, held: Held
         code = family.run(fam.recipe, run, sets)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         if code != 0:
-            raise RuntimeError(f"the {fam.name} trainer returned exit code {code}")
+            raise BugError(f"the {fam.name} trainer returned exit code {code}; it raises on failure, "
+                               "so a non-zero code breaks its contract")
         rec = family.read(run, recipe, wall)
         if held is not None:
             rec.update(family.prove_split(run, held))

@@ -49,7 +49,7 @@ from typing import Any
 
 from speechtok import atomic
 from speechtok.config import fingerprint_of, to_json
-from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.errors import BugError, ConfigError, SpeechtokError
 from speechtok.failures import BUG, DISK_FULL_ERRNOS, RetryPolicy
 from speechtok.faults import maybe_fault
 from speechtok.pipeline.executors import ShardExecutor, make_executor
@@ -226,7 +226,7 @@ class _Run:
             entry = ShardEntry.from_dict(written["entry"], source=f"worker result of shard {shard}")
             if entry.shard != shard or entry.group != stage.group() or \
                     entry.fingerprint != meta.fingerprint:
-                raise SpeechtokError(f"internal: a worker wrote {entry.group!r} shard "
+                raise BugError(f"a worker wrote {entry.group!r} shard "
                                      f"{entry.shard} ({entry.fingerprint}) for shard {shard} of "
                                      f"{stage.group()!r} ({meta.fingerprint})")
             publish_shard_tmp(self.out, str(written["tmp"]), entry, index=self.index_writer())

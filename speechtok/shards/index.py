@@ -105,11 +105,12 @@ class ShardEntry:
         """Parses an entry; raises `InputError` naming `source` when it is malformed."""
         try:
             entry = cls(**data)
-            if not (isinstance(entry.rows, int) and isinstance(entry.bytes, int)
-                    and isinstance(entry.shard, int) and isinstance(entry.sha256, str)):
-                raise TypeError("rows/bytes/shard must be int and sha256 a str")
-        except TypeError as exc:
+        except TypeError as exc:  # not a mapping, or missing / unknown keys
             raise InputError(source, f"malformed index entry ({exc})") from exc
+        if not (isinstance(entry.rows, int) and isinstance(entry.bytes, int)
+                and isinstance(entry.shard, int) and isinstance(entry.sha256, str)):
+            raise InputError(source, "malformed index entry (rows/bytes/shard must be int and sha256 a str, "
+                             f"but are {entry.rows!r}/{entry.bytes!r}/{entry.shard!r}/{entry.sha256!r})")
         if not is_group_name(entry.group) or entry.shard < 0:
             raise InputError(source, f"index entry with group {entry.group!r} shard "
                              f"{entry.shard!r}: not a valid group name and shard number")

@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.errors import BugError, ConfigError
 from speechtok.failures import BUG, EnvironmentFailure, classify, describe, with_retries
 from speechtok.pipeline.stage import C, Quarantine, StageBase, count_model_load
 from speechtok.pipeline.stages.audio import Result
@@ -70,7 +70,7 @@ def fill_feats(out: list[Result], slots: list[int], feats: list[Any], *, dtype: 
     for slot, f in zip(slots, feats, strict=True):
         row = out[slot]
         if not isinstance(row, dict):
-            raise SpeechtokError(f"internal: slot {slot} is not a row")
+            raise BugError(f"slot {slot} is not a row")
         cid = str(row["id"])
         if isinstance(f, BaseException):
             out[slot] = Quarantine(id=cid, reason="model_error", detail=describe(f))

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.errors import BugError, ConfigError
 from speechtok.failures import describe
 from speechtok.pipeline.stage import CutItem, Quarantine
 from speechtok.pipeline.stages.audio import Result, load_waves
@@ -157,7 +157,7 @@ class CodecStage(ModelStageBase[CodecStageConfig]):
         for slot, c in zip(slots, codes, strict=True):
             row = out[slot]
             if not isinstance(row, dict):
-                raise SpeechtokError(f"internal: slot {slot} is not a row")
+                raise BugError(f"slot {slot} is not a row")
             if isinstance(c, BaseException):
                 out[slot] = Quarantine(id=str(row["id"]), reason="model_error", detail=describe(c))
                 continue
