@@ -27,8 +27,8 @@ from speechtok.errors import ConfigError, InputError
 from speechtok.models.checkpoint import latest_checkpoint, load_model_tensors
 from speechtok.models.encoder import EncoderConfig, build_encoder, ctc_greedy, ctc_loss
 from speechtok.shards.reader import ShardDataset
-from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_2d, report_skipped
-from speechtok.trainers.hyps import score_hyps, write_hyps
+from speechtok.trainers.data import BatchingConfig, BatchLoader, ConcatItems, pad_2d, report_skipped
+from speechtok.trainers.hyps import score_hyps, test_set_report, write_hyps
 from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
 from speechtok.trainers.latent.decode import DecodeRow, decode_records, shard_rows
 from speechtok.trainers.latent.model import SpeechBatch, SpeechLLM
@@ -98,26 +98,11 @@ class _Rows:
                          reference=target_text(row, self.target) or None)
 
 
-class _ConcatRows:
+class _ConcatRows(ConcatItems):
     """Several `_Rows` read as one (the dev set and the tokenizer texts of a mix)."""
 
-    def __init__(self, parts: list[_Rows]) -> None:
-        self.parts = parts
-        self.offsets = np.cumsum([0, *[len(p) for p in parts]])
-
-    def __len__(self) -> int:
-        return int(self.offsets[-1])
-
-    def _at(self, i: int) -> tuple[_Rows, int]:
-        k = int(np.searchsorted(self.offsets, int(i), side="right")) - 1
-        return self.parts[k], int(i) - int(self.offsets[k])
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, str]:
-        part, j = self._at(i)
-        return part[j]
-
     def decode_row(self, i: int) -> DecodeRow:
-        part, j = self._at(i)
+        part, j = self.locate(i)
         return part.decode_row(j)
 
 
@@ -323,6 +308,4 @@ def score_test_set(model: Any, data_cfg: LatentDataConfig, decode: Any, out: Pat
     check_run_data(test, [data_cfg.feats], trained_on=data_cfg.shards)
     rows = shard_rows(test, data_cfg.feats, data_cfg.target)
     records = decode_records(model, rows, decode, max_new_tokens=max_new_tokens, allowed=allowed)
-    write_hyps(out / "test_hyps.jsonl", records)
-    scored = score_hyps(records)
-    return {"test.wer": scored["wer"], "test.cer": scored["cer"], "test.utts": len(records), "test.shards": test}
+    return test_set_report(out / "test_hyps.jsonl", records, test)
