@@ -16,7 +16,7 @@ Whisper's pretrained decoder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,6 +213,21 @@ def special_ids(tokenizer: Any, where: str, need: str) -> tuple[int, int, int]:
 def count_trainable(model: nn.Module) -> int:
     """Number of parameters with `requires_grad`."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def text_codec(tokenizer: Any) -> tuple[Callable[[str], list[int]], Callable[[list[int]], str]]:
+    """(encode, decode) of a Hugging Face `tokenizer`: text -> ids without special tokens, and ids ->
+    text without special tokens (ids the tokenizer does not have, e.g. speech rows, are skipped)."""
+    size = len(tokenizer)
+
+    def encode(text: str) -> list[int]:
+        ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids
+
+    def decode(ids: list[int]) -> str:
+        return str(tokenizer.decode([i for i in ids if 0 <= i < size], skip_special_tokens=True))
+
+    return encode, decode
 
 
 def decode_text(tokenizer: Any, ids: list[int]) -> str:

@@ -38,13 +38,7 @@ from speechtok.trainers.cascade.data import read_kaldi_dir, split_name_source
 from speechtok.trainers.cascade.decode import decode_nbest
 from speechtok.trainers.cascade.hyporadise import PROMPTS, hp_record, write_hyporadise
 from speechtok.trainers.cascade.recipe import CascadeRecipe, load_recipe
-from speechtok.trainers.cascade.rescoring import (
-    RescoreConfig,
-    grid_search,
-    plot_wer_vs_lambda,
-    rescore,
-    wer_curve,
-)
+from speechtok.trainers.cascade.rescoring import RescoreConfig, grid_search, plot_wer_vs_lambda, rescore, wer_curve
 from speechtok.trainers.metrics import normalize_text, oracle_wer, wer
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from speechtok.trainers.hyps import hyp_record
 from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
 from speechtok.trainers.latent.model import SpeechLLM
 from speechtok.trainers.latent.options import LatentOptions, target_text
-from speechtok.trainers.llm import LLMConfig, build_llm
+from speechtok.trainers.llm import LLMConfig, build_llm, text_codec
 
 #: rows per encoder/adapter call (the LLM decodes one row at a time)
 DECODE_BATCH = 16
@@ -131,12 +131,8 @@ def load_latent_run(run_dir: str | Path, in_dim: int, *, device: str = "cpu") ->
                       speech_into=opts.speech_into)
     load_model_tensors(model, ckpt / "model.safetensors")
     model.to(device).eval()
-
-    def decode(ids: list[int]) -> str:
-        return str(tokenizer.decode([i for i in ids if 0 <= i < text_size], skip_special_tokens=True))
-
-    return LatentRun(run_dir=run, model=model, decode=decode, allowed=torch.ones(text_size, dtype=torch.bool),
-                     recipe=rec)
+    return LatentRun(run_dir=run, model=model, decode=text_codec(tokenizer)[1],
+                     allowed=torch.ones(text_size, dtype=torch.bool), recipe=rec)
 
 
 def shard_rows(shards: str | Path, feats: str, target: str = "text", *,

@@ -39,6 +39,7 @@ from speechtok.trainers.llm import (
     build_llm,
     count_trainable,
     load_tokenizer,
+    text_codec,
     whisper_dir,
 )
 from speechtok.trainers.loop import LoopConfig, train
@@ -186,20 +187,13 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     tokenizer = load_tokenizer(llm_cfg, (train_rows[i][1] for i in range(len(train_rows))))
     tokenizer.save_pretrained(str(out / "tokenizer"))
     text_size = len(tokenizer)
-
-    def encode(text: str) -> list[int]:
-        ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
-        return ids
-
+    encode, decode = text_codec(tokenizer)
     # the encoder's CTC head (stage 1, CTC compression) spells characters: the LM's own tokenizer
     # unless that is Whisper's 51,864-token BPE, which a CTC head trained here cannot cover
     ctc_tok = tokenizer if llm_cfg.kind == "llama" else build_char_tokenizer(
         train_rows[i][1] for i in range(len(train_rows)))
     ctc_size = len(ctc_tok)
-
-    def ctc_encode(text: str) -> list[int]:
-        ids: list[int] = ctc_tok(text, add_special_tokens=False)["input_ids"]
-        return ids
+    ctc_encode, _ = text_codec(ctc_tok)
 
     def collate(items: list[tuple[np.ndarray, str]]) -> SpeechBatch:
         feats, lengths = pad_2d([f for f, _ in items])
@@ -214,9 +208,6 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     encoder = build_encoder(enc_cfg, in_dim, ctc_size + 1)
     report: dict[str, Any] = {"adapter": to_json(ad_cfg), "train_utts": len(train_rows), "dev_utts": len(dev_rows)}
     dev_batch = collate([dev_rows[i] for i in range(min(len(dev_rows), opts.eval_utts))])
-
-    def decode(ids: list[int]) -> str:
-        return str(tokenizer.decode([i for i in ids if 0 <= i < text_size], skip_special_tokens=True))
 
     # ---- stage 1: encoder + CTC
     if opts.encoder_from:

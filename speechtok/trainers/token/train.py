@@ -32,7 +32,7 @@ from speechtok.tokenizers.units import dedup
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import BatchingConfig, BatchLoader
 from speechtok.trainers.hyps import score_hyps, test_set_report, write_hyps
-from speechtok.trainers.llm import LLMConfig, build_llm, causal_lm_loss, count_trainable, load_tokenizer
+from speechtok.trainers.llm import LLMConfig, build_llm, causal_lm_loss, count_trainable, load_tokenizer, text_codec
 from speechtok.trainers.loop import LoopConfig, train
 from speechtok.trainers.mixing import MixLoader, parse_sources
 from speechtok.trainers.run_data import check_run_data
@@ -44,18 +44,8 @@ from speechtok.trainers.token.dataset import (
     split_utterances,
 )
 from speechtok.trainers.token.decode import asr_records, shard_utterances
-from speechtok.trainers.token.evaluate import (
-    perplexity_by_kind,
-    tts_eval,
-    unigram_perplexity,
-)
-from speechtok.trainers.token.recipe import (
-    SplitConfig,
-    TokenDataConfig,
-    TokenEvalConfig,
-    dump_json,
-    load_recipe_dict,
-)
+from speechtok.trainers.token.evaluate import perplexity_by_kind, tts_eval, unigram_perplexity
+from speechtok.trainers.token.recipe import SplitConfig, TokenDataConfig, TokenEvalConfig, dump_json, load_recipe_dict
 
 #: The sections of a token recipe and their config classes (what `--set` may name).
 SCHEMA: dict[str, type] = {"data": TokenDataConfig, "llm": LLMConfig, "batching": BatchingConfig,
@@ -102,13 +92,7 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     spec.save(out)
     tokenizer.save_pretrained(str(out / "tokenizer"))
 
-    def encode(text: str) -> list[int]:
-        ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
-        return ids
-
-    def decode(ids: list[int]) -> str:
-        return str(tokenizer.decode(ids, skip_special_tokens=True))
-
+    encode, decode = text_codec(tokenizer)  # generation never leaves the tokenizer's ids (`allowed_ids`)
     train_sets = [SequenceSet(tr, data_cfg.tasks, spec, data_cfg, encode, seed=loop_cfg.seed + 1000 * i)
                   for i, tr in enumerate(train_parts)]
     dev_set = SequenceSet(dev_utts, data_cfg.tasks, spec, data_cfg, encode, seed=loop_cfg.seed + 1)
