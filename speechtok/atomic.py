@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from speechtok.errors import InputError
+from speechtok.errors import BugError, InputError
 
 
 def fsync_dir(path: str | Path) -> None:
@@ -55,7 +55,7 @@ def atomic_open(path: str | Path, mode: str = "wb", *, encoding: str | None = No
     On an exception the temporary file is removed and `path` is untouched.
     """
     if mode not in ("w", "wb", "wt"):
-        raise ValueError(f"`mode` must be 'w', 'wt' or 'wb', but is {mode!r} instead.")
+        raise BugError(f"`mode` must be 'w', 'wt' or 'wb', but is {mode!r} instead.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)

@@ -20,7 +20,7 @@ from speechtok.commands import (
     units,
     verify,
 )
-from speechtok.errors import SpeechtokError
+from speechtok.errors import BugError, SpeechtokError
 
 #: Subcommand modules, in the order `--help` lists them; each has `register(subparsers)`.
 COMMANDS = (ingest, run, inspect, verify, export, units, tokenizers, train, transcribe, compare, demo)
@@ -52,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     hub.configure_from_args(args)  # offline unless this command took --allow-download
     try:
         return int(args.func(args))
+    except BugError:
+        raise  # a broken invariant: the traceback is the report
     except SpeechtokError as exc:
         print(f"speechtok {args.command}: error: {exc}", file=sys.stderr)
         return 1

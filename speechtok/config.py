@@ -6,7 +6,8 @@ The steps, the same for ``speechtok run``, ``train`` and ``compare``:
 
 1. `parse_sets`: ``--set KEY=VALUE`` items -> ``{KEY: value}``; a value is read as one YAML
    scalar (``100`` int, ``0.5`` float, ``true`` bool, ``[a, b]`` list, ``null`` None, anything
-   that is not valid YAML stays text).
+   that is not valid YAML stays text; ``3e-4``, text to YAML 1.1, becomes a number in `build`
+   where the field is a number).
 2. `apply_sets`: dotted keys onto the raw recipe, checked against the recipe's schema (its tree
    of config dataclasses). A key that names no setting is a `ConfigError` naming the key and the
    valid keys at that level; an opaque map (``families.text.set``, a stage's ``features``)
@@ -48,6 +49,10 @@ LEAF = "leaf"
 OPAQUE = "opaque"
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+#: A number in exponent form that YAML 1.1 (PyYAML) leaves as text: ``3e-4``, ``1E5``,
+#: ``-2e+3``, ``1.5e3`` (it reads only ``1.5e+3``, with a dot and a signed exponent, as a float).
+_EXPONENT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
 
 
 def parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
@@ -199,6 +204,10 @@ def typed(value: Any, hint: Any, where: str) -> Any:
     """`value` as the type `hint` (what `build` does to each field): config dataclasses built
     from mappings, lists -> tuples, str -> `Path`, ints / floats / bools / strings checked.
 
+    A number in exponent form that YAML 1.1 reads as text (``3e-4``, ``1E5``, ``-2e+3``) is a
+    float for a float field and an int for an int field when it is whole (``1e3`` -> 1000;
+    ``1e-3`` is refused); a string field keeps the text.
+
     Raises:
         ConfigError: `value` cannot be a `hint` (named by `where`).
     """
@@ -225,9 +234,16 @@ def typed(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(where, value, "must be true or false")
     elif hint is int:
+        if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+            number = float(value)
+            if not number.is_integer():
+                raise ConfigError(where, value, "must be an integer (a number in exponent form must be whole)")
+            value = int(number)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(where, value, "must be an integer")
     elif hint is float:
+        if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(where, value, "must be a number")
     elif hint is str:

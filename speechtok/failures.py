@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from speechtok.errors import ConfigError, InputError, SpeechtokError
+from speechtok.errors import BugError, ConfigError, InputError, SpeechtokError
 
 BAD_INPUT = "bad_input"
 ENVIRONMENT = "environment"
@@ -171,7 +171,7 @@ def with_retries(fn: Callable[[], T], *, item: str, retry: RetryPolicy | None = 
                 raise EnvironmentFailure(item, describe(exc), pol.attempts) from exc
             if delays[attempt] > 0:
                 time.sleep(delays[attempt])
-    raise AssertionError("unreachable")  # pragma: no cover
+    raise BugError("with_retries: the retry loop ended without a result")  # pragma: no cover
 
 
 def probe_readable(path: str) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 from speechtok.cli import main
 from speechtok.compare.recipe import load_compare_recipe
@@ -86,6 +87,32 @@ def test_build_types_validates_and_round_trips() -> None:
     with pytest.raises(ConfigError, match="outer has no `pth`"):
         build(_Outer, {"path": "/d", "pth": "/e"}, "outer")
     assert fingerprint_of({"a": 1, "b": [1]}) == fingerprint_of({"b": [1], "a": 1})
+
+
+@pytest.mark.parametrize("text, value", [("3e-4", 3e-4), ("1E5", 1e5), ("-2e+3", -2e3), ("1.5e3", 1500.0),
+                                         ("+.5e1", 5.0)])
+def test_exponent_numbers_are_floats_for_float_fields(text: str, value: float) -> None:
+    assert parse_sets([f"inner.rate={text}"]) == {"inner.rate": text}  # YAML 1.1 reads it as text
+    rate = build(_Outer, apply_sets({"path": "/d"}, parse_sets([f"inner.rate={text}"]), _Outer), "o").inner.rate
+    assert isinstance(rate, float) and rate == value
+    from_file = build(_Outer, yaml.safe_load(f"path: /d\ninner: {{rate: {text}}}\n"), "o")
+    assert from_file.inner.rate == value  # a recipe file reads the same as --set
+
+
+def test_exponent_numbers_for_int_and_str_fields() -> None:
+    assert build(_Inner, {"n": "1e3"}, "inner").n == 1000 and isinstance(build(_Inner, {"n": "1E3"}, "i").n, int)
+    with pytest.raises(ConfigError, match=re.escape("`inner.n` must be an integer (a number in exponent form "
+                                                    "must be whole), but is '1e-3' instead.")):
+        build(_Inner, {"n": "1e-3"}, "inner")
+    assert build(_Inner, {"names": ["1e3"]}, "inner").names == ("1e3",)  # text where the field is text
+    with pytest.raises(ConfigError, match="must be a number"):
+        build(_Inner, {"rate": "3e-4x"}, "inner")
+
+
+def test_set_train_lr_in_exponent_form() -> None:
+    raw = load_recipe_dict(TOKEN, parse_sets(["train.lr=3e-4", "train.max_steps=2e2"]), TOKEN_SCHEMA)
+    loop = build(LoopConfig, raw["train"], "train")
+    assert loop.lr == 3e-4 and loop.max_steps == 200 and isinstance(loop.max_steps, int)
 
 
 def test_expand_has_one_placeholder_syntax() -> None:

@@ -4,6 +4,7 @@ module imports another in a circle (module-level and function-level imports alik
 from __future__ import annotations
 
 import ast
+import builtins
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,55 @@ def test_upward_import_is_caught(layer: str, line: str, tmp_path: Path) -> None:
     src.write_text(line + "\n")
     deps = imports_of(src, set(modules()))
     assert any(LEVEL[layer_of(d)] > LEVEL[layer] for d in deps)
+
+
+#: Builtin exceptions the package may raise, each for a reason the project's types cannot serve.
+BUILTIN_RAISES_ALLOWED = {
+    ("*", "NotImplementedError"): "an abstract method, or a stage without that step",
+    ("speechtok/__main__.py", "SystemExit"): "the exit code of `python -m speechtok`",
+    ("speechtok/shards/reader.py", "IndexError"): "ShardDataset[i] out of range: the sequence protocol",
+    ("speechtok/faults.py", "OSError"): "fault injection imitates the operating system's error",
+}
+BUILTIN_EXCEPTIONS = {name for name, obj in vars(builtins).items()
+                      if isinstance(obj, type) and issubclass(obj, BaseException)}
+
+
+def builtin_raises(path: Path, rel: str) -> list[str]:
+    """``"rel:line: Name"`` for each ``raise Name(...)`` / ``raise Name`` of a builtin exception in
+    `path` that `BUILTIN_RAISES_ALLOWED` does not allow."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.Raise) or node.exc is None:
+            continue
+        target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+        name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)
+        if isinstance(target, ast.Attribute) and not (isinstance(target.value, ast.Name)
+                                                      and target.value.id == "builtins"):
+            continue  # `raise exc.with_traceback(...)`, `raise errors.X(...)`: not a builtin
+        if name in BUILTIN_EXCEPTIONS and ("*", name) not in BUILTIN_RAISES_ALLOWED \
+                and (rel, name) not in BUILTIN_RAISES_ALLOWED:
+            out.append(f"{rel}:{node.lineno}: {name}")
+    return out
+
+
+def test_only_the_project_error_types_are_raised() -> None:
+    """Errors say what they are: bad input (`InputError`), bad configuration (`ConfigError`), a
+    broken invariant (`BugError`)... never a bare `ValueError`/`RuntimeError`/`TypeError`."""
+    found = [hit for p in sorted(PKG.rglob("*.py"))
+             for hit in builtin_raises(p, p.relative_to(PKG.parent).as_posix())]
+    assert not found, "raise of a builtin exception; use speechtok.errors instead:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("line, caught", [
+    ("raise ValueError('x')", True),
+    ("raise RuntimeError", True),
+    ("raise builtins.KeyError(k)", True),
+    ("raise NotImplementedError", False),
+    ("raise ConfigError('k', 1, 'must be 2')", False),
+    ("raise errors.InputError('a', 'b')", False),
+    ("raise", False),
+])
+def test_builtin_raise_is_caught(line: str, caught: bool, tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text(f"def f(k):\n    {line}\n")
+    assert bool(builtin_raises(src, "speechtok/m.py")) == caught

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import BugError, ConfigError, InputError
 from speechtok.features.batching import chunk_spans, exact_length_buckets, padded_buckets
 from speechtok.features.checksum import model_checksum
 from speechtok.features.ssl_fairseq2 import Fairseq2SSLEncoder
@@ -328,7 +328,7 @@ class SSLFeatureExtractor:
                 it = items[j]
                 t = self.num_frames(lengths[j])
                 if it.keep.stop > t:
-                    raise RuntimeError(f"chunk of {lengths[j]} samples gave {t} frames < {it.keep.stop}")
+                    raise BugError(f"chunk of {lengths[j]} samples gave {t} frames < {it.keep.stop}")
                 it.frames.append({k: v[row, :t][it.keep].float().cpu() for k, v in feats.items()})
         out_dtype = np.float16 if self.cfg.dtype == "float16" else np.float32
         result: dict[int, list[np.ndarray]] = {k: [] for k in self.cfg.layers}
@@ -343,7 +343,7 @@ class SSLFeatureExtractor:
                     continue
                 arr = torch.cat([p.frames[0][k] for p in parts]).numpy().astype(out_dtype)
                 if arr.shape[0] != t:
-                    raise RuntimeError(f"signal {i}: stitched {arr.shape[0]} frames, expected {t}")
+                    raise BugError(f"signal {i}: stitched {arr.shape[0]} frames, expected {t}")
                 result[k].append(arr)
         return result
 

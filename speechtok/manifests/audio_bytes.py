@@ -17,6 +17,7 @@ from pathlib import Path
 import soundfile as sf
 
 from speechtok import atomic
+from speechtok.errors import BugError
 from speechtok.manifests.audio_check import AudioCheckConfig, AudioInfo, check_audio
 from speechtok.manifests.items import SourceItem
 from speechtok.manifests.quarantine import Problem
@@ -28,7 +29,8 @@ _PCM16 = frozenset({"PCM_16", "PCM_S8", "PCM_U8", "PCM_8", "ALAW", "ULAW"})
 def check_audio_bytes(item: SourceItem, cfg: AudioCheckConfig) -> AudioInfo | Problem:
     """`check_audio` of `item.data` (encoded audio bytes); names the item, not the temp file."""
     if item.data is None:
-        raise ValueError(f"item {item.recording_id} carries no audio bytes")
+        raise BugError(f"check_audio_bytes: item {item.recording_id!r} carries no audio bytes; "
+                       "check its file with `check_audio` instead")
     suffix = Path(str(item.path)).suffix if Path(str(item.path)).suffix.isascii() else ""
     fd, tmp = tempfile.mkstemp(prefix="speechtok-audio-", suffix=suffix)
     try:

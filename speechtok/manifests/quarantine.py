@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import IO
 
 from speechtok.atomic import fsync_dir
+from speechtok.errors import BugError
 
 #: Stable reason codes and what each means. Flags (kept items) are in `FLAGS`.
 REASONS: dict[str, str] = {
@@ -107,7 +108,7 @@ class QuarantineWriter:
 
     def write(self, problem: Problem) -> None:
         if self._fh is None:
-            raise RuntimeError("QuarantineWriter.write() called outside its `with` block")
+            raise BugError("QuarantineWriter.write() called outside its `with` block")
         self._fh.write(json.dumps(problem.to_dict(), ensure_ascii=False) + "\n")
         self.counts[problem.reason] += 1
 
@@ -132,7 +133,7 @@ class QuarantineWriter:
     def commit(self) -> None:
         """Renames the finished temporary file over `path` (atomic; the directory fsynced)."""
         if not self._ready:
-            raise RuntimeError("QuarantineWriter.commit() before a clean exit of its `with` block")
+            raise BugError("QuarantineWriter.commit() before a clean exit of its `with` block")
         os.replace(self.tmp_path, self.path)
         fsync_dir(self.path.parent)
         self._ready = False

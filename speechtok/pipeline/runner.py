@@ -47,8 +47,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from speechtok import atomic
 from speechtok.config import fingerprint_of, to_json
-from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.errors import BugError, ConfigError, SpeechtokError
 from speechtok.failures import BUG, DISK_FULL_ERRNOS, RetryPolicy
 from speechtok.faults import maybe_fault
 from speechtok.pipeline.executors import ShardExecutor, make_executor
@@ -63,7 +64,7 @@ from speechtok.pipeline.lock import RunLock
 from speechtok.pipeline.plan import bytes_per_second
 from speechtok.pipeline.recipe import Recipe
 from speechtok.pipeline.report import Progress, RunReport, StageStats
-from speechtok.pipeline.run_files import clean_own_tmp, clean_tmp, cpu_s, write_json
+from speechtok.pipeline.run_files import clean_own_tmp, clean_tmp, cpu_s
 from speechtok.pipeline.stage import StageBase
 from speechtok.pipeline.stage_types import build_stage
 from speechtok.pipeline.stages.cuts import CutsConfig, CutsStage, cut_row
@@ -218,17 +219,14 @@ class _Run:
             maybe_fault("before_commit")
         qfile = self.out / "quarantine.d" / f"{stage.group()}.{shard:05d}.jsonl"
         if quarantine:
-            qfile.parent.mkdir(parents=True, exist_ok=True)
-            tmp = qfile.with_name(f".{qfile.name}.{os.getpid()}.tmp")
-            tmp.write_text("".join(json.dumps(q, sort_keys=True) + "\n" for q in quarantine))
-            os.replace(tmp, qfile)
+            atomic.write_text(qfile, "".join(json.dumps(q, sort_keys=True) + "\n" for q in quarantine))
         else:
             qfile.unlink(missing_ok=True)
         if written is not None:
             entry = ShardEntry.from_dict(written["entry"], source=f"worker result of shard {shard}")
             if entry.shard != shard or entry.group != stage.group() or \
                     entry.fingerprint != meta.fingerprint:
-                raise SpeechtokError(f"internal: a worker wrote {entry.group!r} shard "
+                raise BugError(f"a worker wrote {entry.group!r} shard "
                                      f"{entry.shard} ({entry.fingerprint}) for shard {shard} of "
                                      f"{stage.group()!r} ({meta.fingerprint})")
             publish_shard_tmp(self.out, str(written["tmp"]), entry, index=self.index_writer())
@@ -276,7 +274,7 @@ class _Run:
                 "num_cuts": int(sum(n for n, _ in plan_shards)),
                 "audio_s": round(sum(s for _, s in plan_shards), 3), "cuts_fingerprint": fp,
                 "shards": plan_shards}
-        write_json(self.out / "plan.json", plan)
+        atomic.write_json(self.out / "plan.json", plan)
         self.report.plan = {k: v for k, v in plan.items() if k != "shards"}
         self.report.stages.append(stats)
         return fp
@@ -481,10 +479,7 @@ class _Run:
         per_file.sort(key=lambda x: (order.get(str(x[0][0].get("stage")) if x[0] else "", 99), x[1]))
         for lines, _ in per_file:
             items.extend(lines)
-        path = self.out / "quarantine.jsonl"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text("".join(json.dumps(q, sort_keys=True) + "\n" for q in items))
-        os.replace(tmp, path)
+        atomic.write_text(self.out / "quarantine.jsonl", "".join(json.dumps(q, sort_keys=True) + "\n" for q in items))
         self.report.quarantine = items
 
 

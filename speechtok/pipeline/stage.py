@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 from speechtok.config import fingerprint_of, to_json
+from speechtok.errors import BugError
 
 
 class CutItem:
@@ -41,7 +42,7 @@ class CutItem:
                  duration: float | None = None,
                  upstream: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         if cut is None and cut_json is None:
-            raise ValueError("CutItem needs `cut` or `cut_json`")
+            raise BugError(f"CutItem {id!r} needs `cut` or `cut_json`, but got neither")
         self._cut = cut
         self._cut_json = cut_json
         self.id = str(id if id is not None else cut.id)

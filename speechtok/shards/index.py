@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from speechtok.atomic import fsync_dir
 from speechtok.errors import InputError
 from speechtok.faults import maybe_fault
 from speechtok.shards.names import is_group_name
@@ -104,11 +105,12 @@ class ShardEntry:
         """Parses an entry; raises `InputError` naming `source` when it is malformed."""
         try:
             entry = cls(**data)
-            if not (isinstance(entry.rows, int) and isinstance(entry.bytes, int)
-                    and isinstance(entry.shard, int) and isinstance(entry.sha256, str)):
-                raise TypeError("rows/bytes/shard must be int and sha256 a str")
-        except TypeError as exc:
+        except TypeError as exc:  # not a mapping, or missing / unknown keys
             raise InputError(source, f"malformed index entry ({exc})") from exc
+        if not (isinstance(entry.rows, int) and isinstance(entry.bytes, int)
+                and isinstance(entry.shard, int) and isinstance(entry.sha256, str)):
+            raise InputError(source, "malformed index entry (rows/bytes/shard must be int and sha256 a str, "
+                             f"but are {entry.rows!r}/{entry.bytes!r}/{entry.shard!r}/{entry.sha256!r})")
         if not is_group_name(entry.group) or entry.shard < 0:
             raise InputError(source, f"index entry with group {entry.group!r} shard "
                              f"{entry.shard!r}: not a valid group name and shard number")
@@ -119,14 +121,6 @@ class ShardEntry:
                              f"'..', not absolute). The index is corrupt or was edited: delete "
                              f"the entry (or the whole output) and rerun")
         return entry
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _json_text(data: Any) -> str:
@@ -144,7 +138,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
         os.fsync(f.fileno())
     maybe_fault("mid_index_update")  # crash tests: tmp JSON written, not renamed
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 @contextlib.contextmanager
@@ -394,7 +388,7 @@ class IndexWriter:
             p = entry_path(self.out, group, shard)
             if p.exists():
                 p.unlink()
-                _fsync_dir(p.parent)
+                fsync_dir(p.parent)
         old = self.index._entries.pop(key, None)
         if old is not None:
             self._drop_unused_fingerprint(old)

@@ -124,10 +124,10 @@ class GroupMeta:
         try:
             data = json.loads(text)
             if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
+                raise InputError(source, f"corrupt speechtok schema metadata (not a JSON object: {data!r:.80})")
             version = data.pop("schema_version", None)
             if not isinstance(version, int) or version < 1:
-                raise ValueError(f"bad schema_version {version!r}")
+                raise InputError(source, f"corrupt speechtok schema metadata (bad schema_version {version!r})")
             if version > SCHEMA_VERSION:
                 raise InputError(
                     source,

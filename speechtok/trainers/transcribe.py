@@ -118,10 +118,9 @@ def cascade_utterances(data: Path) -> list[Any]:
 def _cascade(run: Path, data: Path, split: str | None, device: str) -> list[dict[str, Any]]:
     from speechtok.manifests.splits import split_of
     from speechtok.trainers.cascade.decode import decode_nbest
-    from speechtok.trainers.cascade.recipe import recipe_from_dict
+    from speechtok.trainers.cascade.recipe import read_run_recipe
 
-    raw = json.loads((run / "recipe.resolved.json").read_text())
-    recipe = recipe_from_dict(raw)
+    recipe = read_run_recipe(run / "recipe.resolved.json")  # also a run from before the config layer
     res = json.loads((run / "results.json").read_text())
     best = chosen_system(res["results"]["dev"], str(run / "results.json"))
     utts = cascade_utterances(data)

@@ -25,6 +25,7 @@ and ``seed`` are those of ``text_lm.train`` and ``ger.train`` unless they set th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -138,6 +139,72 @@ def recipe_from_dict(raw: dict[str, Any]) -> CascadeRecipe:
 
     return replace(recipe, text_lm=replace(recipe.text_lm, train=top("text_lm")),
                    ger=replace(recipe.ger, train=top("ger")))
+
+
+#: Keys of the ``text_lm:`` and ``ger:`` sections of cascade recipes written before the config layer
+#: (CHANGELOG, 2026-12-06 "stop 23") -> the keys that replaced them, within the same section. Every old
+#: key has a new one; an old ``learning_rate`` also brings its old decay floor, ``train.min_lr = lr / 10``.
+_OLD_TRAIN_KEYS = {"steps": "train.max_steps", "learning_rate": "train.lr", "warmup_steps": "train.warmup_steps",
+                   "weight_decay": "train.weight_decay", "seed": "train.seed", "device": "train.device",
+                   "batch_size": "batching.max_batch"}
+OLD_KEYS: dict[str, dict[str, str]] = {
+    "text_lm": {"kind": "llm.kind", "hidden_size": "llm.hidden_size", "num_layers": "llm.num_layers",
+                "num_heads": "llm.num_heads", "intermediate_size": "llm.intermediate_size",
+                "max_length": "llm.max_positions", **_OLD_TRAIN_KEYS},
+    "ger": {"base_model": "llm.path", "mode": "llm.mode", "lora_r": "llm.lora_r", "lora_alpha": "llm.lora_alpha",
+            "lora_dropout": "llm.lora_dropout", **_OLD_TRAIN_KEYS},
+}
+
+
+def upgrade_old_keys(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """`raw` (a cascade recipe mapping) with the old keys of `OLD_KEYS` moved to their new places.
+
+    ``{"ger": {"steps": 5, "mode": "lora"}}`` -> ``{"ger": {"train": {"max_steps": 5}, "llm": {"mode":
+    "lora"}}}``; a recipe with only new keys comes back equal. `where` names the recipe in errors.
+
+    Raises:
+        ConfigError: an old key and the key that replaced it are both given with different values, or
+            the new key's section is not a mapping.
+    """
+    out = dict(raw)
+    for section, table in OLD_KEYS.items():
+        given = out.get(section)
+        if not isinstance(given, Mapping) or not set(given) & set(table):
+            continue
+        new = {k: dict(v) if isinstance(v, Mapping) else v for k, v in given.items() if k not in table}
+        for key, target in table.items():
+            if key not in given:
+                continue
+            head, leaf = target.split(".")
+            node = new.setdefault(head, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{section}.{head}", node, f"must be a mapping in {where} (old key "
+                                  f"`{section}.{key}` moves into it as `{section}.{target}`)")
+            if leaf in node and node[leaf] != given[key]:
+                raise ConfigError(f"{section}.{key}", given[key], f"must agree with `{section}.{target}`="
+                                  f"{node[leaf]!r}, the key that replaced it, in {where} (give only one)")
+            node[leaf] = given[key]
+        lr = given.get("learning_rate")
+        if isinstance(lr, int | float) and not isinstance(lr, bool) and "min_lr" not in new["train"]:
+            new["train"]["min_lr"] = lr / 10  # the old loop decayed to lr / 10
+        out[section] = new
+    return out
+
+
+def read_run_recipe(path: Path) -> CascadeRecipe:
+    """The recipe a cascade run recorded (``RUN/recipe.resolved.json``), also when the run was written
+    before the config layer (old keys upgraded by `upgrade_old_keys`).
+
+    Raises:
+        InputError: `path` is missing or not a JSON mapping. ConfigError: as `recipe_from_dict`.
+    """
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(str(path), f"cannot be read as the run's recipe ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise InputError(str(path), f"must be a JSON mapping of recipe sections, but is {type(raw).__name__}")
+    return recipe_from_dict(upgrade_old_keys(raw, str(path)))
 
 
 def load_recipe(path: Path, sets: Mapping[str, Any] | None = None) -> tuple[CascadeRecipe, dict[str, Any]]:

@@ -100,17 +100,24 @@ class SpeechLLM(nn.Module):
 
     def _splice(self, y: torch.Tensor, yl: torch.Tensor,
                 targets: list[torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Builds right-padded `inputs_embeds (B, L, H)`, `attention_mask (B, L)`, `labels (B, L)`."""
-        pre, suf = self._embed(self.prefix), self._embed(self.suffix)
+        """Builds right-padded `inputs_embeds (B, L, H)`, `attention_mask (B, L)`, `labels (B, L)`.
+
+        Every id of the batch (prompt, targets + eos) goes through the embedding table in one call:
+        each call's backward is a dense gradient of the whole table (51,864 x 384 for Whisper's
+        decoder), so one call per row made the backward pass several times slower than the forward."""
+        eos = torch.tensor([self.eos_id], device=y.device)
+        tgts = [] if targets is None else [torch.cat([t.to(y.device), eos]) for t in targets]
+        ids = torch.cat([self.prefix, self.suffix, *tgts])
+        table = self._embed(ids).split([self.prefix.shape[0], self.suffix.shape[0], *(t.shape[0] for t in tgts)])
+        pre, suf, tgt_emb = table[0], table[1], table[2:]
         rows, labels = [], []
         for b in range(y.shape[0]):
             speech = y[b, : int(yl[b])] if self.speech_into == "prefix" else y[b, :0]
             parts = [pre, speech, suf]
             lab = [torch.full((pre.shape[0] + speech.shape[0] + suf.shape[0],), -100, device=y.device)]
-            if targets is not None:
-                tgt = torch.cat([targets[b].to(y.device), torch.tensor([self.eos_id], device=y.device)])
-                parts.append(self._embed(tgt))
-                lab.append(tgt)
+            if tgts:
+                parts.append(tgt_emb[b])
+                lab.append(tgts[b])
             rows.append(torch.cat(parts))
             labels.append(torch.cat(lab))
         n = max(r.shape[0] for r in rows)

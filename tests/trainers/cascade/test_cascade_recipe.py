@@ -14,7 +14,14 @@ from speechtok.models.checkpoint import latest_checkpoint
 from speechtok.models.nbest import Hypothesis, NBestList, write_jsonl
 from speechtok.paths import ROOT
 from speechtok.trainers.cascade.data import read_kaldi_dir
-from speechtok.trainers.cascade.recipe import CascadeRecipe, load_recipe, recipe_from_dict
+from speechtok.trainers.cascade.recipe import (
+    OLD_KEYS,
+    CascadeRecipe,
+    load_recipe,
+    read_run_recipe,
+    recipe_from_dict,
+    upgrade_old_keys,
+)
 from speechtok.trainers.loop import read_metrics
 
 TINY = ROOT / "recipes" / "cascade_tiny.yaml"
@@ -53,6 +60,63 @@ def test_bad_recipes_name_the_field(tmp_path: Path) -> None:
         apply_sets({}, {"new.key": 1}, CascadeRecipe)
     with pytest.raises(ConfigError, match="not a section"):
         apply_sets({"seed": 0}, {"seed.x": 1}, CascadeRecipe)
+
+
+#: A cascade run's recipe as written before the config layer (stop 23), and the same with the new keys.
+OLD_RUN_SECTIONS = {
+    "text_lm": {"vocab_size": 300, "kind": "llama", "hidden_size": 32, "num_layers": 1, "num_heads": 2,
+                "intermediate_size": 64, "max_length": 128, "steps": 10, "batch_size": 8, "learning_rate": 0.01,
+                "warmup_steps": 2, "weight_decay": 0.01, "seed": 3, "device": "cpu"},
+    "ger": {"enabled": True, "mode": "lora", "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.05, "prompt": "h2t",
+            "steps": 5, "batch_size": 4, "learning_rate": 1e-4, "warmup_steps": 1, "weight_decay": 0.0,
+            "train_on_inputs": True, "max_new_tokens": 8, "infer_batch_size": 2},
+}
+NEW_RUN_SECTIONS = {
+    "text_lm": {"vocab_size": 300,
+                "llm": {"kind": "llama", "hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64,
+                        "max_positions": 128},
+                "train": {"max_steps": 10, "lr": 0.01, "min_lr": 0.001, "warmup_steps": 2, "weight_decay": 0.01,
+                          "seed": 3, "device": "cpu"},
+                "batching": {"max_batch": 8}},
+    "ger": {"enabled": True, "prompt": "h2t", "train_on_inputs": True, "max_new_tokens": 8, "infer_batch_size": 2,
+            "llm": {"mode": "lora", "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.05},
+            "train": {"max_steps": 5, "lr": 1e-4, "min_lr": 1e-5, "warmup_steps": 1, "weight_decay": 0.0},
+            "batching": {"max_batch": 4}},
+}
+
+
+def _run_recipe(tmp_path: Path, name: str, sections: dict[str, object]) -> Path:
+    kaldi = tmp_path / "kaldi"
+    kaldi.mkdir(exist_ok=True)
+    (kaldi / "wav.scp").write_text("u1 /x/u1.wav\n")
+    run = tmp_path / name
+    run.mkdir()
+    raw = {"data": {"kaldi_dir": str(kaldi)}, "nbest": {"decoder": "sphinx"}, "device": "cpu", "seed": 0, **sections}
+    (run / "recipe.resolved.json").write_text(json.dumps(raw))
+    return run / "recipe.resolved.json"
+
+
+def test_a_run_written_before_the_config_layer_reads_as_with_the_new_keys(tmp_path: Path) -> None:
+    old = read_run_recipe(_run_recipe(tmp_path, "old", OLD_RUN_SECTIONS))
+    new = read_run_recipe(_run_recipe(tmp_path, "new", NEW_RUN_SECTIONS))
+    assert old == new
+    assert (old.ger.llm.mode, old.ger.train.max_steps, old.ger.train.min_lr, old.text_lm.llm.max_positions,
+            old.text_lm.batching.max_batch, old.text_lm.train.seed) == ("lora", 5, 1e-5, 128, 8, 3)
+    assert set(OLD_KEYS["text_lm"]) | {"vocab_size"} == set(OLD_RUN_SECTIONS["text_lm"])  # every old key
+    assert set(OLD_KEYS["ger"]) - set(OLD_RUN_SECTIONS["ger"]) == {"base_model", "seed", "device"}
+    assert upgrade_old_keys(NEW_RUN_SECTIONS, "r") == NEW_RUN_SECTIONS  # new keys pass unchanged
+
+
+def test_old_run_keys_that_cannot_be_upgraded_are_refused(tmp_path: Path) -> None:
+    both = {"ger": {"steps": 5, "train": {"max_steps": 6}}}
+    with pytest.raises(ConfigError, match=r"`ger.steps` must agree with `ger.train.max_steps`=6.*but is 5"):
+        read_run_recipe(_run_recipe(tmp_path, "both", both))
+    assert upgrade_old_keys({"ger": {"steps": 5, "train": {"max_steps": 5}}}, "r") == \
+        {"ger": {"train": {"max_steps": 5}}}
+    with pytest.raises(ConfigError, match="text_lm has no `bogus`"):  # not an old key either: named as ever
+        read_run_recipe(_run_recipe(tmp_path, "bogus", {"text_lm": {"steps": 3, "bogus": 1}}))
+    with pytest.raises(ConfigError, match="`ger.llm` must be a mapping"):
+        upgrade_old_keys({"ger": {"mode": "full", "llm": "x"}}, "r")
 
 
 def _tiny_corpus(speechocean_dir: Path, out: Path) -> list[str]:
