@@ -44,3 +44,12 @@ class BugError(SpeechtokError):
     formula says). The failure policy counts it as a bug (`speechtok.failures.BUG`): never
     quarantined, never retried; the CLI lets it through with its traceback.
     """
+
+
+def check_at_least(minimum: int, **values: float | None) -> None:
+    """Raises `ConfigError` for the first of `values` (``name=value``, in order; None passes)
+    below `minimum`: ``check_at_least(1, workers=2, threads=0)`` raises "`threads` must be >= 1,
+    but is 0 instead."."""
+    for name, value in values.items():
+        if value is not None and value < minimum:
+            raise ConfigError(name, value, f"must be >= {minimum}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from speechtok import atomic, cli, failures
-from speechtok.errors import BugError, ConfigError, InputError, SpeechtokError
+from speechtok.errors import BugError, ConfigError, InputError, SpeechtokError, check_at_least
 from speechtok.manifests.quarantine import Problem, QuarantineWriter
 from speechtok.shards.index import ShardEntry
 from speechtok.shards.schema import GroupMeta
@@ -81,3 +81,12 @@ def test_malformed_index_entry_is_input_error(change: dict[str, object], detail:
     assert info.value.item == "index.jsonl line 3"
     with pytest.raises(InputError, match="malformed index entry"):
         ShardEntry.from_dict(["not", "a", "mapping"], source="index.jsonl line 4")
+
+
+def test_check_at_least_names_the_first_value_below_the_bound() -> None:
+    check_at_least(1, workers=1, threads=8, max_batch_size=None)  # None is "no bound": passes
+    with pytest.raises(ConfigError, match=r"`threads` must be >= 1, but is 0 instead\.") as err:
+        check_at_least(1, workers=2, threads=0, num_shards=-1)
+    assert (err.value.field, err.value.value) == ("threads", 0)
+    with pytest.raises(ConfigError, match=r"`context_s` must be >= 0, but is -0.5 instead\."):
+        check_at_least(0, context_s=-0.5)

@@ -22,8 +22,14 @@ workers: 1                                # family runs at once (spawned process
 families:
   text:   {enabled: true, recipe: recipes/cascade_speechocean.yaml, set: {ger.llm.mode: full}}
   latent: {enabled: true, recipe: recipes/latent_speechocean.yaml, set: {}}
+  latent_memory: {recipe: recipes/latent_whisper.yaml, set: {encoder.kind: identity}}   # optional; see below
   token:  {enabled: true, recipe: recipes/token_speechocean.yaml, set: {}}
 ```
+
+``latent_memory`` is the latent family's second variant: the adapter's outputs are the
+cross-attention memory of Whisper's decoder (``latent.speech_into: memory``) instead of a prefix of
+its input sequence; it runs with backbone whisper_decoder only (a Llama has no cross-attention) and
+is recorded as skipped under scratch. A recipe without a ``latent_memory`` section does not run it.
 
 Relative paths resolve against the working directory; ``${shared}`` and ``${root}`` expand as
 in every recipe (``SPEECHTOK_SHARED`` or ``../shared``; the project directory).
@@ -43,7 +49,9 @@ import yaml
 from speechtok.config import LEAF, OPAQUE, apply_sets, build, expand, typed
 from speechtok.errors import ConfigError, InputError
 
-FAMILIES: tuple[str, ...] = ("text", "latent", "token")
+FAMILIES: tuple[str, ...] = ("text", "latent", "latent_memory", "token")
+#: Families a recipe may leave out (then disabled): the latent family's cross-attention variant.
+OPTIONAL_FAMILIES: tuple[str, ...] = ("latent_memory",)
 #: The LLM every family trains: a tiny Llama from scratch (sizes in `llm:`) or Whisper tiny.en's
 #: pretrained decoder (`llm.kind: whisper_decoder` in each trainer).
 BACKBONES: tuple[str, ...] = ("scratch", "whisper_decoder")
@@ -159,6 +167,8 @@ def load_compare_recipe(path: Path, sets: Mapping[str, Any] | None = None) -> tu
     fams = []
     for name in FAMILIES:
         f = dict((raw.get("families") or {}).get(name) or {})
+        if not f and name in OPTIONAL_FAMILIES:
+            continue
         if "recipe" not in f:
             raise ConfigError(f"families.{name}.recipe", None, "must name that family's trainer recipe")
         # typed values, applied by the family's own recipe loader (`speechtok.config.apply_sets`)

@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from speechtok.errors import ConfigError
+from speechtok.errors import ConfigError, check_at_least
 
 
 def exact_length_buckets(lengths: Sequence[int], max_batch_samples: int,
@@ -36,10 +36,7 @@ def exact_length_buckets(lengths: Sequence[int], max_batch_samples: int,
         are equal. Longer signals come first (so that memory peaks early). A signal longer than
         the budget gets a batch of its own.
     """
-    if max_batch_samples < 1:
-        raise ConfigError("max_batch_samples", max_batch_samples, "must be >= 1")
-    if max_batch_size is not None and max_batch_size < 1:
-        raise ConfigError("max_batch_size", max_batch_size, "must be >= 1")
+    check_at_least(1, max_batch_samples=max_batch_samples, max_batch_size=max_batch_size)
     by_len: dict[int, list[int]] = defaultdict(list)
     for i, n in enumerate(lengths):
         by_len[int(n)].append(i)

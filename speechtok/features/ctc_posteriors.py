@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
 from speechtok.features.batching import exact_length_buckets, padded_buckets
 from speechtok.features.checksum import tensor_checksum
 
@@ -49,10 +49,7 @@ class CTCPosteriorConfig:
     def validate(self) -> None:
         if self.blank < 0:
             raise ConfigError("blank", self.blank, "must be >= 0")
-        if self.subsampling < 1:
-            raise ConfigError("subsampling", self.subsampling, "must be >= 1")
-        if self.max_batch_frames < 1:
-            raise ConfigError("max_batch_frames", self.max_batch_frames, "must be >= 1")
+        check_at_least(1, subsampling=self.subsampling, max_batch_frames=self.max_batch_frames)
         if self.device.split(":")[0] not in ("cpu", "cuda"):
             raise ConfigError("device", self.device, "must be 'cpu' or 'cuda'")
         if self.dtype not in ("float16", "float32"):

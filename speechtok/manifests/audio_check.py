@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from speechtok.errors import ConfigError
+from speechtok.errors import ConfigError, check_at_least
 from speechtok.failures import probe_readable
 from speechtok.manifests.audio_headers import header_claim
 from speechtok.manifests.quarantine import Problem
@@ -57,10 +57,7 @@ class AudioCheckConfig:
             raise ConfigError("max_channels", self.max_channels, "must be >= 1")
         if self.block_frames < 256:
             raise ConfigError("block_frames", self.block_frames, "must be >= 256")
-        if self.tolerance_s < 0:
-            raise ConfigError("tolerance_s", self.tolerance_s, "must be >= 0")
-        if self.lossy_tolerance_s < 0:
-            raise ConfigError("lossy_tolerance_s", self.lossy_tolerance_s, "must be >= 0")
+        check_at_least(0, tolerance_s=self.tolerance_s, lossy_tolerance_s=self.lossy_tolerance_s)
 
 
 @dataclass(frozen=True, kw_only=True)

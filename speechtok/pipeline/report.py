@@ -19,6 +19,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from speechtok import atomic
+
 #: At most this many quarantined items are listed in report.json (all are in quarantine.jsonl).
 MAX_LISTED = 1000
 
@@ -154,12 +156,7 @@ class RunReport:
         }
 
     def write(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
+        atomic.write_text(path, json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n")
 
     def summary(self) -> str:
         """A short table for the terminal."""

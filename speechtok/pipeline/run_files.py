@@ -1,23 +1,11 @@
-"""File helpers of the runner: atomic JSON, cleanup of temporary files, CPU accounting."""
+"""File helpers of the runner: cleanup of temporary files, CPU accounting."""
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import shutil
 from pathlib import Path
-from typing import Any
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Stable JSON written atomically (tmp + fsync + rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(data, sort_keys=True, indent=1) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def cpu_s() -> float:

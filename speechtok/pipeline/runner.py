@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from speechtok import atomic
 from speechtok.config import fingerprint_of, to_json
 from speechtok.errors import BugError, ConfigError, SpeechtokError
 from speechtok.failures import BUG, DISK_FULL_ERRNOS, RetryPolicy
@@ -63,7 +64,7 @@ from speechtok.pipeline.lock import RunLock
 from speechtok.pipeline.plan import bytes_per_second
 from speechtok.pipeline.recipe import Recipe
 from speechtok.pipeline.report import Progress, RunReport, StageStats
-from speechtok.pipeline.run_files import clean_own_tmp, clean_tmp, cpu_s, write_json
+from speechtok.pipeline.run_files import clean_own_tmp, clean_tmp, cpu_s
 from speechtok.pipeline.stage import StageBase
 from speechtok.pipeline.stage_types import build_stage
 from speechtok.pipeline.stages.cuts import CutsConfig, CutsStage, cut_row
@@ -218,10 +219,7 @@ class _Run:
             maybe_fault("before_commit")
         qfile = self.out / "quarantine.d" / f"{stage.group()}.{shard:05d}.jsonl"
         if quarantine:
-            qfile.parent.mkdir(parents=True, exist_ok=True)
-            tmp = qfile.with_name(f".{qfile.name}.{os.getpid()}.tmp")
-            tmp.write_text("".join(json.dumps(q, sort_keys=True) + "\n" for q in quarantine))
-            os.replace(tmp, qfile)
+            atomic.write_text(qfile, "".join(json.dumps(q, sort_keys=True) + "\n" for q in quarantine))
         else:
             qfile.unlink(missing_ok=True)
         if written is not None:
@@ -276,7 +274,7 @@ class _Run:
                 "num_cuts": int(sum(n for n, _ in plan_shards)),
                 "audio_s": round(sum(s for _, s in plan_shards), 3), "cuts_fingerprint": fp,
                 "shards": plan_shards}
-        write_json(self.out / "plan.json", plan)
+        atomic.write_json(self.out / "plan.json", plan)
         self.report.plan = {k: v for k, v in plan.items() if k != "shards"}
         self.report.stages.append(stats)
         return fp
@@ -481,10 +479,7 @@ class _Run:
         per_file.sort(key=lambda x: (order.get(str(x[0][0].get("stage")) if x[0] else "", 99), x[1]))
         for lines, _ in per_file:
             items.extend(lines)
-        path = self.out / "quarantine.jsonl"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text("".join(json.dumps(q, sort_keys=True) + "\n" for q in items))
-        os.replace(tmp, path)
+        atomic.write_text(self.out / "quarantine.jsonl", "".join(json.dumps(q, sort_keys=True) + "\n" for q in items))
         self.report.quarantine = items
 
 

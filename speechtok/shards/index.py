@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from speechtok.atomic import fsync_dir
 from speechtok.errors import InputError
 from speechtok.faults import maybe_fault
 from speechtok.shards.names import is_group_name
@@ -122,14 +123,6 @@ class ShardEntry:
         return entry
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _json_text(data: Any) -> str:
     return json.dumps(data, sort_keys=True, indent=1, allow_nan=False) + "\n"
 
@@ -145,7 +138,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
         os.fsync(f.fileno())
     maybe_fault("mid_index_update")  # crash tests: tmp JSON written, not renamed
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 @contextlib.contextmanager
@@ -395,7 +388,7 @@ class IndexWriter:
             p = entry_path(self.out, group, shard)
             if p.exists():
                 p.unlink()
-                _fsync_dir(p.parent)
+                fsync_dir(p.parent)
         old = self.index._entries.pop(key, None)
         if old is not None:
             self._drop_unused_fingerprint(old)

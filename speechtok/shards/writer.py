@@ -66,7 +66,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from speechtok.errors import ConfigError, InputError
+from speechtok.atomic import fsync_dir
+from speechtok.errors import ConfigError, InputError, check_at_least
 from speechtok.faults import maybe_fault
 from speechtok.shards.index import (
     IndexWriter,
@@ -283,11 +284,7 @@ class _Batcher:
 def _publish(tmp: Path, final: Path) -> None:
     """Atomic rename of a committed shard file to its final name, then fsync the directory."""
     os.replace(tmp, final)
-    fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(final.parent)
 
 
 def _check_compression(compression: str | None) -> None:
@@ -452,10 +449,7 @@ class ShardWriter:
         compression: str | None = None,
         index: IndexWriter | None = None,
     ) -> None:
-        if max_rows < 1:
-            raise ConfigError("max_rows", max_rows, "must be >= 1")
-        if max_bytes < 1:
-            raise ConfigError("max_bytes", max_bytes, "must be >= 1")
+        check_at_least(1, max_rows=max_rows, max_bytes=max_bytes)
         if start_shard < 0:
             raise ConfigError("start_shard", start_shard, "must be >= 0")
         _check_compression(compression)

@@ -145,16 +145,7 @@ class VocabSpec:
 
     def code_ids(self, name: str, codes: np.ndarray) -> np.ndarray:
         """Codes `(T, Q)` of codec `name` -> LLM ids `(T, Q)` int64 (codebook q offset by its range)."""
-        num_q, size = self._codec(name)
-        c = np.asarray(codes).astype(np.int64)
-        if c.ndim != 2 or c.shape[1] != num_q:
-            raise InputError(f"codes.{name}", f"expected shape (T, {num_q}), got {c.shape}")
-        out = np.empty_like(c)
-        for q in range(num_q):
-            r = self.range(f"codes.{name}.q{q}")
-            _check_local(c[:, q], r)
-            out[:, q] = c[:, q] + r.start
-        return out
+        return self._map_codes(name, codes, to_ids=True)
 
     def to_units(self, name: str, ids: np.ndarray) -> np.ndarray:
         """Inverse of `unit_ids`: LLM ids `(T,)` -> units `(T,)` int64; any other id is an error."""
@@ -165,15 +156,20 @@ class VocabSpec:
 
     def to_codes(self, name: str, ids: np.ndarray) -> np.ndarray:
         """Inverse of `code_ids`: `(T, Q)` LLM ids -> `(T, Q)` codes int64."""
+        return self._map_codes(name, ids, to_ids=False)
+
+    def _map_codes(self, name: str, values: np.ndarray, *, to_ids: bool) -> np.ndarray:
+        """`(T, Q)` codes of codec `name` -> LLM ids (`to_ids`), or LLM ids -> codes, int64;
+        each codebook q checked against its range ``codes.NAME.qQ``."""
         num_q, _ = self._codec(name)
-        i = np.asarray(ids).astype(np.int64)
-        if i.ndim != 2 or i.shape[1] != num_q:
-            raise InputError(f"codes.{name}", f"expected shape (T, {num_q}), got {i.shape}")
-        out = np.empty_like(i)
+        v = np.asarray(values).astype(np.int64)
+        if v.ndim != 2 or v.shape[1] != num_q:
+            raise InputError(f"codes.{name}", f"expected shape (T, {num_q}), got {v.shape}")
+        out = np.empty_like(v)
         for q in range(num_q):
             r = self.range(f"codes.{name}.q{q}")
-            _check_global(i[:, q], r)
-            out[:, q] = i[:, q] - r.start
+            (_check_local if to_ids else _check_global)(v[:, q], r)
+            out[:, q] = v[:, q] + r.start if to_ids else v[:, q] - r.start
         return out
 
     def check_ids(self, ids: np.ndarray) -> None:

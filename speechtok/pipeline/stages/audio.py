@@ -94,11 +94,6 @@ def load_mono(cut: Any, sampling_rate: int) -> np.ndarray:
 Result = dict[str, Any] | Quarantine
 
 
-def error_detail(exc: BaseException) -> str:
-    """``"TypeName: message"`` (at most 500 characters) for a quarantine record."""
-    return describe(exc)
-
-
 def load_waves(batch: Sequence[CutItem], sampling_rate: int
                ) -> tuple[list[Result], list[int], list[np.ndarray]]:
     """Decodes the cuts of `batch` as float32 mono at `sampling_rate` (resampled when needed).

@@ -17,9 +17,9 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from speechtok.errors import BugError, ConfigError
-from speechtok.failures import BUG, EnvironmentFailure, classify, with_retries
+from speechtok.failures import BUG, EnvironmentFailure, classify, describe, with_retries
 from speechtok.pipeline.stage import C, Quarantine, StageBase, count_model_load
-from speechtok.pipeline.stages.audio import Result, error_detail
+from speechtok.pipeline.stages.audio import Result
 
 
 def run_guarded(fn: Callable[[list[np.ndarray]], list[Any]], waves: list[np.ndarray],
@@ -73,7 +73,7 @@ def fill_feats(out: list[Result], slots: list[int], feats: list[Any], *, dtype: 
             raise BugError(f"slot {slot} is not a row")
         cid = str(row["id"])
         if isinstance(f, BaseException):
-            out[slot] = Quarantine(id=cid, reason="model_error", detail=error_detail(f))
+            out[slot] = Quarantine(id=cid, reason="model_error", detail=describe(f))
             continue
         stored = np.ascontiguousarray(np.asarray(f).astype(dtype))
         if stored.shape[0] == 0:

@@ -21,8 +21,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from speechtok.errors import BugError, ConfigError
+from speechtok.failures import describe
 from speechtok.pipeline.stage import CutItem, Quarantine
-from speechtok.pipeline.stages.audio import Result, error_detail, load_waves
+from speechtok.pipeline.stages.audio import Result, load_waves
 from speechtok.pipeline.stages.base import (
     ModelStageBase,
     run_guarded,
@@ -108,28 +109,21 @@ class CodecStageConfig:
                                  checkpoint=self.checkpoint, arch=arch, device=self.device,
                                  chunk_s=self.chunk_s, context_s=self.context_s,
                                  max_batch_size=self.max_batch_size)
+        # DAC, Mimi and X-Codec take these as they are
+        common: dict[str, Any] = {"n_codebooks": self.n_codebooks, "device": self.device, "chunk_s": self.chunk_s,
+                                  "context_s": self.context_s, "max_batch_size": self.max_batch_size}
         if family == "dac":
             from speechtok.tokenizers.acoustic.dac_codec import DacConfig
 
-            return DacConfig(model=variant,  # type: ignore[arg-type]
-                             checkpoint=self.checkpoint, n_codebooks=self.n_codebooks,
-                             device=self.device, chunk_s=self.chunk_s, context_s=self.context_s,
-                             max_batch_size=self.max_batch_size)
+            return DacConfig(model=variant, checkpoint=self.checkpoint, **common)  # type: ignore[arg-type]
         if family == "mimi":
             from speechtok.tokenizers.acoustic.mimi_codec import MimiCodecConfig
 
-            return MimiCodecConfig(model_dir=self.checkpoint, allow_download=self.allow_download,
-                                   n_codebooks=self.n_codebooks, device=self.device,
-                                   chunk_s=self.chunk_s, context_s=self.context_s,
-                                   max_batch_size=self.max_batch_size)
+            return MimiCodecConfig(model_dir=self.checkpoint, allow_download=self.allow_download, **common)
         if family == "xcodec":
             from speechtok.tokenizers.acoustic.xcodec_codec import XcodecCodecConfig
 
-            return XcodecCodecConfig(model_dir=self.checkpoint, allow_download=self.allow_download,
-                                     n_codebooks=self.n_codebooks, device=self.device,
-                                     chunk_s=self.chunk_s, context_s=self.context_s,
-                                     max_batch_size=self.max_batch_size)
-
+            return XcodecCodecConfig(model_dir=self.checkpoint, allow_download=self.allow_download, **common)
         return LyraConfig(model_dir=self.checkpoint,
                           num_quantizers=16 if self.n_codebooks is None else self.n_codebooks,
                           num_threads=self.num_threads)
@@ -165,7 +159,7 @@ class CodecStage(ModelStageBase[CodecStageConfig]):
             if not isinstance(row, dict):
                 raise BugError(f"slot {slot} is not a row")
             if isinstance(c, BaseException):
-                out[slot] = Quarantine(id=str(row["id"]), reason="model_error", detail=error_detail(c))
+                out[slot] = Quarantine(id=str(row["id"]), reason="model_error", detail=describe(c))
                 continue
             arr = np.ascontiguousarray(np.asarray(c, dtype=np.uint16))
             if arr.ndim != 2 or arr.shape[1] != q or arr.shape[0] == 0:

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from speechtok.config import expand, fingerprint_of
-from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.errors import ConfigError, SpeechtokError, check_at_least
 from speechtok.pipeline.stage import CutItem, FitContext, Quarantine, StageBase
 from speechtok.shards.reader import ShardDataset
 from speechtok.tokenizers.units import UnitBPE
@@ -56,10 +56,7 @@ class UnitBPEConfig:
         if not 3 <= self.vocab_size <= MAX_BPE_VOCAB:
             raise ConfigError("vocab_size", self.vocab_size,
                               f"must be in [3, {MAX_BPE_VOCAB}] (ids are stored as uint16)")
-        if self.max_piece_length < 1:
-            raise ConfigError("max_piece_length", self.max_piece_length, "must be >= 1")
-        if self.max_sequences < 1:
-            raise ConfigError("max_sequences", self.max_sequences, "must be >= 1")
+        check_at_least(1, max_piece_length=self.max_piece_length, max_sequences=self.max_sequences)
 
     def model_path(self) -> Path | None:
         """`model` with ``${shared}``/``${root}`` expanded, or None."""

@@ -13,13 +13,15 @@ of codebooks in use. Batched encoding returns exactly the codes of encoding each
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
+from speechtok.tokenizers.acoustic.batching import run_bucketed
+from speechtok.tokenizers.acoustic.chunking import plan_chunks, stitch
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,16 +120,59 @@ class CodecBase:
         chunk_f = int(self.config.chunk_s * self._info.frame_rate) or 1 << 62
         return chunk_f, int(math.ceil(self.config.context_s * self._info.frame_rate))
 
+    def _num_codebooks(self, total: int) -> int:
+        """``config.n_codebooks`` (None: all `total` codebooks of the model), checked against `total`."""
+        q = total if self.config.n_codebooks is None else int(self.config.n_codebooks)
+        if q > total:
+            raise ConfigError("n_codebooks", q, f"must be <= the model's {total} codebooks")
+        return q
+
+    def _encode_chunked(self, ws: Sequence[np.ndarray],
+                        encode: Callable[[np.ndarray], Sequence[np.ndarray]]) -> list[np.ndarray]:
+        """Encodes checked float32 (S_i,) waves in the `_chunking` plan, all chunks of all waves
+        batched by `run_bucketed`; returns uint16 (ceil(S_i / hop), Q) codes per wave, in order.
+
+        `encode` maps a float32 batch (B, 1, S) to B int (t, Q) code arrays.
+        """
+        chunk_f, ctx_f = self._chunking()
+        plans = [plan_chunks(len(w), self._info.hop_length, chunk_f, ctx_f) for w in ws]
+        pieces = [w[None, c.start : c.stop] for w, plan in zip(ws, plans, strict=True) for c in plan]
+        outs: list[np.ndarray] = run_bucketed(pieces, encode, max_batch_samples=self.config.max_batch_samples,
+                                              max_batch_size=self._batch_size)
+        result, k = [], 0
+        for plan in plans:
+            result.append(stitch(outs[k : k + len(plan)], plan).astype(np.uint16))
+            k += len(plan)
+        return result
+
+    def _decode_chunked(self, codes: np.ndarray, num_samples: int | None,
+                        decode: Callable[[np.ndarray], np.ndarray], chunk_frames: int | None = None) -> np.ndarray:
+        """Decodes uint16 (T, Q) codes (checked against `info`) in chunks of `chunk_frames`
+        (default: the `_chunking` plan) with the configured context; returns float32 (T * hop,)
+        audio, trimmed to `num_samples` when given.
+
+        `decode` maps one chunk's int64 (t, Q) codes to float32 (~t * hop,) audio; a shorter
+        output is zero-filled at the tail, a longer one cut to ``t * hop``.
+        """
+        c = check_codes(codes, self._info)
+        chunk_f, ctx_f = self._chunking()
+        plan = plan_chunks(len(c), 1, chunk_f if chunk_frames is None else chunk_frames, ctx_f)
+        hop = self._info.hop_length
+        outs = []
+        for p in plan:
+            y = decode(c[p.start : p.stop])
+            want = (p.stop - p.start) * hop
+            outs.append(np.pad(y[:want], (0, max(0, want - len(y)))))
+        audio = stitch(outs, plan, scale=hop)
+        return (audio[:num_samples] if num_samples else audio).astype(np.float32)
+
 
 def check_chunk_batch_limits(context_s: float, max_batch_samples: int,
                              max_batch_size: int | None) -> None:
     """The chunk-context and batch bounds every codec config shares (`ConfigError` names the field)."""
     if context_s < 0:
         raise ConfigError("context_s", context_s, "must be >= 0")
-    if max_batch_samples < 1:
-        raise ConfigError("max_batch_samples", max_batch_samples, "must be >= 1")
-    if max_batch_size is not None and max_batch_size < 1:
-        raise ConfigError("max_batch_size", max_batch_size, "must be >= 1")
+    check_at_least(1, max_batch_samples=max_batch_samples, max_batch_size=max_batch_size)
 
 
 def check_waves(waves: Sequence[np.ndarray], sr: int, expected_sr: int) -> list[np.ndarray]:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speechtok.errors import ConfigError
+from speechtok.errors import ConfigError, check_at_least
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,7 @@ def plan_chunks(num_samples: int, hop: int, chunk_frames: int, context_frames: i
     Returns:
         Chunks in time order. A single chunk covering everything when ``T <= chunk_frames``.
     """
-    if num_samples < 1:
-        raise ConfigError("num_samples", num_samples, "must be >= 1")
-    if hop < 1:
-        raise ConfigError("hop", hop, "must be >= 1")
-    if chunk_frames < 1:
-        raise ConfigError("chunk_frames", chunk_frames, "must be >= 1")
+    check_at_least(1, num_samples=num_samples, hop=hop, chunk_frames=chunk_frames)
     if context_frames < 0:
         raise ConfigError("context_frames", context_frames, "must be >= 0")
     total = -(-num_samples // hop)

@@ -30,12 +30,9 @@ from speechtok.tokenizers.acoustic.base import (
     CodecBase,
     CodecInfo,
     check_chunk_batch_limits,
-    check_codes,
     check_waves,
     resolve_device,
 )
-from speechtok.tokenizers.acoustic.batching import run_bucketed
-from speechtok.tokenizers.acoustic.chunking import plan_chunks, stitch
 from speechtok.tokenizers.acoustic.torch_common import load_checkpoint, prepare_for_inference
 
 _RATES = {"16khz": 16_000, "24khz": 24_000, "44khz": 44_100}
@@ -139,10 +136,7 @@ class DacTokenizer(CodecBase):
             raise ConfigError(
                 "model", cfg.model, f"must match the checkpoint's sample rate {model.sample_rate}"
             )
-        total = int(model.n_codebooks)
-        q = total if cfg.n_codebooks is None else cfg.n_codebooks
-        if q > total:
-            raise ConfigError("n_codebooks", q, f"must be <= the model's {total} codebooks")
+        q = self._num_codebooks(int(model.n_codebooks))
         self.model: Any = prepare_for_inference(model, self.device)
         self.kwargs = kwargs
         hop = int(model.hop_length)
@@ -164,35 +158,17 @@ class DacTokenizer(CodecBase):
         """float32 (S_i,) waves at `sr` -> uint16 (ceil(S_i / hop), Q) codes, in input order.
 
         Identical to encoding each wave alone (exact-length batches; same chunk plan)."""
-        ws = check_waves(waves, sr, self._info.sample_rate)
-        chunk_f, ctx_f = self._chunking()
-        plans = [plan_chunks(len(w), self._info.hop_length, chunk_f, ctx_f) for w in ws]
-        pieces = [w[None, c.start : c.stop] for w, plan in zip(ws, plans, strict=True) for c in plan]
-        outs: list[np.ndarray] = run_bucketed(
-            pieces, self._encode,
-            max_batch_samples=self.config.max_batch_samples, max_batch_size=self._batch_size,
-        )
-        result, k = [], 0
-        for plan in plans:
-            result.append(stitch(outs[k : k + len(plan)], plan).astype(np.uint16))
-            k += len(plan)
-        return result
+        return self._encode_chunked(check_waves(waves, sr, self._info.sample_rate), self._encode)
+
+    @torch.inference_mode()
+    def _decode_piece(self, c: np.ndarray) -> np.ndarray:
+        # c: (t, Q) int64 -> (~t * hop,) float32
+        ct = torch.from_numpy(np.ascontiguousarray(c.T[None])).to(self.device)
+        z = self.model.quantizer.from_codes(ct)[0]  # (1, D, t)
+        return self.model.decode(z)[0, 0].cpu().numpy()
 
     def decode(self, codes: np.ndarray, num_samples: int | None = None) -> np.ndarray:
         """uint16 (T, Q) -> float32 (T * hop,) audio (trimmed to `num_samples` when given).
 
         The decoder emits a few samples fewer than ``T * hop``; the tail is zero-filled."""
-        c = check_codes(codes, self._info)
-        chunk_f, ctx_f = self._chunking()
-        plan = plan_chunks(len(c), 1, chunk_f, ctx_f)
-        outs = []
-        with torch.inference_mode():
-            for p in plan:
-                ct = torch.from_numpy(np.ascontiguousarray(c[p.start : p.stop].T[None])).to(self.device)
-                z = self.model.quantizer.from_codes(ct)[0]  # (1, D, T)
-                y = self.model.decode(z)[0, 0].cpu().numpy()  # (~T * hop,)
-                # DAC's transposed convs give a few samples fewer than T * hop; pad the tail
-                want = (p.stop - p.start) * self._info.hop_length
-                outs.append(np.pad(y, (0, max(0, want - len(y)))))
-        audio = stitch(outs, plan, scale=self._info.hop_length)
-        return (audio[:num_samples] if num_samples else audio).astype(np.float32)
+        return self._decode_chunked(codes, num_samples, self._decode_piece)

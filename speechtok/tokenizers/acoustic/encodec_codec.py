@@ -40,7 +40,6 @@ from speechtok.tokenizers.acoustic.base import (
     resolve_device,
 )
 from speechtok.tokenizers.acoustic.batching import run_bucketed
-from speechtok.tokenizers.acoustic.chunking import Chunk, plan_chunks, stitch
 from speechtok.tokenizers.acoustic.torch_common import load_checkpoint, prepare_for_inference
 
 BANDWIDTHS = {"24khz": (1.5, 3.0, 6.0, 12.0, 24.0), "48khz": (3.0, 6.0, 12.0, 24.0)}
@@ -249,26 +248,7 @@ class EncodecTokenizer(CodecBase):
         ws = check_waves(waves, sr, self._info.sample_rate)
         if self.config.model == "48khz":
             return self._encode_batch_48k(ws)
-        hop = self._info.hop_length
-        plans: list[list[Chunk]] = []
-        pieces: list[np.ndarray] = []
-        for w in ws:
-            chunk_f, ctx_f = self._chunking()
-            plan = plan_chunks(len(w), hop, chunk_f, ctx_f)
-            plans.append(plan)
-            for c in plan:
-                pieces.append(w[None, c.start : c.stop])  # (1, S_chunk)
-        outs: list[np.ndarray] = run_bucketed(
-            pieces, self._encode_24k,
-            max_batch_samples=self.config.max_batch_samples, max_batch_size=self._batch_size,
-        )
-        result: list[tuple[np.ndarray, np.ndarray | None]] = []
-        k = 0
-        for plan in plans:
-            codes = stitch(outs[k : k + len(plan)], plan)
-            k += len(plan)
-            result.append((codes.astype(np.uint16), None))
-        return result
+        return [(c, None) for c in self._encode_chunked(ws, self._encode_24k)]
 
     def _segments(self, num_samples: int) -> list[tuple[int, int]]:
         seg, stride = int(self.model.segment_length), int(self.model.segment_stride)
@@ -314,18 +294,16 @@ class EncodecTokenizer(CodecBase):
             scales: 48khz: per-segment scales from `encode_batch_with_scales`; without them the
                 output is each segment at unit RMS.
         """
-        c = check_codes(codes, self._info)
-        hop = self._info.hop_length
+        if self.config.model != "48khz":
+            return self._decode_chunked(codes, num_samples, self._decode_24k)
         with torch.inference_mode():
-            if self.config.model == "48khz":
-                audio = self._decode_48k(c, num_samples, scales)
-            else:
-                ctx_f = int(math.ceil(self.config.context_s * self._info.frame_rate))
-                chunk_f = int(self.config.chunk_s * self._info.frame_rate) or 1 << 62
-                plan = plan_chunks(len(c), 1, chunk_f, ctx_f)
-                outs = [self._decode_frames(c[p.start : p.stop])[0, 0].cpu().numpy() for p in plan]
-                audio = stitch(outs, plan, scale=hop)
+            audio = self._decode_48k(check_codes(codes, self._info), num_samples, scales)
         return audio[:num_samples].astype(np.float32) if num_samples else audio.astype(np.float32)
+
+    @torch.inference_mode()
+    def _decode_24k(self, c: np.ndarray) -> np.ndarray:
+        # c: (t, Q) int64 -> (t * hop,) float32
+        return self._decode_frames(c)[0, 0].cpu().numpy()
 
     def _decode_48k(
         self, c: np.ndarray, num_samples: int | None, scales: np.ndarray | None

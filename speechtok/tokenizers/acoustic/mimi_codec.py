@@ -26,7 +26,6 @@ Decoding: ``MimiModel.decode`` on chunks of `chunk_s` with `context_s` of codes 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,12 +38,10 @@ from speechtok.tokenizers.acoustic.base import (
     CodecBase,
     CodecInfo,
     check_chunk_batch_limits,
-    check_codes,
     check_waves,
     resolve_device,
 )
 from speechtok.tokenizers.acoustic.batching import run_bucketed
-from speechtok.tokenizers.acoustic.chunking import plan_chunks, stitch
 from speechtok.tokenizers.acoustic.hf_local import check_model_dir, load_pretrained, looks_like_dir
 
 
@@ -100,10 +97,7 @@ class MimiTokenizer(CodecBase):
                                                 allow_download=cfg.allow_download)
         self.model: Any = model.to(self.device)
         mc = model.config
-        total = int(mc.num_quantizers)
-        q = total if cfg.n_codebooks is None else cfg.n_codebooks
-        if q > total:
-            raise ConfigError("n_codebooks", q, f"must be <= the model's {total} codebooks")
+        q = self._num_codebooks(int(mc.num_quantizers))
         sr = int(mc.sampling_rate)
         hop = int(round(sr / float(mc.frame_rate)))
         self._info = CodecInfo(name="mimi", sample_rate=sr, hop_length=hop,
@@ -134,28 +128,18 @@ class MimiTokenizer(CodecBase):
         """float32 (S_i,) waves at `sr` -> uint16 (ceil(S_i / hop), Q) codes, in input order."""
         ws = check_waves(waves, sr, self._info.sample_rate)
         hop = self._info.hop_length
-        pieces = []
-        for w in ws:
-            p = np.zeros((1, -(-len(w) // hop) * hop), dtype=np.float32)  # (1, T * hop)
-            p[0, : len(w)] = w
-            pieces.append(p)
+        pieces = [np.pad(w, (0, -len(w) % hop))[None] for w in ws]  # (1, T * hop) each
         outs: list[np.ndarray] = run_bucketed(pieces, self._encode,
                                               max_batch_samples=self.config.max_batch_samples,
                                               max_batch_size=self._batch_size)
         return [o.astype(np.uint16) for o in outs]
 
+    @torch.inference_mode()
+    def _decode_piece(self, c: np.ndarray) -> np.ndarray:
+        # c: (t, Q) int64 -> (t * hop,) float32
+        ct = torch.from_numpy(np.ascontiguousarray(c.T[None])).to(self.device)
+        return self.model.decode(ct, return_dict=True).audio_values[0, 0].cpu().numpy()
+
     def decode(self, codes: np.ndarray, num_samples: int | None = None) -> np.ndarray:
         """uint16 (T, Q) -> float32 (T * hop,) audio (trimmed to `num_samples` when given)."""
-        c = check_codes(codes, self._info)
-        ctx = int(math.ceil(self.config.context_s * self._info.frame_rate))
-        plan = plan_chunks(len(c), 1, self._chunk_frames(), ctx)
-        hop = self._info.hop_length
-        outs = []
-        with torch.inference_mode():
-            for p in plan:
-                ct = torch.from_numpy(np.ascontiguousarray(c[p.start : p.stop].T[None])).to(self.device)
-                y = self.model.decode(ct, return_dict=True).audio_values[0, 0].cpu().numpy()
-                want = (p.stop - p.start) * hop
-                outs.append(np.pad(y[:want], (0, max(0, want - len(y)))))
-        audio = stitch(outs, plan, scale=hop)
-        return (audio[:num_samples] if num_samples else audio).astype(np.float32)
+        return self._decode_chunked(codes, num_samples, self._decode_piece, self._chunk_frames())

@@ -36,12 +36,9 @@ from speechtok.tokenizers.acoustic.base import (
     CodecBase,
     CodecInfo,
     check_chunk_batch_limits,
-    check_codes,
     check_waves,
     resolve_device,
 )
-from speechtok.tokenizers.acoustic.batching import run_bucketed
-from speechtok.tokenizers.acoustic.chunking import plan_chunks, stitch
 from speechtok.tokenizers.acoustic.hf_local import check_model_dir, load_pretrained, looks_like_dir
 
 _DROP = ("architectures", "model_type", "transformers_version", "_name_or_path")
@@ -115,10 +112,7 @@ class XcodecTokenizer(CodecBase):
                                                 config=offline_xcodec_config)
         self.model: Any = model.to(self.device)
         mc = model.config
-        total = int(mc.num_quantizers)
-        q = total if cfg.n_codebooks is None else cfg.n_codebooks
-        if q > total:
-            raise ConfigError("n_codebooks", q, f"must be <= the model's {total} codebooks")
+        q = self._num_codebooks(int(mc.num_quantizers))
         self._bandwidth = float(mc.target_bandwidths[-1])
         hop = int(mc.hop_length)
         sr = int(mc.sample_rate)
@@ -134,37 +128,16 @@ class XcodecTokenizer(CodecBase):
 
     def encode_batch(self, waves: Sequence[np.ndarray], sr: int) -> list[np.ndarray]:
         """float32 (S_i,) waves at `sr` -> uint16 (ceil(S_i / hop), Q) codes, in input order."""
-        ws = check_waves(waves, sr, self._info.sample_rate)
         hop = self._info.hop_length
-        chunk_f, ctx_f = self._chunking()
-        padded = []
-        for w in ws:
-            p = np.zeros(-(-len(w) // hop) * hop, dtype=np.float32)  # (T * hop,)
-            p[: len(w)] = w
-            padded.append(p)
-        plans = [plan_chunks(len(p), hop, chunk_f, ctx_f) for p in padded]
-        pieces = [p[None, c.start : c.stop] for p, plan in zip(padded, plans, strict=True) for c in plan]
-        outs: list[np.ndarray] = run_bucketed(pieces, self._encode,
-                                              max_batch_samples=self.config.max_batch_samples,
-                                              max_batch_size=self._batch_size)
-        result, k = [], 0
-        for plan in plans:
-            result.append(stitch(outs[k : k + len(plan)], plan).astype(np.uint16))
-            k += len(plan)
-        return result
+        padded = [np.pad(w, (0, -len(w) % hop)) for w in check_waves(waves, sr, self._info.sample_rate)]
+        return self._encode_chunked(padded, self._encode)  # each (T * hop,) float32
+
+    @torch.inference_mode()
+    def _decode_piece(self, c: np.ndarray) -> np.ndarray:
+        # c: (t, Q) int64 -> (t * hop,) float32
+        ct = torch.from_numpy(np.ascontiguousarray(c.T[None])).to(self.device)
+        return self.model.decode(ct, return_dict=True).audio_values[0, 0].cpu().numpy()
 
     def decode(self, codes: np.ndarray, num_samples: int | None = None) -> np.ndarray:
         """uint16 (T, Q) -> float32 (T * hop,) audio (trimmed to `num_samples` when given)."""
-        c = check_codes(codes, self._info)
-        chunk_f, ctx_f = self._chunking()
-        plan = plan_chunks(len(c), 1, chunk_f, ctx_f)
-        hop = self._info.hop_length
-        outs = []
-        with torch.inference_mode():
-            for p in plan:
-                ct = torch.from_numpy(np.ascontiguousarray(c[p.start : p.stop].T[None])).to(self.device)
-                y = self.model.decode(ct, return_dict=True).audio_values[0, 0].cpu().numpy()
-                want = (p.stop - p.start) * hop
-                outs.append(np.pad(y[:want], (0, max(0, want - len(y)))))
-        audio = stitch(outs, plan, scale=hop)
-        return (audio[:num_samples] if num_samples else audio).astype(np.float32)
+        return self._decode_chunked(codes, num_samples, self._decode_piece)
