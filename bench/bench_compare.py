@@ -6,7 +6,10 @@ records `compare.text.test_wer`, `compare.latent.test_wer`, `compare.token.test_
 the held-out *test* speakers only, never tuned on; or the recipe's separate `data.test` set),
 `compare.{family}.dev_wer` (dev speakers: the cascade tunes lambda and its system there) and
 `compare.{family}.wer` (dev + test), plus per family `.cer`, `.tokens_per_s`, `.train_s`,
-`.params`, and the whole run's `compare.wall_s` and `compare.cpu_s`. Every family's scored ids are
+`.params`, and the whole run's `compare.wall_s` and `compare.cpu_s`. With both backbones, issue 16's
+goals: `compare.{latent,token}.whisper_decoder.rel_test_wer_vs_scratch` (the family's best
+whisper_decoder variant — latent: prefix or `latent_memory`, the cross-attention variant — against
+its scratch run) and `compare.latent.whisper_decoder.test_wer_vs_text`. Every family's scored ids are
 checked against the held-out speakers by `speechtok compare` itself (a mismatch fails that family).
 A failed family records no figure; its error is in the report and the note.
 Overrides: `BENCH_COMPARE_STEPS` (budget.steps), `BENCH_COMPARE_OUT` (report directory),
@@ -68,7 +71,7 @@ def main() -> None:
         # `backbone: whisper_decoder` runs are `compare.<family>.whisper_decoder.*`
         name = f["family"] if f.get("backbone", "scratch") == "scratch" else f"{f['family']}.{f['backbone']}"
         if f["status"] != "ok":
-            notes[f"compare.{name}.wer"] = f"{f['status']}: {f.get('error', '')}"[:200]
+            notes[f"compare.{name}.wer"] = f"{f['status']}: {f.get('error') or f.get('reason', '')}"[:200]
             continue
         figures[f"compare.{name}.wer"] = float(f["wer"])
         for key in ("test_wer", "dev_wer"):
@@ -87,6 +90,7 @@ def main() -> None:
     for key in ("text.wer", "text.test_wer", "text.whisper_decoder.wer", "text.whisper_decoder.test_wer"):
         if f"compare.{key}" in notes:
             notes[f"compare.{key}"] += "; Whisper tiny.en n-best (pretrained) + LM"
+    figures.update(backbone_figures(figures, notes))
     kids_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     notes["compare.wall_s"] = (f"whole comparison, {recipe.workers} family run(s) at once, shared 2-core machine; "
                                f"peak RSS {peak_rss_mb():.0f} MB (largest worker process {kids_mb:.0f} MB)")
@@ -102,6 +106,32 @@ def main() -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, dest)
     print((out / "compare.md").read_text())
+
+
+def backbone_figures(figures: dict[str, float], notes: dict[str, str]) -> dict[str, float]:
+    """Issue 16's goals from the test WERs: per family, the relative change of its best whisper_decoder
+    variant (latent: prefix or cross-attention memory) against its scratch run, and the latent family's
+    ratio to the cascade with the same backbone. `notes` gains which variant each one used."""
+    out: dict[str, float] = {}
+    variants = {"latent": ("latent", "latent_memory"), "token": ("token",)}
+    for fam, names in variants.items():
+        scratch = figures.get(f"compare.{fam}.test_wer")
+        got = {n: figures[f"compare.{n}.whisper_decoder.test_wer"] for n in names
+               if f"compare.{n}.whisper_decoder.test_wer" in figures}
+        if not got:
+            continue
+        best = min(got, key=lambda n: got[n])
+        if scratch:
+            key = f"compare.{fam}.whisper_decoder.rel_test_wer_vs_scratch"
+            out[key] = got[best] / scratch - 1.0
+            notes[key] = (f"test WER {got[best]:.3f} ({best}, whisper_decoder) / {scratch:.3f} ({fam}, scratch) - 1; "
+                          "negative = lower with the pretrained decoder")
+        text = figures.get("compare.text.whisper_decoder.test_wer")
+        if fam == "latent" and text:
+            key = "compare.latent.whisper_decoder.test_wer_vs_text"
+            out[key] = got[best] / text
+            notes[key] = f"test WER {got[best]:.3f} ({best}) / {text:.3f} (text), both backbone whisper_decoder"
+    return out
 
 
 if __name__ == "__main__":

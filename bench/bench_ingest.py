@@ -38,11 +38,11 @@ import json, resource, sys, time
 mode, src, out = sys.argv[1], sys.argv[2], sys.argv[3]
 t0, c0 = time.perf_counter(), time.process_time()
 if mode == "ingest":
-    from speechtok.manifests import ingest
+    from speechtok.manifests.ingest import ingest
     r = ingest(src, out, label_regex=sys.argv[4], progress=False)
     files, hours = r.num_recordings, r.hours
 elif mode == "hf":
-    from speechtok.manifests import ingest
+    from speechtok.manifests.ingest import ingest
     r = ingest(src, out, kind="hf", text_column="text", speaker_column="speaker", progress=False)
     files, hours = r.num_recordings, r.hours
 elif mode == "decode":

@@ -27,9 +27,7 @@ from speechtok.compare import demo_step
 from speechtok.config import parse_sets
 from speechtok.errors import SpeechtokError
 from speechtok.paths import ROOT
-from speechtok.pipeline.recipe import load_recipe
 from speechtok.pipeline.report import RunReport
-from speechtok.pipeline.runner import run
 from speechtok.shards.file import ShardFile
 from speechtok.shards.index import ShardIndex, shard_path
 
@@ -94,6 +92,10 @@ def summary(out_dir: Path, report: RunReport) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # lazy: the recipe's stage types and the runner bring torch, lhotse and faiss; `--help` needs none
+    from speechtok.pipeline.recipe import load_recipe
+    from speechtok.pipeline.runner import run
+
     protect_main_module()
     sets = parse_sets(args.set or [])
     if args.corpus:

@@ -7,10 +7,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
 from speechtok.errors import ConfigError
-from speechtok.manifests.audio_check import AudioCheckConfig
-from speechtok.manifests.ingest import IngestOptions, ingest
 from speechtok.manifests.sources import KINDS
-from speechtok.manifests.splits import check_ratios, write_splits
 
 _EPILOG = """\
 examples:
@@ -33,6 +30,11 @@ bad item, naming it and its reason.
 
 
 def _run(args: argparse.Namespace) -> int:
+    # lazy: lhotse and torch (ingest, splits), soundfile (audio_check): `speechtok --help` needs none
+    from speechtok.manifests.audio_check import AudioCheckConfig
+    from speechtok.manifests.ingest import IngestOptions, ingest
+    from speechtok.manifests.splits import check_ratios, write_splits
+
     ratios: tuple[float, ...] | None = None
     if args.splits:
         try:

@@ -6,12 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from speechtok import hub
 from speechtok.config import parse_sets
-from speechtok.pipeline.plan import plan_run
-from speechtok.pipeline.recipe import load_recipe
-from speechtok.pipeline.runner import RunOptions, run
+
+if TYPE_CHECKING:
+    from speechtok.pipeline.runner import RunOptions
 
 _EPILOG = """\
 examples:
@@ -41,6 +42,9 @@ Writes OUT/shards/*.arrow, OUT/index.json, OUT/quarantine.jsonl, OUT/report.json
 
 def options_from_args(args: argparse.Namespace) -> RunOptions:
     """The `RunOptions` of parsed `run`/`demo` flags."""
+    # lazy: the runner brings torch, lhotse and faiss (every stage type); `speechtok --help` needs none
+    from speechtok.pipeline.runner import RunOptions
+
     return RunOptions(
         executor=args.executor, workers=args.workers, threads=args.threads,
         fit_threads=args.fit_threads,
@@ -84,6 +88,11 @@ def protect_main_module() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # lazy: the recipe's stage types and the runner bring torch, lhotse and faiss; `--help` needs none
+    from speechtok.pipeline.plan import plan_run
+    from speechtok.pipeline.recipe import load_recipe
+    from speechtok.pipeline.runner import run
+
     protect_main_module()
     recipe = load_recipe(Path(args.recipe), sets=parse_sets(args.set or []))
     if args.plan:

@@ -24,14 +24,14 @@ import numpy as np
 from speechtok.errors import InputError
 from speechtok.shards.index import ShardIndex
 from speechtok.shards.reader import ShardDataset
-from speechtok.tokenizers.unit_report import label_metrics, unit_report, write_report
-from speechtok.tokenizers.units import expand
 
 FSDD_REGEX = r"(?:^|[/_-])(?P<label>\d)_(?P<group>[a-z]+)_\d+$"
 
 
 def read_units(out_dir: Path, group: str | None) -> tuple[str, list[str], list[np.ndarray], Any]:
     """(group, cut ids, frame-level units per cut, GroupMeta) of a units group of `out_dir`."""
+    # lazy: tokenizers.units brings faiss (k-means), which `speechtok --help` does not need
+    from speechtok.tokenizers.units import expand
 
     if group is None:
         groups = [g for g in ShardIndex.load(out_dir).groups() if g.startswith("units.")]
@@ -65,6 +65,9 @@ def read_labels(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _report(args: argparse.Namespace) -> int:
+    # lazy: the report brings faiss (k-means baselines), which `speechtok --help` does not need
+    from speechtok.tokenizers.unit_report import label_metrics, unit_report, write_report
+
 
     group, ids, units, meta = read_units(Path(args.out), args.group)
     k = int(args.k or meta.vocab_size or 0)

@@ -35,8 +35,9 @@ BACKBONE_CAVEATS: dict[str, str] = {
     "ceilings.",
     "whisper_decoder": "Backbone whisper_decoder: every family fine-tunes Whisper tiny.en's pretrained decoder "
     "(text: as the rescoring LM and the GER model; latent: adapter outputs as a prefix through inputs_embeds, the "
-    "cross-attention given a fixed no-audio memory; token: units as new embedding rows) with the same step budget, "
-    "so all three start from the same English text model.",
+    "cross-attention given a fixed no-audio memory; latent_memory, when the recipe has it: adapter outputs as the "
+    "cross-attention memory, the way Whisper's decoder reads its own encoder; token: units as new embedding rows) "
+    "with the same step budget, so all three start from the same English text model.",
 }
 
 CAVEATS: tuple[str, ...] = (
@@ -100,8 +101,11 @@ def run_families(recipe: CompareRecipe, out_dir: Path, held: HeldOut) -> list[di
     failure is its record's ``status``; a worker that dies (e.g. killed for memory) stops the
     comparison with `BrokenProcessPool`."""
     jobs = [(backbone, fam) for backbone in recipe.backbones for fam in recipe.families]
-    skipped = {i: {"family": fam.name, "backbone": backbone, "recipe": str(fam.recipe), "status": "skipped"}
-               for i, (backbone, fam) in enumerate(jobs) if not fam.enabled}
+    skipped = {i: {"family": fam.name, "backbone": backbone, "recipe": str(fam.recipe), "status": "skipped",
+                   "reason": "disabled in the recipe" if not fam.enabled else
+                   f"runs with backbone {' or '.join(FAMILIES[fam.name].backbones)} only"}
+               for i, (backbone, fam) in enumerate(jobs)
+               if not fam.enabled or backbone not in FAMILIES[fam.name].backbones}
     todo = [i for i in range(len(jobs)) if i not in skipped]
     if recipe.workers <= 1:
         done = {i: run_family(jobs[i][1], recipe, out_dir, held, jobs[i][0]) for i in todo}

@@ -27,12 +27,13 @@ from safetensors import safe_open
 
 from speechtok import hub
 from speechtok.atomic import atomic_open
-from speechtok.compare.recipe import CompareRecipe, FamilySpec
+from speechtok.compare.recipe import BACKBONES, CompareRecipe, FamilySpec
 from speechtok.compare.split_proof import HeldOut, SplitProofError, check_ids, split_scores
 from speechtok.errors import BugError, ConfigError, InputError, SpeechtokError
 from speechtok.shards.index import ShardIndex
 from speechtok.shards.reader import ShardDataset
 from speechtok.trainers import cascade, latent, token
+from speechtok.trainers.cascade.rescoring import chosen_system
 from speechtok.trainers.hyps import read_hyps, score_hyps
 from speechtok.trainers.metrics import cer, normalize_text, wer
 from speechtok.trainers.token.recipe import SplitConfig
@@ -96,6 +97,8 @@ class Family(Protocol):
     #: True when a run of another backbone reuses what the scratch run wrote (`prepare`), so it
     #: has to wait for it.
     after_scratch: bool
+    #: The backbones the family can run with; under another one its record is ``skipped``.
+    backbones: tuple[str, ...]
 
     def overrides(self, recipe: CompareRecipe) -> dict[str, Any]:
         """Overrides of the family's trainer recipe: corpus, split, backbone sizes, seed, step budget."""
@@ -136,11 +139,6 @@ def _reuse_nbest(prior: Path, run: Path, sets: dict[str, Any]) -> None:
     sets["nbest.cache"] = str(cache)
 
 
-def _chosen_system(dev: Mapping[str, float]) -> str:
-    """The cascade system the comparison scores: rescoring or GER, whichever has the lower dev WER."""
-    return min((s for s in ("rescored_lm", "ger") if s in dev), key=lambda s: dev[s])
-
-
 def _scored_rows(run: Path, split: str) -> list[dict[str, Any]]:
     """The cascade's scored utterances of `split` ("dev" | "test"), one ``{id, reference, best}`` each
     (normalised reference and 1-best, HyPoradise's ``output`` and ``input1``): ``ger_<split>.jsonl``
@@ -164,6 +162,7 @@ class TextFamily:
     whisper_decoder_sets: Mapping[str, Any] = MappingProxyType({"text_lm.llm.kind": "whisper_decoder",
                                                                 "ger.train.lr": 1.0e-4, "ger.train.min_lr": 1.0e-5})
     after_scratch = True
+    backbones: tuple[str, ...] = BACKBONES
 
     def overrides(self, recipe: CompareRecipe) -> dict[str, Any]:
         """Overrides of the cascade recipe: corpus, split, backbone sizes, seed and step budget."""
@@ -210,7 +209,7 @@ class TextFamily:
         asr = ("Whisper tiny.en", "39 M params, trained elsewhere on 680 k h") if decoder == "whisper" else \
             ("PocketSphinx en-us", "CMU's continuous HMM + 3-gram LM, trained elsewhere")
         dev, test = res["results"]["dev"], res["results"]["test"]
-        best = _chosen_system(dev)
+        best = chosen_system(dev, str(run / "results.json"))
         dev_rows = _scored_rows(run, "dev")
         rows = dev_rows + _scored_rows(run, "test")
         ids = {r["id"] for r in rows}
@@ -280,7 +279,7 @@ class TextFamily:
         out: dict[str, Any] = {}
         res = json.loads((run / "results.json").read_text())
         dev, test = res["results"]["dev"], res["results"]["test"]
-        best = _chosen_system(dev)
+        best = chosen_system(dev, str(run / "results.json"))
         splits = json.loads((run / "splits.json").read_text()).get("speakers", {})
         for part in ("train", "dev", "test"):
             bad = sorted(set(splits.get(part, [])) - set(held.speakers(part)))
@@ -314,6 +313,7 @@ class _ShardFamily:
     trainer: Callable[[Path, Path, Mapping[str, Any]], int]
     whisper_decoder_sets: Mapping[str, Any] = _WHISPER_DECODER_TRAINER_SETS
     after_scratch = False
+    backbones: tuple[str, ...] = BACKBONES
 
     def overrides(self, recipe: CompareRecipe) -> dict[str, Any]:
         """Overrides of the trainer recipe: shards, the input group, split, backbone sizes, seed, step
@@ -374,7 +374,7 @@ class LatentFamily(_ShardFamily):
         n = len(ids)
         train_s = float(ev.get("stage1_wall_s", 0.0)) + float(ev.get("stage2_wall_s", 0.0))
         return {
-            "system": f"adapter {ev.get('adapter', {}).get('kind', '?')}", "wer": ev["wer"], "cer": ev["cer"],
+            "system": _latent_system(run, ev), "wer": ev["wer"], "cer": ev["cer"],
             "ctc_cer": ev.get("ctc.cer"), "eval_utts": n, "eval_audio_s": seconds,
             "llm_tokens_per_s": ev.get("adapter_tokens_per_s"),
             "trainable_params": ev.get("trainable_params"),
@@ -386,6 +386,26 @@ class LatentFamily(_ShardFamily):
             "can_generate_speech": False, "speech_intelligibility": "not applicable (text out only)",
             **_latent_texts(run),
         }
+
+
+class LatentMemoryFamily(LatentFamily):
+    """The latent family's second variant: the adapter's outputs are the cross-attention memory of
+    Whisper's decoder (``latent.speech_into: memory``), not a prefix of its input sequence. Only the
+    whisper_decoder backbone has cross-attention, so under scratch the record is ``skipped``."""
+
+    name = "latent_memory"
+    backbones: tuple[str, ...] = ("whisper_decoder",)
+
+    def overrides(self, recipe: CompareRecipe) -> dict[str, Any]:
+        """The latent family's overrides, with the speech into cross-attention."""
+        return {**super().overrides(recipe), "latent.speech_into": "memory"}
+
+
+def _latent_system(run: Path, ev: Mapping[str, Any]) -> str:
+    """The latent system in words: adapter kind, and where its outputs go."""
+    into = json.loads((run / "recipe.json").read_text()).get("latent", {}).get("speech_into", "prefix")
+    where = "LLM input prefix" if into == "prefix" else "decoder cross-attention memory"
+    return f"adapter {ev.get('adapter', {}).get('kind', '?')} -> {where}"
 
 
 def _source_of(recipe: CompareRecipe, group: str) -> str:
@@ -406,6 +426,15 @@ def _source_of(recipe: CompareRecipe, group: str) -> str:
 def _latent_texts(run: Path) -> dict[str, str]:
     rec = json.loads((run / "recipe.json").read_text())
     feats = rec["data"]["feats"]
+    if rec["encoder"]["kind"] == "identity":
+        return {
+            "data_needed": f"precomputed {feats} features of a pretrained encoder + transcripts of the train "
+                           "speakers; a linear CTC head on the features is trained here (stage 1, for the CTC "
+                           "adapter's segments) before the adapter + LLM",
+            "params_note": "trainable = adapter + LLM (CTC head frozen in stage 2); total = CTC head + adapter + LLM, "
+                           "without the pretrained encoder that computed the features in the pipeline (Whisper "
+                           "tiny.en's encoder: about 8 M)",
+        }
     if rec["encoder"]["kind"] == "features":
         return {
             "data_needed": f"precomputed {feats} features of a pretrained encoder + transcripts of the train "
@@ -487,9 +516,9 @@ def _intelligibility(ev: dict[str, Any], tts: bool) -> str:
 
 # ---------------------------------------------------------------- registry and runner
 
-TEXT, LATENT, TOKEN = TextFamily(), LatentFamily(), TokenFamily()
+TEXT, LATENT, LATENT_MEMORY, TOKEN = TextFamily(), LatentFamily(), LatentMemoryFamily(), TokenFamily()
 #: Every family by its name in the comparison recipe (`speechtok.compare.recipe.FAMILIES`, same order).
-FAMILIES: dict[str, Family] = {f.name: f for f in (TEXT, LATENT, TOKEN)}
+FAMILIES: dict[str, Family] = {f.name: f for f in (TEXT, LATENT, LATENT_MEMORY, TOKEN)}
 
 
 def backbone_overrides(family: str, backbone: str) -> dict[str, Any]:

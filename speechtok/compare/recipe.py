@@ -22,8 +22,14 @@ workers: 1                                # family runs at once (spawned process
 families:
   text:   {enabled: true, recipe: recipes/cascade_speechocean.yaml, set: {ger.llm.mode: full}}
   latent: {enabled: true, recipe: recipes/latent_speechocean.yaml, set: {}}
+  latent_memory: {recipe: recipes/latent_whisper.yaml, set: {encoder.kind: identity}}   # optional; see below
   token:  {enabled: true, recipe: recipes/token_speechocean.yaml, set: {}}
 ```
+
+``latent_memory`` is the latent family's second variant: the adapter's outputs are the
+cross-attention memory of Whisper's decoder (``latent.speech_into: memory``) instead of a prefix of
+its input sequence; it runs with backbone whisper_decoder only (a Llama has no cross-attention) and
+is recorded as skipped under scratch. A recipe without a ``latent_memory`` section does not run it.
 
 Relative paths resolve against the working directory; ``${shared}`` and ``${root}`` expand as
 in every recipe (``SPEECHTOK_SHARED`` or ``../shared``; the project directory).
@@ -38,12 +44,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from speechtok.config import LEAF, OPAQUE, build, typed
+from speechtok.errors import ConfigError
+from speechtok.trainers.token.recipe import load_recipe_dict
 
-from speechtok.config import LEAF, OPAQUE, apply_sets, build, expand, typed
-from speechtok.errors import ConfigError, InputError
-
-FAMILIES: tuple[str, ...] = ("text", "latent", "token")
+FAMILIES: tuple[str, ...] = ("text", "latent", "latent_memory", "token")
+#: Families a recipe may leave out (then disabled): the latent family's cross-attention variant.
+OPTIONAL_FAMILIES: tuple[str, ...] = ("latent_memory",)
 #: The LLM every family trains: a tiny Llama from scratch (sizes in `llm:`) or Whisper tiny.en's
 #: pretrained decoder (`llm.kind: whisper_decoder` in each trainer).
 BACKBONES: tuple[str, ...] = ("scratch", "whisper_decoder")
@@ -140,17 +147,7 @@ def _backbones(value: Any) -> tuple[str, ...]:
 def load_compare_recipe(path: Path, sets: Mapping[str, Any] | None = None) -> tuple[CompareRecipe, dict[str, Any]]:
     """Parses and validates the recipe at `path` with `--set` values `sets`
     (`speechtok.config.parse_sets`); returns it and the raw dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "comparison recipe not found")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise InputError(str(path), "a comparison recipe must be a YAML mapping")
-    unknown = sorted(set(raw) - set(SCHEMA))
-    if unknown:
-        raise ConfigError(unknown[0], raw[unknown[0]], f"is not a setting: the recipe has no "
-                          f"`{unknown[0]}` (valid keys there: {sorted(SCHEMA)})")
-    raw = expand(apply_sets(raw, sets or {}, SCHEMA))
+    raw = load_recipe_dict(path, sets or {}, SCHEMA, what="comparison recipe")
     d = dict(raw.get("data") or {})
     if "shards" not in d:
         raise ConfigError("data.shards", None, "must name the shard directory of the corpus")
@@ -159,21 +156,19 @@ def load_compare_recipe(path: Path, sets: Mapping[str, Any] | None = None) -> tu
     fams = []
     for name in FAMILIES:
         f = dict((raw.get("families") or {}).get(name) or {})
+        if not f and name in OPTIONAL_FAMILIES:
+            continue
         if "recipe" not in f:
             raise ConfigError(f"families.{name}.recipe", None, "must name that family's trainer recipe")
         # typed values, applied by the family's own recipe loader (`speechtok.config.apply_sets`)
         fam_sets = {str(k): v for k, v in (f.get("set") or {}).items()}
         fams.append(FamilySpec(name=name, enabled=bool(f.get("enabled", True)), recipe=Path(f["recipe"]),
                                sets=fam_sets))
-    recipe = CompareRecipe(
-        description=str(raw.get("description", "")),
-        data=data,
-        llm={k: typed(v, int, f"llm.{k}") for k, v in (raw.get("llm") or {}).items()},
-        steps=typed((raw.get("budget") or {}).get("steps", 0), int, "budget.steps"),
-        families=tuple(fams),
-        threads=typed(raw.get("threads", 1), int, "threads"),
-        workers=typed(raw.get("workers", 1), int, "workers"),
-        backbones=_backbones(raw.get("backbone", "scratch")),
-    )
+    recipe = CompareRecipe(description=str(raw.get("description", "")), data=data,
+                           llm={k: typed(v, int, f"llm.{k}") for k, v in (raw.get("llm") or {}).items()},
+                           steps=typed((raw.get("budget") or {}).get("steps", 0), int, "budget.steps"),
+                           families=tuple(fams), threads=typed(raw.get("threads", 1), int, "threads"),
+                           workers=typed(raw.get("workers", 1), int, "workers"),
+                           backbones=_backbones(raw.get("backbone", "scratch")))
     recipe.validate()
     return recipe, raw

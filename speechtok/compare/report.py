@@ -10,11 +10,14 @@ when failed `error`.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from speechtok import atomic
 
 #: (record key, chart file, axis label) of each PNG.
 CHARTS: tuple[tuple[str, str, str], ...] = (
@@ -78,6 +81,8 @@ def markdown(meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
                      f"recipe `{r.get('recipe')}`")
         if r["status"] == "failed":
             lines.append(f"- error: `{r.get('error')}`")
+        if r["status"] == "skipped" and r.get("reason"):
+            lines.append(f"- {r['reason']}")
         for key in ("data_needed", "params_note", "rtf_note", "speech_intelligibility"):
             if r.get(key):
                 lines.append(f"- {key.replace('_', ' ')}: {r[key]}")
@@ -101,7 +106,7 @@ def bar_chart(path: Path, records: Sequence[dict[str, Any]], key: str, label: st
     names = [r["family"] if r.get("backbone", "scratch") == "scratch" else f"{r['family']}\n{r['backbone']}"
              for r in records]
     values = [float(r[key]) if isinstance(r.get(key), int | float) else 0.0 for r in records]
-    palette = {"text": "#4c72b0", "latent": "#55a868", "token": "#c44e52"}
+    palette = {"text": "#4c72b0", "latent": "#55a868", "latent_memory": "#8c8c3c", "token": "#c44e52"}
     fig, ax = plt.subplots(figsize=(5 if len(records) <= 3 else 8, 3.2))
     bars = ax.bar(names, values, color=[palette.get(r["family"], "#8172b2") for r in records])
     for b, r in zip(bars, records, strict=True):
@@ -110,17 +115,21 @@ def bar_chart(path: Path, records: Sequence[dict[str, Any]], key: str, label: st
     ax.set_ylabel(label if not key.endswith("wer") else "WER")
     ax.set_title(label, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
+    atomic.write_bytes(path, buf.getvalue())
 
 
 def write_report(out_dir: Path, meta: dict[str, Any], records: Sequence[dict[str, Any]]) -> dict[str, Path]:
     """Writes `compare.json`, `compare.md` and the charts into `out_dir`; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "compare.json", "md": out_dir / "compare.md"}
-    paths["json"].write_text(json.dumps({"meta": meta, "families": list(records)}, indent=2, default=str) + "\n")
-    paths["md"].write_text(markdown(meta, records))
+    doc = {"meta": meta, "families": list(records)}
+    atomic.write_text(paths["json"], json.dumps(doc, indent=2, default=str) + "\n")
+    atomic.write_text(paths["md"], markdown(meta, records))
+    charted = [r for r in records if r["status"] != "skipped"]
     for key, name, label in CHARTS:
         paths[name] = out_dir / name
-        bar_chart(paths[name], records, key, label)
+        bar_chart(paths[name], charted, key, label)
     return paths

@@ -25,7 +25,9 @@ from speechtok.models.lengths import lengths_to_mask, zero_padding
 @dataclass(frozen=True, kw_only=True)
 class EncoderConfig:
     """Attributes:
-    kind: "fbank" (from scratch) | "features" (precomputed, projection only).
+    kind: "fbank" (from scratch) | "features" (precomputed, projection only) | "identity" (precomputed,
+        passed on unchanged: ``dim`` is the features' own; only the CTC head is trained. For an LLM that
+        already reads these features, e.g. Whisper encoder states as the memory of Whisper's decoder).
     arch: "transformer" | "conformer" (fbank kind).
     dim, num_layers, num_heads, ff_mult, dropout: sizes of the layers.
     """
@@ -39,11 +41,11 @@ class EncoderConfig:
     dropout: float = 0.1
 
     def validate(self) -> None:
-        if self.kind not in ("fbank", "features"):
-            raise ConfigError("encoder.kind", self.kind, "must be 'fbank' or 'features'")
+        if self.kind not in ("fbank", "features", "identity"):
+            raise ConfigError("encoder.kind", self.kind, "must be 'fbank', 'features' or 'identity'")
         if self.arch not in ("transformer", "conformer"):
             raise ConfigError("encoder.arch", self.arch, "must be 'transformer' or 'conformer'")
-        if self.dim % self.num_heads:
+        if self.kind == "fbank" and self.dim % self.num_heads:  # only the fbank encoder has attention
             raise ConfigError("encoder.dim", self.dim, f"must be a multiple of num_heads={self.num_heads}")
 
 
@@ -157,13 +159,15 @@ class FbankEncoder(SpeechEncoder):
 
 
 class FeatureEncoder(SpeechEncoder):
-    """Precomputed features (e.g. Whisper encoder states) -> `Linear(D, dim)` -> LayerNorm."""
+    """Precomputed features (e.g. Whisper encoder states) `(B, T, D)` -> `Linear(D, dim)` -> LayerNorm
+    `(B, T, dim)`; kind "identity": the features unchanged (`dim` = D), a CTC head on them."""
 
     def __init__(self, in_dim: int, vocab: int, cfg: EncoderConfig) -> None:
         super().__init__()
-        self.dim = cfg.dim
-        self.proj = nn.Sequential(nn.Linear(in_dim, cfg.dim), nn.GELU(), nn.Dropout(cfg.dropout), nn.LayerNorm(cfg.dim))
-        self.ctc_head = nn.Linear(cfg.dim, vocab)
+        self.dim = in_dim if cfg.kind == "identity" else cfg.dim
+        self.proj: nn.Module = nn.Identity() if cfg.kind == "identity" else nn.Sequential(
+            nn.Linear(in_dim, cfg.dim), nn.GELU(), nn.Dropout(cfg.dropout), nn.LayerNorm(cfg.dim))
+        self.ctc_head = nn.Linear(self.dim, vocab)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return zero_padding(self.proj(feats), lengths), lengths

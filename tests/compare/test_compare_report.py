@@ -53,8 +53,9 @@ def test_recipes_in_the_repo_load_with_overrides() -> None:
     assert demo.llm["hidden_size"] == 32 and str(demo.data.shards) == "/tmp/x"
     text = next(f for f in demo.families if f.name == "text")
     assert text.sets["ger.train.max_steps"] == 7 and text.sets["text_lm.vocab_size"] == 300
+    assert [f.name for f in demo.families] == ["text", "latent", "token"]  # latent_memory left out: not run
     so, _ = load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {})
-    assert [f.name for f in so.families] == ["text", "latent", "token"]
+    assert [f.name for f in so.families] == ["text", "latent", "latent_memory", "token"]
 
 
 def test_backbone_and_budget_are_the_same_for_every_family() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ class _Fake:
     name = "latent"
     whisper_decoder_sets = {"llm.kind": "fake_decoder"}
     after_scratch = False
+    backbones = ("scratch", "whisper_decoder")
 
     def __init__(self, code: int) -> None:
         self.code, self.calls = code, []  # type: ignore[var-annotated]
@@ -51,6 +53,32 @@ def test_registry_names_every_recipe_family_in_order() -> None:
         assert fam.name == name
         assert families.backbone_overrides(name, "whisper_decoder") == dict(fam.whisper_decoder_sets)
     assert [n for n, f in families.FAMILIES.items() if f.after_scratch] == ["text"]
+    assert [n for n, f in families.FAMILIES.items() if "scratch" not in f.backbones] == ["latent_memory"]
+
+
+def test_memory_variant_is_the_latent_family_into_cross_attention_and_skipped_under_scratch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from speechtok.compare import run_families
+
+    recipe, _ = load_compare_recipe(ROOT / "recipes/compare_demo.yaml", {"data.shards": str(tmp_path),
+                                                                         "backbone": ["scratch", "whisper_decoder"]})
+    sets = families.FAMILIES["latent_memory"].overrides(recipe)
+    assert sets == {**families.FAMILIES["latent"].overrides(recipe), "latent.speech_into": "memory"}
+    ran: list[tuple[str, str]] = []
+
+    def fake_run(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path, held: Any, backbone: str) -> dict[str, Any]:
+        ran.append((fam.name, backbone))
+        return {"family": fam.name, "backbone": backbone, "status": "ok"}
+
+    monkeypatch.setattr("speechtok.compare.run_family", fake_run)
+    spec = FamilySpec(name="latent_memory", enabled=True, recipe=tmp_path / "r.yaml")
+    recipe = dataclasses.replace(recipe, families=(*recipe.families, spec))
+    records = run_families(recipe, tmp_path, HeldOut(speaker_of={}, part_of={}, rule="none"))
+    assert ("latent_memory", "scratch") not in ran and ("latent_memory", "whisper_decoder") in ran
+    skipped = [r for r in records if r["status"] == "skipped"]
+    assert [(r["family"], r["backbone"]) for r in skipped] == [("latent_memory", "scratch")]
+    assert "whisper_decoder only" in skipped[0]["reason"]
+    assert len(records) == 2 * len(recipe.families)
 
 
 @pytest.mark.parametrize("code", [0, 3])

@@ -77,7 +77,7 @@ def test_slam_export_refuses_a_cut_without_text(tmp_path: Path) -> None:
 def test_nemo_manifest_export_reads_back_through_ingest(tmp_path: Path) -> None:
     import gzip
 
-    from speechtok.manifests import ingest
+    from speechtok.manifests.ingest import ingest
 
     out, rows, _ = _output(tmp_path)
     dest = tmp_path / "nemo"

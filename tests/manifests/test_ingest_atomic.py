@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from speechtok.errors import InputError
-from speechtok.manifests import ingest
+from speechtok.manifests.ingest import ingest
 from speechtok.manifests.quarantine import read_quarantine
 
 

@@ -12,7 +12,7 @@ from lhotse import CutSet
 
 from speechtok.cli import main
 from speechtok.errors import InputError
-from speechtok.manifests import ingest
+from speechtok.manifests.ingest import ingest
 from speechtok.manifests.quarantine import read_quarantine
 
 

@@ -10,8 +10,8 @@ from bad_corpus_maker import make_dir_corpus, make_kaldi
 from lhotse import CutSet, MonoCut, SupervisionSegment
 from lhotse.supervision import AlignmentItem
 
-from speechtok.manifests import ingest
 from speechtok.manifests.cut_json import cut_to_dict
+from speechtok.manifests.ingest import ingest
 
 
 def _same(cut: MonoCut) -> None:

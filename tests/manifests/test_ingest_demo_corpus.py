@@ -11,9 +11,9 @@ import soundfile as sf
 from lhotse import CutSet
 
 from speechtok.errors import ConfigError
-from speechtok.manifests import ingest
 from speechtok.manifests.demo_corpus import DEFAULT_VOICES, SMALL_N, build_demo_corpus
 from speechtok.manifests.demo_text import make_sentences
+from speechtok.manifests.ingest import ingest
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (make setup)")
 

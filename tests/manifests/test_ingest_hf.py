@@ -13,7 +13,7 @@ import soundfile as sf
 from lhotse import CutSet
 
 from speechtok.errors import ConfigError
-from speechtok.manifests import ingest
+from speechtok.manifests.ingest import ingest
 from speechtok.manifests.sources import detect_kind
 
 datasets = pytest.importorskip("datasets")

@@ -10,7 +10,7 @@ import numpy as np
 import soundfile as sf
 
 from speechtok.cli import main
-from speechtok.manifests import ingest
+from speechtok.manifests.ingest import ingest
 from speechtok.manifests.quarantine import read_quarantine
 from speechtok.manifests.sources import detect_kind
 

@@ -12,7 +12,7 @@ import soundfile as sf
 from lhotse import CutSet
 
 from speechtok.cli import main
-from speechtok.manifests import ingest
+from speechtok.manifests.ingest import ingest
 from speechtok.manifests.quarantine import read_quarantine
 
 FSDD_RX = r"(?P<text>\d)_(?P<speaker>[a-z]+)_\d+"

@@ -11,7 +11,7 @@ import soundfile as sf
 from lhotse import CutSet
 
 from speechtok.errors import ConfigError, InputError
-from speechtok.manifests import ingest
+from speechtok.manifests.ingest import ingest
 from speechtok.manifests.items import resolve_audio_path
 from speechtok.manifests.quarantine import read_quarantine
 from speechtok.manifests.sources import detect_kind

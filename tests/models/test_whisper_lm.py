@@ -108,6 +108,24 @@ def test_latent_variants_batch_equals_singles(speech_into: str) -> None:
         assert emb.shape[1] == 2
 
 
+def test_identity_encoder_passes_features_on_and_feeds_the_memory() -> None:
+    torch.manual_seed(0)
+    enc = build_encoder(EncoderConfig(kind="identity", dim=999), 16, 21)  # dim is the features' own
+    x = torch.randn(2, 5, 16)
+    h, hl = enc(x, torch.tensor([5, 3]))
+    assert enc.dim == 16 and enc.ctc_head.in_features == 16 and hl.tolist() == [5, 3]
+    torch.testing.assert_close(h[0], x[0])
+    torch.testing.assert_close(h[1, :3], x[1, :3])
+    assert not h[1, 3:].any()  # padding zeroed, as every encoder does
+    assert [n for n, _ in enc.named_parameters()] == ["ctc_head.weight", "ctc_head.bias"]
+    model = SpeechLLM(enc, FrameStack(16, 16, k=1, post="none"), _tiny(), prefix_ids=[1], suffix_ids=[4], eos_id=2,
+                      speech_into="memory").eval()
+    y, yl = model.speech(x, torch.tensor([5, 5]))[:2]
+    torch.testing.assert_close(model._memory(y, yl)["encoder_outputs"][0], x)  # the features are the memory
+    with pytest.raises(ConfigError, match="encoder.kind"):
+        EncoderConfig(kind="projection").validate()
+
+
 def test_memory_variant_needs_cross_attention_and_kind_is_checked() -> None:
     enc = build_encoder(EncoderConfig(kind="features", dim=16, dropout=0.0), 8, 21)
     from speechtok.trainers.llm import build_llm

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from speechtok.errors import InputError
-from speechtok.manifests import ingest
+from speechtok.manifests.ingest import ingest
 from speechtok.trainers.cascade.data import read_kaldi_dir
 
 UTTS = [("spkA-u1", "spkA", "hello there"), ("spkA-u2", "spkA", "good  morning all"), ("spkB-u1", "spkB", "bye")]
