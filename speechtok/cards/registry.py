@@ -211,11 +211,7 @@ def _encodec(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenize
     import torch
     from encodec.model import EncodecModel
 
-    from speechtok.tokenizers.acoustic.encodec_codec import (
-        EncodecConfig,
-        EncodecTokenizer,
-        randomize_codebooks,
-    )
+    from speechtok.tokenizers.acoustic.encodec_codec import EncodecConfig, EncodecTokenizer, randomize_codebooks
 
     torch.manual_seed(0)
     model = EncodecModel.encodec_model_24khz(pretrained=False)

@@ -33,6 +33,7 @@ from speechtok.errors import BugError, ConfigError, InputError, SpeechtokError
 from speechtok.shards.index import ShardIndex
 from speechtok.shards.reader import ShardDataset
 from speechtok.trainers import cascade, latent, token
+from speechtok.trainers.cascade.rescoring import chosen_system
 from speechtok.trainers.hyps import read_hyps, score_hyps
 from speechtok.trainers.metrics import cer, normalize_text, wer
 from speechtok.trainers.token.recipe import SplitConfig
@@ -138,11 +139,6 @@ def _reuse_nbest(prior: Path, run: Path, sets: dict[str, Any]) -> None:
     sets["nbest.cache"] = str(cache)
 
 
-def _chosen_system(dev: Mapping[str, float]) -> str:
-    """The cascade system the comparison scores: rescoring or GER, whichever has the lower dev WER."""
-    return min((s for s in ("rescored_lm", "ger") if s in dev), key=lambda s: dev[s])
-
-
 def _scored_rows(run: Path, split: str) -> list[dict[str, Any]]:
     """The cascade's scored utterances of `split` ("dev" | "test"), one ``{id, reference, best}`` each
     (normalised reference and 1-best, HyPoradise's ``output`` and ``input1``): ``ger_<split>.jsonl``
@@ -213,7 +209,7 @@ class TextFamily:
         asr = ("Whisper tiny.en", "39 M params, trained elsewhere on 680 k h") if decoder == "whisper" else \
             ("PocketSphinx en-us", "CMU's continuous HMM + 3-gram LM, trained elsewhere")
         dev, test = res["results"]["dev"], res["results"]["test"]
-        best = _chosen_system(dev)
+        best = chosen_system(dev, str(run / "results.json"))
         dev_rows = _scored_rows(run, "dev")
         rows = dev_rows + _scored_rows(run, "test")
         ids = {r["id"] for r in rows}
@@ -283,7 +279,7 @@ class TextFamily:
         out: dict[str, Any] = {}
         res = json.loads((run / "results.json").read_text())
         dev, test = res["results"]["dev"], res["results"]["test"]
-        best = _chosen_system(dev)
+        best = chosen_system(dev, str(run / "results.json"))
         splits = json.loads((run / "splits.json").read_text()).get("speakers", {})
         for part in ("train", "dev", "test"):
             bad = sorted(set(splits.get(part, [])) - set(held.speakers(part)))

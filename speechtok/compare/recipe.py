@@ -44,10 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from speechtok.config import LEAF, OPAQUE, apply_sets, build, expand, typed
-from speechtok.errors import ConfigError, InputError
+from speechtok.config import LEAF, OPAQUE, build, typed
+from speechtok.errors import ConfigError
+from speechtok.trainers.token.recipe import load_recipe_dict
 
 FAMILIES: tuple[str, ...] = ("text", "latent", "latent_memory", "token")
 #: Families a recipe may leave out (then disabled): the latent family's cross-attention variant.
@@ -148,17 +147,7 @@ def _backbones(value: Any) -> tuple[str, ...]:
 def load_compare_recipe(path: Path, sets: Mapping[str, Any] | None = None) -> tuple[CompareRecipe, dict[str, Any]]:
     """Parses and validates the recipe at `path` with `--set` values `sets`
     (`speechtok.config.parse_sets`); returns it and the raw dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "comparison recipe not found")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise InputError(str(path), "a comparison recipe must be a YAML mapping")
-    unknown = sorted(set(raw) - set(SCHEMA))
-    if unknown:
-        raise ConfigError(unknown[0], raw[unknown[0]], f"is not a setting: the recipe has no "
-                          f"`{unknown[0]}` (valid keys there: {sorted(SCHEMA)})")
-    raw = expand(apply_sets(raw, sets or {}, SCHEMA))
+    raw = load_recipe_dict(path, sets or {}, SCHEMA, what="comparison recipe")
     d = dict(raw.get("data") or {})
     if "shards" not in d:
         raise ConfigError("data.shards", None, "must name the shard directory of the corpus")
@@ -175,15 +164,11 @@ def load_compare_recipe(path: Path, sets: Mapping[str, Any] | None = None) -> tu
         fam_sets = {str(k): v for k, v in (f.get("set") or {}).items()}
         fams.append(FamilySpec(name=name, enabled=bool(f.get("enabled", True)), recipe=Path(f["recipe"]),
                                sets=fam_sets))
-    recipe = CompareRecipe(
-        description=str(raw.get("description", "")),
-        data=data,
-        llm={k: typed(v, int, f"llm.{k}") for k, v in (raw.get("llm") or {}).items()},
-        steps=typed((raw.get("budget") or {}).get("steps", 0), int, "budget.steps"),
-        families=tuple(fams),
-        threads=typed(raw.get("threads", 1), int, "threads"),
-        workers=typed(raw.get("workers", 1), int, "workers"),
-        backbones=_backbones(raw.get("backbone", "scratch")),
-    )
+    recipe = CompareRecipe(description=str(raw.get("description", "")), data=data,
+                           llm={k: typed(v, int, f"llm.{k}") for k, v in (raw.get("llm") or {}).items()},
+                           steps=typed((raw.get("budget") or {}).get("steps", 0), int, "budget.steps"),
+                           families=tuple(fams), threads=typed(raw.get("threads", 1), int, "threads"),
+                           workers=typed(raw.get("workers", 1), int, "workers"),
+                           backbones=_backbones(raw.get("backbone", "scratch")))
     recipe.validate()
     return recipe, raw

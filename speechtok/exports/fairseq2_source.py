@@ -38,16 +38,9 @@ def import_fairseq2() -> Any:
     return load_fairseq2("fairseq2.data.data_pipeline")
 
 
-def shard_pipeline(
-    out_dir: str | os.PathLike[str],
-    groups: Sequence[str] = ("cuts",),
-    columns: Sequence[str] | None = None,
-    *,
-    batching: BatchingConfig | None = None,
-    length_group: str | None = None,
-    epoch: int = 0,
-    prefetch: int = 2,
-) -> Any:
+def shard_pipeline(out_dir: str | os.PathLike[str], groups: Sequence[str] = ("cuts",),
+                   columns: Sequence[str] | None = None, *, batching: BatchingConfig | None = None,
+                   length_group: str | None = None, epoch: int = 0, prefetch: int = 2) -> Any:
     """A fairseq2 ``DataPipeline`` over the shards of `out_dir` (see the module docstring).
 
     Args:

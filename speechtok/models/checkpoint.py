@@ -104,17 +104,9 @@ def _optimizer_join(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> d
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def save_checkpoint(
-    run_dir: Path,
-    step: int,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    *,
-    data: dict[str, Any],
-    extra: dict[str, Any] | None = None,
-    trainable_only: bool = False,
-    keep: int = 2,
-) -> Path:
+def save_checkpoint(run_dir: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, *,
+                    data: dict[str, Any], extra: dict[str, Any] | None = None, trainable_only: bool = False,
+                    keep: int = 2) -> Path:
     """Writes `run_dir/checkpoints/step_{step:07d}` durably (see the module docstring), points
     `latest` to it, then keeps the newest `keep` checkpoints (0 = keep all)."""
     root = Path(run_dir) / "checkpoints"
@@ -188,10 +180,8 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
         raise InputError(str(path), "not a checkpoint directory (no trainer.json)")
     load_model_tensors(model, path / "model.safetensors")
     if optimizer is not None:
-        state = _optimizer_join(
-            load_file(str(path / "optimizer.safetensors")), json.loads((path / "optimizer.json").read_text())
-        )
-        optimizer.load_state_dict(state)
+        optimizer.load_state_dict(_optimizer_join(load_file(str(path / "optimizer.safetensors")),
+                                                  json.loads((path / "optimizer.json").read_text())))
     rng = load_file(str(path / "rng.safetensors"))
     torch.set_rng_state(rng["cpu"])
     cuda = [rng[k] for k in sorted(rng) if k.startswith("cuda")]

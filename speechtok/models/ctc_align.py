@@ -25,15 +25,9 @@ from speechtok.models.checkpoint import latest_checkpoint, load_model_tensors
 from speechtok.models.encoder import EncoderConfig, build_encoder
 
 
-def ctc_word_alignment(
-    log_probs: torch.Tensor,
-    words: Sequence[str],
-    encode_word: Callable[[str], list[int]],
-    *,
-    frame_rate: float,
-    separator: int | None = None,
-    blank: int = 0,
-) -> list[tuple[str, float, float]]:
+def ctc_word_alignment(log_probs: torch.Tensor, words: Sequence[str], encode_word: Callable[[str], list[int]], *,
+                       frame_rate: float, separator: int | None = None,
+                       blank: int = 0) -> list[tuple[str, float, float]]:
     """Aligns `words` to `(T, V)` CTC log-posteriors at `frame_rate` frames per second.
 
     Args:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from speechtok.atomic import atomic_open
 from speechtok.errors import InputError
 
 
@@ -94,15 +95,10 @@ class NBestList:
         """Inverse of `to_json`."""
         try:
             hyps = tuple(Hypothesis(**h) for h in obj["hyps"])  # type: ignore[attr-defined]
-            return cls(
-                id=str(obj["id"]),
-                source=str(obj["source"]),
-                hyps=hyps,
-                reference=obj.get("reference"),  # type: ignore[arg-type]
-                speaker=obj.get("speaker"),  # type: ignore[arg-type]
-                duration=obj.get("duration"),  # type: ignore[arg-type]
-                extra=dict(obj.get("extra") or {}),  # type: ignore[call-overload]
-            )
+            return cls(id=str(obj["id"]), source=str(obj["source"]), hyps=hyps,
+                       reference=obj.get("reference"), speaker=obj.get("speaker"),  # type: ignore[arg-type]
+                       duration=obj.get("duration"),  # type: ignore[arg-type]
+                       extra=dict(obj.get("extra") or {}))  # type: ignore[call-overload]
         except (KeyError, TypeError) as exc:
             raise InputError(str(obj.get("id", "?")), f"is not an n-best record: {exc}") from exc
 
@@ -110,25 +106,18 @@ class NBestList:
 def write_jsonl(path: Path, lists: Iterable[NBestList], *, append: bool = False) -> int:
     """Writes (or appends) n-best lists as JSONL; returns the number written.
 
-    A new file is written to ``path.tmp`` and renamed, so a crash never leaves half a file;
-    appending flushes and fsyncs after every record, so a crash loses at most the last line.
+    A new file is written atomically (`speechtok.atomic.atomic_open`), so a crash never leaves half
+    a file; appending flushes and fsyncs after every record, so a crash loses at most the last line.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    if append:
-        with open(path, "a", encoding="utf-8") as f:
-            for nb in lists:
-                f.write(json.dumps(nb.to_json(), ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-                n += 1
-        return n
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with open(path, "a", encoding="utf-8") if append else atomic_open(path, "w") as f:
         for nb in lists:
             f.write(json.dumps(nb.to_json(), ensure_ascii=False) + "\n")
+            if append:
+                f.flush()
+                os.fsync(f.fileno())
             n += 1
-    tmp.replace(path)
     return n
 
 

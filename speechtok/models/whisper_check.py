@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from speechtok.models.whisper_ct2 import load_whisper_ct2, read_specials
-from speechtok.models.whisper_greedy import greedy_ids, log_mel, prompt_ids
+from speechtok.models.whisper_greedy import greedy_ids, prompt_ids
+from speechtok.models.whisper_nbest import log_mel
 
 
 @dataclass(frozen=True)

@@ -194,23 +194,16 @@ def whisper_config(var: dict[str, np.ndarray], specials: WhisperSpecials, ct2_co
     d_model = int(var["decoder/embeddings/weight"].shape[1])
     return WhisperConfig(
         vocab_size=int(var["decoder/embeddings/weight"].shape[0]),
-        num_mel_bins=int(var["encoder/conv1/weight"].shape[1]),
-        d_model=d_model,
-        encoder_layers=_count_layers(var, "encoder"),
-        decoder_layers=_count_layers(var, "decoder"),
-        encoder_attention_heads=int(var["encoder/num_heads"]),
-        decoder_attention_heads=int(var["decoder/num_heads"]),
+        num_mel_bins=int(var["encoder/conv1/weight"].shape[1]), d_model=d_model,
+        encoder_layers=_count_layers(var, "encoder"), decoder_layers=_count_layers(var, "decoder"),
+        encoder_attention_heads=int(var["encoder/num_heads"]), decoder_attention_heads=int(var["decoder/num_heads"]),
         encoder_ffn_dim=int(var["encoder/layer_0/ffn/linear_0/weight"].shape[0]),
         decoder_ffn_dim=int(var["decoder/layer_0/ffn/linear_0/weight"].shape[0]),
         max_source_positions=int(var["encoder/position_encodings/encodings"].shape[0]),
         max_target_positions=int(var["decoder/position_encodings/encodings"].shape[0]),
-        pad_token_id=specials.eot,
-        bos_token_id=specials.eot,
-        eos_token_id=specials.eot,
-        decoder_start_token_id=specials.sot,
-        suppress_tokens=list(ct2_config.get("suppress_ids", [])),
-        begin_suppress_tokens=list(ct2_config.get("suppress_ids_begin", [])),
-        tie_word_embeddings=True,
+        pad_token_id=specials.eot, bos_token_id=specials.eot, eos_token_id=specials.eot,
+        decoder_start_token_id=specials.sot, suppress_tokens=list(ct2_config.get("suppress_ids", [])),
+        begin_suppress_tokens=list(ct2_config.get("suppress_ids_begin", [])), tie_word_embeddings=True,
     )
 
 

@@ -1,7 +1,7 @@
 """Greedy Whisper transcription in torch, the way CTranslate2's ``generate(beam_size=1)`` does it.
 
-Log-mel from `faster_whisper.feature_extractor.FeatureExtractor` padded or cut to one 30 s window
-``(n_mels, 3000)`` float32 (what `speechtok.models.whisper_nbest` feeds CTranslate2).
+Log-mel: `speechtok.models.whisper_nbest.log_mel`, one 30 s window ``(n_mels, 3000)`` float32 (what
+CTranslate2 is fed).
 Decoding starts from the prompt (``<|startoftranscript|>`` [``<|en|> <|transcribe|>``]
 ``<|notimestamps|>``), masks the model's ``suppress_tokens`` at every step, its
 ``begin_suppress_tokens`` (blank and end-of-text) at the first step, and timestamp tokens
@@ -11,36 +11,9 @@ Decoding starts from the prompt (``<|startoftranscript|>`` [``<|en|> <|transcrib
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
-import numpy as np
 import torch
-
-from speechtok.errors import InputError
-
-N_FRAMES = 3000  # one 30 s window at 100 Hz
-SAMPLE_RATE = 16000
-
-
-@lru_cache(maxsize=4)
-def _extractor(n_mels: int) -> Any:
-    # lazy: faster_whisper only when decoding
-    from faster_whisper.feature_extractor import FeatureExtractor
-
-    return FeatureExtractor(feature_size=n_mels)
-
-
-def log_mel(wave: np.ndarray, n_mels: int = 80) -> np.ndarray:
-    """Log-mel of a 16 kHz mono wave `(S,)` float32 (at most 30 s), as `(n_mels, 3000)` float32."""
-    if wave.ndim != 1:
-        raise InputError("wave", f"must be mono (S,), but has shape {wave.shape}")
-    if len(wave) > SAMPLE_RATE * 30:
-        raise InputError("wave", f"is {len(wave) / SAMPLE_RATE:.1f} s; at most 30 s fit one window")
-    feats = _extractor(n_mels)(wave)[:, :N_FRAMES]
-    out = np.zeros((feats.shape[0], N_FRAMES), dtype=np.float32)
-    out[:, : feats.shape[1]] = feats
-    return out
 
 
 def prompt_ids(model: Any, specials: Any) -> list[int]:

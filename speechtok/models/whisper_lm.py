@@ -42,7 +42,7 @@ from transformers.modeling_outputs import CausalLMOutputWithCrossAttentions
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.models.whisper_ct2 import load_whisper_ct2, read_specials
-from speechtok.models.whisper_greedy import log_mel
+from speechtok.models.whisper_nbest import log_mel
 
 NO_AUDIO_FRAMES = 32
 
@@ -84,19 +84,11 @@ class WhisperDecoderLM(WhisperForCausalLM):
         keep = torch.arange(t, device=states.device)[None, :] < lengths[:, None]  # (B, T)
         return torch.where(keep[..., None], states, filler[None])
 
-    def forward(  # type: ignore[override]
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        encoder_outputs: Any = None,
-        past_key_values: Any = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        use_cache: bool | None = None,
-        cache_position: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        **_: Any,
-    ) -> CausalLMOutputWithCrossAttentions:
+    def forward(self, input_ids: torch.Tensor | None = None,  # type: ignore[override]
+                attention_mask: torch.Tensor | None = None, encoder_outputs: Any = None, past_key_values: Any = None,
+                inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                use_cache: bool | None = None, cache_position: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, **_: Any) -> CausalLMOutputWithCrossAttentions:
         """`input_ids` `(B, L)` int64 or `inputs_embeds` `(B, L, D)`; `encoder_outputs` an optional
         memory `(B, T, D)` (or a tuple holding it); `labels` `(B, L)` int64 (unshifted, -100 ignored);
         `position_ids` `(B, L)` for left-padded rows (`generate` derives them from the mask)."""
@@ -115,11 +107,10 @@ class WhisperDecoderLM(WhisperForCausalLM):
             # WhisperForCausalLM's config says "not encoder-decoder", so the decoder (and `generate`)
             # start a self-attention-only cache that its cross-attention layers cannot use
             past_key_values = EncoderDecoderCache(past_key_values, DynamicCache())
-        out = self.model.decoder(
-            input_ids=input_ids, attention_mask=attention_mask, encoder_hidden_states=memory,
-            past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=bool(use_cache),
-            cache_position=cache_position, position_ids=position_ids, return_dict=True,
-        )
+        out = self.model.decoder(input_ids=input_ids, attention_mask=attention_mask, encoder_hidden_states=memory,
+                                 past_key_values=past_key_values, inputs_embeds=inputs_embeds,
+                                 use_cache=bool(use_cache), cache_position=cache_position, position_ids=position_ids,
+                                 return_dict=True)
         hidden = out.last_hidden_state  # (B, L, D)
         if labels is None:
             return CausalLMOutputWithCrossAttentions(logits=self.proj_out(hidden), past_key_values=out.past_key_values)

@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +32,27 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 WINDOW_S = 30.0
+N_FRAMES = 3000  # one 30 s window at 100 Hz
+
+
+@lru_cache(maxsize=4)
+def _extractor(n_mels: int) -> Any:
+    # lazy: faster_whisper only when decoding
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    return FeatureExtractor(feature_size=n_mels)
+
+
+def log_mel(wave: np.ndarray, n_mels: int = 80) -> np.ndarray:
+    """Log-mel of a 16 kHz mono wave `(S,)` float32 (at most 30 s), as `(n_mels, 3000)` float32."""
+    if wave.ndim != 1:
+        raise InputError("wave", f"must be mono (S,), but has shape {wave.shape}")
+    if len(wave) > SAMPLE_RATE * WINDOW_S:
+        raise InputError("wave", f"is {len(wave) / SAMPLE_RATE:.1f} s; at most 30 s fit one window")
+    feats = _extractor(n_mels)(wave)[:, :N_FRAMES]
+    out = np.zeros((feats.shape[0], N_FRAMES), dtype=np.float32)
+    out[:, : feats.shape[1]] = feats
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,27 +108,19 @@ class WhisperNBest:
         # lazy: ctranslate2 only when decoding
         import ctranslate2
         import tokenizers
-        from faster_whisper.feature_extractor import FeatureExtractor
 
         self.config = config
         device, index = _split_device(config.device)
         self._ct2 = ctranslate2
-        self.model = ctranslate2.models.Whisper(
-            str(config.model_dir),
-            device=device,
-            device_index=index,
-            compute_type=config.compute_type,
-            intra_threads=config.threads,
-        )
+        self.model = ctranslate2.models.Whisper(str(config.model_dir), device=device, device_index=index,
+                                                compute_type=config.compute_type, intra_threads=config.threads)
         self.tokenizer = tokenizers.Tokenizer.from_file(str(Path(config.model_dir) / "tokenizer.json"))
-        self.features = FeatureExtractor(feature_size=self.model.n_mels)
         tok = ["<|startoftranscript|>"]
         if self.model.is_multilingual:
             tok += ["<|en|>", "<|transcribe|>"]
         tok.append("<|notimestamps|>")
         self.prompt = [self._token_id(t) for t in tok]
         self.eot = self._token_id("<|endoftext|>")
-        self.n_frames = int(WINDOW_S * SAMPLE_RATE / self.features.hop_length)
 
     def _token_id(self, token: str) -> int:
         tid = self.tokenizer.token_to_id(token)
@@ -115,10 +130,7 @@ class WhisperNBest:
 
     def log_mel(self, wave: np.ndarray) -> np.ndarray:
         """Log-mel features of one 16 kHz mono wave `(S,)` float32, as `(n_mels, 3000)` float32."""
-        feats = self.features(wave)[:, : self.n_frames]
-        out = np.zeros((feats.shape[0], self.n_frames), dtype=np.float32)
-        out[:, : feats.shape[1]] = feats
-        return out
+        return log_mel(wave, self.model.n_mels)
 
     def decode_batch(self, waves: Sequence[np.ndarray]) -> list[list[Hypothesis]]:
         """N-best lists of a batch of 16 kHz mono waves (each `(S,)` float32, at most 30 s).
@@ -134,15 +146,9 @@ class WhisperNBest:
                 raise InputError(f"wave #{i}", f"is {len(w) / SAMPLE_RATE:.1f} s; at most 30 s fit one window")
         feats = np.stack([self.log_mel(w) for w in waves])  # (B, n_mels, 3000)
         cfg = self.config
-        results = self.model.generate(
-            self._ct2.StorageView.from_array(feats),
-            [self.prompt] * len(waves),
-            beam_size=cfg.beam_size,
-            num_hypotheses=cfg.num_hypotheses,
-            length_penalty=cfg.length_penalty,
-            max_length=cfg.max_length,
-            return_scores=True,
-        )
+        results = self.model.generate(self._ct2.StorageView.from_array(feats), [self.prompt] * len(waves),
+                                      beam_size=cfg.beam_size, num_hypotheses=cfg.num_hypotheses,
+                                      length_penalty=cfg.length_penalty, max_length=cfg.max_length, return_scores=True)
         out: list[list[Hypothesis]] = []
         for res in results:
             hyps = []
@@ -150,25 +156,13 @@ class WhisperNBest:
                 ids = [t for t in ids if t < self.eot]
                 n = len(ids)
                 total = float(score) * max(n, 1) ** cfg.length_penalty
-                hyps.append(
-                    Hypothesis(
-                        text=self.tokenizer.decode(ids).strip(),
-                        rank=rank,
-                        am_score=total,
-                        am_score_norm=total / max(n, 1),
-                        num_tokens=n,
-                    )
-                )
+                hyps.append(Hypothesis(text=self.tokenizer.decode(ids).strip(), rank=rank, am_score=total,
+                                       am_score_norm=total / max(n, 1), num_tokens=n))
             out.append(hyps)
         return out
 
-    def decode_utterances(
-        self,
-        utts: Iterable[Utterance],
-        *,
-        cache: Path | None = None,
-        skipped: list[str] | None = None,
-    ) -> Iterator[NBestList]:
+    def decode_utterances(self, utts: Iterable[Utterance], *, cache: Path | None = None,
+                          skipped: list[str] | None = None) -> Iterator[NBestList]:
         """Decodes utterances in batches of `config.batch_size`, in input order.
 
         Args:
@@ -188,17 +182,9 @@ class WhisperNBest:
 
         def flush() -> list[NBestList]:
             hyps = self.decode_batch([w for _, w in pending])
-            lists = [
-                NBestList(
-                    id=u.id,
-                    source="whisper",
-                    hyps=tuple(h),
-                    reference=u.text,
-                    speaker=u.speaker,
-                    duration=round(len(w) / SAMPLE_RATE, 4),
-                )
-                for (u, w), h in zip(pending, hyps, strict=True)
-            ]
+            lists = [NBestList(id=u.id, source="whisper", hyps=tuple(h), reference=u.text, speaker=u.speaker,
+                               duration=round(len(w) / SAMPLE_RATE, 4))
+                     for (u, w), h in zip(pending, hyps, strict=True)]
             if cache is not None:
                 write_jsonl(cache, lists, append=True)
             pending.clear()

@@ -12,15 +12,14 @@ run needs to continue with exactly the batches it would have seen. Loading runs 
 `DataLoader` over the planned batches (`num_workers` processes, `prefetch` batches each; a
 dedicated generator, so the loader never consumes the global torch RNG that dropout uses).
 
-`items` is anything with `__len__` and `__getitem__` (a list of dicts, or
-`speechtok.shards.reader.ShardDataset`, see `shard_items`).
+`items` is anything with `__len__` and `__getitem__` (a list of dicts, a
+`speechtok.shards.reader.ShardDataset`, or several of them read as one: `ConcatItems`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +27,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from speechtok.errors import ConfigError, InputError
-from speechtok.shards.reader import ShardDataset
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +104,27 @@ class _Items(Dataset):
         return self.items[int(i)]
 
 
+class ConcatItems(Dataset):
+    """Several indexable datasets (`parts`) read as one: item `i` of part k is item
+    ``offsets[k] + i`` here."""
+
+    def __init__(self, parts: Sequence[Any]) -> None:
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0, *[len(p) for p in self.parts]])  # (K + 1,) int
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def locate(self, i: int) -> tuple[Any, int]:
+        """The part holding item `i` and the item's index in it."""
+        k = int(np.searchsorted(self.offsets, int(i), side="right")) - 1
+        return self.parts[k], int(i) - int(self.offsets[k])
+
+    def __getitem__(self, i: int) -> Any:
+        part, j = self.locate(i)
+        return part[j]
+
+
 class BatchLoader:
     """Infinite, resumable iterator of collated batches (see the module docstring).
 
@@ -115,9 +134,8 @@ class BatchLoader:
         collate: list of items -> batch (e.g. padded tensors).
     """
 
-    def __init__(
-        self, items: Any, lengths: np.ndarray, collate: Callable[[list[Any]], Any], cfg: BatchingConfig
-    ) -> None:
+    def __init__(self, items: Any, lengths: np.ndarray, collate: Callable[[list[Any]], Any],
+                 cfg: BatchingConfig) -> None:
         cfg.validate()
         self.lengths = np.asarray(lengths, dtype=np.int64)
         if self.lengths.shape != (len(items),):
@@ -146,15 +164,9 @@ class BatchLoader:
     def _start(self) -> Iterator[Any]:
         plan = plan_batches(self.lengths, self.cfg, self.epoch)[self.batch :]
         workers = self.cfg.num_workers
-        loader = DataLoader(
-            _Items(self.items),
-            batch_sampler=[b.tolist() for b in plan],
-            collate_fn=self.collate,
-            num_workers=workers,
-            prefetch_factor=self.cfg.prefetch if workers else None,
-            persistent_workers=False,
-            generator=torch.Generator().manual_seed(self.cfg.seed),
-        )
+        loader = DataLoader(_Items(self.items), batch_sampler=[b.tolist() for b in plan], collate_fn=self.collate,
+                            num_workers=workers, prefetch_factor=self.cfg.prefetch if workers else None,
+                            persistent_workers=False, generator=torch.Generator().manual_seed(self.cfg.seed))
         return iter(loader)
 
     def __iter__(self) -> BatchLoader:
@@ -189,16 +201,6 @@ def report_skipped(shards: str, quarantined: int, no_speaker: int, no_text: int,
     if not kept:
         raise InputError(shards, "has no usable row (every row is quarantined or lacks a speaker or "
                          "target text); check quarantine.jsonl and the corpus labels")
-
-
-def shard_items(out_dir: Path, groups: Sequence[str], length_group: str) -> tuple[Any, np.ndarray]:
-    """Items and lengths from an Arrow shard directory (`speechtok.shards.reader.ShardDataset`).
-
-    Returns the dataset (rows are dicts of zero-copy numpy views) and `(N,)` lengths of
-    `length_group` (frames or units per row, read without touching the payload)."""
-
-    ds = ShardDataset(out_dir, groups=tuple(groups))
-    return ds, np.asarray(ds.lengths(length_group), dtype=np.int64)
 
 
 def pad_1d(seqs: Sequence[np.ndarray], pad: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,11 +13,11 @@ tokens and the end token). WER/CER use the project's one normaliser
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from speechtok.atomic import atomic_open
 from speechtok.errors import InputError
 from speechtok.trainers.metrics import cer, wer
 
@@ -30,17 +30,10 @@ def hyp_record(utt_id: str, hypothesis: str, reference: str | None,
 
 
 def write_hyps(path: str | Path, records: Iterable[Mapping[str, Any]]) -> Path:
-    """Writes `records` as JSONL atomically (temp file, fsync, rename); returns the path."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(dict(r), ensure_ascii=False, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, p)
-    return p
+    """Writes `records` as JSONL atomically (`speechtok.atomic.atomic_open`); returns the path."""
+    with atomic_open(path, "w") as f:
+        f.writelines(json.dumps(dict(r), ensure_ascii=False, sort_keys=True) + "\n" for r in records)
+    return Path(path)
 
 
 def read_hyps(path: str | Path) -> list[dict[str, Any]]:
@@ -72,3 +65,11 @@ def score_hyps(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return {**res, "wer": None, "cer": None, "ref_words": 0}
     w = wer(refs, hyps)
     return {**res, "wer": w.rate, "cer": cer(refs, hyps).rate, "ref_words": w.ref_units}
+
+
+def test_set_report(path: str | Path, records: Sequence[Mapping[str, Any]], shards: str | Path) -> dict[str, Any]:
+    """Writes the hypotheses of the separate test set `shards` (scored only, never tuned on) to
+    `path`; returns their ``test.wer``/``test.cer``/``test.utts``/``test.shards`` for eval.json."""
+    write_hyps(path, records)
+    scored = score_hyps(records)
+    return {"test.wer": scored["wer"], "test.cer": scored["cer"], "test.utts": len(records), "test.shards": str(shards)}

@@ -16,7 +16,7 @@ Whisper's pretrained decoder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,29 +95,20 @@ def build_char_tokenizer(texts: Iterable[str]) -> Any:
     core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     core.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=core, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>"
-    )
+    return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
+                                   eos_token="</s>")
 
 
 def tiny_llama(cfg: LLMConfig, vocab_size: int) -> nn.Module:
     """A randomly initialised `LlamaForCausalLM` with `vocab_size` embedding rows."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    conf = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=cfg.hidden_size,
-        intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_layers,
-        num_attention_heads=cfg.num_heads,
-        num_key_value_heads=cfg.num_heads,
-        max_position_embeddings=cfg.max_positions,
-        attention_dropout=cfg.dropout,
-        tie_word_embeddings=True,
-        pad_token_id=0,
-        bos_token_id=2,
-        eos_token_id=3,
-    )
+    # special ids: those of `build_char_tokenizer` (<pad> 0, <s> 2, </s> 3)
+    conf = LlamaConfig(vocab_size=vocab_size, hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
+                       num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads,
+                       num_key_value_heads=cfg.num_heads, max_position_embeddings=cfg.max_positions,
+                       attention_dropout=cfg.dropout, tie_word_embeddings=True, pad_token_id=0, bos_token_id=2,
+                       eos_token_id=3)
     model: nn.Module = LlamaForCausalLM(conf)
     return model
 
@@ -201,23 +192,42 @@ def apply_mode(model: nn.Module, cfg: LLMConfig, *, train_embeddings: bool) -> n
     whisper = cfg.kind == "whisper_decoder" or model_type == "speechtok_whisper_decoder"
     saved = (["embed_tokens", "proj_out"] if whisper else ["embed_tokens", "lm_head"]) if train_embeddings else None
     targets = [("out_proj" if t == "o_proj" else t) if whisper else t for t in cfg.lora_targets]
-    lora = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=targets,
-        modules_to_save=saved,
-        task_type="CAUSAL_LM",
-        ensure_weight_tying=saved is not None and bool(getattr(getattr(model, "config", None), "tie_word_embeddings",
-                                                               False)),
-    )
+    tied = bool(getattr(getattr(model, "config", None), "tie_word_embeddings", False))
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
+                      modules_to_save=saved, task_type="CAUSAL_LM", ensure_weight_tying=saved is not None and tied)
     peft_model: nn.Module = get_peft_model(model, lora)  # type: ignore[arg-type]
     return peft_model
+
+
+def special_ids(tokenizer: Any, where: str, need: str) -> tuple[int, int, int]:
+    """(bos, eos, pad) ids of `tokenizer`; bos and pad default to eos. `InputError` at `where`
+    when there is no eos token (`need`: what needs it)."""
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise InputError(where, f"has no eos token; {need}")
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    return int(bos), int(eos), int(pad)
 
 
 def count_trainable(model: nn.Module) -> int:
     """Number of parameters with `requires_grad`."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def text_codec(tokenizer: Any) -> tuple[Callable[[str], list[int]], Callable[[list[int]], str]]:
+    """(encode, decode) of a Hugging Face `tokenizer`: text -> ids without special tokens, and ids ->
+    text without special tokens (ids the tokenizer does not have, e.g. speech rows, are skipped)."""
+    size = len(tokenizer)
+
+    def encode(text: str) -> list[int]:
+        ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids
+
+    def decode(ids: list[int]) -> str:
+        return str(tokenizer.decode([i for i in ids if 0 <= i < size], skip_special_tokens=True))
+
+    return encode, decode
 
 
 def decode_text(tokenizer: Any, ids: list[int]) -> str:

@@ -101,10 +101,8 @@ def make_optimizer(model: nn.Module, cfg: LoopConfig) -> torch.optim.AdamW:
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ConfigError("model", "no trainable parameters", "must have at least one parameter that trains")
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
 
 
@@ -157,17 +155,9 @@ class RunResult:
     wall_s: float
 
 
-def train(
-    model: nn.Module,
-    loss_fn: Callable[[nn.Module, Any], torch.Tensor],
-    loader: BatchLoader | MixLoader,
-    cfg: LoopConfig,
-    run_dir: Path,
-    *,
-    eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
-    resume: bool = True,
-    extra: dict[str, Any] | None = None,
-) -> RunResult:
+def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor], loader: BatchLoader | MixLoader,
+          cfg: LoopConfig, run_dir: Path, *, eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+          resume: bool = True, extra: dict[str, Any] | None = None) -> RunResult:
     """Trains `model` for `cfg.max_steps` optimizer steps; see the module docstring.
 
     Args:

@@ -79,21 +79,15 @@ class ErrorRate:
         return self.errors / self.ref_units
 
     def __add__(self, other: ErrorRate) -> ErrorRate:
-        return ErrorRate(
-            errors=self.errors + other.errors,
-            ref_units=self.ref_units + other.ref_units,
-            num_utts=self.num_utts + other.num_utts,
-        )
+        return ErrorRate(errors=self.errors + other.errors, ref_units=self.ref_units + other.ref_units,
+                         num_utts=self.num_utts + other.num_utts)
 
 
 def _check_pairs(refs: Sequence[str], hyps: Sequence[str]) -> None:
     if isinstance(refs, str) or isinstance(hyps, str):
         raise InputError("refs/hyps", "pass sequences of strings (one per utterance), not a str")
     if len(refs) != len(hyps):
-        raise InputError(
-            "refs/hyps",
-            f"there are {len(refs)} references but {len(hyps)} hypotheses; pass one each",
-        )
+        raise InputError("refs/hyps", f"there are {len(refs)} references but {len(hyps)} hypotheses; pass one each")
 
 
 def word_errors(ref: str, hyp: str, *, normalize: bool = True) -> tuple[int, int]:
@@ -132,9 +126,8 @@ def _corpus_rate(refs: Sequence[str], hyps: Sequence[str], errors_of: Callable[.
     return ErrorRate(errors=sum(e for e, _ in counts), ref_units=sum(n for _, n in counts), num_utts=len(refs))
 
 
-def oracle_wer(
-    refs: Sequence[str], candidates: Sequence[Sequence[str]], *, normalize: bool = True
-) -> tuple[ErrorRate, list[int]]:
+def oracle_wer(refs: Sequence[str], candidates: Sequence[Sequence[str]], *,
+               normalize: bool = True) -> tuple[ErrorRate, list[int]]:
     """WER of the best candidate per utterance (the n-best oracle).
 
     Args:

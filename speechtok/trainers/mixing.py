@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.tokenizers.vocab import VocabSpec
-from speechtok.trainers.data import BatchingConfig, plan_batches
+from speechtok.trainers.data import BatchingConfig, ConcatItems, plan_batches
 
 #: Seed offset between sources (their batch plans must not coincide).
 _SOURCE_SEED_STRIDE = 7919
@@ -170,19 +170,6 @@ class MixSchedule:
             return pick, batch
 
 
-class _Concat(Dataset):
-    def __init__(self, items: Sequence[Any]) -> None:
-        self.items = list(items)
-        self.offsets = np.cumsum([0, *[len(x) for x in self.items]])
-
-    def __len__(self) -> int:
-        return int(self.offsets[-1])
-
-    def __getitem__(self, i: int) -> Any:
-        s = int(np.searchsorted(self.offsets, int(i), side="right")) - 1
-        return self.items[s][int(i) - int(self.offsets[s])]
-
-
 class MixLoader:
     """Infinite, resumable iterator of collated batches from several sources (module docstring).
 
@@ -198,7 +185,7 @@ class MixLoader:
                 raise InputError(f"data.sources[{s}] lengths",
                                  f"shape {np.asarray(ln).shape} does not match {len(it)} items")
         self.schedule = MixSchedule(lengths, weights, repeat, cfg)
-        self.items, self.collate, self.cfg = _Concat(items), collate, cfg
+        self.items, self.collate, self.cfg = ConcatItems(items), collate, cfg
         self._state = copy.deepcopy(self.schedule.state)
         self._iter: Iterator[Any] | None = None
         self._pending: deque[tuple[int, dict[str, Any]]] = deque()

@@ -73,10 +73,8 @@ def check_run_data(data: str | Path, groups: Sequence[str], *, trained_on: str |
     for g in groups:
         want, got = _meta(train, g), _meta(data, g)
         if want.kind in ("feats", "states", "ctc"):
-            spec_w = feature_spec_from_group(want.stage, want.config or {}, dim=want.dim,
-                                             frame_rate=want.frame_rate, model_checksum=want.model_checksum)
-            spec_g = feature_spec_from_group(got.stage, got.config or {}, dim=got.dim,
-                                             frame_rate=got.frame_rate, model_checksum=got.model_checksum)
+            spec_w, spec_g = (feature_spec_from_group(m.stage, m.config or {}, dim=m.dim, frame_rate=m.frame_rate,
+                                                      model_checksum=m.model_checksum) for m in (want, got))
             check_spec(spec_w, spec_g, model=f"trained on {train}", group=g)
         elif want.kind == "units":
             if want.model_checksum != got.model_checksum:

@@ -27,7 +27,7 @@ from speechtok.errors import ConfigError, InputError
 from speechtok.shards.index import write_json_atomic
 from speechtok.shards.reader import ShardDataset
 from speechtok.trainers.cascade.hyporadise import hp_record
-from speechtok.trainers.cascade.rescoring import RescoreConfig, rescore
+from speechtok.trainers.cascade.rescoring import RescoreConfig, chosen_system, rescore
 from speechtok.trainers.hyps import hyp_record, score_hyps, write_hyps
 from speechtok.trainers.run_data import check_run_data
 from speechtok.trainers.token.recipe import SplitConfig
@@ -122,11 +122,7 @@ def _cascade(run: Path, data: Path, split: str | None, device: str) -> list[dict
 
     recipe = read_run_recipe(run / "recipe.resolved.json")  # also a run from before the config layer
     res = json.loads((run / "results.json").read_text())
-    dev = res["results"]["dev"]
-    systems = [s for s in ("rescored_lm", "ger") if s in dev]
-    if not systems:
-        raise InputError(str(run / "results.json"), "has neither rescored_lm nor ger dev results")
-    best = min(systems, key=lambda s: dev[s])
+    best = chosen_system(res["results"]["dev"], str(run / "results.json"))
     utts = cascade_utterances(data)
     if split is not None:
         if split not in ("train", "dev", "test"):

@@ -19,16 +19,9 @@ def decode_nbest(utts: list[Utterance], recipe: CascadeRecipe) -> tuple[list[NBe
     if n.decoder == "whisper":
         if n.model_dir is None:
             raise ConfigError("nbest.model_dir", None, "must be a CTranslate2 Whisper directory")
-        dec = WhisperNBest(
-            WhisperNBestConfig(
-                model_dir=n.model_dir,
-                beam_size=n.beam_size,
-                num_hypotheses=n.num_hypotheses,
-                batch_size=n.batch_size,
-                device=recipe.device,
-                threads=n.threads or recipe.threads,
-            )
-        )
+        dec = WhisperNBest(WhisperNBestConfig(model_dir=n.model_dir, beam_size=n.beam_size,
+                                              num_hypotheses=n.num_hypotheses, batch_size=n.batch_size,
+                                              device=recipe.device, threads=n.threads or recipe.threads))
         lists = list(dec.decode_utterances(utts, cache=n.cache))
     elif n.decoder == "ctc":
         if n.ctc_run is None or n.shards is None:

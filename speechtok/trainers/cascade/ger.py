@@ -16,20 +16,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from speechtok import atomic, hub
-from speechtok.config import to_json
+from speechtok import hub
 from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.cascade.hyporadise import PROMPTS, build_prompt
-from speechtok.trainers.cascade.text_lm import TrainReport, fit_causal_lm
+from speechtok.trainers.cascade.text_lm import TrainReport, fit_causal_lm, save_trained
 from speechtok.trainers.data import BatchingConfig
-from speechtok.trainers.llm import LLMConfig, build_llm, load_causal_lm, load_tokenizer
+from speechtok.trainers.llm import LLMConfig, build_llm, load_causal_lm, load_tokenizer, special_ids
 from speechtok.trainers.loop import LoopConfig
 
 log = logging.getLogger(__name__)
@@ -74,17 +73,11 @@ class GERConfig:
 
 
 def _special_ids(tokenizer: Any) -> tuple[int, int, int]:
-    eos = tokenizer.eos_token_id
-    if eos is None:
-        raise InputError("tokenizer", "has no eos token; GER needs one to stop generation")
-    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    return int(bos), int(eos), int(pad)
+    return special_ids(tokenizer, "tokenizer", "GER needs one to stop generation")
 
 
-def make_examples(
-    records: Sequence[dict[str, object]], tokenizer: Any, *, prompt: str, train_on_inputs: bool, max_length: int
-) -> list[tuple[list[int], list[int]]]:
+def make_examples(records: Sequence[dict[str, object]], tokenizer: Any, *, prompt: str, train_on_inputs: bool,
+                  max_length: int) -> list[tuple[list[int], list[int]]]:
     """(input_ids, labels) per record: ``<s> prompt`` (masked) + ``reference </s>`` (learned)."""
     bos, eos, _ = _special_ids(tokenizer)
     out = []
@@ -120,18 +113,15 @@ def train_ger(records: Sequence[dict[str, object]], out_dir: Path, config: GERCo
     torch.manual_seed(config.train.seed)  # LoRA's initial adapters are part of the run's seed
     model: Any = build_llm(config.llm, _embedding_rows(config.llm, tokenizer), train_embeddings=False)
     max_len = int(getattr(model.config, "max_position_embeddings", 2048))
-    examples = make_examples(
-        records, tokenizer, prompt=config.prompt, train_on_inputs=config.train_on_inputs, max_length=max_len
-    )
+    examples = make_examples(records, tokenizer, prompt=config.prompt, train_on_inputs=config.train_on_inputs,
+                             max_length=max_len)
     _, _, pad = _special_ids(tokenizer)
     report = fit_causal_lm(model, examples, out_dir, train_cfg=config.train, batching=config.batching, pad_id=pad)
     if config.llm.mode == "lora":
         model.save_pretrained(str(out_dir / "adapter"))
         model = model.merge_and_unload()
-    model.save_pretrained(str(out_dir), safe_serialization=True)
+    save_trained(model, out_dir, "ger_report.json", config, report)
     tokenizer.save_pretrained(str(out_dir))
-    atomic.write_text(out_dir / "ger_report.json",
-                      json.dumps({"config": to_json(config), "report": asdict(report)}, indent=2) + "\n")
     return report
 
 
@@ -150,9 +140,8 @@ class GERModel:
         self.prompt = prompt
         self.bos, self.eos, self.pad = _special_ids(self.tokenizer)
 
-    def correct(
-        self, records: Sequence[dict[str, object]], *, batch_size: int = 32, max_new_tokens: int = 48
-    ) -> list[str]:
+    def correct(self, records: Sequence[dict[str, object]], *, batch_size: int = 32,
+                max_new_tokens: int = 48) -> list[str]:
         """The corrected transcription of each record (greedy, batched, left-padded)."""
         prompts = [[self.bos, *self.tokenizer(build_prompt(r, self.prompt), add_special_tokens=False)["input_ids"]]
                    for r in records]
@@ -168,15 +157,10 @@ class GERModel:
                 ids[r, width - len(p) :] = p
                 mask[r, width - len(p) :] = 1
             with torch.inference_mode():
-                gen = self.model.generate(
-                    input_ids=torch.from_numpy(ids).to(self.device),  # (B, T)
-                    attention_mask=torch.from_numpy(mask).to(self.device),  # (B, T)
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    num_beams=1,
-                    pad_token_id=self.pad,
-                    eos_token_id=self.eos,
-                )
+                gen = self.model.generate(input_ids=torch.from_numpy(ids).to(self.device),  # (B, T)
+                                          attention_mask=torch.from_numpy(mask).to(self.device),  # (B, T)
+                                          max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                          pad_token_id=self.pad, eos_token_id=self.eos)
             new = gen[:, width:].cpu().numpy()  # (B, <= max_new_tokens)
             for r, i in enumerate(idx):
                 toks = [int(t) for t in new[r]]

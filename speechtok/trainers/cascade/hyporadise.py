@@ -65,22 +65,14 @@ def hp_record(nbest: NBestList, *, num_hypotheses: int = 5, normalize: bool = Tr
     ref = nbest.reference
     output = (normalize_text(ref) if normalize else ref.strip()) if ref is not None else ""
     texts = [t for t, _ in kept]
-    return {
-        "id": nbest.id,
-        "input": texts,
-        "output": output or UNK,
-        "am_score": [s for _, s in kept],
-        "input1": texts[0],
-        "input2": OTHERS_SEP.join(texts[1:]),
-    }
+    return {"id": nbest.id, "input": texts, "output": output or UNK, "am_score": [s for _, s in kept],
+            "input1": texts[0], "input2": OTHERS_SEP.join(texts[1:])}
 
 
-def write_hyporadise(
-    path: Path, nbests: Sequence[NBestList], *, num_hypotheses: int = 5, normalize: bool = True
-) -> int:
-    """Writes `nbests` as one HyPoradise JSON list; returns the number of records."""
+def write_hyporadise(path: Path, nbests: Sequence[NBestList], *, num_hypotheses: int = 5,
+                     normalize: bool = True) -> int:
+    """Writes `nbests` as one HyPoradise JSON list (atomically); returns the number of records."""
     records = [hp_record(nb, num_hypotheses=num_hypotheses, normalize=normalize) for nb in nbests]
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_text(path, json.dumps(records, ensure_ascii=False, indent=1) + "\n")
     return len(records)
 
@@ -109,10 +101,8 @@ def read_hyporadise(path: Path, *, source: str = "hyporadise") -> list[NBestList
         scores = list(rec.get("am_score") or [0.0] * len(texts))
         if len(scores) != len(texts):
             raise InputError(f"{path}[{i}]", f"has {len(texts)} inputs but {len(scores)} am_score values")
-        hyps = tuple(
-            Hypothesis(text=t, rank=r, am_score=float(s), am_score_norm=float(s), num_tokens=len(t.split()))
-            for r, (t, s) in enumerate(zip(texts, scores, strict=True))
-        )
+        hyps = tuple(Hypothesis(text=t, rank=r, am_score=float(s), am_score_norm=float(s), num_tokens=len(t.split()))
+                     for r, (t, s) in enumerate(zip(texts, scores, strict=True)))
         out.append(NBestList(id=str(rec.get("id", i)), source=source, hyps=hyps, reference=rec["output"]))
     return out
 

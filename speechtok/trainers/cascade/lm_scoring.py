@@ -21,10 +21,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from speechtok import hub
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError
 from speechtok.models.nbest import NBestList
 from speechtok.trainers.cascade.rescoring import LMScore
-from speechtok.trainers.llm import load_causal_lm
+from speechtok.trainers.llm import load_causal_lm, special_ids
 from speechtok.trainers.metrics import normalize_text
 
 
@@ -36,14 +36,9 @@ class TextScorer(Protocol):
 
 def score_nbests(scorer: TextScorer, nbests: Sequence[NBestList]) -> list[list[LMScore]]:
     """LM scores of every hypothesis of every list (each distinct text scored once)."""
-    flat = [h.text for nb in nbests for h in nb.hyps]
-    scores = scorer.score(flat)
-    out: list[list[LMScore]] = []
-    k = 0
-    for nb in nbests:
-        out.append(scores[k : k + len(nb.hyps)])
-        k += len(nb.hyps)
-    return out
+    scores = scorer.score([h.text for nb in nbests for h in nb.hyps])
+    ends = np.cumsum([len(nb.hyps) for nb in nbests], dtype=np.int64)
+    return [scores[int(e) - len(nb.hyps) : int(e)] for nb, e in zip(nbests, ends, strict=True)]
 
 
 class HFCausalLMScorer:
@@ -56,9 +51,7 @@ class HFCausalLMScorer:
         normalize: score `normalize_text(text)` instead of `text`.
     """
 
-    def __init__(
-        self, model_dir: Path, *, device: str = "cpu", batch_size: int = 32, normalize: bool = True
-    ) -> None:
+    def __init__(self, model_dir: Path, *, device: str = "cpu", batch_size: int = 32, normalize: bool = True) -> None:
         # lazy: torch takes seconds to import
         import torch
         from transformers import AutoTokenizer
@@ -74,14 +67,7 @@ class HFCausalLMScorer:
         self.model = model.to(self.device).eval()
         self.batch_size = batch_size
         self.normalize = normalize
-        bos = self.tokenizer.bos_token_id
-        eos = self.tokenizer.eos_token_id
-        if eos is None:
-            raise InputError(str(model_dir), "tokenizer has no eos token; sentence scores need one")
-        self.bos = int(bos if bos is not None else eos)
-        self.eos = int(eos)
-        pad = self.tokenizer.pad_token_id
-        self.pad = int(pad if pad is not None else eos)
+        self.bos, self.eos, self.pad = special_ids(self.tokenizer, f"{model_dir} tokenizer", "sentence scores need one")
         self._cache: dict[str, LMScore] = {}
 
     def _ids(self, text: str) -> list[int]:
@@ -131,9 +117,7 @@ class NGramScorer:
         normalize: score `normalize_text(text)` instead of `text`.
     """
 
-    def __init__(
-        self, lm_path: Path | None = None, *, oov_logprob: float = -20.0, normalize: bool = True
-    ) -> None:
+    def __init__(self, lm_path: Path | None = None, *, oov_logprob: float = -20.0, normalize: bool = True) -> None:
         from pocketsphinx import Config, LogMath, NGramModel
 
         path = Path(lm_path) if lm_path is not None else default_ngram_path()

@@ -25,12 +25,7 @@ def merge_equivalent(nbest: NBestList, key: str = "normalized") -> NBestList:
     """
     if key not in ("normalized", "exact"):
         raise InputError("key", f"must be 'normalized' or 'exact', not {key!r}")
-    seen: set[str] = set()
-    kept: list[Hypothesis] = []
+    first: dict[str, Hypothesis] = {}  # key -> its best-ranked hypothesis, in rank order
     for h in nbest.hyps:
-        k = normalize_text(h.text) if key == "normalized" else h.text
-        if k in seen:
-            continue
-        seen.add(k)
-        kept.append(replace(h, rank=len(kept)))
-    return replace(nbest, hyps=tuple(kept))
+        first.setdefault(normalize_text(h.text) if key == "normalized" else h.text, h)
+    return replace(nbest, hyps=tuple(replace(h, rank=r) for r, h in enumerate(first.values())))

@@ -38,10 +38,8 @@ def _lse(a: float, b: float) -> float:
     return m + math.log1p(math.exp(-abs(a - b)))
 
 
-def ctc_prefix_beam_search(
-    log_probs: np.ndarray, *, beam_size: int = 8, num_hypotheses: int = 5, blank: int = 0,
-    token_beam: int | None = None,
-) -> list[tuple[tuple[int, ...], float]]:
+def ctc_prefix_beam_search(log_probs: np.ndarray, *, beam_size: int = 8, num_hypotheses: int = 5, blank: int = 0,
+                           token_beam: int | None = None) -> list[tuple[tuple[int, ...], float]]:
     """The `num_hypotheses` most likely label sequences of `(T, V)` CTC log-posteriors.
 
     Args:

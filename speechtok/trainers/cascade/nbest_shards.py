@@ -33,27 +33,14 @@ def nbest_meta(name: str, config: dict[str, Any], *, model_checksum: str | None 
 
     blob = json.dumps({"config": config, "model": model_checksum, "stage": STAGE, "version": STAGE_VERSION,
                        "upstream": upstream_fingerprint}, sort_keys=True, default=str)
-    return GroupMeta(
-        group=f"nbest.{name}",
-        kind="nbest",
-        stage=STAGE,
-        stage_version=STAGE_VERSION,
-        config=json.loads(json.dumps(config, default=str)),
-        fingerprint=hashlib.sha256(blob.encode()).hexdigest()[:16],
-        upstream_fingerprint=upstream_fingerprint,
-        model_checksum=model_checksum,
-    )
+    return GroupMeta(group=f"nbest.{name}", kind="nbest", stage=STAGE, stage_version=STAGE_VERSION,
+                     config=json.loads(json.dumps(config, default=str)),
+                     fingerprint=hashlib.sha256(blob.encode()).hexdigest()[:16],
+                     upstream_fingerprint=upstream_fingerprint, model_checksum=model_checksum)
 
 
-def write_nbest_shards(
-    out_dir: Path,
-    lists: Iterable[NBestList],
-    *,
-    name: str,
-    config: dict[str, Any],
-    model_checksum: str | None = None,
-    max_rows: int = 10_000,
-) -> tuple[int, int]:
+def write_nbest_shards(out_dir: Path, lists: Iterable[NBestList], *, name: str, config: dict[str, Any],
+                       model_checksum: str | None = None, max_rows: int = 10_000) -> tuple[int, int]:
     """Writes n-best lists as shards of group ``nbest.<name>`` under `out_dir`.
 
     Returns:
@@ -63,11 +50,8 @@ def write_nbest_shards(
     meta = nbest_meta(name, config, model_checksum=model_checksum)
     with ShardWriter(out_dir, meta, max_rows=max_rows) as writer:
         for nb in lists:
-            writer.write({
-                "id": nb.id,
-                "texts": nb.texts(),
-                "scores": np.asarray([h.am_score for h in nb.hyps], dtype=np.float32),
-            })
+            writer.write({"id": nb.id, "texts": nb.texts(),
+                          "scores": np.asarray([h.am_score for h in nb.hyps], dtype=np.float32)})
         result: tuple[int, int] = writer.finalize()
     return result
 
@@ -79,12 +63,9 @@ def read_nbest_shards(out_dir: Path, *, name: str) -> list[NBestList]:
     ds = ShardDataset(out_dir, groups=(group,))
     out = []
     for row in ds:
-        texts = list(row[group])
         scores = np.asarray(row[f"{group}.scores"], dtype=np.float64)
-        hyps = []
-        for r, (t, s) in enumerate(zip(texts, scores, strict=True)):
-            n = max(len(str(t).split()), 1)
-            hyps.append(Hypothesis(text=str(t), rank=r, am_score=float(s), am_score_norm=float(s) / n,
-                                   num_tokens=n))
-        out.append(NBestList(id=str(row["id"]), source=name, hyps=tuple(hyps)))
+        words = [max(len(str(t).split()), 1) for t in row[group]]
+        hyps = tuple(Hypothesis(text=str(t), rank=r, am_score=float(s), am_score_norm=float(s) / n, num_tokens=n)
+                     for r, (t, s, n) in enumerate(zip(row[group], scores, words, strict=True)))
+        out.append(NBestList(id=str(row["id"]), source=name, hyps=hyps))
     return out

@@ -29,17 +29,10 @@ _VARIANT = re.compile(r"\(\d+\)$")
 
 def clean_sphinx_text(text: str) -> str:
     """Drops fillers and sentence markers, strips ``(2)`` pronunciation variants."""
-    words = []
-    for w in text.split():
-        if _FILLER.match(w):
-            continue
-        words.append(_VARIANT.sub("", w))
-    return " ".join(words)
+    return " ".join(_VARIANT.sub("", w) for w in text.split() if not _FILLER.match(w))
 
 
-def merge_filler_variants(
-    paths: Iterable[tuple[str, float]], num_hypotheses: int
-) -> list[tuple[str, float]]:
+def merge_filler_variants(paths: Iterable[tuple[str, float]], num_hypotheses: int) -> list[tuple[str, float]]:
     """Keeps the first path of each distinct cleaned text, up to `num_hypotheses`.
 
     Args:
@@ -89,11 +82,7 @@ class SphinxNBest:
 
         self.config = config or SphinxNBestConfig()
         self.config.validate()
-        kwargs: dict[str, str] = {}
-        for name in ("hmm", "lm", "dict"):
-            p = getattr(self.config, name)
-            if p is not None:
-                kwargs[name] = str(p)
+        kwargs = {name: str(p) for name in ("hmm", "lm", "dict") if (p := getattr(self.config, name)) is not None}
         self.decoder = Decoder(loglevel="ERROR", **kwargs)
         self.sample_rate = int(self.decoder.config["samprate"])
 
@@ -122,26 +111,12 @@ class SphinxNBest:
             paths.append((best.hypstr, self._to_ln(best.score)))
         # no path at all (silence, noise): an empty n-best list, which rescoring reads as ""
         merged = merge_filler_variants(paths, self.config.num_hypotheses)
-        return [
-            Hypothesis(
-                text=t,
-                rank=r,
-                am_score=s,
-                am_score_norm=s / max(len(t.split()), 1),
-                num_tokens=len(t.split()),
-            )
-            for r, (t, s) in enumerate(merged)
-        ]
+        return [Hypothesis(text=t, rank=r, am_score=s, am_score_norm=s / max(len(t.split()), 1),
+                           num_tokens=len(t.split())) for r, (t, s) in enumerate(merged)]
 
     def decode_utterances(self, utts: Sequence[Utterance] | Iterable[Utterance]) -> Iterator[NBestList]:
         """One `NBestList` (source ``"sphinx"``) per utterance, in order."""
         for u in utts:
             wave = load_audio(u.path, self.sample_rate)
-            yield NBestList(
-                id=u.id,
-                source="sphinx",
-                hyps=tuple(self.decode(wave)),
-                reference=u.text,
-                speaker=u.speaker,
-                duration=round(len(wave) / self.sample_rate, 4),
-            )
+            yield NBestList(id=u.id, source="sphinx", hyps=tuple(self.decode(wave)), reference=u.text,
+                            speaker=u.speaker, duration=round(len(wave) / self.sample_rate, 4))

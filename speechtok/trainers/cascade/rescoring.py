@@ -15,7 +15,7 @@ lambda among ties) and `plot_wer_vs_lambda` draws the WER curve of dev (and test
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,15 @@ from speechtok.models.nbest import NBestList
 from speechtok.trainers.metrics import ErrorRate, normalize_text, wer
 
 NORMS = ("sum", "token", "word")
+
+
+def chosen_system(dev: Mapping[str, float], where: str = "results.json") -> str:
+    """The system a finished cascade run decodes with: LM rescoring (``rescored_lm``) or GER
+    (``ger``), whichever has the lower WER in `dev` (its ``results.json["results"]["dev"]``)."""
+    systems = [s for s in ("rescored_lm", "ger") if s in dev]
+    if not systems:
+        raise InputError(where, "has neither rescored_lm nor ger dev results")
+    return min(systems, key=lambda s: dev[s])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,21 +69,19 @@ def _words(text: str) -> int:
     return max(len(normalize_text(text).split()), 1)
 
 
-def score_matrix(
-    nbest: NBestList, lm_scores: Sequence[LMScore], config: RescoreConfig
-) -> tuple[np.ndarray, np.ndarray]:
+def _normalised(total: float, num_tokens: int, text: str, norm: str) -> float:
+    """`total` as it is ("sum"), per token ("token") or per word of `text` ("word")."""
+    return total if norm == "sum" else total / (max(num_tokens, 1) if norm == "token" else _words(text))
+
+
+def score_matrix(nbest: NBestList, lm_scores: Sequence[LMScore],
+                 config: RescoreConfig) -> tuple[np.ndarray, np.ndarray]:
     """Normalised (AM, LM) scores of one n-best list, each `(n,)` float64."""
     if len(lm_scores) != len(nbest.hyps):
         raise InputError(nbest.id, f"has {len(nbest.hyps)} hypotheses but {len(lm_scores)} LM scores")
-    am = np.empty(len(nbest.hyps), dtype=np.float64)
-    lm = np.empty(len(nbest.hyps), dtype=np.float64)
-    for i, (h, s) in enumerate(zip(nbest.hyps, lm_scores, strict=True)):
-        am[i] = {"sum": h.am_score, "token": h.am_score / max(h.num_tokens, 1), "word": h.am_score / _words(h.text)}[
-            config.am_norm
-        ]
-        lm[i] = {"sum": s.logprob, "token": s.logprob / max(s.num_tokens, 1), "word": s.logprob / _words(h.text)}[
-            config.lm_norm
-        ]
+    pairs = list(zip(nbest.hyps, lm_scores, strict=True))
+    am = np.array([_normalised(h.am_score, h.num_tokens, h.text, config.am_norm) for h, _ in pairs], np.float64)
+    lm = np.array([_normalised(s.logprob, s.num_tokens, h.text, config.lm_norm) for h, s in pairs], np.float64)
     return am, lm
 
 
@@ -88,19 +95,12 @@ def select(am: np.ndarray, lm: np.ndarray, lam: float) -> int:
     return int(np.argmax(combined))  # first maximum = best decoder rank among ties
 
 
-def rescore(
-    nbests: Sequence[NBestList],
-    lm_scores: Sequence[Sequence[LMScore]],
-    lam: float,
-    config: RescoreConfig,
-) -> list[str]:
+def rescore(nbests: Sequence[NBestList], lm_scores: Sequence[Sequence[LMScore]], lam: float,
+            config: RescoreConfig) -> list[str]:
     """The chosen hypothesis text per utterance for one lambda."""
     config.validate()
-    out = []
-    for nb, scores in zip(nbests, lm_scores, strict=True):
-        am, lm = score_matrix(nb, scores, config)
-        out.append(nb.hyps[select(am, lm, lam)].text)
-    return out
+    return [nb.hyps[select(*score_matrix(nb, scores, config), lam)].text
+            for nb, scores in zip(nbests, lm_scores, strict=True)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,51 +113,32 @@ class LambdaSearch:
     best_wer: float
 
 
-def wer_curve(
-    nbests: Sequence[NBestList],
-    lm_scores: Sequence[Sequence[LMScore]],
-    config: RescoreConfig,
-) -> list[ErrorRate]:
+def wer_curve(nbests: Sequence[NBestList], lm_scores: Sequence[Sequence[LMScore]],
+              config: RescoreConfig) -> list[ErrorRate]:
     """WER of the rescored n-best at every lambda of `config.lambdas` (needs references)."""
     config.validate()
-    refs = []
-    for nb in nbests:
-        if nb.reference is None:
-            raise InputError(nb.id, "has no reference; WER needs one per utterance")
-        refs.append(nb.reference)
+    missing = next((nb for nb in nbests if nb.reference is None), None)
+    if missing is not None:
+        raise InputError(missing.id, "has no reference; WER needs one per utterance")
+    refs = [str(nb.reference) for nb in nbests]
     mats = [score_matrix(nb, s, config) for nb, s in zip(nbests, lm_scores, strict=True)]
-    curve = []
-    for lam in config.lambdas:
-        hyps = [nb.hyps[select(am, lm, lam)].text for nb, (am, lm) in zip(nbests, mats, strict=True)]
-        curve.append(wer(refs, hyps))
-    return curve
+    return [wer(refs, [nb.hyps[select(am, lm, lam)].text for nb, (am, lm) in zip(nbests, mats, strict=True)])
+            for lam in config.lambdas]
 
 
-def grid_search(
-    nbests: Sequence[NBestList],
-    lm_scores: Sequence[Sequence[LMScore]],
-    config: RescoreConfig,
-) -> LambdaSearch:
+def grid_search(nbests: Sequence[NBestList], lm_scores: Sequence[Sequence[LMScore]],
+                config: RescoreConfig) -> LambdaSearch:
     """Tunes lambda on `nbests` (a dev split) by grid search over `config.lambdas`."""
     if list(config.lambdas) != sorted(config.lambdas):
         raise ConfigError("lambdas", config.lambdas, "must be sorted ascending")
     curve = [e.rate for e in wer_curve(nbests, lm_scores, config)]
     best = int(np.argmin(curve))  # first minimum = smallest lambda among ties (grid is sorted)
-    return LambdaSearch(
-        lambdas=tuple(config.lambdas),
-        wers=tuple(curve),
-        best_lambda=float(config.lambdas[best]),
-        best_wer=float(curve[best]),
-    )
+    return LambdaSearch(lambdas=tuple(config.lambdas), wers=tuple(curve), best_lambda=float(config.lambdas[best]),
+                        best_wer=float(curve[best]))
 
 
-def plot_wer_vs_lambda(
-    path: Path,
-    curves: dict[str, tuple[Sequence[float], Sequence[float]]],
-    *,
-    chosen: float | None = None,
-    title: str = "n-best rescoring: WER vs LM weight",
-) -> Path:
+def plot_wer_vs_lambda(path: Path, curves: dict[str, tuple[Sequence[float], Sequence[float]]], *,
+                       chosen: float | None = None, title: str = "n-best rescoring: WER vs LM weight") -> Path:
     """Writes a PNG of WER (%) against lambda, one line per named curve.
 
     Args:

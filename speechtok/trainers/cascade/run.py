@@ -38,13 +38,7 @@ from speechtok.trainers.cascade.data import read_kaldi_dir, split_name_source
 from speechtok.trainers.cascade.decode import decode_nbest
 from speechtok.trainers.cascade.hyporadise import PROMPTS, hp_record, write_hyporadise
 from speechtok.trainers.cascade.recipe import CascadeRecipe, load_recipe
-from speechtok.trainers.cascade.rescoring import (
-    RescoreConfig,
-    grid_search,
-    plot_wer_vs_lambda,
-    rescore,
-    wer_curve,
-)
+from speechtok.trainers.cascade.rescoring import RescoreConfig, grid_search, plot_wer_vs_lambda, rescore, wer_curve
 from speechtok.trainers.metrics import normalize_text, oracle_wer, wer
 
 log = logging.getLogger(__name__)
@@ -87,6 +81,15 @@ def _lm_texts(recipe: CascadeRecipe, train: Sequence[Utterance]) -> list[str]:
     return [t for t in texts if t]
 
 
+def _write_json(path: Path, data: Any) -> None:
+    """`data` as indented JSON (non-JSON values as their str), atomically."""
+    atomic.write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _refs(lists: Sequence[NBestList]) -> list[str]:
+    return [nb.reference or "" for nb in lists]
+
+
 def _table(results: dict[str, Any]) -> str:
     rows = ["| system | dev WER % | test WER % |", "|---|---|---|"]
     for name in ("1best", "oracle", "rescored_lm", "rescored_ngram", "ger"):
@@ -106,19 +109,15 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
         torch.set_num_threads(recipe.threads)
     torch.manual_seed(recipe.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(out_dir / "recipe.resolved.json", json.dumps(raw or {}, indent=2, default=str) + "\n")
+    _write_json(out_dir / "recipe.resolved.json", raw or {})
     timings: dict[str, float] = {}
 
     # 1. utterances and speaker-disjoint splits
     splits = _splits(read_kaldi_dir(recipe.data.kaldi_dir), recipe)
-    atomic.write_text(out_dir / "splits.json",
-        json.dumps(
-            {"rule": split_name_source(), "ratios": recipe.data.split_ratios, "seed": recipe.data.split_seed,
-             "utterances": {s: len(v) for s, v in splits.items()},
-             "speakers": {s: sorted({u.speaker for u in v}) for s, v in splits.items()}},
-            indent=2,
-        ) + "\n"
-    )
+    _write_json(out_dir / "splits.json", {
+        "rule": split_name_source(), "ratios": recipe.data.split_ratios, "seed": recipe.data.split_seed,
+        "utterances": {s: len(v) for s, v in splits.items()},
+        "speakers": {s: sorted({u.speaker for u in v}) for s, v in splits.items()}})
     log.info("splits: %s", {s: len(v) for s, v in splits.items()})
 
     # 2. n-best lists (the train split's capped by max_train_utts: they only feed GER)
@@ -173,19 +172,18 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
         search = grid_search(nb_split["dev"], dev_scores, cfg)
         test_curve = [e.rate for e in wer_curve(nb_split["test"], test_scores, cfg)]
         test_hyps = rescore(nb_split["test"], test_scores, search.best_lambda, cfg)
-        refs = [nb.reference or "" for nb in nb_split["test"]]
         results["dev"][f"rescored_{name}"] = search.best_wer
-        results["test"][f"rescored_{name}"] = wer(refs, test_hyps).rate
+        results["test"][f"rescored_{name}"] = wer(_refs(nb_split["test"]), test_hyps).rate
         rescoring[name] = {"best_lambda": search.best_lambda, "dev_wer": list(search.wers), "test_wer": test_curve}
         curves[f"{name} dev"] = (lambdas, search.wers)
         curves[f"{name} test"] = (lambdas, test_curve)
     timings["rescoring_wall_s"] = time.perf_counter() - t0
-    atomic.write_text(out_dir / "rescoring.json", json.dumps(rescoring, indent=2) + "\n")
+    _write_json(out_dir / "rescoring.json", rescoring)
     plot_wer_vs_lambda(out_dir / "wer_vs_lambda.png", curves, chosen=rescoring["lm"]["best_lambda"])
 
     # 1-best and oracle
     for s in ("dev", "test"):
-        refs = [nb.reference or "" for nb in nb_split[s]]
+        refs = _refs(nb_split[s])
         results[s]["1best"] = wer(refs, [nb.hyps[0].text if nb.hyps else "" for nb in nb_split[s]]).rate
         results[s]["oracle"] = oracle_wer(refs, [nb.texts() or [""] for nb in nb_split[s]])[0].rate
 
@@ -209,8 +207,7 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
             recs = [hp_record(nb, num_hypotheses=k) for nb in nb_split[s]]
             preds = model.correct(recs, batch_size=g.infer_batch_size, max_new_tokens=g.max_new_tokens)
             timings[f"ger_infer_{s}_wall_s"] = time.perf_counter() - t0
-            refs = [nb.reference or "" for nb in nb_split[s]]
-            results[s]["ger"] = wer(refs, preds).rate
+            results[s]["ger"] = wer(_refs(nb_split[s]), preds).rate
             with atomic.atomic_open(out_dir / f"ger_{s}.jsonl", "w") as f:
                 for nb, rec, p in zip(nb_split[s], recs, preds, strict=True):
                     f.write(json.dumps({"id": nb.id, "reference": rec["output"], "best": rec["input1"],
@@ -228,15 +225,13 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
         "timings": timings,
         "normaliser": "speechtok.trainers.metrics.normalize_text",
     }
-    atomic.write_text(out_dir / "results.json", json.dumps(summary, indent=2, default=str) + "\n")
-    atomic.write_text(out_dir / "results.md",
-        f"# cascade results ({recipe.nbest.decoder} {k}-best)\n\n" + _table(results)
-        + f"\nTuned lambda (dev): {summary['tuned_lambda']}\n"
-    )
+    _write_json(out_dir / "results.json", summary)
+    atomic.write_text(out_dir / "results.md", f"# cascade results ({recipe.nbest.decoder} {k}-best)\n\n"
+                      + _table(results) + f"\nTuned lambda (dev): {summary['tuned_lambda']}\n")
     log.info("results:\n%s", _table(results))
     if recipe.data.test is not None:
         summary["test_set"] = score_test_set(out_dir, recipe.data.test, recipe.device)
-        (out_dir / "results.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        _write_json(out_dir / "results.json", summary)
     return summary
 
 

@@ -93,16 +93,10 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int) -> Any:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(list(texts), trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>"
-    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
 
 
 class PadExamples:
@@ -119,15 +113,8 @@ class PadExamples:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def fit_causal_lm(
-    model: nn.Module,
-    examples: Sequence[Example],
-    run_dir: Path,
-    *,
-    train_cfg: LoopConfig,
-    batching: BatchingConfig,
-    pad_id: int,
-) -> TrainReport:
+def fit_causal_lm(model: nn.Module, examples: Sequence[Example], run_dir: Path, *, train_cfg: LoopConfig,
+                  batching: BatchingConfig, pad_id: int) -> TrainReport:
     """Trains `model` on (input_ids, labels) examples with `speechtok.trainers.loop.train` in
     `run_dir` (``metrics.jsonl``, ``checkpoints/``; a run directory with a checkpoint resumes).
 
@@ -150,13 +137,16 @@ def fit_causal_lm(
                        num_parameters=sum(p.numel() for p in model.parameters()))
 
 
-def train_text_lm(
-    texts: Sequence[str],
-    out_dir: Path,
-    config: TextLMConfig,
-    *,
-    tokenizer_texts: Sequence[str] | None = None,
-) -> TrainReport:
+def save_trained(model: Any, out_dir: Path, report_name: str, config: Any, report: TrainReport) -> None:
+    """Saves a model `fit_causal_lm` trained into `out_dir` (``save_pretrained``, safetensors) and
+    ``out_dir/report_name``: ``{"config": config, "report": report}`` as JSON, atomically."""
+    model.save_pretrained(str(out_dir), safe_serialization=True)
+    atomic.write_text(out_dir / report_name,
+                      json.dumps({"config": to_json(config), "report": asdict(report)}, indent=2) + "\n")
+
+
+def train_text_lm(texts: Sequence[str], out_dir: Path, config: TextLMConfig, *,
+                  tokenizer_texts: Sequence[str] | None = None) -> TrainReport:
     """Trains a tokenizer and the tiny Llama of `config.llm` on `texts` (one sentence each) into
     `out_dir`; a directory left by an interrupted run resumes from its newest checkpoint (with the
     tokenizer it saved).
@@ -186,14 +176,10 @@ def train_text_lm(
     model: Any = build_llm(config.llm, len(tokenizer))
     for holder in (model.config, model.generation_config):  # this tokenizer's ids, not the char layout's
         holder.pad_token_id, holder.bos_token_id, holder.eos_token_id = ids_of
-    examples = []
-    for t in texts:
-        ids = [1, *tokenizer(t, add_special_tokens=False)["input_ids"], 2][: config.llm.max_positions]
-        examples.append((ids, list(ids)))
-    report = fit_causal_lm(model, examples, out_dir, train_cfg=config.train, batching=config.batching, pad_id=0)
-    model.save_pretrained(str(out_dir), safe_serialization=True)
-    atomic.write_text(out_dir / "train_report.json",
-                      json.dumps({"config": to_json(config), "report": asdict(report)}, indent=2) + "\n")
+    seqs = [[1, *tokenizer(t, add_special_tokens=False)["input_ids"], 2][: config.llm.max_positions] for t in texts]
+    report = fit_causal_lm(model, [(ids, list(ids)) for ids in seqs], out_dir, train_cfg=config.train,
+                           batching=config.batching, pad_id=0)
+    save_trained(model, out_dir, "train_report.json", config, report)
     return report
 
 

@@ -33,9 +33,8 @@ class PostNet(nn.Module):
         self.proj = nn.Identity() if kind == "none" else nn.Linear(in_dim, out_dim)
         self.encoder: nn.TransformerEncoder | None = None
         if kind == "transformer":
-            layer = nn.TransformerEncoderLayer(
-                out_dim, num_heads, dim_feedforward=2 * out_dim, dropout=0.0, batch_first=True, norm_first=True
-            )
+            layer = nn.TransformerEncoderLayer(out_dim, num_heads, dim_feedforward=2 * out_dim, dropout=0.0,
+                                               batch_first=True, norm_first=True)
             self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -54,18 +54,16 @@ class StridedConv(Adapter):
 
     Length per layer: `L' = floor((L + 2*(kernel//2) - kernel) / stride) + 1`."""
 
-    def __init__(
-        self, in_dim: int, out_dim: int, *, kernel: int = 3, stride: int = 2, num_layers: int = 2, post: str = "none"
-    ) -> None:
+    def __init__(self, in_dim: int, out_dim: int, *, kernel: int = 3, stride: int = 2, num_layers: int = 2,
+                 post: str = "none") -> None:
         super().__init__()
         if kernel < 1 or stride < 1 or num_layers < 1:
             raise ConfigError("kernel/stride/num_layers", (kernel, stride, num_layers), "must all be >= 1")
         self.kernel, self.stride, self.pad = kernel, stride, kernel // 2
         self.out_dim = out_dim
         dims = [in_dim] + [out_dim] * num_layers
-        self.convs = nn.ModuleList(
-            nn.Conv1d(a, b, kernel, stride=stride, padding=self.pad) for a, b in zip(dims, dims[1:], strict=False)
-        )
+        self.convs = nn.ModuleList(nn.Conv1d(a, b, kernel, stride=stride, padding=self.pad)
+                                   for a, b in zip(dims, dims[1:], strict=False))
         self.post = PostNet(out_dim, out_dim, post)
 
     def out_lengths(self, lengths: torch.Tensor) -> torch.Tensor:

@@ -19,15 +19,8 @@ from speechtok.trainers.latent.adapter_base import Adapter, PostNet
 STRATEGIES = ("remove_blank", "average", "threshold")
 
 
-def ctc_compress(
-    x: torch.Tensor,
-    log_probs: torch.Tensor,
-    lengths: torch.Tensor,
-    *,
-    strategy: str,
-    blank: int = 0,
-    threshold: float = 0.95,
-) -> tuple[torch.Tensor, torch.Tensor]:
+def ctc_compress(x: torch.Tensor, log_probs: torch.Tensor, lengths: torch.Tensor, *, strategy: str, blank: int = 0,
+                 threshold: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
     """Compresses frames by their CTC posteriors.
 
     Args:
@@ -81,17 +74,8 @@ class CTCCompressor(Adapter):
     """Adapter: `ctc_head(x)` -> `ctc_compress` -> post-net. The head is shared with the encoder
     (its CTC loss trains it); the compressor itself only adds the post-net's parameters."""
 
-    def __init__(
-        self,
-        in_dim: int,
-        out_dim: int,
-        *,
-        ctc_head: nn.Module,
-        blank: int = 0,
-        strategy: str = "average",
-        threshold: float = 0.95,
-        post: str = "linear",
-    ) -> None:
+    def __init__(self, in_dim: int, out_dim: int, *, ctc_head: nn.Module, blank: int = 0, strategy: str = "average",
+                 threshold: float = 0.95, post: str = "linear") -> None:
         super().__init__()
         if strategy not in STRATEGIES:
             raise ConfigError("ctc_strategy", strategy, f"must be one of {STRATEGIES}")

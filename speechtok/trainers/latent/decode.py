@@ -28,7 +28,7 @@ from speechtok.trainers.hyps import hyp_record
 from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
 from speechtok.trainers.latent.model import SpeechLLM
 from speechtok.trainers.latent.options import LatentOptions, target_text
-from speechtok.trainers.llm import LLMConfig, build_llm
+from speechtok.trainers.llm import LLMConfig, build_llm, text_codec
 
 #: rows per encoder/adapter call (the LLM decodes one row at a time)
 DECODE_BATCH = 16
@@ -64,7 +64,7 @@ def decode_records(model: Any, rows: Sequence[DecodeRow], decode: Callable[[list
         for b, (row, seq) in enumerate(zip(chunk, ids, strict=True)):
             tgt = torch.tensor(seq, dtype=torch.int64)
             emb, mask, labels = model._splice(y[b : b + 1], yl[b : b + 1], [tgt])  # (1, L, H)
-            memory = model._memory(y[b : b + 1], yl[b : b + 1]) if hasattr(model, "_memory") else {}
+            memory = model._memory(y[b : b + 1], yl[b : b + 1])
             logits = model.llm(inputs_embeds=emb, attention_mask=mask, **memory).logits[0, :-1].float()  # (L-1, V)
             lab = labels[0, 1:]
             keep = lab >= 0
@@ -126,20 +126,13 @@ def load_latent_run(run_dir: str | Path, in_dim: int, *, device: str = "cpu") ->
     llm: Any = build_llm(llm_cfg, int(geo["text_size"]))
     hidden = int(llm.get_input_embeddings().weight.shape[1])
     adapter = build_adapter(ad_cfg, encoder.dim, hidden, ctc_head=encoder.ctc_head, blank=0)
-    kwargs: dict[str, Any] = {}
-    if hasattr(opts, "speech_into"):
-        kwargs["speech_into"] = opts.speech_into
     model = SpeechLLM(encoder, adapter, llm, prefix_ids=list(geo["prefix_ids"]), suffix_ids=list(geo["suffix_ids"]),
                       eos_id=int(geo["eos_id"]), ctc_weight=opts.ctc_weight, train_encoder=opts.train_encoder,
-                      **kwargs)
+                      speech_into=opts.speech_into)
     load_model_tensors(model, ckpt / "model.safetensors")
     model.to(device).eval()
-
-    def decode(ids: list[int]) -> str:
-        return str(tokenizer.decode([i for i in ids if 0 <= i < text_size], skip_special_tokens=True))
-
-    return LatentRun(run_dir=run, model=model, decode=decode, allowed=torch.ones(text_size, dtype=torch.bool),
-                     recipe=rec)
+    return LatentRun(run_dir=run, model=model, decode=text_codec(tokenizer)[1],
+                     allowed=torch.ones(text_size, dtype=torch.bool), recipe=rec)
 
 
 def shard_rows(shards: str | Path, feats: str, target: str = "text", *,

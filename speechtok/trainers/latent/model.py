@@ -58,19 +58,17 @@ class SpeechLLM(nn.Module):
     prefix: torch.Tensor
     suffix: torch.Tensor
 
-    def __init__(
-        self, encoder: SpeechEncoder, adapter: Adapter, llm: Any, *, prefix_ids: list[int], suffix_ids: list[int],
-        eos_id: int, ctc_weight: float = 0.0, train_encoder: bool = False, speech_into: str = "prefix",
-    ) -> None:
+    def __init__(self, encoder: SpeechEncoder, adapter: Adapter, llm: Any, *, prefix_ids: list[int],
+                 suffix_ids: list[int], eos_id: int, ctc_weight: float = 0.0, train_encoder: bool = False,
+                 speech_into: str = "prefix") -> None:
         super().__init__()
         if speech_into not in ("prefix", "memory"):
             raise ConfigError("latent.speech_into", speech_into, "must be 'prefix' or 'memory'")
-        base = llm.get_base_model() if hasattr(llm, "get_base_model") else llm
-        if speech_into == "memory" and not hasattr(base, "memory"):
-            raise ConfigError("latent.speech_into", speech_into,
-                              "needs an LM with cross-attention (llm.kind: whisper_decoder)")
         self.speech_into = speech_into
         self.encoder, self.adapter, self.llm = encoder, adapter, llm
+        if speech_into == "memory" and not hasattr(self._base_llm(), "memory"):
+            raise ConfigError("latent.speech_into", speech_into,
+                              "needs an LM with cross-attention (llm.kind: whisper_decoder)")
         self.register_buffer("prefix", torch.tensor(prefix_ids, dtype=torch.int64), persistent=False)
         self.register_buffer("suffix", torch.tensor(suffix_ids, dtype=torch.int64), persistent=False)
         self.eos_id, self.ctc_weight, self.train_encoder = eos_id, ctc_weight, train_encoder
@@ -83,6 +81,10 @@ class SpeechLLM(nn.Module):
         if not self.train_encoder:
             self.encoder.eval()
         return self
+
+    def _base_llm(self) -> Any:
+        """The LM under a peft (LoRA) wrapper, or the LM itself."""
+        return self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
 
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
         emb: torch.Tensor = self.llm.get_input_embeddings()(ids)
@@ -132,8 +134,7 @@ class SpeechLLM(nn.Module):
         """`encoder_outputs` for the LM call: the adapter output `(B, T', H)` in memory mode, else nothing."""
         if self.speech_into == "prefix":
             return {}
-        base = self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
-        return {"encoder_outputs": (base.memory(y.shape[0], y, yl),)}
+        return {"encoder_outputs": (self._base_llm().memory(y.shape[0], y, yl),)}
 
     def loss(self, batch: SpeechBatch) -> torch.Tensor:
         device = self.prefix.device

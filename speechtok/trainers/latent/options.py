@@ -41,10 +41,6 @@ def target_text_or_none(row: Mapping[str, Any], target: str) -> str | None:
 
 def target_text(row: Mapping[str, Any], target: str) -> str:
     """The target of a cuts row: a cuts column (``text``), or ``custom.KEY``, a custom field of
-    the cut's first supervision (read from the ``cut`` JSON; e.g. a translation kept by ingest)."""
-    if not target.startswith("custom."):
-        return str(row.get(target) or "")
-    cut = row.get("cut")
-    sups = (json.loads(cut) if isinstance(cut, str) else (cut or {})).get("supervisions") or [{}]
-    value = (sups[0].get("custom") or {}).get(target.split(".", 1)[1])
-    return "" if value is None else str(value)
+    the cut's first supervision (read from the ``cut`` JSON; e.g. a translation kept by ingest);
+    "" when the row has none."""
+    return target_text_or_none(row, target) or ""

@@ -35,10 +35,8 @@ class QFormerLayer(nn.Module):
 class QFormer(Adapter):
     """`num_queries` learned queries per window of `window` frames (or per input when None)."""
 
-    def __init__(
-        self, in_dim: int, out_dim: int, *, num_queries: int = 4, window: int | None = 25,
-        num_layers: int = 2, num_heads: int = 4,
-    ) -> None:
+    def __init__(self, in_dim: int, out_dim: int, *, num_queries: int = 4, window: int | None = 25,
+                 num_layers: int = 2, num_heads: int = 4) -> None:
         super().__init__()
         if num_queries < 1:
             raise ConfigError("num_queries", num_queries, "must be >= 1")

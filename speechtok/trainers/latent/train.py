@@ -27,8 +27,8 @@ from speechtok.errors import ConfigError, InputError
 from speechtok.models.checkpoint import latest_checkpoint, load_model_tensors
 from speechtok.models.encoder import EncoderConfig, build_encoder, ctc_greedy, ctc_loss
 from speechtok.shards.reader import ShardDataset
-from speechtok.trainers.data import BatchingConfig, BatchLoader, pad_2d, report_skipped
-from speechtok.trainers.hyps import score_hyps, write_hyps
+from speechtok.trainers.data import BatchingConfig, BatchLoader, ConcatItems, pad_2d, report_skipped
+from speechtok.trainers.hyps import score_hyps, test_set_report, write_hyps
 from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
 from speechtok.trainers.latent.decode import DecodeRow, decode_records, shard_rows
 from speechtok.trainers.latent.model import SpeechBatch, SpeechLLM
@@ -39,6 +39,7 @@ from speechtok.trainers.llm import (
     build_llm,
     count_trainable,
     load_tokenizer,
+    text_codec,
     whisper_dir,
 )
 from speechtok.trainers.loop import LoopConfig, train
@@ -98,26 +99,11 @@ class _Rows:
                          reference=target_text(row, self.target) or None)
 
 
-class _ConcatRows:
+class _ConcatRows(ConcatItems):
     """Several `_Rows` read as one (the dev set and the tokenizer texts of a mix)."""
 
-    def __init__(self, parts: list[_Rows]) -> None:
-        self.parts = parts
-        self.offsets = np.cumsum([0, *[len(p) for p in parts]])
-
-    def __len__(self) -> int:
-        return int(self.offsets[-1])
-
-    def _at(self, i: int) -> tuple[_Rows, int]:
-        k = int(np.searchsorted(self.offsets, int(i), side="right")) - 1
-        return self.parts[k], int(i) - int(self.offsets[k])
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, str]:
-        part, j = self._at(i)
-        return part[j]
-
     def decode_row(self, i: int) -> DecodeRow:
-        part, j = self._at(i)
+        part, j = self.locate(i)
         return part.decode_row(j)
 
 
@@ -201,20 +187,13 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     tokenizer = load_tokenizer(llm_cfg, (train_rows[i][1] for i in range(len(train_rows))))
     tokenizer.save_pretrained(str(out / "tokenizer"))
     text_size = len(tokenizer)
-
-    def encode(text: str) -> list[int]:
-        ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
-        return ids
-
+    encode, decode = text_codec(tokenizer)
     # the encoder's CTC head (stage 1, CTC compression) spells characters: the LM's own tokenizer
     # unless that is Whisper's 51,864-token BPE, which a CTC head trained here cannot cover
     ctc_tok = tokenizer if llm_cfg.kind == "llama" else build_char_tokenizer(
         train_rows[i][1] for i in range(len(train_rows)))
     ctc_size = len(ctc_tok)
-
-    def ctc_encode(text: str) -> list[int]:
-        ids: list[int] = ctc_tok(text, add_special_tokens=False)["input_ids"]
-        return ids
+    ctc_encode, _ = text_codec(ctc_tok)
 
     def collate(items: list[tuple[np.ndarray, str]]) -> SpeechBatch:
         feats, lengths = pad_2d([f for f, _ in items])
@@ -229,9 +208,6 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     encoder = build_encoder(enc_cfg, in_dim, ctc_size + 1)
     report: dict[str, Any] = {"adapter": to_json(ad_cfg), "train_utts": len(train_rows), "dev_utts": len(dev_rows)}
     dev_batch = collate([dev_rows[i] for i in range(min(len(dev_rows), opts.eval_utts))])
-
-    def decode(ids: list[int]) -> str:
-        return str(tokenizer.decode([i for i in ids if 0 <= i < text_size], skip_special_tokens=True))
 
     # ---- stage 1: encoder + CTC
     if opts.encoder_from:
@@ -323,6 +299,4 @@ def score_test_set(model: Any, data_cfg: LatentDataConfig, decode: Any, out: Pat
     check_run_data(test, [data_cfg.feats], trained_on=data_cfg.shards)
     rows = shard_rows(test, data_cfg.feats, data_cfg.target)
     records = decode_records(model, rows, decode, max_new_tokens=max_new_tokens, allowed=allowed)
-    write_hyps(out / "test_hyps.jsonl", records)
-    scored = score_hyps(records)
-    return {"test.wer": scored["wer"], "test.cer": scored["cer"], "test.utts": len(records), "test.shards": test}
+    return test_set_report(out / "test_hyps.jsonl", records, test)

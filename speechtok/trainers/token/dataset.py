@@ -58,28 +58,30 @@ def _utterances(ds: Any, units: str, align_key: str, needs_text: bool) -> tuple[
     return out, no_speaker, no_text
 
 
+def _read(cfg: TokenDataConfig, shards: str) -> tuple[Any, list[Utterance], int, int]:
+    """(dataset, utterances, rows without a speaker, rows without text) of one shard directory
+    (`_utterances` over its cuts, `cfg.units` and the word alignment)."""
+    groups = ("cuts", cfg.units) + ((cfg.alignment,) if cfg.alignment else ())
+    align_key = cfg.alignment or "alignment"
+    ds = ShardDataset(shards, groups=groups, columns=["text", "speaker", align_key, cfg.units])
+    if not ds.meta(cfg.units).vocab_size:
+        raise InputError(f"{shards}:{cfg.units}", "has no vocab_size in its metadata")
+    return ds, *_utterances(ds, cfg.units, align_key, needs_text=any(t != "unitlm" for t in cfg.tasks))
+
+
 def load_utterances(cfg: TokenDataConfig) -> tuple[list[Utterance], int]:
     """All utterances of `cfg.shards` (then of each of `cfg.more_shards`, checked to carry units of
     the same k-means model) and the unit vocabulary size (from the group's metadata)."""
 
-    groups = ("cuts", cfg.units) + ((cfg.alignment,) if cfg.alignment else ())
-    align_key = cfg.alignment or "alignment"
-    ds = ShardDataset(cfg.shards, groups=groups, columns=["text", "speaker", align_key, cfg.units])
-    vocab = ds.meta(cfg.units).vocab_size
-    if not vocab:
-        raise InputError(f"{cfg.shards}:{cfg.units}", "has no vocab_size in its metadata")
-    needs_text = any(t != "unitlm" for t in cfg.tasks)
-    out, no_speaker, no_text = _utterances(ds, cfg.units, align_key, needs_text)
+    ds, out, no_speaker, no_text = _read(cfg, cfg.shards)
     quarantined = ds.num_quarantined
-    if cfg.more_shards:
-        for extra in cfg.more_shards:  # several corpora, one vocabulary: same k-means model (checksum)
-            check_run_data(extra, [cfg.units], trained_on=cfg.shards)
-            more = ShardDataset(extra, groups=groups, columns=["text", "speaker", align_key, cfg.units])
-            got, ns, nt = _utterances(more, cfg.units, align_key, needs_text)
-            out += got
-            no_speaker, no_text, quarantined = no_speaker + ns, no_text + nt, quarantined + more.num_quarantined
+    for extra in cfg.more_shards:  # several corpora, one vocabulary: same k-means model (checksum)
+        check_run_data(extra, [cfg.units], trained_on=cfg.shards)
+        more, got, ns, nt = _read(cfg, extra)
+        out += got
+        no_speaker, no_text, quarantined = no_speaker + ns, no_text + nt, quarantined + more.num_quarantined
     report_skipped(cfg.shards, quarantined, no_speaker, no_text, len(out))
-    return out, int(vocab)
+    return out, int(ds.meta(cfg.units).vocab_size)
 
 
 def load_source_utterances(cfg: TokenDataConfig) -> tuple[list[list[Utterance]], int]:
@@ -94,18 +96,13 @@ def load_source_utterances(cfg: TokenDataConfig) -> tuple[list[list[Utterance]],
     """
 
     specs = parse_sources(cfg.sources)
-    groups = ("cuts", cfg.units) + ((cfg.alignment,) if cfg.alignment else ())
-    align_key = cfg.alignment or "alignment"
-    needs_text = any(t != "unitlm" for t in cfg.tasks)
     shared = shared_vocab_checksum(specs)
     out: list[list[Utterance]] = []
     sizes: list[int] = []
     first: Any = None
     for i, spec in enumerate(specs):
-        ds = ShardDataset(spec.shards, groups=groups, columns=["text", "speaker", align_key, cfg.units])
+        ds, utts, no_speaker, no_text = _read(cfg, spec.shards)
         meta = ds.meta(cfg.units)
-        if not meta.vocab_size:
-            raise InputError(f"{spec.shards}:{cfg.units}", "has no vocab_size in its metadata")
         if first is None:
             first = meta
         elif shared is None and (meta.model_checksum, meta.vocab_size) != (first.model_checksum, first.vocab_size):
@@ -114,7 +111,6 @@ def load_source_utterances(cfg: TokenDataConfig) -> tuple[list[list[Utterance]],
                 f"must come from the k-means model of data.sources[0] ({first.model_checksum}, "
                 f"{first.vocab_size} units), or every source must name the same vocabulary file "
                 "(`vocab: PATH/vocab_spec.json`, equal checksums)")
-        utts, no_speaker, no_text = _utterances(ds, cfg.units, align_key, needs_text)
         report_skipped(spec.shards, ds.num_quarantined, no_speaker, no_text, len(utts))
         out.append(utts)
         sizes.append(int(meta.vocab_size))
@@ -145,18 +141,12 @@ class SequenceSet:
     Interleaved sequences draw their spans from a generator seeded by `(seed, i)`, so an item is
     the same every time it is read (which exact resume needs)."""
 
-    def __init__(
-        self, utts: Sequence[Utterance], tasks: Sequence[str], spec: VocabSpec, cfg: TokenDataConfig,
-        encode_text: Callable[[str], list[int]], *, seed: int = 0,
-    ) -> None:
+    def __init__(self, utts: Sequence[Utterance], tasks: Sequence[str], spec: VocabSpec, cfg: TokenDataConfig,
+                 encode_text: Callable[[str], list[int]], *, seed: int = 0) -> None:
         self.utts, self.spec, self.cfg, self.encode, self.seed = list(utts), spec, cfg, encode_text, seed
         self.name = cfg.units.split(".", 1)[1]
-        self.index: list[tuple[int, str]] = []
-        for k, u in enumerate(self.utts):
-            for t in tasks:
-                if t == "interleaved" and not u.words:
-                    continue  # no alignment for this cut
-                self.index.append((k, t))
+        # interleaved only for cuts with a word alignment
+        self.index = [(k, t) for k, u in enumerate(self.utts) for t in tasks if t != "interleaved" or u.words]
         if not self.index:
             raise InputError("data.tasks", f"no sequences from {len(self.utts)} utterances and tasks {list(tasks)}")
         self._texts = [np.asarray(encode_text(u.text), dtype=np.int64) for u in self.utts]
@@ -176,11 +166,9 @@ class SequenceSet:
             return sq.tts_sequence(self.spec, self.name, u.units, text, dedup=d)
         if task == "textlm":
             return sq.text_lm_sequence(self.spec, text)
-        seq, _ = sq.interleave_sequence(
-            self.spec, self.name, u.units, self.cfg.frame_rate, u.words or [], self.encode,
-            speech_ratio=self.cfg.speech_ratio, mean_span_words=self.cfg.mean_span_words, dedup=d,
-            rng=np.random.default_rng([self.seed, int(i)]),
-        )
+        seq, _ = sq.interleave_sequence(self.spec, self.name, u.units, self.cfg.frame_rate, u.words or [], self.encode,
+                                        speech_ratio=self.cfg.speech_ratio, mean_span_words=self.cfg.mean_span_words,
+                                        dedup=d, rng=np.random.default_rng([self.seed, int(i)]))
         return seq
 
     def lengths(self) -> np.ndarray:

@@ -21,7 +21,7 @@ from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.hyps import hyp_record
 from speechtok.trainers.token import sequences as sq
 from speechtok.trainers.token.dataset import load_utterances
-from speechtok.trainers.token.evaluate import greedy_generate
+from speechtok.trainers.token.evaluate import allowed_ids, greedy_generate
 from speechtok.trainers.token.recipe import TokenDataConfig
 
 
@@ -33,10 +33,7 @@ def asr_records(model: Any, spec: VocabSpec, unit_name: str, utts: Sequence[Any]
     Scores: ``logprob`` (sum of log p of the text tokens and eos after the prompt, under the
     unrestricted softmax), ``tokens`` (hypothesis length), ``speech_tokens`` (prompt units).
     """
-    allowed = torch.zeros(spec.size, dtype=torch.bool)
-    allowed[: spec.text_size] = True
-    eos = spec.special_id("<|eos|>")
-    allowed[eos] = True
+    allowed, eos = allowed_ids(spec, 0, spec.text_size)
     device = next(model.parameters()).device
     out = []
     for u in utts:

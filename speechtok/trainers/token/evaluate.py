@@ -1,4 +1,5 @@
-"""Evaluation of a token LM: perplexity per token kind, a unigram baseline, ASR by greedy decoding."""
+"""Evaluation of a token LM: perplexity per token kind, a unigram baseline, greedy (or sampled)
+generation, TTS scored by intelligibility (ASR through the LM: `speechtok.trainers.token.decode`)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,8 @@ from speechtok.trainers.token.sequences import tts_prompt
 
 
 @torch.no_grad()
-def perplexity_by_kind(
-    model: Any, seqs: Sequence[sq.TokenSequence], spec: VocabSpec, *, batch_size: int = 16
-) -> dict[str, float]:
+def perplexity_by_kind(model: Any, seqs: Sequence[sq.TokenSequence], spec: VocabSpec, *,
+                       batch_size: int = 16) -> dict[str, float]:
     """Perplexity over the loss positions of `seqs`, per token range of the *target* id
     (`ppl.text`, `ppl.special`, `ppl.units.km100`, ...), and per task for unit targets
     (`ppl.unitlm.units.km100` is the unit-LM perplexity). Counts are in `n.<key>`."""
@@ -65,10 +65,8 @@ def unigram_perplexity(train_units: Sequence[np.ndarray], dev_units: Sequence[np
 
 
 @torch.no_grad()
-def greedy_generate(
-    model: Any, prompt: np.ndarray, allowed: torch.Tensor, stop_id: int, max_new_tokens: int, *,
-    top_k: int = 1, temperature: float = 1.0, generator: torch.Generator | None = None,
-) -> list[int]:
+def greedy_generate(model: Any, prompt: np.ndarray, allowed: torch.Tensor, stop_id: int, max_new_tokens: int, *,
+                    top_k: int = 1, temperature: float = 1.0, generator: torch.Generator | None = None) -> list[int]:
     """Continuation of `prompt` `(L,)` restricted to ids where `allowed` `(V,)` bool is True;
     stops at `stop_id` (not returned) or after `max_new_tokens`. Greedy with ``top_k=1``;
     otherwise sampled from the `top_k` most likely ids at `temperature` (deterministic for a
@@ -94,28 +92,19 @@ def greedy_generate(
     return result
 
 
-def asr_eval(
-    model: Any, spec: VocabSpec, unit_name: str, utts: Sequence[Any], decode: Callable[[list[int]], str],
-    *, dedup: bool, max_new_tokens: int,
-) -> tuple[list[str], list[str]]:
-    """Greedy ASR through the token LM: `(references, hypotheses)` for `utts` (with `.units`, `.text`)."""
+def allowed_ids(spec: VocabSpec, start: int, stop: int) -> tuple[torch.Tensor, int]:
+    """`(V,)` bool mask of the ids `[start, stop)` and ``<|eos|>``, and the eos id (what a
+    generation restricted to one token range may emit)."""
     allowed = torch.zeros(spec.size, dtype=torch.bool)
-    allowed[: spec.text_size] = True
+    allowed[start:stop] = True
     eos = spec.special_id("<|eos|>")
     allowed[eos] = True
-    refs, hyps = [], []
-    for u in utts:
-        prompt = sq.asr_prompt(spec, unit_name, u.units, dedup=dedup)
-        hyps.append(decode(greedy_generate(model, prompt, allowed, eos, max_new_tokens)))
-        refs.append(u.text)
-    return refs, hyps
+    return allowed, eos
 
 
-def tts_eval(
-    model: Any, spec: VocabSpec, unit_name: str, utts: Sequence[Any], encode_text: Callable[[str], list[int]],
-    vocoder: Any, transcribe: Callable[[list[np.ndarray]], list[str]], *, dedup: bool, top_k: int = 20,
-    temperature: float = 1.0, seed: int = 0, units_per_char: float = 6.0,
-) -> dict[str, Any]:
+def tts_eval(model: Any, spec: VocabSpec, unit_name: str, utts: Sequence[Any], encode_text: Callable[[str], list[int]],
+             vocoder: Any, transcribe: Callable[[list[np.ndarray]], list[str]], *, dedup: bool, top_k: int = 20,
+             temperature: float = 1.0, seed: int = 0, units_per_char: float = 6.0) -> dict[str, Any]:
     """TTS through the token LM, scored by intelligibility: text -> units (sampled, `top_k`) ->
     `vocoder` (`CentroidVocoder`) -> waveform -> `transcribe` (an ASR model) -> WER/CER
     against the text. The same ASR on the vocoded *real* units of each utterance gives the
@@ -127,10 +116,7 @@ def tts_eval(
     """
 
     r = spec.range(f"units.{unit_name}")
-    allowed = torch.zeros(spec.size, dtype=torch.bool)
-    allowed[r.start : r.stop] = True
-    eos = spec.special_id("<|eos|>")
-    allowed[eos] = True
+    allowed, eos = allowed_ids(spec, r.start, r.stop)
     gen = torch.Generator().manual_seed(seed)
     refs: list[str] = []
     made: list[np.ndarray] = []

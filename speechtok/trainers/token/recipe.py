@@ -19,15 +19,17 @@ from speechtok.config import apply_sets, expand
 from speechtok.errors import ConfigError, InputError
 
 
-def load_recipe_dict(path: Path, sets: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+def load_recipe_dict(path: Path, sets: Mapping[str, Any], schema: Mapping[str, Any], *,
+                     what: str = "recipe") -> dict[str, Any]:
     """The recipe at `path` as a dict, with `--set` values `sets` (`speechtok.config.parse_sets`)
-    applied against `schema` (section name -> config dataclass) and ``${...}`` expanded."""
+    applied against `schema` (section name -> config dataclass or schema node) and ``${...}``
+    expanded. `what` names the recipe in errors (e.g. "comparison recipe")."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(str(path), "recipe file not found")
+    if not path.is_file():
+        raise InputError(str(path), f"{what} file not found")
     raw = yaml.safe_load(path.read_text()) or {}
     if not isinstance(raw, dict):
-        raise InputError(str(path), "a recipe must be a YAML mapping of sections")
+        raise InputError(str(path), f"a {what} must be a YAML mapping of sections")
     unknown = sorted(set(raw) - set(schema))
     if unknown:
         raise ConfigError(unknown[0], raw[unknown[0]], f"is not a setting: the recipe has no "

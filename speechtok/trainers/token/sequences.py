@@ -67,24 +67,19 @@ def _text(spec: VocabSpec, text_ids: Sequence[int] | np.ndarray) -> np.ndarray:
 def unit_lm_sequence(spec: VocabSpec, name: str, units: np.ndarray, *, dedup: bool = False) -> TokenSequence:
     """Speech-only sequence of `(T,)` units (deduplicated when `dedup`)."""
     s = spec.special_id
-    return _seq(
-        [([s("<|unitlm|>"), s("<|speech|>")], False), (_units(spec, name, units, dedup), True), ([s("<|eos|>")], True)],
-        "unitlm",
-    )
+    return _seq([([s("<|unitlm|>"), s("<|speech|>")], False), (_units(spec, name, units, dedup), True),
+                 ([s("<|eos|>")], True)], "unitlm")
 
 
 def text_lm_sequence(spec: VocabSpec, text_ids: Sequence[int] | np.ndarray) -> TokenSequence:
     """Text-only sequence of base-tokenizer ids."""
     s = spec.special_id
-    return _seq(
-        [([s("<|textlm|>"), s("<|text|>")], False), (_text(spec, text_ids), True), ([s("<|eos|>")], True)],
-        "textlm",
-    )
+    return _seq([([s("<|textlm|>"), s("<|text|>")], False), (_text(spec, text_ids), True), ([s("<|eos|>")], True)],
+                "textlm")
 
 
-def asr_sequence(
-    spec: VocabSpec, name: str, units: np.ndarray, text_ids: Sequence[int] | np.ndarray, *, dedup: bool = True
-) -> TokenSequence:
+def asr_sequence(spec: VocabSpec, name: str, units: np.ndarray, text_ids: Sequence[int] | np.ndarray, *,
+                 dedup: bool = True) -> TokenSequence:
     """Units -> text; the loss is on the transcript and `<|eos|>`. `asr_prompt` is its prefix."""
     s = spec.special_id
     prompt = asr_prompt(spec, name, units, dedup=dedup)
@@ -94,24 +89,15 @@ def asr_sequence(
 def asr_prompt(spec: VocabSpec, name: str, units: np.ndarray, *, dedup: bool = True) -> np.ndarray:
     """`<|asr|> <|speech|> units <|text|>`: what generation starts from, `(L,)` int64."""
     s = spec.special_id
-    return np.concatenate(
-        [[s("<|asr|>"), s("<|speech|>")], _units(spec, name, units, dedup), [s("<|text|>")]]
-    ).astype(np.int64)
+    return np.concatenate([[s("<|asr|>"), s("<|speech|>")], _units(spec, name, units, dedup),
+                           [s("<|text|>")]]).astype(np.int64)
 
 
-def tts_sequence(
-    spec: VocabSpec, name: str, units: np.ndarray, text_ids: Sequence[int] | np.ndarray, *, dedup: bool = True
-) -> TokenSequence:
+def tts_sequence(spec: VocabSpec, name: str, units: np.ndarray, text_ids: Sequence[int] | np.ndarray, *,
+                 dedup: bool = True) -> TokenSequence:
     """Text -> units; the loss is on the units and `<|eos|>`. `tts_prompt` is its prefix."""
-    s = spec.special_id
-    return _seq(
-        [
-            (tts_prompt(spec, text_ids), False),
-            (_units(spec, name, units, dedup), True),
-            ([s("<|eos|>")], True),
-        ],
-        "tts",
-    )
+    return _seq([(tts_prompt(spec, text_ids), False), (_units(spec, name, units, dedup), True),
+                 ([spec.special_id("<|eos|>")], True)], "tts")
 
 
 def tts_prompt(spec: VocabSpec, text_ids: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -121,21 +107,11 @@ def tts_prompt(spec: VocabSpec, text_ids: Sequence[int] | np.ndarray) -> np.ndar
         [[s("<|tts|>"), s("<|text|>")], _text(spec, text_ids), [s("<|speech|>")]]).astype(np.int64)
 
 
-def tts_codes_sequence(
-    spec: VocabSpec, codec: str, codes: np.ndarray, text_ids: Sequence[int] | np.ndarray
-) -> TokenSequence:
+def tts_codes_sequence(spec: VocabSpec, codec: str, codes: np.ndarray,
+                       text_ids: Sequence[int] | np.ndarray) -> TokenSequence:
     """Text -> flattened multi-codebook codes `(T, Q)`; the loss is on the codes and `<|eos|>`."""
-    s = spec.special_id
-    return _seq(
-        [
-            ([s("<|tts|>"), s("<|text|>")], False),
-            (_text(spec, text_ids), False),
-            ([s("<|speech|>")], False),
-            (flatten_codes(spec, codec, codes), True),
-            ([s("<|eos|>")], True),
-        ],
-        "tts",
-    )
+    return _seq([(tts_prompt(spec, text_ids), False), (flatten_codes(spec, codec, codes), True),
+                 ([spec.special_id("<|eos|>")], True)], "tts")
 
 
 # --------------------------------------------------------------------------- interleaving
@@ -168,10 +144,8 @@ def choose_spans(num_words: int, *, speech_ratio: float, mean_span_words: float,
         raise ConfigError("mean_span_words", mean_span_words, "must be >= 1")
     if num_words == 0:
         return []
-    leave = {
-        "speech": min(1.0, 1.0 / max(2 * mean_span_words * speech_ratio, 1e-9)),
-        "text": min(1.0, 1.0 / max(2 * mean_span_words * (1 - speech_ratio), 1e-9)),
-    }
+    leave = {"speech": min(1.0, 1.0 / max(2 * mean_span_words * speech_ratio, 1e-9)),
+             "text": min(1.0, 1.0 / max(2 * mean_span_words * (1 - speech_ratio), 1e-9))}
     mod = "speech" if rng.random() < speech_ratio else "text"
     spans: list[tuple[str, int, int]] = []
     first = 0
@@ -183,19 +157,10 @@ def choose_spans(num_words: int, *, speech_ratio: float, mean_span_words: float,
     return spans
 
 
-def interleave_sequence(
-    spec: VocabSpec,
-    name: str,
-    units: np.ndarray,
-    frame_rate: float,
-    words: Sequence[Word],
-    encode_text: Callable[[str], list[int]],
-    *,
-    speech_ratio: float = 0.5,
-    mean_span_words: float = 3.0,
-    dedup: bool = False,
-    rng: np.random.Generator,
-) -> tuple[TokenSequence, list[Span]]:
+def interleave_sequence(spec: VocabSpec, name: str, units: np.ndarray, frame_rate: float, words: Sequence[Word],
+                        encode_text: Callable[[str], list[int]], *, speech_ratio: float = 0.5,
+                        mean_span_words: float = 3.0, dedup: bool = False,
+                        rng: np.random.Generator) -> tuple[TokenSequence, list[Span]]:
     """Spirit-LM style: text and speech alternate at word boundaries.
 
     Args:

@@ -31,8 +31,8 @@ from speechtok.tokenizers.unit_vocoder import CentroidVocoder
 from speechtok.tokenizers.units import dedup
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import BatchingConfig, BatchLoader
-from speechtok.trainers.hyps import score_hyps, write_hyps
-from speechtok.trainers.llm import LLMConfig, build_llm, causal_lm_loss, count_trainable, load_tokenizer
+from speechtok.trainers.hyps import score_hyps, test_set_report, write_hyps
+from speechtok.trainers.llm import LLMConfig, build_llm, causal_lm_loss, count_trainable, load_tokenizer, text_codec
 from speechtok.trainers.loop import LoopConfig, train
 from speechtok.trainers.mixing import MixLoader, parse_sources
 from speechtok.trainers.run_data import check_run_data
@@ -44,18 +44,8 @@ from speechtok.trainers.token.dataset import (
     split_utterances,
 )
 from speechtok.trainers.token.decode import asr_records, shard_utterances
-from speechtok.trainers.token.evaluate import (
-    perplexity_by_kind,
-    tts_eval,
-    unigram_perplexity,
-)
-from speechtok.trainers.token.recipe import (
-    SplitConfig,
-    TokenDataConfig,
-    TokenEvalConfig,
-    dump_json,
-    load_recipe_dict,
-)
+from speechtok.trainers.token.evaluate import perplexity_by_kind, tts_eval, unigram_perplexity
+from speechtok.trainers.token.recipe import SplitConfig, TokenDataConfig, TokenEvalConfig, dump_json, load_recipe_dict
 
 #: The sections of a token recipe and their config classes (what `--set` may name).
 SCHEMA: dict[str, type] = {"data": TokenDataConfig, "llm": LLMConfig, "batching": BatchingConfig,
@@ -102,13 +92,7 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     spec.save(out)
     tokenizer.save_pretrained(str(out / "tokenizer"))
 
-    def encode(text: str) -> list[int]:
-        ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
-        return ids
-
-    def decode(ids: list[int]) -> str:
-        return str(tokenizer.decode(ids, skip_special_tokens=True))
-
+    encode, decode = text_codec(tokenizer)  # generation never leaves the tokenizer's ids (`allowed_ids`)
     train_sets = [SequenceSet(tr, data_cfg.tasks, spec, data_cfg, encode, seed=loop_cfg.seed + 1000 * i)
                   for i, tr in enumerate(train_parts)]
     dev_set = SequenceSet(dev_utts, data_cfg.tasks, spec, data_cfg, encode, seed=loop_cfg.seed + 1)
@@ -161,10 +145,7 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
             test_utts = shard_utterances(data_cfg.test, data_cfg.units)
             test_records = asr_records(model, spec, name, test_utts, decode, dedup=data_cfg.dedup,
                                        max_new_tokens=eval_cfg.max_new_tokens)
-            write_hyps(out / "test_hyps.jsonl", test_records)
-            t = score_hyps(test_records)
-            report.update({"test.wer": t["wer"], "test.cer": t["cer"], "test.utts": len(test_records),
-                           "test.shards": data_cfg.test})
+            report.update(test_set_report(out / "test_hyps.jsonl", test_records, data_cfg.test))
     if "tts" in data_cfg.tasks and eval_cfg.tts_utts:
         t1 = time.perf_counter()
         vocoder = _vocoder(data_cfg, eval_cfg, train_utts, unit_vocab)
@@ -199,7 +180,6 @@ def _transcriber(eval_cfg: TokenEvalConfig, sample_rate: int) -> Any:
     an empty waveform is read as 0.1 s of silence)."""
     # lazy: scipy only for resampling
     from scipy.signal import resample_poly
-
 
     asr = WhisperNBest(WhisperNBestConfig(model_dir=Path(expand(eval_cfg.tts_asr_model)),
                                           beam_size=1, num_hypotheses=1, threads=1))
