@@ -52,8 +52,7 @@ def exact_length_buckets(lengths: Sequence[int], max_batch_samples: int,
 def padded_buckets(lengths: Sequence[int], max_batch_samples: int) -> list[list[int]]:
     """Sorts indices by length (longest first) and cuts batches whose padded size
     ``len(batch) * max(length)`` stays within `max_batch_samples` (at least one signal each)."""
-    if max_batch_samples < 1:
-        raise ConfigError("max_batch_samples", max_batch_samples, "must be >= 1")
+    check_at_least(1, max_batch_samples=max_batch_samples)
     order = sorted(range(len(lengths)), key=lambda i: (-int(lengths[i]), i))
     batches: list[list[int]] = []
     cur: list[int] = []
@@ -101,8 +100,7 @@ def chunk_spans(
     Returns:
         The spans, in order; a single span ``[0, S)`` when ``S <= chunk``.
     """
-    if hop < 1:
-        raise ConfigError("hop", hop, "must be >= 1")
+    check_at_least(1, hop=hop)
     chunk = (chunk // hop) * hop
     if chunk < hop:
         raise ConfigError("chunk", chunk, f"must be >= one hop ({hop} samples)")

@@ -47,8 +47,7 @@ class CTCPosteriorConfig:
     dtype: str = "float16"
 
     def validate(self) -> None:
-        if self.blank < 0:
-            raise ConfigError("blank", self.blank, "must be >= 0")
+        check_at_least(0, blank=self.blank)
         check_at_least(1, subsampling=self.subsampling, max_batch_frames=self.max_batch_frames)
         if self.device.split(":")[0] not in ("cpu", "cuda"):
             raise ConfigError("device", self.device, "must be 'cpu' or 'cuda'")

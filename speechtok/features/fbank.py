@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
 
 #: Max abs difference of our log-mel values vs lhotse `Fbank` where lhotse's value is above
 #: `FBANK_LOUD_FLOOR` (mel energy > ~4.5e-5 for signals in [-1, 1]), which the tests check.
@@ -92,8 +92,7 @@ class FbankConfig:
             raise ConfigError(
                 "high_freq", self.high_freq, f"must give a band edge in ({self.low_freq}, {nyquist}]"
             )
-        if self.block_frames < 1:
-            raise ConfigError("block_frames", self.block_frames, "must be >= 1")
+        check_at_least(1, block_frames=self.block_frames)
 
     @property
     def window_samples(self) -> int:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
 from speechtok.features.checksum import model_checksum
 from speechtok.hub import resolve_model
 
@@ -73,10 +73,8 @@ class WhisperStatesConfig:
             raise ConfigError("device", self.device, "must be 'cpu' or 'cuda'")
         if self.layer is not None and self.layer < 0:
             raise ConfigError("layer", self.layer, "must be >= 0 or None")
-        if self.batch_windows < 1:
-            raise ConfigError("batch_windows", self.batch_windows, "must be >= 1")
-        if self.threads < 0:
-            raise ConfigError("threads", self.threads, "must be >= 0")
+        check_at_least(1, batch_windows=self.batch_windows)
+        check_at_least(0, threads=self.threads)
         if self.dtype not in ("float16", "float32"):
             raise ConfigError("dtype", self.dtype, "must be 'float16' or 'float32'")
 

@@ -53,8 +53,7 @@ class AudioCheckConfig:
     lossy_tolerance_s: float = 0.1
 
     def validate(self) -> None:
-        if self.max_channels < 1:
-            raise ConfigError("max_channels", self.max_channels, "must be >= 1")
+        check_at_least(1, max_channels=self.max_channels)
         if self.block_frames < 256:
             raise ConfigError("block_frames", self.block_frames, "must be >= 256")
         check_at_least(0, tolerance_s=self.tolerance_s, lossy_tolerance_s=self.lossy_tolerance_s)

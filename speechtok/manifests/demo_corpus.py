@@ -31,7 +31,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.errors import ConfigError, SpeechtokError, check_at_least
 from speechtok.manifests.demo_text import make_sentences
 
 #: espeak-ng voices (language + variant): American, British, Scottish, Caribbean, RP accents,
@@ -67,8 +67,7 @@ class DemoCorpusConfig:
     sample_rate: int = SAMPLE_RATE
 
     def validate(self) -> None:
-        if self.n < 1:
-            raise ConfigError("n", self.n, "must be >= 1")
+        check_at_least(1, n=self.n)
         if not self.voices:
             raise ConfigError("voices", self.voices, "must name at least one espeak-ng voice")
         if not self.speeds or any(not 80 <= s <= 450 for s in self.speeds):

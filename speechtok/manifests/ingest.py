@@ -28,7 +28,7 @@ from lhotse import CutSet
 from tqdm import tqdm
 
 from speechtok import atomic
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
 from speechtok.manifests.audio_check import AudioCheckConfig
 from speechtok.manifests.cut_json import cut_to_dict
 from speechtok.manifests.cutbuild import BuildConfig, ChannelPolicy, ItemResult, process_item
@@ -91,8 +91,7 @@ class IngestOptions:
             raise ConfigError("text_tsv", str(self.text_tsv), "must be an existing TSV file")
         if self.supervisions is not None and not Path(self.supervisions).is_file():
             raise ConfigError("supervisions", str(self.supervisions), "must be an existing manifest file")
-        if self.window < 1:
-            raise ConfigError("window", self.window, "must be >= 1")
+        check_at_least(1, window=self.window)
         BuildConfig(check=self.check, channel_policy=self.channel_policy).validate()
 
 

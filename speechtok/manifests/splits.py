@@ -15,7 +15,7 @@ from pathlib import Path
 from lhotse import CutSet
 from lhotse.cut import Cut
 
-from speechtok.errors import ConfigError
+from speechtok.errors import ConfigError, check_at_least
 
 SPLITS: tuple[str, str, str] = ("train", "dev", "test")
 
@@ -56,8 +56,7 @@ def split_key(cut: Cut) -> str:
 
 def shard_of(key: str, num_shards: int, seed: int = 0) -> int:
     """Shard index in [0, num_shards) for `key`, by hash (for streaming assignment)."""
-    if num_shards < 1:
-        raise ConfigError("num_shards", num_shards, "must be >= 1")
+    check_at_least(1, num_shards=num_shards)
     return int(_unit(key, seed + 0x5EED) * num_shards)
 
 
@@ -67,8 +66,7 @@ def partition(cut_ids: Iterable[str], num_shards: int) -> list[list[str]]:
     Sizes differ by at most one and the first parts are the larger; the concatenation of the
     parts is the input. Deterministic: depends only on the ids' order and `num_shards`.
     """
-    if num_shards < 1:
-        raise ConfigError("num_shards", num_shards, "must be >= 1")
+    check_at_least(1, num_shards=num_shards)
     ids = list(cut_ids)
     q, r = divmod(len(ids), num_shards)
     out: list[list[str]] = []

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
 from speechtok.shards.file import ShardFile
 from speechtok.shards.index import ShardIndex, safe_shard_file
 from speechtok.shards.schema import GroupMeta, payload_columns, primary_column
@@ -87,8 +87,7 @@ class ShardDataset:
             groups = (groups,)
         if not groups:
             raise ConfigError("groups", groups, "must name at least one field group")
-        if max_open_shards < 1:
-            raise ConfigError("max_open_shards", max_open_shards, "must be >= 1")
+        check_at_least(1, max_open_shards=max_open_shards)
         self.out_dir = Path(out_dir)
         self.groups = tuple(dict.fromkeys(groups))
         self.checksum = checksum

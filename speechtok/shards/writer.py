@@ -442,8 +442,7 @@ class ShardWriter:
         index: IndexWriter | None = None,
     ) -> None:
         check_at_least(1, max_rows=max_rows, max_bytes=max_bytes)
-        if start_shard < 0:
-            raise ConfigError("start_shard", start_shard, "must be >= 0")
+        check_at_least(0, start_shard=start_shard)
         _check_compression(compression)
         self.out = Path(out_dir)
         self.meta = meta

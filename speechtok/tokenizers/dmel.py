@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from speechtok import atomic
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
 
 RANGE_MODES = ("per_channel", "global")
 
@@ -72,8 +72,7 @@ class DMelConfig:
             raise ConfigError("range_mode", self.range_mode, f"must be one of {RANGE_MODES}")
         if self.log_floor <= 0:
             raise ConfigError("log_floor", self.log_floor, "must be > 0")
-        if self.griffin_lim_iters < 1:
-            raise ConfigError("griffin_lim_iters", self.griffin_lim_iters, "must be >= 1")
+        check_at_least(1, griffin_lim_iters=self.griffin_lim_iters)
         rank = mel_filterbank_rank(self)
         if rank < self.n_mels:
             good = next((n for n in (512, 1024, 2048, 4096, 8192) if n >= self.n_fft and

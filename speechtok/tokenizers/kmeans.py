@@ -27,7 +27,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
 from speechtok.tokenizers.kmeans_checkpoint import (
     FitState,
     load_checkpoint,
@@ -82,12 +82,10 @@ class KMeansConfig:
         """Raises `ConfigError` naming the first invalid field."""
         if not 2 <= self.k <= MAX_UNITS:
             raise ConfigError("k", self.k, f"must be in [2, {MAX_UNITS}] (units are uint16)")
-        if self.iterations < 1:
-            raise ConfigError("iterations", self.iterations, "must be >= 1")
+        check_at_least(1, iterations=self.iterations)
         if self.frame_budget < self.k:
             raise ConfigError("frame_budget", self.frame_budget, f"must be >= k ({self.k})")
-        if self.restarts < 1:
-            raise ConfigError("restarts", self.restarts, "must be >= 1")
+        check_at_least(1, restarts=self.restarts)
         if self.pca_dim is not None and self.pca_dim < 1:
             raise ConfigError("pca_dim", self.pca_dim, "must be >= 1 or None")
         if self.max_points_per_centroid is not None and self.max_points_per_centroid < 1:
@@ -190,8 +188,7 @@ class KMeansModel:
             units `(n,)` uint16 and scores `(n,)` float32 (squared L2 distance, or inner product
             for metric "ip").
         """
-        if batch_size < 1:
-            raise ConfigError("batch_size", batch_size, "must be >= 1")
+        check_at_least(1, batch_size=batch_size)
         n = frames.shape[0]
         units = np.empty(n, dtype=np.uint16)
         scores = np.empty(n, dtype=np.float32)

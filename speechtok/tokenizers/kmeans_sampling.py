@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
 from speechtok.shards.reader import ShardDataset
 
 
@@ -75,8 +75,7 @@ class NpyFrameSource:
     def __init__(
         self, paths: Sequence[str | Path], *, chunk_frames: int = 16384, fingerprint: str | None = None
     ) -> None:
-        if chunk_frames < 1:
-            raise ConfigError("chunk_frames", chunk_frames, "must be >= 1")
+        check_at_least(1, chunk_frames=chunk_frames)
         self.paths = [Path(p) for p in paths]
         self.chunk_frames = chunk_frames
         self._fingerprint = fingerprint

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
 from speechtok.features.fbank import FbankConfig, mel_banks
 from speechtok.tokenizers.kmeans import KMeansModel
 from speechtok.tokenizers.units import dedup
@@ -47,8 +47,7 @@ class CentroidVocoder:
         if centroids.ndim != 2 or centroids.shape[1] != self.fbank.num_mel_bins:
             raise InputError("centroids", f"must be (K, {self.fbank.num_mel_bins}) log-mel frames, "
                                           f"but have shape {centroids.shape}")
-        if griffin_lim_iters < 1:
-            raise ConfigError("griffin_lim_iters", griffin_lim_iters, "must be >= 1")
+        check_at_least(1, griffin_lim_iters=griffin_lim_iters)
         self.centroids = np.ascontiguousarray(centroids, np.float32)
         k = self.centroids.shape[0]
         if mean_run is not None and np.asarray(mean_run).shape != (k,):

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from speechtok import atomic
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
 from speechtok.tokenizers.kmeans import KMeansModel
 
 MAX_DURATION = 65535
@@ -96,8 +96,7 @@ def encode_units(
     Returns:
         one `UnitSequence` per cut, in order.
     """
-    if batch_frames < 1:
-        raise ConfigError("batch_frames", batch_frames, "must be >= 1")
+    check_at_least(1, batch_frames=batch_frames)
     out: list[UnitSequence] = []
     group: list[np.ndarray] = []
     size = 0

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from speechtok import atomic
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
 
 SPEC_FILE = "vocab_spec.json"
 SPEC_VERSION = 1
@@ -74,8 +74,7 @@ class VocabSpec:
         self.validate()
 
     def validate(self) -> None:
-        if self.text_size < 0:
-            raise ConfigError("text_size", self.text_size, "must be >= 0")
+        check_at_least(0, text_size=self.text_size)
         if len(set(self.special_tokens)) != len(self.special_tokens):
             raise ConfigError("special_tokens", self.special_tokens, "must not repeat a token")
         for name, size in self.units.items():
@@ -86,8 +85,7 @@ class VocabSpec:
                 raise ConfigError(
                     f"codes[{name!r}]", (q, k), "must be (num_codebooks >= 1, 1 <= size <= 65536)"
                 )
-        if self.pad_to_multiple_of < 1:
-            raise ConfigError("pad_to_multiple_of", self.pad_to_multiple_of, "must be >= 1")
+        check_at_least(1, pad_to_multiple_of=self.pad_to_multiple_of)
 
     # ---------------------------------------------------------------- layout
     @property

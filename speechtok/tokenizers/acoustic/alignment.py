@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from speechtok.errors import ConfigError
+from speechtok.errors import ConfigError, check_at_least
 
 
 def _rate(name: str, r: float) -> Fraction:
@@ -35,16 +35,14 @@ def frame_map(num_from: int, from_rate: float, to_rate: float, num_to: int | Non
     Returns:
         int64 (num_from,), non-decreasing.
     """
-    if num_from < 0:
-        raise ConfigError("num_from", num_from, "must be >= 0")
+    check_at_least(0, num_from=num_from)
     a, b = _rate("from_rate", from_rate), _rate("to_rate", to_rate)
     ratio = b / a  # to-frames per from-frame
     num, den = ratio.numerator, ratio.denominator
     i = np.arange(num_from, dtype=np.int64)
     idx = ((2 * i + 1) * num) // (2 * den)  # floor((i + 0.5) * ratio), exact
     if num_to is not None:
-        if num_to < 1:
-            raise ConfigError("num_to", num_to, "must be >= 1")
+        check_at_least(1, num_to=num_to)
         idx = np.minimum(idx, num_to - 1)
     return idx
 

@@ -170,8 +170,7 @@ class CodecBase:
 def check_chunk_batch_limits(context_s: float, max_batch_samples: int,
                              max_batch_size: int | None) -> None:
     """The chunk-context and batch bounds every codec config shares (`ConfigError` names the field)."""
-    if context_s < 0:
-        raise ConfigError("context_s", context_s, "must be >= 0")
+    check_at_least(0, context_s=context_s)
     check_at_least(1, max_batch_samples=max_batch_samples, max_batch_size=max_batch_size)
 
 

@@ -64,8 +64,7 @@ def plan_chunks(num_samples: int, hop: int, chunk_frames: int, context_frames: i
         Chunks in time order. A single chunk covering everything when ``T <= chunk_frames``.
     """
     check_at_least(1, num_samples=num_samples, hop=hop, chunk_frames=chunk_frames)
-    if context_frames < 0:
-        raise ConfigError("context_frames", context_frames, "must be >= 0")
+    check_at_least(0, context_frames=context_frames)
     total = -(-num_samples // hop)
     if total <= chunk_frames:
         return [Chunk(0, num_samples, 0, total)]

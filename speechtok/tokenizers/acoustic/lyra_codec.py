@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
 from speechtok.features.checksum import file_sha256
 from speechtok.tokenizers.acoustic.base import CodecBase, CodecInfo, check_codes, check_waves
 
@@ -55,8 +55,7 @@ class LyraConfig:
     def validate(self) -> None:
         if not 1 <= self.num_quantizers <= MAX_QUANTIZERS:
             raise ConfigError("num_quantizers", self.num_quantizers, f"must be in [1, {MAX_QUANTIZERS}]")
-        if self.num_threads < 1:
-            raise ConfigError("num_threads", self.num_threads, "must be >= 1")
+        check_at_least(1, num_threads=self.num_threads)
         d = Path(self.model_dir)
         for f in _FILES:
             if not (d / f).is_file():
