@@ -239,6 +239,7 @@ PATH_SAVERS = {"save_pretrained": 0, "savefig": 0, "np.save": 0, "np.savez": 0, 
                "soundfile.write": 0, "torch.save": 1, "pq.write_table": 1, "shutil.copyfile": 1,
                "shutil.copy": 1, "shutil.copy2": 1}
 _MODULE_OPENS = {"gzip", "bz2", "lzma", "io", "codecs", "os"}
+_ATOMIC_CONTEXTS = {"atomic_dir", "atomic_files", "atomic_open"}
 
 
 def _dotted(node: ast.AST) -> str:
@@ -293,7 +294,7 @@ def _safe_names(fn: ast.AST) -> set[str]:
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 if isinstance(item.context_expr, ast.Call) and isinstance(item.optional_vars, ast.Name) \
-                        and _dotted(item.context_expr.func).rsplit(".", 1)[-1] in ("atomic_dir", "atomic_files", "atomic_open"):
+                        and _dotted(item.context_expr.func).rsplit(".", 1)[-1] in _ATOMIC_CONTEXTS:
                     out.add(item.optional_vars.id)
     return out
 
