@@ -107,6 +107,14 @@ def is_nonempty_dir(path: Path) -> bool:
     return path.is_dir() and any(path.iterdir())
 
 
+def _fresh_tmp_dir(dest: Path, tag: str) -> Path:
+    """An empty ``.NAME{tag}.<pid>.tmp`` sibling of `dest` (a stale one of a killed run removed)."""
+    tmp = dest.with_name(f".{dest.name}{tag}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
 @contextlib.contextmanager
 def atomic_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yields a temporary directory that becomes `dest` (complete, fsynced) on a clean exit.
@@ -124,9 +132,7 @@ def atomic_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     if is_nonempty_dir(dest) and not overwrite:
         raise InputError(str(dest), "is not empty; choose an empty or new directory, or pass --overwrite")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = _fresh_tmp_dir(dest, "")
     try:
         yield tmp
         fsync_tree(tmp)
@@ -153,9 +159,7 @@ def atomic_files(dest: str | Path) -> Iterator[Path]:
     """
     dest = Path(dest).absolute()
     dest.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.files.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = _fresh_tmp_dir(dest, ".files")
     try:
         yield tmp
         fsync_tree(tmp)
