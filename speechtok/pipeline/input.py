@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from speechtok import atomic
 from speechtok.config import fingerprint_of
 from speechtok.errors import ConfigError, SpeechtokError
 from speechtok.features.checksum import file_sha256
@@ -129,10 +130,8 @@ def _use_cuts_manifest(spec: IngestSpec, out: Path, *, overwrite: bool) -> Inges
     final.mkdir(parents=True, exist_ok=True)
     skipped = step_file.exists()
     if not skipped or json.loads(step_file.read_text()).get("fingerprint") != fp:
-        tmp = final / f".step.json.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({"fingerprint": fp, "source": str(src.resolve())},
-                                  sort_keys=True) + "\n")
-        os.replace(tmp, step_file)
+        atomic.write_text(step_file, json.dumps({"fingerprint": fp, "source": str(src.resolve())},
+                                                sort_keys=True) + "\n")
         skipped = False
     q = src.parent / "quarantine.jsonl"
     rep = src.parent / "ingest.json"

@@ -126,8 +126,6 @@ def read_durations(path: Path, *, chunk_bytes: int = 16 << 20) -> tuple[int, flo
     """(cuts, total seconds) of a cuts JSONL (``.gz`` or plain), parsing only the top-level
     ``duration`` field: the text is read in chunks of `chunk_bytes` (cut at a line end), each
     parsed by Arrow's multi-threaded JSON reader, so memory stays bounded by the chunk."""
-
-
     if not path.exists():
         raise SpeechtokError(f"manifest {str(path)!r} does not exist")
     opts = pj.ParseOptions(explicit_schema=pa.schema([("duration", pa.float64())]),
@@ -139,12 +137,8 @@ def read_durations(path: Path, *, chunk_bytes: int = 16 << 20) -> tuple[int, flo
         while True:
             data = fh.read(chunk_bytes)
             buf = rest + data
-            if not data:
-                cut = len(buf)
-            else:
-                cut = buf.rfind(b"\n") + 1
-            rest = buf[cut:]
-            block = buf[:cut]
+            cut = buf.rfind(b"\n") + 1 if data else len(buf)  # the last chunk: all that is left
+            block, rest = buf[:cut], buf[cut:]
             if block.strip():
                 col = pj.read_json(pa.BufferReader(block), parse_options=opts).column(0)
                 if col.null_count:

@@ -107,12 +107,12 @@ class _HashingSink:
     time), so disk writeback overlaps building and hashing the rest; `close` joins it, fsyncs
     the tail and raises the background sync's `OSError`, if any (an environment error)."""
 
-    def __init__(self, path: Path, writeback_every: int | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         self._f = open(path, "wb")  # noqa: SIM115 - closed in close()
         self.sha = hashlib.sha256()
         self.size = 0
         self.closed = False
-        self._every = WRITEBACK_EVERY if writeback_every is None else writeback_every
+        self._every = WRITEBACK_EVERY  # read here: tests patch it
         self._synced_at = 0
         self._syncer: threading.Thread | None = None
         self._sync_error: OSError | None = None

@@ -127,34 +127,21 @@ class ShardFrameSource:
     reading payloads; iteration yields each row's `(T, D)` features.
     """
 
-    def __init__(self, out_dir: str | Path, group: str, column: str | None = None) -> None:
+    def __init__(self, out_dir: str | Path, group: str) -> None:
         self.group = group
         self._ds = ShardDataset(out_dir, groups=(group,))
-        self._column = column
 
     def total_frames(self) -> int:
         return int(np.asarray(self._ds.lengths(self.group)).sum())
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for row in self._ds:
-            feats = _feature_array(row, self.group, self._column)
+            feats = np.asarray(row[self.group])  # the group's primary column: (T, D)
             if feats.size:  # rows of quarantined cuts have no frames
                 yield feats
 
     def fingerprint(self) -> str | None:
         return str(self._ds.meta(self.group).fingerprint)
-
-
-def _feature_array(row: dict, group: str, column: str | None) -> np.ndarray:
-    """Finds the features payload of a ShardDataset row, as `(T, D)`."""
-    candidates = [column] if column else [group, f"{group}.feats", "feats"]
-    for key in candidates:
-        if key is not None and key in row:
-            return np.asarray(row[key])
-    arrays = [v for k, v in row.items() if isinstance(v, np.ndarray) and v.ndim == 2]
-    if len(arrays) == 1:
-        return arrays[0]
-    raise InputError(group, f"cannot find the features column in a row with keys {sorted(row)}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -132,3 +132,19 @@ def test_unexpected_item_errors_are_quarantined(tree: Path, tmp_path: Path) -> N
     assert rep.kind == "lhotse" and rep.num_cuts == 1
     (p,) = read_quarantine(rep.quarantine_path)
     assert p["reason"] == "bad_entry" and "bogus" in str(p["detail"])
+
+
+def test_kaldi_pipes_and_archive_offsets_are_unsupported_sources(tmp_path: Path) -> None:
+    """wav.scp entries that are not plain files are quarantined naming what to do instead."""
+    from speechtok.manifests.quarantine import Problem
+    from speechtok.manifests.sources.kaldi import iter_kaldi
+
+    d = tmp_path / "kaldi"
+    d.mkdir()
+    (d / "wav.scp").write_text("p sox a.wav -t wav - |\nq feats.ark:123\nr audio.wav:5\ns a.wav\n")
+    out = list(iter_kaldi(d))
+    problems = {x.id: x for x in out if isinstance(x, Problem)}
+    assert {i: p.reason for i, p in problems.items()} == {"p": "unsupported_source", "q": "unsupported_source",
+                                                          "r": "unsupported_source"}
+    assert "piped command" in problems["p"].detail and "archive offset" in problems["q"].detail
+    assert [x.recording_id for x in out if not isinstance(x, Problem)] == ["s"]

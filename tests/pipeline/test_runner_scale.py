@@ -123,6 +123,17 @@ def test_plan_of_a_small_manifest_matches_the_run(tmp_path: Path, corpus: Path,
     assert fb.rtf_source.startswith("measured")  # from the reference run's report.json
 
 
+@pytest.mark.parametrize("chunk_bytes", [7, 64, 1 << 20])
+def test_plan_reads_durations_across_chunk_boundaries(tmp_path: Path, chunk_bytes: int) -> None:
+    """Chunks cut mid-line and a last line without a newline still count every cut once."""
+    from speechtok.pipeline.plan import read_durations
+
+    lines = [json.dumps({"id": f"c{i}", "duration": 0.5 + i, "extra": "x" * i}) for i in range(9)]
+    path = tmp_path / "cuts.jsonl"
+    path.write_text("\n".join(lines))  # no final newline
+    assert read_durations(path, chunk_bytes=chunk_bytes) == (9, sum(0.5 + i for i in range(9)))
+
+
 def _raylet_hosts(node: object, what: str) -> bool:
     """Whether the Ray node's raylet has a worker process titled `what` (e.g. an actor)."""
     import psutil

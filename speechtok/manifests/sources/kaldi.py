@@ -41,6 +41,16 @@ def _float_or_none(v: str | None) -> float | None:
         return None
 
 
+def _unsupported(raw: str) -> str | None:
+    """Why the wav.scp entry `raw` is not read (a piped command, an archive offset), or None."""
+    if raw.endswith("|"):
+        return (f"piped command {raw!r} is not run; write its output to an audio file and list "
+                "that file in wav.scp")
+    if ".ark:" in raw or (raw.count(":") == 1 and raw.rsplit(":", 1)[1].isdigit()):
+        return f"archive offset {raw!r} is not supported; extract the audio to files"
+    return None
+
+
 def iter_kaldi(data_dir: Path, *, language: str | None = None, rebase: bool = True) -> SourceStream:
     """Yields one `SourceItem` per `wav.scp` entry, then leftovers as problems."""
     data_dir = Path(data_dir)
@@ -106,23 +116,9 @@ def iter_kaldi(data_dir: Path, *, language: str | None = None, rebase: bool = Tr
                 yield Problem(reason="bad_entry", id=reco, origin=origin, detail="no path after the id")
                 continue
             raw = parts[1].strip()
-            if raw.endswith("|"):
-                yield Problem(
-                    reason="unsupported_source",
-                    id=reco,
-                    origin=origin,
-                    detail=f"piped command {raw!r} is not run; write its output to an audio file "
-                    "and list that file in wav.scp",
-                )
-                drop(reco)
-                continue
-            if ".ark:" in raw or (raw.count(":") == 1 and raw.rsplit(":", 1)[1].isdigit()):
-                yield Problem(
-                    reason="unsupported_source",
-                    id=reco,
-                    origin=origin,
-                    detail=f"archive offset {raw!r} is not supported; extract the audio to files",
-                )
+            why = _unsupported(raw)
+            if why is not None:
+                yield Problem(reason="unsupported_source", id=reco, origin=origin, detail=why)
                 drop(reco)
                 continue
             path = resolve_audio_path(raw, data_dir, rebase=rebase)
