@@ -135,9 +135,7 @@ class ShardFile:
                              f"group {group!r} needs {expected.remove_metadata()}")
         self.schema = expected
         self._batches: dict[int, pa.RecordBatch] = {}
-        counts = []
-        for b in range(self.reader.num_record_batches):
-            counts.append(self._batch(b).num_rows)
+        counts = [self._batch(b).num_rows for b in range(self.reader.num_record_batches)]
         self.batch_starts = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=self.batch_starts[1:])
         self.num_rows = int(self.batch_starts[-1])

@@ -233,13 +233,7 @@ class ShardIndex:
 
         Raises `InputError` when entries disagree (an output mixing fingerprints).
         """
-        fps = {e.fingerprint for e in self.entries(group)}
-        if len(fps) > 1:
-            raise InputError(
-                str(self.out_dir),
-                f"group {group!r} mixes fingerprints {sorted(fps)}; delete the group and rerun",
-            )
-        return next(iter(fps), None)
+        return _one_fingerprint(self.out_dir, group, {e.fingerprint for e in self.entries(group)})
 
     def to_json(self) -> dict[str, Any]:
         """The merged ``index.json`` content."""
@@ -352,11 +346,7 @@ class IndexWriter:
 
     def fingerprint_of(self, group: str) -> str | None:
         """The fingerprint of `group` (None when it has no entry); `InputError` when mixed."""
-        fps = self._fps.get(group, set())
-        if len(fps) > 1:
-            raise InputError(str(self.out), f"group {group!r} mixes fingerprints {sorted(fps)}; "
-                             "delete the group and rerun")
-        return next(iter(fps), None)
+        return _one_fingerprint(self.out, group, self._fps.get(group, set()))
 
     def record(self, entry: ShardEntry) -> None:
         """Writes `entry`'s file in ``index.d`` atomically and adds it to the in-memory index."""
@@ -420,6 +410,12 @@ def group_fingerprint(out_dir: str | os.PathLike[str], group: str) -> str | None
         for p in d.glob(f"{group}.[0-9]*.json"):
             fps.add(ShardEntry.from_dict(_read_json(p), source=str(p)).fingerprint)
             break
+    return _one_fingerprint(out, group, fps)
+
+
+def _one_fingerprint(out: str | os.PathLike[str], group: str, fps: set[str]) -> str | None:
+    """The fingerprint in `fps`, or None when it is empty; `InputError` when `group` of the
+    output `out` mixes several (a half-replaced group)."""
     if len(fps) > 1:
         raise InputError(str(out), f"group {group!r} mixes fingerprints {sorted(fps)}; "
                          "delete the group and rerun")

@@ -59,7 +59,7 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -319,29 +319,31 @@ def commit_group_shard(
     Returns:
         The committed `ShardEntry`. Raises `InputError` on bad rows or a fingerprint clash.
     """
-    if shard < 0:
-        raise ConfigError("shard", shard, "must be >= 0")
-    _check_compression(compression)
     out = Path(out_dir)
     _check_index(out, index)
-    schema = schema_for(meta)
+    meta.validate()  # before the fingerprint lookup, which globs files named by the group
     _check_fingerprint(out, meta, index)
-    f = _ShardFile(out, shard, meta, schema, compression)
+    return _write_shard(out, shard, meta, rows, compression, lambda f: f.commit(index))[1]
+
+
+def _write_shard(out: Path, shard: int, meta: GroupMeta, rows: Iterable[dict[str, Any]],
+                 compression: str | None, finish: Callable[[_ShardFile], ShardEntry],
+                 tag: str | None = None) -> tuple[_ShardFile, ShardEntry]:
+    """Writes `rows` into a tmp shard file and calls `finish` on it (commit, or close and keep);
+    on any error the tmp file is removed. Returns the file and `finish`'s entry."""
+    check_at_least(0, shard=shard)
+    _check_compression(compression)
+    schema = schema_for(meta)
+    f = _ShardFile(out, shard, meta, schema, compression, tag)
     try:
-        _write_rows(f, meta, schema, rows)
-        return f.commit(index)
+        batcher = _Batcher(lambda batch: f.write_batch(build_batch(meta, schema, batch, item=str(f.final))))
+        for row in rows:
+            batcher.add(row, row_nbytes(row))
+        batcher.flush(empty_ok=True)
+        return f, finish(f)
     except BaseException:
         f.abort()
         raise
-
-
-def _write_rows(f: _ShardFile, meta: GroupMeta, schema: pa.Schema,
-                rows: Iterable[dict[str, Any]]) -> None:
-    batcher = _Batcher(lambda batch: f.write_batch(
-        build_batch(meta, schema, batch, item=str(f.final))))
-    for row in rows:
-        batcher.add(row, row_nbytes(row))
-    batcher.flush(empty_ok=True)
 
 
 def write_shard_tmp(out_dir: str | os.PathLike[str], shard: int, meta: GroupMeta,
@@ -358,18 +360,8 @@ def write_shard_tmp(out_dir: str | os.PathLike[str], shard: int, meta: GroupMeta
         ``(tmp, entry)``: the temporary file's path relative to ``OUT`` and the `ShardEntry`
         (sha256, rows, bytes, fingerprint) that committing it records.
     """
-    if shard < 0:
-        raise ConfigError("shard", shard, "must be >= 0")
-    _check_compression(compression)
     out = Path(out_dir)
-    schema = schema_for(meta)
-    f = _ShardFile(out, shard, meta, schema, compression, tag=os.urandom(4).hex())
-    try:
-        _write_rows(f, meta, schema, rows)
-        entry = f.finish()
-    except BaseException:
-        f.abort()
-        raise
+    f, entry = _write_shard(out, shard, meta, rows, compression, _ShardFile.finish, tag=os.urandom(4).hex())
     return str(f.tmp.relative_to(out)), entry
 
 

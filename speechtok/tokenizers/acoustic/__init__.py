@@ -19,7 +19,6 @@ from speechtok.tokenizers.acoustic.lyra_codec import LyraConfig, LyraTokenizer
 if TYPE_CHECKING:
     from speechtok.tokenizers.acoustic.dac_codec import DacConfig
     from speechtok.tokenizers.acoustic.encodec_codec import EncodecConfig
-    from speechtok.tokenizers.acoustic.lyra_codec import LyraConfig
     from speechtok.tokenizers.acoustic.mimi_codec import MimiCodecConfig
     from speechtok.tokenizers.acoustic.xcodec_codec import XcodecCodecConfig
 
@@ -36,15 +35,11 @@ def build_tokenizer(
     from speechtok.tokenizers.acoustic.mimi_codec import MimiCodecConfig, MimiTokenizer
     from speechtok.tokenizers.acoustic.xcodec_codec import XcodecCodecConfig, XcodecTokenizer
 
-    if isinstance(cfg, EncodecConfig):
-        return EncodecTokenizer(cfg)
-    if isinstance(cfg, DacConfig):
-        return DacTokenizer(cfg)
-    if isinstance(cfg, LyraConfig):
-        return LyraTokenizer(cfg)
-    if isinstance(cfg, MimiCodecConfig):
-        return MimiTokenizer(cfg)
-    if isinstance(cfg, XcodecCodecConfig):
-        return XcodecTokenizer(cfg)
+    pairs: list[tuple[type, Any]] = [(EncodecConfig, EncodecTokenizer), (DacConfig, DacTokenizer),
+                                     (LyraConfig, LyraTokenizer), (MimiCodecConfig, MimiTokenizer),
+                                     (XcodecCodecConfig, XcodecTokenizer)]
+    for config_cls, tokenizer_cls in pairs:
+        if isinstance(cfg, config_cls):
+            return tokenizer_cls(cfg)
     raise ConfigError("cfg", type(cfg).__name__, "must be an EncodecConfig, DacConfig, LyraConfig, "
                       "MimiCodecConfig or XcodecCodecConfig")
