@@ -10,7 +10,8 @@ Directories (exports, fitted models): `atomic_dir` yields a temporary sibling di
 success every file in it and the directory are fsynced and it is renamed to the destination.
 A non-empty destination is refused unless ``overwrite=True``; then the old one is moved aside,
 the new one renamed in, and the old one removed, so the destination always holds one complete
-version.
+version. `atomic_files` is for a library that saves several files into a directory shared with
+others (``save_pretrained`` into a run directory): each file is renamed in on its own.
 """
 
 from __future__ import annotations
@@ -106,6 +107,14 @@ def is_nonempty_dir(path: Path) -> bool:
     return path.is_dir() and any(path.iterdir())
 
 
+def _fresh_tmp_dir(dest: Path, tag: str) -> Path:
+    """An empty ``.NAME{tag}.<pid>.tmp`` sibling of `dest` (a stale one of a killed run removed)."""
+    tmp = dest.with_name(f".{dest.name}{tag}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
 @contextlib.contextmanager
 def atomic_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yields a temporary directory that becomes `dest` (complete, fsynced) on a clean exit.
@@ -123,9 +132,7 @@ def atomic_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     if is_nonempty_dir(dest) and not overwrite:
         raise InputError(str(dest), "is not empty; choose an empty or new directory, or pass --overwrite")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = _fresh_tmp_dir(dest, "")
     try:
         yield tmp
         fsync_tree(tmp)
@@ -139,3 +146,30 @@ def atomic_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_files(dest: str | Path) -> Iterator[Path]:
+    """Yields a temporary directory; on a clean exit each file written there is fsynced and renamed
+    into `dest` (created if missing): same-named files are replaced, other files of `dest` kept.
+
+    Every file is replaced atomically (a reader never sees half a file), but not all of them in one
+    step: give a directory of its own to `atomic_dir` instead when the set must change as a whole.
+    On an exception the temporary directory is removed and `dest` is untouched.
+    """
+    dest = Path(dest).absolute()
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = _fresh_tmp_dir(dest, ".files")
+    try:
+        yield tmp
+        fsync_tree(tmp)
+        parents = {dest}
+        for src in sorted(p for p in tmp.rglob("*") if not p.is_dir()):
+            target = dest / src.relative_to(tmp)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, target)
+            parents.add(target.parent)
+        for d in sorted(parents):
+            fsync_dir(d)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

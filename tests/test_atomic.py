@@ -57,3 +57,28 @@ def test_atomic_dir_failure_leaves_destination(tmp_path: Path) -> None:
         raise RuntimeError("crash")
     assert sorted(p.name for p in dest.iterdir()) == ["keep.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+def test_atomic_files_renames_each_file_in_and_keeps_the_others(tmp_path: Path) -> None:
+    dest = tmp_path / "run"
+    dest.mkdir()
+    (dest / "metrics.jsonl").write_text("m")
+    (dest / "config.json").write_text("old")
+    with atomic.atomic_files(dest) as d:
+        (d / "config.json").write_text("new")
+        (d / "sub").mkdir()
+        (d / "sub" / "w.bin").write_bytes(b"w")
+        assert (dest / "config.json").read_text() == "old"  # nothing visible until the end
+    assert (dest / "config.json").read_text() == "new"
+    assert (dest / "sub" / "w.bin").read_bytes() == b"w"
+    assert (dest / "metrics.jsonl").read_text() == "m"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_atomic_files_failure_leaves_destination(tmp_path: Path) -> None:
+    dest = tmp_path / "run"
+    with pytest.raises(RuntimeError), atomic.atomic_files(dest) as d:
+        (d / "config.json").write_text("half")
+        raise RuntimeError("crash")
+    assert list(dest.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

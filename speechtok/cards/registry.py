@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from speechtok import atomic
 from speechtok.errors import ConfigError, InputError
 from speechtok.tokenizers.acoustic import build_tokenizer
 from speechtok.tokenizers.acoustic.hf_testing import save_random_model
@@ -218,7 +219,8 @@ def _encodec(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenize
     x = _resampler(SR, 24_000)(np.concatenate(list(fit_waves)[:3]))
     randomize_codebooks(model, torch.from_numpy(x)[None, None])
     path = _random_dir(opts) / "encodec_24khz.th"
-    torch.save(model.state_dict(), path)
+    with atomic.atomic_open(path, "wb") as fh:
+        torch.save(model.state_dict(), fh)
     tok = EncodecTokenizer(EncodecConfig(checkpoint=str(path), bandwidth=6.0))
     return _codec(tok, "encodec24k", "causal convolutions + LSTM", RANDOM, "EnCodec 24 kHz @ 6 kbps, released size")
 

@@ -31,6 +31,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from speechtok import atomic
 from speechtok.errors import ConfigError, SpeechtokError, check_at_least
 from speechtok.manifests.demo_text import make_sentences
 
@@ -166,13 +167,14 @@ def build_demo_corpus(
         wav = synthesize(str(entry["text"]), str(entry["voice"]), int(str(entry["speed"])), cfg.sample_rate, exe)
         base = out / str(entry["rel"])
         base.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(str(base) + ".wav", wav, cfg.sample_rate, subtype="PCM_16")
-        Path(str(base) + ".txt").write_text(str(entry["text"]) + "\n", encoding="utf-8")
+        with atomic.atomic_open(str(base) + ".wav", "wb") as fh:
+            sf.write(fh, wav, cfg.sample_rate, format="WAV", subtype="PCM_16")
+        atomic.write_text(str(base) + ".txt", str(entry["text"]) + "\n")
 
     n_workers = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
         list(pool.map(make, plan))
-    with (out / "manifest.jsonl").open("w", encoding="utf-8") as fh:
+    with atomic.atomic_open(out / "manifest.jsonl", "w") as fh:
         for e in plan:
             fh.write(
                 json.dumps(
@@ -186,5 +188,5 @@ def build_demo_corpus(
                 )
                 + "\n"
             )
-    stamp.write_text(json.dumps(meta, indent=2) + "\n")
+    atomic.write_text(stamp, json.dumps(meta, indent=2) + "\n")
     return out

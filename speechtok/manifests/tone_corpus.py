@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from speechtok import atomic
+
 
 def write_tone_corpus(root: str | Path, n: int = 10, *, seed: int = 0, stem: str = "utt",
                       text: Callable[[int], str] = lambda i: f"utterance number {i}",
@@ -38,7 +40,8 @@ def write_tone_corpus(root: str | Path, n: int = 10, *, seed: int = 0, stem: str
         x = x + 0.02 * rng.standard_normal(num)
         folder = out / f"spk{i % speakers}" if speakers > 0 else out
         folder.mkdir(exist_ok=True)
-        sf.write(folder / f"{stem}{i:03d}.wav", x.astype(np.float32), 16000, subtype="PCM_16")
+        with atomic.atomic_open(folder / f"{stem}{i:03d}.wav", "wb") as fh:
+            sf.write(fh, x.astype(np.float32), 16000, format="WAV", subtype="PCM_16")
         label = text(i)
-        (folder / f"{stem}{i:03d}.txt").write_text(f"{label}\n" if label else "")
+        atomic.write_text(folder / f"{stem}{i:03d}.txt", f"{label}\n" if label else "")
     return out

@@ -15,6 +15,7 @@ whatever it scores above chance comes from length alone.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speechtok import atomic
 from speechtok.errors import InputError
 from speechtok.tokenizers.units import dedup
 
@@ -223,8 +225,7 @@ def write_report(report: UnitReport, out_dir: str | Path, title: str = "Unit qua
     import matplotlib.pyplot as plt
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    atomic.write_text(out / "report.json", json.dumps(report.to_dict(), indent=2) + "\n")
     counts = np.asarray(report.counts)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     axes[0].bar(np.arange(report.k), counts, width=1.0)
@@ -233,8 +234,10 @@ def write_report(report: UnitReport, out_dir: str | Path, title: str = "Unit qua
     axes[1].semilogy(np.arange(1, report.k + 1), np.maximum(ranked, 0.5))
     axes[1].set(title="usage by rank", xlabel="rank", ylabel="frames (log)")
     fig.tight_layout()
-    fig.savefig(out / "usage.png", dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
+    atomic.write_bytes(out / "usage.png", buf.getvalue())
     rows = [
         ("units (k)", report.k), ("utterances", report.num_utterances),
         ("frames", report.num_frames), ("used units", report.used_clusters),
@@ -253,5 +256,5 @@ def write_report(report: UnitReport, out_dir: str | Path, title: str = "Unit qua
     md = [f"# {title}", "", "| figure | value |", "|---|---|"]
     md += [f"| {name} | {_fmt(v)} |" for name, v in rows]
     md += ["", "![unit usage](usage.png)", ""]
-    (out / "report.md").write_text("\n".join(md))
+    atomic.write_text(out / "report.md", "\n".join(md))
     return out / "report.md"

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from speechtok import atomic
 from speechtok.errors import ConfigError
 
 Size = Literal["tiny", "released"]
@@ -57,7 +58,8 @@ def xcodec_config(size: Size = "tiny") -> Any:
 def save_random_model(kind: Literal["mimi", "xcodec"], out_dir: str | Path, *,
                       size: Size = "tiny", seed: int = 0) -> Path:
     """Builds a random-weight `kind` model of `size`, draws its codebooks, saves it to `out_dir`
-    with ``save_pretrained`` (config.json + model.safetensors) and returns `out_dir`."""
+    with ``save_pretrained`` (config.json + model.safetensors) and returns `out_dir`, a directory of
+    its own (replaced whole, atomically: `speechtok.atomic.atomic_dir`)."""
     import torch
     from transformers import MimiModel, XcodecModel
 
@@ -76,5 +78,6 @@ def save_random_model(kind: Literal["mimi", "xcodec"], out_dir: str | Path, *,
     else:
         raise ConfigError("kind", kind, "must be 'mimi' or 'xcodec'")
     out = Path(out_dir)
-    model.save_pretrained(out, safe_serialization=True)
+    with atomic.atomic_dir(out, overwrite=True) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
     return out

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from speechtok import hub
+from speechtok import atomic, hub
 from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.cascade.hyporadise import PROMPTS, build_prompt
 from speechtok.trainers.cascade.text_lm import TrainReport, fit_causal_lm, save_trained
@@ -118,10 +118,12 @@ def train_ger(records: Sequence[dict[str, object]], out_dir: Path, config: GERCo
     _, _, pad = _special_ids(tokenizer)
     report = fit_causal_lm(model, examples, out_dir, train_cfg=config.train, batching=config.batching, pad_id=pad)
     if config.llm.mode == "lora":
-        model.save_pretrained(str(out_dir / "adapter"))
+        with atomic.atomic_dir(out_dir / "adapter", overwrite=True) as tmp:
+            model.save_pretrained(str(tmp))
         model = model.merge_and_unload()
     save_trained(model, out_dir, "ger_report.json", config, report)
-    tokenizer.save_pretrained(str(out_dir))
+    with atomic.atomic_files(out_dir) as tmp:
+        tokenizer.save_pretrained(str(tmp))
     return report
 
 

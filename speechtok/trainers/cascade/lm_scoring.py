@@ -24,6 +24,7 @@ from speechtok import hub
 from speechtok.errors import ConfigError
 from speechtok.models.nbest import NBestList
 from speechtok.trainers.cascade.rescoring import LMScore
+from speechtok.trainers.data import pad_1d
 from speechtok.trainers.llm import load_causal_lm, special_ids
 from speechtok.trainers.metrics import normalize_text
 
@@ -83,14 +84,9 @@ class HFCausalLMScorer:
         encoded.sort(key=lambda x: len(x[1]))
         for start in range(0, len(encoded), self.batch_size):
             chunk = encoded[start : start + self.batch_size]
-            width = max(len(ids) for _, ids in chunk)
-            batch = np.full((len(chunk), width), self.pad, dtype=np.int64)
-            mask = np.zeros((len(chunk), width), dtype=np.int64)
-            for i, (_, ids) in enumerate(chunk):
-                batch[i, : len(ids)] = ids
-                mask[i, : len(ids)] = 1
-            ids_t = torch.from_numpy(batch).to(self.device)  # (B, T)
-            mask_t = torch.from_numpy(mask).to(self.device)  # (B, T)
+            batch, lengths = pad_1d([np.asarray(ids, np.int64) for _, ids in chunk], self.pad)  # (B, T), (B,)
+            ids_t = batch.to(self.device)  # (B, T)
+            mask_t = (torch.arange(batch.shape[1])[None] < lengths[:, None]).long().to(self.device)  # (B, T)
             with torch.inference_mode():
                 logits = self.model(input_ids=ids_t, attention_mask=mask_t).logits  # (B, T, V)
                 logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, T-1, V)

@@ -15,12 +15,14 @@ lambda among ties) and `plot_wer_vs_lambda` draws the WER curve of dev (and test
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from speechtok import atomic
 from speechtok.errors import ConfigError, InputError
 from speechtok.models.nbest import NBestList
 from speechtok.trainers.metrics import ErrorRate, normalize_text, wer
@@ -163,7 +165,8 @@ def plot_wer_vs_lambda(path: Path, curves: dict[str, tuple[Sequence[float], Sequ
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
+    atomic.write_bytes(path, buf.getvalue())
     return path

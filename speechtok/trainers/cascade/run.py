@@ -238,12 +238,10 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
 def score_test_set(out_dir: Path, test: Path, device: str) -> dict[str, Any]:
     """The finished run decodes the separate test set `test` (a Kaldi or shard directory) with its
     dev-chosen system (`speechtok.trainers.transcribe`); scored only -> ``RUN/test_hyps.jsonl``."""
-    import shutil
-
     from speechtok.trainers.transcribe import transcribe
 
     res = transcribe(out_dir, test, out_dir / "test_set", device=device)
-    shutil.copyfile(out_dir / "test_set" / "hyps.jsonl", out_dir / "test_hyps.jsonl")
+    atomic.write_bytes(out_dir / "test_hyps.jsonl", (out_dir / "test_set" / "hyps.jsonl").read_bytes())
     return {k: res[k] for k in ("data", "wer", "cer", "utts", "decoded", "wall_s")}
 
 

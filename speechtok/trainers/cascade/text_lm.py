@@ -139,8 +139,9 @@ def fit_causal_lm(model: nn.Module, examples: Sequence[Example], run_dir: Path, 
 
 def save_trained(model: Any, out_dir: Path, report_name: str, config: Any, report: TrainReport) -> None:
     """Saves a model `fit_causal_lm` trained into `out_dir` (``save_pretrained``, safetensors) and
-    ``out_dir/report_name``: ``{"config": config, "report": report}`` as JSON, atomically."""
-    model.save_pretrained(str(out_dir), safe_serialization=True)
+    ``out_dir/report_name``: ``{"config": config, "report": report}`` as JSON, each file atomically."""
+    with atomic.atomic_files(out_dir) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
     atomic.write_text(out_dir / report_name,
                       json.dumps({"config": to_json(config), "report": asdict(report)}, indent=2) + "\n")
 
@@ -168,7 +169,8 @@ def train_text_lm(texts: Sequence[str], out_dir: Path, config: TextLMConfig, *,
         tokenizer = AutoTokenizer.from_pretrained(str(out_dir))
     else:
         tokenizer = train_tokenizer([*texts, *(tokenizer_texts or [])], config.vocab_size)
-        tokenizer.save_pretrained(str(out_dir))
+        with atomic.atomic_files(out_dir) as tmp:
+            tokenizer.save_pretrained(str(tmp))
     ids_of = [tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS]
     if ids_of != [0, 1, 2]:
         raise InputError("tokenizer", f"special tokens got ids {ids_of}, expected [0, 1, 2]")
@@ -186,13 +188,13 @@ def train_text_lm(texts: Sequence[str], out_dir: Path, config: TextLMConfig, *,
 def save_whisper_text_lm(out_dir: Path, llm: LLMConfig) -> dict[str, Any]:
     """Writes Whisper's pretrained decoder (`build_llm` of ``kind: whisper_decoder``) and its
     tokenizer to `out_dir` with ``save_pretrained`` (loadable by `speechtok.trainers.llm.load_causal_lm`);
-    not trained. Returns a report."""
+    not trained. `out_dir` is replaced whole, atomically. Returns a report."""
     if llm.kind != "whisper_decoder":
         raise ConfigError("text_lm.llm.kind", llm.kind, "must be 'whisper_decoder' here")
     tokenizer = load_tokenizer(llm, [])
     model: Any = build_llm(llm, len(tokenizer))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir), safe_serialization=True)
-    tokenizer.save_pretrained(str(out_dir))
+    with atomic.atomic_dir(out_dir, overwrite=True) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
     return {"pretrained": "whisper_decoder", "source": str(whisper_dir(llm)),
             "num_parameters": sum(p.numel() for p in model.parameters())}

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from speechtok import atomic
 from speechtok.config import build, to_json
 from speechtok.errors import ConfigError, InputError
 from speechtok.models.checkpoint import latest_checkpoint, load_model_tensors
@@ -185,7 +186,8 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
         return BatchLoader(train_parts[0], part_lengths[0], collate, batching)
     # -> rows: (feats (T, D) float32, target text), disjoint by speaker
     tokenizer = load_tokenizer(llm_cfg, (train_rows[i][1] for i in range(len(train_rows))))
-    tokenizer.save_pretrained(str(out / "tokenizer"))
+    with atomic.atomic_dir(out / "tokenizer", overwrite=True) as tmp:
+        tokenizer.save_pretrained(str(tmp))
     text_size = len(tokenizer)
     encode, decode = text_codec(tokenizer)
     # the encoder's CTC head (stage 1, CTC compression) spells characters: the LM's own tokenizer

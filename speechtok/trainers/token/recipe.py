@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from speechtok import atomic
 from speechtok.config import apply_sets, expand
 from speechtok.errors import ConfigError, InputError
 
@@ -148,4 +149,5 @@ class TokenEvalConfig:
 
 
 def dump_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    """Writes `data` as indented, key-sorted JSON to `path`, atomically."""
+    atomic.write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

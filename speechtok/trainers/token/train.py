@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from speechtok import atomic
 from speechtok.config import build, expand, to_json
 from speechtok.errors import InputError
 from speechtok.features.fbank import FbankConfig
@@ -90,7 +91,8 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     spec = VocabSpec.for_tokenizer(tokenizer, units={name: unit_vocab}, pad_to_multiple_of=8)
     spec.add_to_tokenizer(tokenizer)
     spec.save(out)
-    tokenizer.save_pretrained(str(out / "tokenizer"))
+    with atomic.atomic_dir(out / "tokenizer", overwrite=True) as tmp:
+        tokenizer.save_pretrained(str(tmp))
 
     encode, decode = text_codec(tokenizer)  # generation never leaves the tokenizer's ids (`allowed_ids`)
     train_sets = [SequenceSet(tr, data_cfg.tasks, spec, data_cfg, encode, seed=loop_cfg.seed + 1000 * i)
@@ -155,7 +157,8 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
                                temperature=eval_cfg.tts_temperature, seed=eval_cfg.tts_seed))
         report["tts.eval_wall_s"] = time.perf_counter() - t1
     dump_json(out / "eval.json", report)
-    model.save_pretrained(str(out / "model"))  # type: ignore[operator]
+    with atomic.atomic_dir(out / "model", overwrite=True) as tmp:
+        model.save_pretrained(str(tmp))  # type: ignore[operator]
     return 0
 
 
