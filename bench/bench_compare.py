@@ -66,7 +66,9 @@ def main() -> None:
     notes: dict[str, str] = {}
     for f in result["families"]:
         backbone = (f"Llama {recipe.llm['hidden_size']}x{recipe.llm['num_layers']} from scratch"
-                    if f.get("backbone", "scratch") == "scratch" else "Whisper tiny.en decoder fine-tuned")
+                    if f.get("backbone", "scratch") == "scratch" else
+                    "Whisper tiny.en decoder, zero-shot" if f.get("trainable_params") == 0 else
+                    "Whisper tiny.en decoder fine-tuned")
         budget = f"{recipe.steps} steps, {backbone}, CPU"
         # `backbone: whisper_decoder` runs are `compare.<family>.whisper_decoder.*`
         name = f["family"] if f.get("backbone", "scratch") == "scratch" else f"{f['family']}.{f['backbone']}"
@@ -90,14 +92,15 @@ def main() -> None:
     for key in ("text.wer", "text.test_wer", "text.whisper_decoder.wer", "text.whisper_decoder.test_wer"):
         if f"compare.{key}" in notes:
             notes[f"compare.{key}"] += "; Whisper tiny.en n-best (pretrained) + LM"
-    figures.update(backbone_figures(figures, notes))
+    peers: dict[str, list[str]] = {}
+    figures.update(backbone_figures(figures, notes, peers))
     kids_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     notes["compare.wall_s"] = (f"whole comparison, {recipe.workers} family run(s) at once, shared 2-core machine; "
                                f"peak RSS {peak_rss_mb():.0f} MB (largest worker process {kids_mb:.0f} MB)")
     settings = {"recipe": str(recipe_path.relative_to(ROOT)), "steps": recipe.steps,
                 "backbone": os.environ.get("BENCH_COMPARE_BACKBONE", "recipe default"),
                 "family_sets": family_sets, "threads": recipe.threads, "workers": recipe.workers}
-    record(figures, notes, settings=settings)
+    record(figures, notes, settings=settings, peers=peers)
     shutil.rmtree(keep, ignore_errors=True)
     keep.mkdir(parents=True)
     for f in [*out.glob("compare.*"), *out.glob("*.png"), *out.glob("*/eval.json"), *out.glob("*/results.md"),
@@ -108,10 +111,13 @@ def main() -> None:
     print((out / "compare.md").read_text())
 
 
-def backbone_figures(figures: dict[str, float], notes: dict[str, str]) -> dict[str, float]:
+def backbone_figures(figures: dict[str, float], notes: dict[str, str],
+                     peers: dict[str, list[str]] | None = None) -> dict[str, float]:
     """Issue 16's goals from the test WERs: per family, the relative change of its best whisper_decoder
     variant (latent: prefix or cross-attention memory) against its scratch run, and the latent family's
-    ratio to the cascade with the same backbone. `notes` gains which variant each one used."""
+    ratio to the cascade with the same backbone. `notes` gains which variant each one used, `peers` the
+    two figures each one compares."""
+    peers = {} if peers is None else peers
     out: dict[str, float] = {}
     variants = {"latent": ("latent", "latent_memory"), "token": ("token",)}
     for fam, names in variants.items():
@@ -124,12 +130,14 @@ def backbone_figures(figures: dict[str, float], notes: dict[str, str]) -> dict[s
         if scratch:
             key = f"compare.{fam}.whisper_decoder.rel_test_wer_vs_scratch"
             out[key] = got[best] / scratch - 1.0
+            peers[key] = [f"compare.{best}.whisper_decoder.test_wer", f"compare.{fam}.test_wer"]
             notes[key] = (f"test WER {got[best]:.3f} ({best}, whisper_decoder) / {scratch:.3f} ({fam}, scratch) - 1; "
                           "negative = lower with the pretrained decoder")
         text = figures.get("compare.text.whisper_decoder.test_wer")
         if fam == "latent" and text:
             key = "compare.latent.whisper_decoder.test_wer_vs_text"
             out[key] = got[best] / text
+            peers[key] = [f"compare.{best}.whisper_decoder.test_wer", "compare.text.whisper_decoder.test_wer"]
             notes[key] = f"test WER {got[best]:.3f} ({best}) / {text:.3f} (text), both backbone whisper_decoder"
     return out
 

@@ -12,7 +12,11 @@ def test_best_variant_against_scratch_and_latent_against_the_cascade() -> None:
             "compare.latent_memory.whisper_decoder.test_wer": 0.4, "compare.token.test_wer": 1.0,
             "compare.token.whisper_decoder.test_wer": 1.2, "compare.text.whisper_decoder.test_wer": 0.3}
     notes: dict[str, str] = {}
-    out = backbone_figures(figs, notes)
+    peers: dict[str, list[str]] = {}
+    out = backbone_figures(figs, notes, peers)
+    assert peers["compare.latent.whisper_decoder.rel_test_wer_vs_scratch"] == [
+        "compare.latent_memory.whisper_decoder.test_wer", "compare.latent.test_wer"]
+    assert all(p in figs for ps in peers.values() for p in ps)
     assert out["compare.latent.whisper_decoder.rel_test_wer_vs_scratch"] == pytest.approx(-0.5)
     assert "latent_memory" in notes["compare.latent.whisper_decoder.rel_test_wer_vs_scratch"]
     assert out["compare.token.whisper_decoder.rel_test_wer_vs_scratch"] == pytest.approx(0.2)
