@@ -46,7 +46,7 @@ def headroom(shards: Path, steps: int = 6) -> tuple[float, float, float]:
     """(loader CPU s per batch, train-step CPU s per batch, headroom)."""
     import torch
 
-    from speechtok.config import build
+    from speechtok.config import build, load_recipe_dict
     from speechtok.tokenizers.vocab import VocabSpec
     from speechtok.trainers.data import BatchingConfig, BatchLoader
     from speechtok.trainers.llm import LLMConfig, build_llm, causal_lm_loss, load_tokenizer
@@ -56,7 +56,7 @@ def headroom(shards: Path, steps: int = 6) -> tuple[float, float, float]:
         collate_sequences,
         load_utterances,
     )
-    from speechtok.trainers.token.recipe import TokenDataConfig, load_recipe_dict
+    from speechtok.trainers.token.recipe import TokenDataConfig
     from speechtok.trainers.token.train import SCHEMA
 
     raw = load_recipe_dict(ROOT / "recipes" / "token_speechocean.yaml", {"data.shards": str(shards)}, SCHEMA)

@@ -304,3 +304,20 @@ def canonical_json(obj: Any) -> str:
 def fingerprint_of(payload: Mapping[str, Any]) -> str:
     """sha256 hex (first 32 chars) of the canonical JSON of `payload`."""
     return hashlib.sha256(canonical_json(dict(payload)).encode()).hexdigest()[:32]
+
+
+def load_recipe_dict(path: Path, sets: Mapping[str, Any], schema: Mapping[str, Any], *,
+                     what: str = "recipe") -> dict[str, Any]:
+    """The recipe at `path` as a dict, with `--set` values `sets` (`speechtok.config.parse_sets`)
+    applied against `schema` (section name -> config dataclass or schema node) and ``${...}``
+    expanded. `what` names the recipe in errors (e.g. "comparison recipe")."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), f"{what} file not found")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise InputError(str(path), f"a {what} must be a YAML mapping of sections")
+    unknown = sorted(set(raw) - set(schema))
+    if unknown:
+        raise unknown_setting(unknown[0], raw[unknown[0]], "", unknown[0], schema)
+    return dict(expand(apply_sets(raw, sets, schema)))

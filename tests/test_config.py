@@ -19,6 +19,7 @@ from speechtok.config import (
     build,
     expand,
     fingerprint_of,
+    load_recipe_dict,
     parse_sets,
     to_json,
 )
@@ -26,7 +27,6 @@ from speechtok.errors import ConfigError
 from speechtok.paths import ROOT, shared_dir
 from speechtok.pipeline.recipe import load_recipe
 from speechtok.trainers.loop import LoopConfig
-from speechtok.trainers.token.recipe import load_recipe_dict
 from speechtok.trainers.token.train import SCHEMA as TOKEN_SCHEMA
 
 

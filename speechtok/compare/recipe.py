@@ -44,9 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from speechtok.config import LEAF, OPAQUE, build, typed
+from speechtok.config import LEAF, OPAQUE, build, load_recipe_dict, typed
 from speechtok.errors import ConfigError
-from speechtok.trainers.token.recipe import load_recipe_dict
 
 FAMILIES: tuple[str, ...] = ("text", "latent", "latent_memory", "token")
 #: Families a recipe may leave out (then disabled): the latent family's cross-attention variant.

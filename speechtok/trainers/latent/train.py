@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from speechtok import atomic
-from speechtok.config import build, to_json
+from speechtok.config import build, load_recipe_dict, to_json
 from speechtok.errors import ConfigError, InputError
 from speechtok.models.checkpoint import latest_checkpoint, load_model_tensors
 from speechtok.models.encoder import EncoderConfig, build_encoder, ctc_greedy, ctc_loss
@@ -47,7 +47,7 @@ from speechtok.trainers.loop import LoopConfig, train
 from speechtok.trainers.metrics import cer
 from speechtok.trainers.mixing import MixLoader, parse_sources
 from speechtok.trainers.run_data import check_run_data
-from speechtok.trainers.token.recipe import SplitConfig, dump_json, load_recipe_dict
+from speechtok.trainers.token.recipe import SplitConfig, dump_json
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,41 +1,20 @@
-"""Trainer recipes: YAML (`yaml.safe_load`) -> frozen config dataclasses, with `--set` overrides.
+"""Sections the latent and token trainer recipes share (the split, the token data and eval), and
+`dump_json` for their run files.
 
 A recipe has one mapping per section; each section is a config dataclass whose fields it sets
-(unknown keys are errors). `--set section.field=value` overrides a field (`speechtok.config`:
-one YAML value rule and one unknown-key error for every command).
+(unknown keys are errors). `speechtok.config.load_recipe_dict` reads the file and applies
+`--set section.field=value` (one YAML value rule and one unknown-key error for every command).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from speechtok import atomic
-from speechtok.config import apply_sets, expand
-from speechtok.errors import ConfigError, InputError
-
-
-def load_recipe_dict(path: Path, sets: Mapping[str, Any], schema: Mapping[str, Any], *,
-                     what: str = "recipe") -> dict[str, Any]:
-    """The recipe at `path` as a dict, with `--set` values `sets` (`speechtok.config.parse_sets`)
-    applied against `schema` (section name -> config dataclass or schema node) and ``${...}``
-    expanded. `what` names the recipe in errors (e.g. "comparison recipe")."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), f"{what} file not found")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise InputError(str(path), f"a {what} must be a YAML mapping of sections")
-    unknown = sorted(set(raw) - set(schema))
-    if unknown:
-        raise ConfigError(unknown[0], raw[unknown[0]], f"is not a setting: the recipe has no "
-                          f"`{unknown[0]}` (valid keys there: {sorted(schema)})")
-    return dict(expand(apply_sets(raw, sets, schema)))
+from speechtok.errors import ConfigError
 
 
 @dataclass(frozen=True, kw_only=True)

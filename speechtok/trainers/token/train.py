@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from speechtok import atomic
-from speechtok.config import build, expand, to_json
+from speechtok.config import build, expand, load_recipe_dict, to_json
 from speechtok.errors import InputError
 from speechtok.features.fbank import FbankConfig
 from speechtok.models.whisper_nbest import WhisperNBest, WhisperNBestConfig
@@ -46,7 +46,7 @@ from speechtok.trainers.token.dataset import (
 )
 from speechtok.trainers.token.decode import asr_records, shard_utterances
 from speechtok.trainers.token.evaluate import perplexity_by_kind, tts_eval, unigram_perplexity
-from speechtok.trainers.token.recipe import SplitConfig, TokenDataConfig, TokenEvalConfig, dump_json, load_recipe_dict
+from speechtok.trainers.token.recipe import SplitConfig, TokenDataConfig, TokenEvalConfig, dump_json
 
 #: The sections of a token recipe and their config classes (what `--set` may name).
 SCHEMA: dict[str, type] = {"data": TokenDataConfig, "llm": LLMConfig, "batching": BatchingConfig,

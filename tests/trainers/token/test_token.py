@@ -149,10 +149,9 @@ def test_llm_from_a_local_checkpoint_dir(tmp_path: Path) -> None:
 
 
 def test_recipe_overrides_and_unknown_fields(tmp_path: Path) -> None:
-    from speechtok.config import build, parse_sets
+    from speechtok.config import build, load_recipe_dict, parse_sets
     from speechtok.errors import ConfigError
     from speechtok.trainers.loop import LoopConfig
-    from speechtok.trainers.token.recipe import load_recipe_dict
     from speechtok.trainers.token.train import SCHEMA
 
     path = tmp_path / "r.yaml"
