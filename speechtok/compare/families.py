@@ -373,8 +373,9 @@ class LatentFamily(_ShardFamily):
         ev, ids, seconds = self.scored(run, recipe)
         n = len(ids)
         train_s = float(ev.get("stage1_wall_s", 0.0)) + float(ev.get("stage2_wall_s", 0.0))
+        rec = json.loads((run / "recipe.json").read_text())
         return {
-            "system": _latent_system(run, ev), "wer": ev["wer"], "cer": ev["cer"],
+            "system": _latent_system(rec, ev), "wer": ev["wer"], "cer": ev["cer"],
             "ctc_cer": ev.get("ctc.cer"), "eval_utts": n, "eval_audio_s": seconds,
             "llm_tokens_per_s": ev.get("adapter_tokens_per_s"),
             "trainable_params": ev.get("trainable_params"),
@@ -384,7 +385,7 @@ class LatentFamily(_ShardFamily):
             "rtf_note": "upper bound: run wall time minus training, over the held-out audio (includes data loading "
                         "and the encoder's CTC check)",
             "can_generate_speech": False, "speech_intelligibility": "not applicable (text out only)",
-            **_latent_texts(run),
+            **_latent_texts(rec),
         }
 
 
@@ -401,9 +402,9 @@ class LatentMemoryFamily(LatentFamily):
         return {**super().overrides(recipe), "latent.speech_into": "memory"}
 
 
-def _latent_system(run: Path, ev: Mapping[str, Any]) -> str:
-    """The latent system in words: adapter kind, and where its outputs go."""
-    into = json.loads((run / "recipe.json").read_text()).get("latent", {}).get("speech_into", "prefix")
+def _latent_system(rec: Mapping[str, Any], ev: Mapping[str, Any]) -> str:
+    """The latent system in words (`rec`: the run's ``recipe.json``): adapter kind, and where its outputs go."""
+    into = rec.get("latent", {}).get("speech_into", "prefix")
     where = "LLM input prefix" if into == "prefix" else "decoder cross-attention memory"
     return f"adapter {ev.get('adapter', {}).get('kind', '?')} -> {where}"
 
@@ -423,8 +424,8 @@ def _source_of(recipe: CompareRecipe, group: str) -> str:
     return f"{group} ({meta.stage})"
 
 
-def _latent_texts(run: Path) -> dict[str, str]:
-    rec = json.loads((run / "recipe.json").read_text())
+def _latent_texts(rec: Mapping[str, Any]) -> dict[str, str]:
+    """What a latent run needed and what its parameter counts cover (`rec`: the run's ``recipe.json``)."""
     feats = rec["data"]["feats"]
     if rec["encoder"]["kind"] == "identity":
         return {
@@ -548,7 +549,7 @@ def run_family(fam: FamilySpec, recipe: CompareRecipe, out_dir: Path, held: Held
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         if code != 0:
             raise BugError(f"the {fam.name} trainer returned exit code {code}; it raises on failure, "
-                               "so a non-zero code breaks its contract")
+                           "so a non-zero code breaks its contract")
         rec = family.read(run, recipe, wall)
         if held is not None:
             rec.update(family.prove_split(run, held))
