@@ -49,7 +49,7 @@ def inspect_output(out_dir: str | os.PathLike[str], *, top_k: int = 10) -> dict[
                 info["provenance"] = meta
             kind = f.meta.kind
             if kind == "cuts":
-                tab = f.reader.read_all()
+                tab = f.table()
                 seconds += float(np.sum(tab.column("duration").to_numpy()))
             elif kind in ("units", "codes"):
                 col = "units" if kind == "units" else "codes"
