@@ -92,7 +92,7 @@ class ShardDataset:
         self.groups = tuple(dict.fromkeys(groups))
         self.checksum = checksum
         self.max_open_shards = max_open_shards
-        self.index = ShardIndex.load(self.out_dir)
+        self.index = ShardIndex.load(self.out_dir).require_entries()
         known = self.index.groups()
         per_group: dict[str, list[int]] = {}
         for g in self.groups:

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from speechtok.errors import InputError
 from speechtok.shards.file import ShardFile
-from speechtok.shards.index import ShardIndex, safe_shard_file
+from speechtok.shards.index import ShardIndex, empty_output_reason, safe_shard_file
 from speechtok.shards.schema import payload_columns
 
 
@@ -76,7 +76,7 @@ def verify_output(out_dir: str | os.PathLike[str], *, checksum: bool = True,
         rep.problems.append((exc.item, exc.reason))
         return rep
     if not index.entries() and not rep.problems:
-        rep.problems.append((str(out), "has no index entries (not a speechtok output, or empty)"))
+        rep.problems.append((str(out), empty_output_reason(out)))
     groups = index.groups()
     for g in groups:
         try:

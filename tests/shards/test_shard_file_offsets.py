@@ -16,12 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pytest
 
-from speechtok.errors import InputError
 from speechtok.features.checksum import file_sha256
 from speechtok.shards.index import entry_path
-from speechtok.shards.reader import ShardDataset
 from speechtok.shards.testing import write_dummy_output
 
 
@@ -51,8 +48,6 @@ def _corrupt_offset(out: Path, group: str, column: str, slot: int, value: int) -
 # (std::length_error on a negative length) or died of SIGBUS, which would take pytest with them.
 _CHILD = """
 import sys
-from speechtok.errors import InputError
-from speechtok.shards.reader import ShardDataset
 for d in sys.argv[1:]:
     try:
         texts = [str(r["text"]) for r in ShardDataset(d, ("cuts",), checksum=d.endswith("sum"))]
