@@ -9,6 +9,7 @@ target rate is given; the audio files are never rewritten.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
@@ -193,8 +194,11 @@ def _process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
             bad("bad_channels", f"{info.num_channels} channels and channel_policy='reject'", seg.id)
             continue
         duration = seg.duration if seg.duration is not None else rec.duration - seg.start
-        if seg.start < 0 or duration <= 0:
+        if not (math.isfinite(seg.start) and math.isfinite(duration)) or seg.start < 0 or duration <= 0:
             bad("bad_segment", f"start={seg.start} s, duration={duration} s", seg.id)
+            continue
+        if round(duration * info.sampling_rate) < 1:
+            bad("bad_segment", f"duration={duration} s is less than one sample at {info.sampling_rate} Hz", seg.id)
             continue
         if seg.start + duration > rec.duration + tol_s:
             bad(

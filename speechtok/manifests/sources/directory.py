@@ -28,6 +28,7 @@ from typing import Literal
 from speechtok.errors import ConfigError, InputError
 from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream
 from speechtok.manifests.quarantine import Problem
+from speechtok.manifests.text_lines import printable, read_text, utf8_error
 
 AUDIO_EXTENSIONS: frozenset[str] = frozenset(
     {".wav", ".flac", ".mp3", ".ogg", ".opus", ".sph", ".aif", ".aiff", ".au", ".w64", ".oga"}
@@ -56,7 +57,14 @@ def compile_label_regex(pattern: str | None) -> re.Pattern[str] | None:
 def read_text_tsv(path: Path) -> dict[str, dict[str, str]]:
     """Reads a transcript TSV into ``{id: {"text": ..., "speaker": ..., "language": ...}}``."""
     rows: dict[str, dict[str, str]] = {}
-    with Path(path).open(encoding="utf-8", newline="") as fh:
+    try:
+        return _read_tsv_rows(path, rows)
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), f"is not UTF-8 text ({exc}); convert it, e.g. with iconv") from exc
+
+
+def _read_tsv_rows(path: Path, rows: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    with Path(path).open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         header: list[str] | None = None
         for lineno, row in enumerate(reader, start=1):
@@ -138,6 +146,17 @@ def iter_directory(
                 continue
             if ext not in AUDIO_EXTENSIONS:
                 continue
+            bad_name = utf8_error(str(d / name))
+            if bad_name is not None:
+                yield Problem(
+                    reason="unreadable",
+                    id=printable(rel),
+                    path=printable(str(d / name)),
+                    origin=str(root),
+                    detail=f"the path holds {bad_name}, a byte that is not UTF-8; rename the file "
+                    "(e.g. `convmv -f latin1 -t utf8`)",
+                )
+                continue
             labels: dict[str, str | None] = {"text": None, "speaker": None, "language": language}
             rel_parts = rel.split("/")
             if speaker_from == "top_dir" and len(rel_parts) > 1:
@@ -156,7 +175,7 @@ def iter_directory(
                     labels.update({k: v for k, v in row.items() if v})
             if stem + ".txt" in name_set:
                 try:
-                    labels["text"] = (d / (stem + ".txt")).read_text(encoding="utf-8").strip()
+                    labels["text"] = read_text(d / (stem + ".txt")).strip()
                 except (OSError, UnicodeDecodeError) as exc:
                     yield Problem(
                         reason="bad_entry",
