@@ -47,6 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from speechtok import atomic
 from speechtok.config import fingerprint_of, to_json
 from speechtok.errors import BugError, ConfigError, InputError, SpeechtokError
@@ -412,9 +414,6 @@ class _Run:
             have = self.ensure_executor().gpus()
             where = "in the Ray cluster (no GPU resource)"
         else:
-            # lazy: torch takes seconds to import
-            import torch
-
             have = float(torch.cuda.device_count()) if torch.cuda.is_available() else 0.0
             where = "on this machine (torch.cuda.is_available() is False)"
         if have <= 0:
