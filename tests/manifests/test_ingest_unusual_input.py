@@ -230,3 +230,41 @@ def test_lhotse_cut_problems_name_the_cut_not_its_recording(tmp_path: Path) -> N
     cuts, problems = _ingest(tmp_path / "cuts.jsonl", tmp_path / "out")
     assert list(cuts) == ["good"]  # "neg_sup" was kept with a supervision of duration -1
     assert problems == {"neg_sup": ["bad_segment"], "bogus_sup": ["bad_entry"], "gone": ["missing_file"]}
+
+
+def test_dir_sidecar_in_upper_case_is_the_transcript(tmp_path: Path) -> None:
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    _tone(corpus / "A.wav")
+    (corpus / "A.TXT").write_text("shouted\n")
+    cuts, problems = _ingest(corpus, tmp_path / "out")
+    assert cuts["A"].supervisions[0].text == "shouted" and problems == {}  # was kept without text
+
+
+def test_hf_ids_that_collide_as_file_names_or_are_too_long_or_null(tmp_path: Path) -> None:
+    import io
+
+    datasets = pytest.importorskip("datasets")
+
+    def flac(seed: int) -> bytes:
+        buf = io.BytesIO()
+        t = np.arange(SR // 4) / SR
+        sf.write(buf, (0.3 * np.sin(2 * np.pi * (200 + 50 * seed) * t)).astype(np.float32), SR, format="FLAC")
+        return buf.getvalue()
+
+    ids = ["a/b", "a_b", None, "x" * 300, "words"]
+    rows = {"id": ids, "audio": [{"bytes": flac(i), "path": f"{i}.flac"} for i in range(len(ids))],
+            "text": ["one", "two", "three", "four", "five"]}
+    ds = datasets.Dataset.from_dict(rows).cast_column("audio", datasets.Audio(decode=False))
+    ds.save_to_disk(str(tmp_path / "ds"))
+    # the 300-character id stopped the ingest (ENAMETOOLONG, retried as an I/O error); "a/b" and
+    # "a_b" were both extracted to a_b.flac, the second overwriting the first's audio
+    cuts, problems = _ingest(tmp_path / "ds", tmp_path / "out", kind="hf", extract_flac=True)
+    assert sorted(cuts) == sorted(["a/b", "a_b", "x" * 300, "words"])
+    assert problems == {"data-00000-of-00001.arrow:2": ["bad_entry"]}  # was the id "None"
+    files = {str(c.recording.sources[0].source) for c in cuts.values()}
+    assert len(files) == 4 and all(len(Path(f).name) < 255 for f in files)
+    for seed, cid in ((0, "a/b"), (1, "a_b")):
+        assert cuts[cid].load_audio().shape == (1, SR // 4)  # type: ignore[attr-defined]
+        assert sf.read(str(cuts[cid].recording.sources[0].source))[0].size == SR // 4  # type: ignore[attr-defined]
+        assert Path(str(cuts[cid].recording.sources[0].source)).read_bytes() == flac(seed)  # type: ignore[attr-defined]

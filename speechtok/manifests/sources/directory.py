@@ -10,7 +10,8 @@ Labels, in increasing priority:
   (FSDD: ``(?P<text>\\d)_(?P<speaker>[a-z]+)_\\d+``);
 - a TSV (``id<TAB>text``, or a header row naming ``id``, ``text``, ``speaker``, ``language``;
   ``id`` may also be the file name with its extension);
-- a sidecar ``<stem>.txt`` next to the audio (its stripped content is the text).
+- a sidecar ``<stem>.txt`` (or ``.TXT``, any case) next to the audio (its stripped content is the
+  text).
 
 A sidecar `.txt` without audio is reported as ``no_audio_for_transcript``; so are TSV rows
 that match no file (reported after the walk).
@@ -126,7 +127,8 @@ def iter_directory(
     rx = compile_label_regex(label_regex)
     tsv = read_text_tsv(text_tsv) if text_tsv is not None else None
     for d, names in _walk(root):
-        name_set = set(names)
+        # stem -> its sidecar's name (`.txt` in any case: `A.TXT` is the transcript of `A.wav`)
+        sidecars = {os.path.splitext(n)[0]: n for n in names if os.path.splitext(n)[1].lower() == ".txt"}
         stems_with_audio = {os.path.splitext(n)[0] for n in names if os.path.splitext(n)[1].lower() in AUDIO_EXTENSIONS}
         rel_dir = d.relative_to(root).as_posix()
         prefix = "" if rel_dir == "." else rel_dir + "/"
@@ -173,15 +175,15 @@ def iter_directory(
                 row = tsv.pop(rel, None) or tsv.pop(name, None) or tsv.pop(stem, None)
                 if row:
                     labels.update({k: v for k, v in row.items() if v})
-            if stem + ".txt" in name_set:
+            if stem in sidecars:
                 try:
-                    labels["text"] = read_text(d / (stem + ".txt")).strip()
+                    labels["text"] = read_text(d / sidecars[stem]).strip()
                 except (OSError, UnicodeDecodeError) as exc:
                     yield Problem(
                         reason="bad_entry",
                         id=rel,
                         path=str(d / name),
-                        origin=str(d / (stem + ".txt")),
+                        origin=str(d / sidecars[stem]),
                         detail=f"sidecar transcript cannot be read as UTF-8 text: {exc}",
                     )
                     continue
