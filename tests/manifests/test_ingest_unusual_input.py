@@ -199,3 +199,34 @@ def test_rerun_after_quarantine_gives_the_same_outputs(tmp_path: Path) -> None:
     second = ingest(corpus, out, progress=False)
     assert {p.name: p.read_bytes() for p in sorted(out.iterdir())} == before
     assert first.reasons == second.reasons == {"no_audio_for_transcript": 1, "unreadable": 1}
+
+
+def _rec(rid: str, path: Path) -> dict[str, object]:
+    return {"id": rid, "sources": [{"type": "file", "channels": [0], "source": str(path)}],
+            "sampling_rate": SR, "num_samples": SR, "duration": 1.0}
+
+
+def test_lhotse_bad_supervision_loses_only_itself(tmp_path: Path) -> None:
+    wav = _tone(tmp_path / "a.wav", seconds=1.0)
+    sup = {"recording_id": "r1", "channel": 0, "text": "t"}
+    sups = [dict(sup, id="ok", start=0.0, duration=0.5), dict(sup, id="no_duration", start=0.5),
+            dict(sup, id="negative", start=0.6, duration=-0.2), dict(sup, id="nan", start=0.1, duration=float("nan"))]
+    (tmp_path / "recordings.jsonl").write_text(json.dumps(_rec("r1", wav)) + "\n")
+    (tmp_path / "supervisions.jsonl").write_text("".join(json.dumps(s) + "\n" for s in sups))
+    cuts, problems = _ingest(tmp_path / "recordings.jsonl", tmp_path / "out")
+    assert list(cuts) == ["ok"]  # the whole recording was a bad_entry "r1"
+    assert problems == {"no_duration": ["bad_entry"], "negative": ["bad_segment"], "nan": ["bad_segment"]}
+
+
+def test_lhotse_cut_problems_name_the_cut_not_its_recording(tmp_path: Path) -> None:
+    wav = _tone(tmp_path / "a.wav", seconds=1.0)
+    cut = {"type": "MonoCut", "start": 0.0, "duration": 0.5, "channel": 0, "recording": _rec("r1", wav)}
+    sup = {"recording_id": "r1", "start": 0.0, "duration": 0.5, "text": "t"}
+    cuts_in = [dict(cut, id="good", supervisions=[dict(sup, id="s1")]),
+               dict(cut, id="neg_sup", supervisions=[dict(sup, id="s2", duration=-1.0)]),
+               dict(cut, id="bogus_sup", supervisions=[dict(sup, id="s3", bogus=1)]),
+               dict(cut, id="gone", recording=_rec("r2", tmp_path / "missing.wav"), supervisions=[])]
+    (tmp_path / "cuts.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cuts_in))
+    cuts, problems = _ingest(tmp_path / "cuts.jsonl", tmp_path / "out")
+    assert list(cuts) == ["good"]  # "neg_sup" was kept with a supervision of duration -1
+    assert problems == {"neg_sup": ["bad_segment"], "bogus_sup": ["bad_entry"], "gone": ["missing_file"]}

@@ -186,12 +186,16 @@ def _iter_recordings(path: Path, sup_path: Path | None, rebase: bool) -> SourceS
             yield Problem(reason="bad_entry", origin=origin, detail=err or "recording without id")
             continue
         sups = by_rec.pop(str(rec["id"]), [])
-        try:
-            segs = tuple(_sup_segment(s) for s in sups) or (SegmentSpec(id=str(rec["id"])),)
-        except (KeyError, TypeError, ValueError) as exc:
-            yield Problem(reason="bad_entry", id=rec["id"], origin=origin, detail=f"bad supervision: {exc!r}")
+        segs: list[SegmentSpec] = []
+        for sup in sups:  # a malformed supervision loses itself only, not its recording's others
+            try:
+                segs.append(_sup_segment(sup))
+            except (KeyError, TypeError, ValueError) as exc:
+                yield Problem(reason="bad_entry", id=str(sup["id"]), origin=origin,
+                              detail=f"bad supervision of recording {rec['id']!r}: {exc!r}")
+        if sups and not segs:
             continue
-        yield _item(rec, segs, origin, path.parent, rebase)
+        yield _item(rec, tuple(segs) or (SegmentSpec(id=str(rec["id"])),), origin, path.parent, rebase)
     for rec_id, sups in by_rec.items():
         for sup in sups:
             yield Problem(
