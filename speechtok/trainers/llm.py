@@ -239,14 +239,6 @@ def text_codec(tokenizer: Any) -> tuple[Callable[[str], list[int]], Callable[[li
     return encode, decode
 
 
-def decode_text(tokenizer: Any, ids: list[int]) -> str:
-    """Text of `ids`, skipping special tokens (and any id the tokenizer does not know)."""
-    known = [i for i in ids if 0 <= i < len(tokenizer)]
-    if len(known) != len(ids):
-        raise InputError("ids", f"{len(ids) - len(known)} ids outside the tokenizer's {len(tokenizer)} tokens")
-    return str(tokenizer.decode(known, skip_special_tokens=True))
-
-
 def causal_lm_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Mean next-token cross-entropy of a Hugging Face causal LM over the labelled tokens of a
     collated batch (``input_ids``, ``attention_mask``, ``labels`` with -100 unscored); moves the
