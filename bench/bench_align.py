@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import SHARED, record, set_threads, timed
-
-ROOT = Path(__file__).resolve().parents[1]
+from speechtok.paths import ROOT
 
 
 def sphinx_words(wave: np.ndarray, text: str, decoder: object) -> list[tuple[str, float, float]] | None:

@@ -23,8 +23,7 @@ import json
 from pathlib import Path
 
 from bench.common import SHARED, peak_rss_mb, record, set_threads, timed
-
-ROOT = Path(__file__).resolve().parents[1]
+from speechtok.paths import ROOT
 
 
 def throughput(n_utts: int, batch: int) -> dict[str, float]:

@@ -31,8 +31,7 @@ import shutil
 from pathlib import Path
 
 from bench.common import peak_rss_mb, record, set_threads, timed
-
-ROOT = Path(__file__).resolve().parents[1]
+from speechtok.paths import ROOT
 
 
 def main() -> None:

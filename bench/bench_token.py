@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import SHARED, record, set_threads, timed
-
-ROOT = Path(__file__).resolve().parents[1]
+from speechtok.paths import ROOT
 
 
 def _shards(tmp: Path) -> Path:

@@ -306,18 +306,47 @@ def fingerprint_of(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(dict(payload)).encode()).hexdigest()[:32]
 
 
-def load_recipe_dict(path: Path, sets: Mapping[str, Any], schema: Mapping[str, Any], *,
-                     what: str = "recipe") -> dict[str, Any]:
-    """The recipe at `path` as a dict, with `--set` values `sets` (`speechtok.config.parse_sets`)
-    applied against `schema` (section name -> config dataclass or schema node) and ``${...}``
-    expanded. `what` names the recipe in errors (e.g. "comparison recipe")."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), f"{what} file not found")
-    raw = yaml.safe_load(path.read_text()) or {}
+def read_recipe(path: str | Path, what: str = "recipe") -> dict[str, Any]:
+    """The YAML mapping in the recipe file `path` (``yaml.safe_load``; an empty file is ``{}``):
+    the one reader of every recipe file (pipeline, token, latent, cascade, comparison).
+
+    Raises:
+        ConfigError: `path` is missing, unreadable, not valid YAML or not a mapping at its top
+            level; the error's field is `what` (e.g. "comparison recipe"), its value the path.
+    """
+    p = Path(path)
+    if not p.is_file():
+        found = "a directory" if p.is_dir() else "nothing"
+        raise ConfigError(what, str(p), f"must be a YAML file such as recipes/demo.yaml (found {found} there)")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(what, str(p), f"must be a readable UTF-8 text file ({exc})") from exc
+    except yaml.YAMLError as exc:
+        detail = " ".join(str(exc).split())
+        raise ConfigError(what, str(p), f"must be valid YAML ({detail})") from exc
+    if raw is None:
+        return {}
     if not isinstance(raw, dict):
-        raise InputError(str(path), f"a {what} must be a YAML mapping of sections")
-    unknown = sorted(set(raw) - set(schema))
+        raise ConfigError(what, str(p), f"must hold a YAML mapping of sections at its top level "
+                          f"(it holds a {type(raw).__name__})")
+    return raw
+
+
+def load_recipe_dict(path: str | Path, sets: Mapping[str, Any], schema: Schema, *,
+                     what: str = "recipe") -> dict[str, Any]:
+    """The recipe at `path` (`read_recipe`) as a dict, with `--set` values `sets`
+    (`parse_sets`) applied against `schema` (a config dataclass, or section name -> config
+    dataclass or schema node) and ``${...}`` expanded. `what` names the recipe in errors.
+
+    Raises:
+        ConfigError: as `read_recipe`; a top-level key or a `--set` key that names no setting;
+            an undefined ``${name}``.
+    """
+    raw = read_recipe(path, what)
+    sections = _children(schema)
+    valid = sections if isinstance(sections, dict) else {}
+    unknown = sorted(set(raw) - set(valid), key=str)
     if unknown:
-        raise unknown_setting(unknown[0], raw[unknown[0]], "", unknown[0], schema)
+        raise unknown_setting(str(unknown[0]), raw[unknown[0]], "", str(unknown[0]), valid)
     return dict(expand(apply_sets(raw, sets, schema)))

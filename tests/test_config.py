@@ -4,6 +4,7 @@ builder; and `--set` behaving the same in ``speechtok run``, ``train`` and ``com
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,13 +22,17 @@ from speechtok.config import (
     fingerprint_of,
     load_recipe_dict,
     parse_sets,
+    read_recipe,
     to_json,
 )
 from speechtok.errors import ConfigError
 from speechtok.paths import ROOT, shared_dir
 from speechtok.pipeline.recipe import load_recipe
+from speechtok.trainers.cascade.recipe import load_recipe as cascade_load_recipe
+from speechtok.trainers.latent.train import run_recipe as latent_run_recipe
 from speechtok.trainers.loop import LoopConfig
 from speechtok.trainers.token.train import SCHEMA as TOKEN_SCHEMA
+from speechtok.trainers.token.train import run_recipe as token_run_recipe
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,3 +175,56 @@ def test_set_behaves_the_same_in_run_train_and_compare(tmp_path: Path,
     raw = load_recipe_dict(TOKEN, {"train.max_steps": sets["train.max_steps"]}, TOKEN_SCHEMA)
     cmp, _ = load_compare_recipe(COMPARE, {"data.shards": "/x", "budget.steps": sets["budget.steps"]})
     assert run.cuts_per_shard == build(LoopConfig, raw["train"], "train").max_steps == cmp.steps == 7
+
+
+# --------------------------------------------------------------------------- one recipe reader
+
+#: Every kind of recipe file: its loader (path -> raises) and its command line (path -> argv).
+RECIPE_KINDS: dict[str, tuple[Callable[[Path], object], Callable[[Path], list[str]]]] = {
+    "pipeline": (lambda p: load_recipe(p), lambda p: ["run", str(p), "-o", str(p.parent / "out")]),
+    "token": (lambda p: token_run_recipe(p, p.parent / "out", {}),
+              lambda p: ["train", "token", str(p), "-o", str(p.parent / "out")]),
+    "latent": (lambda p: latent_run_recipe(p, p.parent / "out", {}),
+               lambda p: ["train", "latent", str(p), "-o", str(p.parent / "out")]),
+    "cascade": (lambda p: cascade_load_recipe(p), lambda p: ["train", "cascade", str(p), "-o", str(p.parent / "out")]),
+    "compare": (lambda p: load_compare_recipe(p), lambda p: ["compare", str(p), "-o", str(p.parent / "out")]),
+}
+
+#: A broken recipe file -> (its bytes, or None for no file / a directory, and what the error says).
+BROKEN = {
+    "missing": (None, "must be a YAML file such as recipes/demo.yaml (found nothing there)"),
+    "directory": (b"", "(found a directory there)"),
+    "syntax": (b"data: {shards: [1, 2\n", "must be valid YAML (while parsing a flow sequence"),
+    "list": (b"- data\n- llm\n", "must hold a YAML mapping of sections at its top level (it holds a list)"),
+    "scalar": (b"just text\n", "(it holds a str)"),
+    "not_utf8": (b"data: \xff\xfe\n", "must be a readable UTF-8 text file"),
+}
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN))
+@pytest.mark.parametrize("kind", sorted(RECIPE_KINDS))
+def test_every_recipe_kind_refuses_a_broken_file_the_same_way(kind: str, broken: str, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    load, argv = RECIPE_KINDS[kind]
+    data, says = BROKEN[broken]
+    path = tmp_path / "recipe.yaml"
+    if broken == "directory":
+        path.mkdir()
+    elif data is not None:
+        path.write_bytes(data)
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert err.value.value == str(path) and says in str(err.value), str(err.value)
+    assert str(err.value).endswith(f", but is {str(path)!r} instead.")
+    assert _cli_error(argv(path), capsys) == str(err.value)  # exit code 1, the same message
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_recipe_file_is_an_empty_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing yet\n")
+    assert read_recipe(path) == {}
+    with pytest.raises(ConfigError, match=re.escape("`ingest.source` must name a corpus")):
+        load_recipe(path)
+    with pytest.raises(ConfigError, match=re.escape("`data.shards` must name the shard directory")):
+        load_compare_recipe(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,11 @@ LAYERS: list[set[str]] = [
     {"commands", "cli", "__main__"},
 ]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
+
+
+def over_package(check: Callable[[Path, str], list[str]]) -> list[str]:
+    """What `check(path, "speechtok/...py")` finds in every module of the package, in file order."""
+    return [hit for p in sorted(PKG.rglob("*.py")) for hit in check(p, p.relative_to(PKG.parent).as_posix())]
 
 
 def module_name(path: Path) -> str:
@@ -193,8 +199,7 @@ def builtin_raises(path: Path, rel: str) -> list[str]:
 def test_only_the_project_error_types_are_raised() -> None:
     """Errors say what they are: bad input (`InputError`), bad configuration (`ConfigError`), a
     broken invariant (`BugError`)... never a bare `ValueError`/`RuntimeError`/`TypeError`."""
-    found = [hit for p in sorted(PKG.rglob("*.py"))
-             for hit in builtin_raises(p, p.relative_to(PKG.parent).as_posix())]
+    found = over_package(builtin_raises)
     assert not found, "raise of a builtin exception; use speechtok.errors instead:\n" + "\n".join(found)
 
 
@@ -360,3 +365,63 @@ def test_direct_write_is_caught(line: str, caught: bool, tmp_path: Path) -> None
     src = tmp_path / "m.py"
     src.write_text(f"def f(p):\n    {line}\n")
     assert bool(direct_writes(src, "speechtok/m.py")) == caught
+
+
+_LAZY = "# lazy:"
+
+
+def unexplained_lazy_imports(path: Path, rel: str) -> list[str]:
+    """``"rel:line: module"`` for each import inside a function of `path` that does not say why it is
+    not at module level: a ``# lazy: REASON`` comment on its line or on the line above it (the line
+    above a run of adjacent imports covers the run)."""
+    lines = path.read_text().splitlines()
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if in_function and isinstance(child, (ast.Import, ast.ImportFrom)):
+                found.append(child)
+            visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+    visit(ast.parse("\n".join(lines), str(path)), False)
+    start_of_run_ending = {node.end_lineno: node.lineno for node in found}
+
+    def says_why(line: int) -> bool:  # 1-based; a reason must follow the marker
+        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        return _LAZY in text and bool(text.split(_LAZY, 1)[1].strip())
+
+    out = []
+    for node in found:
+        first = node.lineno
+        while first - 1 in start_of_run_ending:
+            first = start_of_run_ending[first - 1]
+        if not any(says_why(n) for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)) \
+                and not says_why(first - 1):
+            names = node.module if isinstance(node, ast.ImportFrom) else ", ".join(a.name for a in node.names)
+            out.append(f"{rel}:{node.lineno}: {names}")
+    return out
+
+
+def test_function_level_imports_say_why() -> None:
+    """Imports sit at module level, so the import graph is the architecture; an import inside a
+    function is for a heavy or optional library (torch, transformers, lhotse, faiss...) or a module
+    that brings one into a light path (``speechtok --help``, `tests/test_cli_help.py`), and its
+    ``# lazy:`` comment says which."""
+    found = over_package(unexplained_lazy_imports)
+    assert not found, "function-level import without a `# lazy: REASON` comment:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("body, caught", [
+    ("import torch", True),
+    ("import torch  # lazy: torch takes seconds to import", False),
+    ("# lazy: torch takes seconds to import\n    import torch", False),
+    ("# lazy: torch and its audio library\n    import torch\n    import torchaudio", False),
+    ("# lazy: torch\n    import torch\n    x = 1\n    import torchaudio", True),
+    ("import torch  # lazy:", True),
+    ("from speechtok.trainers.llm import (\n        build_llm,  # lazy: brings transformers\n    )", False),
+    ("try:\n        import faiss  # lazy: faiss is heavy\n    except ImportError:\n        pass", False),
+])
+def test_unexplained_lazy_import_is_caught(body: str, caught: bool, tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text(f"import os\n\n\ndef f():\n    {body}\n")
+    assert bool(unexplained_lazy_imports(src, "speechtok/m.py")) == caught

@@ -125,6 +125,7 @@ def build_card(name: str, cuts: Sequence[CardCut], opts: CardOptions, *, quality
 def _label_figures(labelled: Sequence[tuple[np.ndarray, tuple[Sequence[str], float]]],
                    frame_rate: float) -> dict[str, Any]:
     """PNMI, phone and cluster purity of codebook 0 against labels re-timed to token frames."""
+    # lazy: brings faiss, which only this path needs (`speechtok --help` imports this module)
     from speechtok.tokenizers.unit_report import label_metrics
 
     units, labels = [], []
@@ -144,6 +145,7 @@ def _label_figures(labelled: Sequence[tuple[np.ndarray, tuple[Sequence[str], flo
 
 def _resynthesis(tok: CardTokenizer, cuts: Sequence[CardCut], tokens: Sequence[np.ndarray],
                  opts: CardOptions) -> dict[str, Any]:
+    # lazy: brings torch, which only this path needs (`speechtok --help` imports this module)
     from speechtok.tokenizers.acoustic.metrics import reconstruction_metrics
 
     assert tok.decode is not None  # checked by the caller
@@ -198,9 +200,11 @@ def _png(fig: Any) -> bytes:
 def write_card(card: dict[str, Any], out_dir: str | Path) -> Path:
     """Writes ``card.json``, ``card.md`` and ``card.png`` (token usage of codebook 0 and the
     resynthesis figures) into `out_dir`, each atomically; returns `out_dir`."""
+    # lazy: matplotlib takes most of a second to import; only the figure needs it
     import matplotlib
 
     matplotlib.use("Agg")
+    # lazy: as above, once the backend is chosen
     import matplotlib.pyplot as plt
 
     out = Path(out_dir)
@@ -240,9 +244,11 @@ def compare_markdown(cards: Sequence[dict[str, Any]]) -> str:
 def compare_cards(paths: Sequence[str | Path], out_dir: str | Path) -> Path:
     """Writes ``table.md``, ``table.json`` and ``table.png`` (bitrate vs STOI and RTF) for the
     cards in `paths` (card directories or ``card.json`` files) into `out_dir`."""
+    # lazy: matplotlib takes most of a second to import; only the figure needs it
     import matplotlib
 
     matplotlib.use("Agg")
+    # lazy: as above, once the backend is chosen
     import matplotlib.pyplot as plt
 
     cards = [_load(p) for p in paths]

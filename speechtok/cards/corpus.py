@@ -62,6 +62,7 @@ def _kaldi(root: Path, max_cuts: int) -> list[CardCut]:
 
 
 def _shards(out_dir: Path, max_cuts: int) -> list[CardCut]:
+    # lazy: lhotse (and torch) take seconds to import
     from lhotse.serialization import deserialize_item
 
 

@@ -54,6 +54,7 @@ def speaker_similarity(enc: SpeakerEncoder, ref: np.ndarray, est: np.ndarray) ->
 
 def dnsmos(wave: np.ndarray) -> dict[str, float]:
     """DNSMOS of one 16 kHz wave: ``{ovrl_mos, sig_mos, bak_mos, p808_mos}``."""
+    # lazy: speechmos takes most of a second to import; only DNSMOS needs it
     from speechmos import dnsmos as dns
 
     peak = float(np.abs(wave).max()) or 1.0

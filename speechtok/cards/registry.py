@@ -102,6 +102,7 @@ def _resampler(src: int, dst: int) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _kmeans(feats: Sequence[np.ndarray], opts: CardOptions) -> Any:
+    # lazy: brings faiss, which only this path needs (`speechtok --help` imports this module)
     from speechtok.tokenizers.kmeans import KMeansConfig, KMeansModel, fit_kmeans
 
     if opts.kmeans_dir:
@@ -114,6 +115,7 @@ def _kmeans(feats: Sequence[np.ndarray], opts: CardOptions) -> Any:
 
 
 def _kmeans_whisper(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
+    # lazy: brings torch, which only this path needs (`speechtok --help` imports this module)
     from speechtok.features.whisper_states import WhisperEncoderStates
 
     model_dir = opts.shared / "models" / "whisper-tiny.en-ct2"
@@ -134,6 +136,7 @@ def _kmeans_whisper(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardT
 
 
 def _kmeans_fbank(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
+    # lazy: brings torch, faiss, which only this path needs (`speechtok --help` imports this module)
     from speechtok.features.fbank import FbankConfig, compute_fbank_batch
     from speechtok.tokenizers.unit_vocoder import CentroidVocoder
 
@@ -156,6 +159,7 @@ def _kmeans_fbank(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTok
 
 
 def _dmel(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
+    # lazy: brings torch, which only this path needs (`speechtok --help` imports this module)
     from speechtok.tokenizers.dmel import DMelConfig, DMelTokenizer
 
     # 40 mel channels on the 400-point FFT (the card's recorded figures); 80 would need
@@ -209,9 +213,11 @@ def _random_dir(opts: CardOptions) -> Path:
 
 
 def _encodec(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
+    # lazy: torch takes seconds to import; encodec (with torchaudio) takes seconds to import; only this codec needs it
     import torch
     from encodec.model import EncodecModel
 
+    # lazy: brings torch, which only this path needs (`speechtok --help` imports this module)
     from speechtok.tokenizers.acoustic.encodec_codec import EncodecConfig, EncodecTokenizer, randomize_codebooks
 
     torch.manual_seed(0)
@@ -226,9 +232,11 @@ def _encodec(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenize
 
 
 def _dac(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
+    # lazy: dac (with torchaudio) takes seconds to import; only this codec needs it; torch takes seconds to import
     import dac
     import torch
 
+    # lazy: brings torch, which only this path needs (`speechtok --help` imports this module)
     from speechtok.tokenizers.acoustic.dac_codec import RELEASED_KWARGS, DacConfig, DacTokenizer
 
     torch.manual_seed(0)
@@ -241,6 +249,7 @@ def _dac(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
 
 def _hf(kind: str) -> Callable[[Sequence[np.ndarray], CardOptions], CardTokenizer]:
     def build(fit_waves: Sequence[np.ndarray], opts: CardOptions) -> CardTokenizer:
+        # lazy: brings torch, which only this path needs (`speechtok --help` imports this module)
         from speechtok.tokenizers.acoustic.mimi_codec import MimiCodecConfig
         from speechtok.tokenizers.acoustic.xcodec_codec import XcodecCodecConfig
 

@@ -86,6 +86,7 @@ def _ensure_shards(recipe: CompareRecipe) -> None:
 
 def _worker_init(threads: int) -> None:
     """Initialiser of a `workers > 1` process: the comparison's per-family thread budget."""
+    # lazy: torch takes seconds to import
     import torch
 
     torch.set_num_threads(max(threads, 1))
@@ -129,6 +130,7 @@ def run_families(recipe: CompareRecipe, out_dir: Path, held: HeldOut) -> list[di
 
 def compare(recipe: CompareRecipe, out_dir: Path, *, recipe_path: str = "") -> dict[str, Any]:
     """Runs every enabled family into `out_dir/<family>` and writes the report; returns `{meta, families}`."""
+    # lazy: torch takes seconds to import
     import torch
 
     torch.set_num_threads(max(recipe.threads, 1))

@@ -33,6 +33,7 @@ from speechtok.errors import BugError, ConfigError, InputError, SpeechtokError
 from speechtok.shards.index import ShardIndex
 from speechtok.shards.reader import ShardDataset
 from speechtok.trainers import cascade, latent, token
+from speechtok.trainers.cascade.data import read_kaldi_dir
 from speechtok.trainers.cascade.rescoring import chosen_system
 from speechtok.trainers.hyps import read_hyps, score_hyps
 from speechtok.trainers.metrics import cer, normalize_text, wer
@@ -199,9 +200,6 @@ class TextFamily:
     def read(self, run: Path, recipe: CompareRecipe, wall_s: float = 0.0) -> dict[str, Any]:
         """Flat record of a cascade run: WER over dev + test of the system chosen on dev (`wall_s` unused:
         the cascade times its own steps)."""
-        # lazy: brings lhotse, torch, which only this path needs
-        from speechtok.trainers.cascade.data import read_kaldi_dir
-
         res = json.loads((run / "results.json").read_text())
         resolved = run / "recipe.resolved.json"
         decoder = (json.loads(resolved.read_text()).get("nbest") or {}).get("decoder", "whisper") \
@@ -227,6 +225,7 @@ class TextFamily:
             record["cer"] = None  # rescored hypotheses are not written per utterance by the cascade
         record["wer_1best_check"] = wer(refs, [r["best"] for r in rows]).rate
         # tokens the LLM reads: every n-best hypothesis, through the run's text-LM tokenizer
+        # lazy: transformers takes seconds to import
         from transformers import AutoTokenizer
 
         tok = hub.from_pretrained(AutoTokenizer, run / "text_lm")
@@ -461,6 +460,7 @@ class TokenFamily(_ShardFamily):
 
     def read(self, run: Path, recipe: CompareRecipe, wall_s: float) -> dict[str, Any]:
         """Flat record of a token run: ASR WER/CER through the token LM, unit rate after dedup."""
+        # lazy: brings faiss, which only this path needs (`speechtok --help` imports this module)
         from speechtok.tokenizers.units import dedup
 
         ev, ids, seconds = self.scored(run, recipe)

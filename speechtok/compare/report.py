@@ -101,6 +101,7 @@ def bar_chart(path: Path, records: Sequence[dict[str, Any]], key: str, label: st
     import matplotlib
 
     matplotlib.use("Agg")
+    # lazy: as above, once the backend is chosen
     import matplotlib.pyplot as plt
 
     names = [r["family"] if r.get("backbone", "scratch") == "scratch" else f"{r['family']}\n{r['backbone']}"

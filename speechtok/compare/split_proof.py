@@ -22,6 +22,7 @@ from typing import Any
 
 from speechtok.errors import SpeechtokError
 from speechtok.shards.reader import ShardDataset
+from speechtok.trainers.cascade.data import read_kaldi_dir
 from speechtok.trainers.hyps import score_hyps
 
 
@@ -72,15 +73,13 @@ def _rows(shards: Path) -> Iterable[Mapping[str, Any]]:
 def test_set_ids(test: Path) -> set[str]:
     """Utterance ids of a separate test set: a shard directory's cuts or a Kaldi dir's ``text``/``wav.scp``."""
     if (test / "wav.scp").is_file():
-        # lazy: brings lhotse, torch, which only this path needs
-        from speechtok.trainers.cascade.data import read_kaldi_dir
-
         return {u.id for u in read_kaldi_dir(test)}
     return {str(r["id"]) for r in _rows(test)}
 
 
 def heldout_split(shards: Path, train_share: float, seed: int, test: Path | None = None) -> HeldOut:
     """The split of `shards` (see module docstring); `test` a separate test set or None."""
+    # lazy: brings torch, lhotse, which only this path needs (`speechtok --help` imports this module)
     from speechtok.manifests.splits import split_of
 
     rest = (1.0 - train_share) / 2

@@ -141,6 +141,7 @@ def export_lhotse(out_dir: Path, dest: Path, groups: Sequence[str], *, final: Pa
     `final`: where `dest` will be renamed to; array manifests point there (default `dest`).
     """
 
+    # lazy: lhotse (and torch) take seconds to import
     from lhotse import MonoCut, SupervisionSegment
     from lhotse.cut import Cut
     from lhotse.features.io import NumpyFilesWriter

@@ -252,6 +252,7 @@ def _jit_kernels() -> tuple[Any, Any] | None:
     if _JIT is not None:
         return _JIT or None
     try:
+        # lazy: numba takes half a second to import; only this kernel needs it
         import numba
     except ImportError:
         _JIT = False

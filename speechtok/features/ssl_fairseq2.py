@@ -89,6 +89,7 @@ def _resolver() -> Any:
     try:
         return fairseq2.init_fairseq2(no_progress=True)
     except InvalidOperationError:  # already initialised in this process
+        # lazy: fairseq2 takes seconds to import; only its SSL backend needs it
         from fairseq2.runtime.dependency import get_dependency_resolver
 
         return get_dependency_resolver()
@@ -99,6 +100,7 @@ def load_card(model: str | Path) -> Any:
     loader into a store of its own: the file describes one model (no ``base`` card is looked up)."""
     card_file = find_card(model)
     resolver = _resolver()
+    # lazy: fairseq2 takes seconds to import; only its SSL backend needs it
     from fairseq2.assets import AssetCardError, AssetMetadataError, FileAssetMetadataLoader, StandardAssetStore
 
     try:
@@ -116,6 +118,7 @@ def load_card(model: str | Path) -> Any:
 
 def checkpoint_path(card: Any, where: str) -> Path:
     """The local checkpoint file (or folder) a card's ``checkpoint`` field names."""
+    # lazy: fairseq2 takes seconds to import; only its SSL backend needs it
     from fairseq2.assets import AssetCardError
 
     try:
@@ -149,6 +152,7 @@ class Fairseq2SSLEncoder:
         self.card_file = find_card(model)
         card = load_card(self.card_file)
         where = str(self.card_file)
+        # lazy: fairseq2 takes seconds to import; only its SSL backend needs it
         from fairseq2.assets import AssetCardError, AssetCardNotValidError
         from fairseq2.model_checkpoint import CorruptModelCheckpointError
         from fairseq2.models import ModelArchitectureNotKnownError
@@ -166,10 +170,12 @@ class Fairseq2SSLEncoder:
         self.checkpoint = checkpoint_path(card, where)
         hub: Any  # fairseq2's ModelHub of the family
         if family == "wav2vec2":
+            # lazy: fairseq2 takes seconds to import; only its SSL backend needs it
             from fairseq2.models.wav2vec2 import get_wav2vec2_model_hub
 
             hub = get_wav2vec2_model_hub()
         else:
+            # lazy: fairseq2 takes seconds to import; only its SSL backend needs it
             from fairseq2.models.w2vbert import get_w2vbert_model_hub
 
             hub = get_w2vbert_model_hub()
@@ -232,6 +238,7 @@ class Fairseq2SSLEncoder:
     def forward(self, x: torch.Tensor, lengths: Sequence[int], layers: Sequence[int]) -> dict[int, torch.Tensor]:
         """(B, S) float32 zero-padded waveforms with `lengths` valid samples each ->
         ``{layer: (B, T, D) float32}`` for each of `layers` (0 .. num_layers), stopping early."""
+        # lazy: fairseq2 takes seconds to import; only its SSL backend needs it
         from fairseq2.nn import BatchLayout
 
         wanted = sorted(int(k) for k in layers)

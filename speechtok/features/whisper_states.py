@@ -132,6 +132,7 @@ class WhisperEncoderStates:
         self.dim = -1  # known after the first call (the CT2 config holds no d_model)
 
     def _load_hf(self) -> None:
+        # lazy: transformers takes seconds to import
         import transformers
 
         resolved = resolve_model(self.cfg.model)  # local dir or cached snapshot; offline by default
@@ -193,6 +194,7 @@ class WhisperEncoderStates:
     def _encode(self, mels: np.ndarray) -> np.ndarray:
         """(B, n_mels, 3000) float32 -> (B, 1500, D) float32."""
         if self.backend == "ctranslate2":
+            # lazy: ctranslate2 only for the CTranslate2 backend
             import ctranslate2
 
             out = self._ct2.encode(ctranslate2.StorageView.from_array(mels), to_cpu=True)

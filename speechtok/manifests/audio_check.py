@@ -173,15 +173,15 @@ def check_audio(path: str | Path, cfg: AudioCheckConfig | None = None) -> AudioI
                 detail=f"decoder failed after {decoded} of the header's {header_frames} samples: {exc}",
             )
     lossy = fmt in _LOSSY_FORMATS
-    if decoded == 0:
-        return Problem(reason="empty", path=spath, detail=f"no samples decoded ({fmt}/{subtype})")
     claim = header_claim(spath, fmt, size)
-    if claim is not None and claim.data_bytes > claim.available_bytes:
-        return Problem(
+    if claim is not None and claim.data_bytes > claim.available_bytes:  # before `empty`: a header
+        return Problem(  # whose data was cut off entirely is a truncated file, not an empty one
             reason="truncated",
             path=spath,
             detail=f"header declares {claim.data_bytes} data bytes but the file holds {claim.available_bytes}",
         )
+    if decoded == 0:
+        return Problem(reason="empty", path=spath, detail=f"no samples decoded ({fmt}/{subtype})")
     if claim is not None and claim.frames is not None and claim.frames != decoded:
         return Problem(
             reason="duration_mismatch",

@@ -9,9 +9,10 @@ target rate is given; the audio files are never rewritten.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal
+from typing import Literal, TypeGuard
 
 from lhotse import MonoCut, Recording, SupervisionSegment
 from lhotse.audio import AudioSource
@@ -84,6 +85,47 @@ def _declared_problem(item: SourceItem, info: AudioInfo, cfg: AudioCheckConfig) 
     return None
 
 
+def _segment_problem(seg: SegmentSpec, duration: float, sampling_rate: int) -> str | None:
+    """Why the segment (`duration` s from ``seg.start``) or one of its lhotse supervisions is not
+    a usable span of time, or None."""
+    if not (math.isfinite(seg.start) and math.isfinite(duration)) or seg.start < 0 or duration <= 0:
+        return f"start={seg.start} s, duration={duration} s"
+    if round(duration * sampling_rate) < 1:
+        return f"duration={duration} s is less than one sample at {sampling_rate} Hz"
+    for sup in seg.supervisions or ():
+        start, dur = sup.get("start", 0.0), sup.get("duration")
+        if not (_finite(start) and _finite(dur) and dur > 0):
+            return f"supervision {sup.get('id')!r} has start={start!r}, duration={dur!r} (need finite, duration > 0)"
+    return None
+
+
+def _finite(v: object) -> TypeGuard[float]:
+    """True for a finite int or float (not a bool, a string or None)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _item_id(item: SourceItem) -> str:
+    """The id a problem of the whole item is reported under: its cut's id when it makes one cut
+    (a lhotse cut names its recording otherwise), else the recording's."""
+    return item.segments[0].id if len(item.segments) == 1 else item.recording_id
+
+
+def _whole_item(item: SourceItem, problem: Problem) -> ItemResult:
+    """No cut of `item`: `problem` (about its audio or what its manifest declared) for all of it."""
+    return ItemResult(cuts=[], problems=[Problem(
+        reason=problem.reason, detail=problem.detail + _lost(item), id=_item_id(item), path=str(item.path),
+        origin=item.origin)])
+
+
+def _lost(item: SourceItem) -> str:
+    """`` (N segments: a, b, ...)`` naming what a whole-item problem loses, when it is several."""
+    n = len(item.segments)
+    if n <= 1:
+        return ""
+    names = ", ".join(seg.id for seg in item.segments[:10])
+    return f" ({n} segments: {names}{', ...' if n > 10 else ''})"
+
+
 def _recording(item: SourceItem, info: AudioInfo) -> Recording:
     if item.data is not None and item.command is not None:
         kind, source = "command", item.command
@@ -139,10 +181,10 @@ def process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
             problems=[
                 Problem(
                     reason="bad_entry",
-                    id=item.recording_id,
+                    id=_item_id(item),
                     path=str(item.path),
                     origin=item.origin,
-                    detail=f"{type(exc).__name__}: {exc}",
+                    detail=f"{type(exc).__name__}: {exc}{_lost(item)}",
                 )
             ],
         )
@@ -152,26 +194,11 @@ def _process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
     path = str(item.path)
     found = check_audio(item.path, cfg.check) if item.data is None else check_audio_bytes(item, cfg.check)
     if isinstance(found, Problem):
-        more = f" ({len(item.segments)} segments)" if len(item.segments) > 1 else ""
-        return ItemResult(
-            cuts=[],
-            problems=[
-                Problem(
-                    reason=found.reason, detail=found.detail + more, id=item.recording_id, path=path, origin=item.origin
-                )
-            ],
-        )
+        return _whole_item(item, found)
     info = found
     declared = _declared_problem(item, info, cfg.check)
     if declared is not None:
-        return ItemResult(
-            cuts=[],
-            problems=[
-                Problem(
-                    reason=declared.reason, detail=declared.detail, id=item.recording_id, path=path, origin=item.origin
-                )
-            ],
-        )
+        return _whole_item(item, declared)
     if item.data is not None and item.extract_to is not None:
         extract_flac(item.data, info, item.extract_to)
     rec = _recording(item, info)
@@ -193,8 +220,9 @@ def _process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
             bad("bad_channels", f"{info.num_channels} channels and channel_policy='reject'", seg.id)
             continue
         duration = seg.duration if seg.duration is not None else rec.duration - seg.start
-        if seg.start < 0 or duration <= 0:
-            bad("bad_segment", f"start={seg.start} s, duration={duration} s", seg.id)
+        why = _segment_problem(seg, duration, info.sampling_rate)
+        if why is not None:
+            bad("bad_segment", why, seg.id)
             continue
         if seg.start + duration > rec.duration + tol_s:
             bad(
@@ -211,12 +239,17 @@ def _process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
             if cp is not None:
                 bad(cp.reason, cp.detail, cut_id)
                 continue
+            try:
+                sups = _supervisions(seg, cut_id, rec.id, duration, ch)
+            except (KeyError, TypeError, ValueError) as exc:  # a malformed lhotse supervision dict
+                bad("bad_entry", f"bad supervision: {type(exc).__name__}: {exc}", cut_id)
+                continue
             cut = MonoCut(
                 id=cut_id,
                 start=seg.start,
                 duration=duration,
                 channel=ch,
-                supervisions=_supervisions(seg, cut_id, rec.id, duration, ch),
+                supervisions=sups,
                 recording=rec,
                 custom=seg.custom if seg.supervisions is not None else None,
             )

@@ -296,7 +296,8 @@ def ingest(
     flags: Counter[str] = Counter()
     n_recs = n_cuts = 0
     seconds = 0.0
-    stream = _dedup(open_source(src, concrete, opts, out), seen)
+    # absolute: the cuts' audio paths then hold from any working directory
+    stream = _dedup(open_source(Path(os.path.abspath(src)), concrete, opts, Path(os.path.abspath(out))), seen)
     fn = partial(process_item, cfg=build)
     bar = tqdm(desc=f"ingest {src.name}", unit="file", disable=(None if progress is None else not progress))
     try:

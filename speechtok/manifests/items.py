@@ -85,8 +85,12 @@ SourceStream = Iterator[SourceItem | Problem]
 
 
 def resolve_audio_path(raw: str, base: Path, *, rebase: bool = True) -> Path:
-    """`_resolve` with ``..`` and ``.`` collapsed (symlinks are not followed)."""
-    return Path(os.path.normpath(_resolve(raw, base, rebase=rebase)))
+    """`_resolve` made absolute, with ``..`` and ``.`` collapsed (symlinks are not followed).
+
+    Absolute, so that a manifest written from these paths reads the same files from any
+    working directory (a path relative to the ingest's working directory would not).
+    """
+    return Path(os.path.abspath(_resolve(raw, base, rebase=rebase)))
 
 
 def _resolve(raw: str, base: Path, *, rebase: bool = True) -> Path:

@@ -34,7 +34,8 @@ REASONS: dict[str, str] = {
         "or a segment ends after its recording"
     ),
     "bad_channels": "unsupported channel layout (more channels than `max_channels`, or a missing channel)",
-    "bad_segment": "a segment with a negative start or a non-positive duration",
+    "bad_segment": "a segment with a negative, NaN or infinite start, or a duration that is not positive "
+    "and finite or shorter than one sample",
     "unsupported_source": "not a plain audio file (piped command, URL, in-memory, multi-source, mixed cut)",
     "unknown_recording": "a segment or supervision refers to a recording the source does not list",
     "no_audio_for_transcript": "a transcript whose audio is not in the source",
@@ -103,7 +104,8 @@ class QuarantineWriter:
 
     def __enter__(self) -> QuarantineWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.tmp_path.open("w", encoding="utf-8")
+        # backslashreplace: a path with undecodable bytes is written escaped, never a crash
+        self._fh = self.tmp_path.open("w", encoding="utf-8", errors="backslashreplace")
         return self
 
     def write(self, problem: Problem) -> None:

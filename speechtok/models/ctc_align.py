@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 
 from speechtok import hub
 from speechtok.config import build
@@ -87,6 +88,7 @@ class CTCAligner:
         ckpt = latest_checkpoint(run / "stage1")
         if ckpt is None or not (run / "recipe.json").is_file():
             raise ConfigError("run", str(run), "must be a `speechtok train latent` run with a stage-1 checkpoint")
+        # lazy: transformers takes seconds to import
         from transformers import AutoTokenizer
 
         recipe = json.loads((run / "recipe.json").read_text())
@@ -95,8 +97,6 @@ class CTCAligner:
         enc_cfg = build(EncoderConfig, recipe["encoder"], "encoder")
         self.frame_rate = float(recipe["data"]["frame_rate"]) / (4.0 if enc_cfg.kind == "fbank" else 1.0)
         self.feats_group = str(recipe["data"]["feats"])
-        from safetensors import safe_open
-
         with safe_open(str(self.weights), framework="pt") as f:
             in_dim = self._in_dim(f, enc_cfg.kind)
         self.encoder = build_encoder(enc_cfg, in_dim, len(self.tokenizer) + 1)

@@ -214,6 +214,7 @@ def load_whisper_ct2(model_dir: Path | str) -> Any:
     Raises:
         InputError: a file is missing, not a Whisper spec, or a variable does not fit the model.
     """
+    # lazy: transformers takes seconds to import
     from transformers import WhisperForConditionalGeneration
 
     model_dir = Path(model_dir)

@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import AutoConfig, AutoModelForCausalLM, WhisperConfig, WhisperForCausalLM
+from tokenizers import Tokenizer, normalizers
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast, WhisperConfig, WhisperForCausalLM
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.modeling_outputs import CausalLMOutputWithCrossAttentions
 
@@ -153,10 +154,6 @@ def whisper_decoder_lm(model_dir: Path, *, no_audio_frames: int = NO_AUDIO_FRAME
 def whisper_tokenizer(model_dir: Path) -> Any:
     """Whisper's BPE tokenizer (a `PreTrainedTokenizerFast`) with timestamp tokens, lower-casing and a
     leading space; see the module docstring."""
-    # lazy: tokenizers only on this path
-    from tokenizers import Tokenizer, normalizers
-    from transformers import PreTrainedTokenizerFast
-
     path = Path(model_dir) / "tokenizer.json"
     if not path.is_file():
         raise InputError(str(path), "missing; a CTranslate2 Whisper directory needs its tokenizer.json")

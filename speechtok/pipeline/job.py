@@ -36,6 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import faiss
+import torch
+
 from speechtok.errors import InputError, SpeechtokError
 from speechtok.failures import RetryPolicy, failure_record, set_policy, with_retries
 from speechtok.faults import maybe_fault
@@ -56,16 +59,8 @@ def set_worker_threads(n: int) -> None:
         return
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(n)
-    # lazy: torch takes seconds to import
-    import torch
-
     torch.set_num_threads(n)
-    try:
-        import faiss
-
-        faiss.omp_set_num_threads(n)
-    except ImportError:  # pragma: no cover - faiss is a dependency
-        pass
+    faiss.omp_set_num_threads(n)
     _THREADS[:] = [n]
 
 

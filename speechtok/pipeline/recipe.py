@@ -29,10 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from speechtok.config import LEAF, apply_sets, build, expand, unknown_setting
-from speechtok.errors import ConfigError, SpeechtokError
+from speechtok.config import LEAF, apply_sets, build, expand, read_recipe, unknown_setting
+from speechtok.errors import ConfigError
 from speechtok.pipeline.stage_types import stage_class
 from speechtok.shards.names import check_stage_name
 
@@ -139,8 +137,7 @@ def recipe_from_dict(raw: Mapping[str, Any], *, sets: Mapping[str, Any] | None =
     `speechtok.config.apply_sets`); then ``${var}`` is expanded everywhere."""
     unknown = sorted(set(raw) - _TOP_KEYS)
     if unknown:
-        raise ConfigError(unknown[0], raw[unknown[0]],
-                          f"is not a recipe section (sections: {sorted(_TOP_KEYS)})")
+        raise unknown_setting(unknown[0], raw[unknown[0]], "", unknown[0], _TOP_KEYS)
     variables: dict[str, Any] = dict(raw.get("vars") or {})
     stages = _stage_specs(raw.get("stages") or [])
     # a var (no dot) or a section field: one view of the sections, checked by `apply_sets`
@@ -172,15 +169,9 @@ def recipe_from_dict(raw: Mapping[str, Any], *, sets: Mapping[str, Any] | None =
 
 
 def load_recipe(path: str | Path, *, sets: Mapping[str, Any] | None = None) -> Recipe:
-    """Reads the YAML recipe at `path` (safe_load) with `--set` overrides."""
-    p = Path(path)
-    if not p.is_file():
-        raise SpeechtokError(f"recipe {str(p)!r} does not exist; pass a YAML file such as "
-                             "recipes/demo.yaml")
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise SpeechtokError(f"recipe {str(p)!r} is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise SpeechtokError(f"recipe {str(p)!r} must be a YAML mapping, but is {type(raw).__name__}")
-    return recipe_from_dict(raw, sets=sets, path=p)
+    """Reads the YAML recipe at `path` (`speechtok.config.read_recipe`) with `--set` overrides.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, not YAML or not a mapping; as `recipe_from_dict`.
+    """
+    return recipe_from_dict(read_recipe(path), sets=sets, path=Path(path))

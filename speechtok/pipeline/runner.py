@@ -47,9 +47,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from speechtok import atomic
 from speechtok.config import fingerprint_of, to_json
-from speechtok.errors import BugError, ConfigError, SpeechtokError
+from speechtok.errors import BugError, ConfigError, InputError, SpeechtokError
 from speechtok.failures import BUG, DISK_FULL_ERRNOS, RetryPolicy
 from speechtok.faults import maybe_fault
 from speechtok.pipeline.executors import ShardExecutor, make_executor
@@ -412,9 +414,6 @@ class _Run:
             have = self.ensure_executor().gpus()
             where = "in the Ray cluster (no GPU resource)"
         else:
-            # lazy: torch takes seconds to import
-            import torch
-
             have = float(torch.cuda.device_count()) if torch.cuda.is_available() else 0.0
             where = "on this machine (torch.cuda.is_available() is False)"
         if have <= 0:
@@ -443,6 +442,14 @@ class _Run:
         fps: dict[str, str] = {"cuts": self.cuts_pass(ing.cuts_path, cuts_up)}
         if self.opts.until in ("ingest", "cuts"):
             return
+        if self.num_data_shards == 0 and self.recipe.stages:
+            reasons = ing.report.get("reasons") or {}
+            raise InputError(
+                str(ing.report.get("source", self.recipe.ingest.source)),
+                f"gave 0 usable cuts ({sum(reasons.values())} quarantined: "
+                f"{', '.join(f'{r} x{n}' for r, n in sorted(reasons.items())) or 'none'}), so the "
+                f"stages have nothing to run on; see {ing.quarantine_path} and fix the corpus or "
+                "the --set corpus=PATH")
         for spec in self.recipe.stages:
             stage = build_stage(spec)
             self.check_device(stage)

@@ -159,6 +159,7 @@ class DMelTokenizer:
 
     def _mel_transform(self) -> torch.nn.Module:
         if self._mel is None:
+            # lazy: torchaudio (and torch) take seconds to import
             import torchaudio
 
             c = self.config
@@ -205,6 +206,7 @@ class DMelTokenizer:
 
     def vocode(self, log_mel: np.ndarray, length: int | None = None) -> np.ndarray:
         """Log-mel `(T, n_mels)` -> waveform `(S,)` float32 by Griffin-Lim (deterministic)."""
+        # lazy: torchaudio (and torch) take seconds to import
         import torchaudio
 
         c = self.config

@@ -219,9 +219,11 @@ def _fmt(v: object) -> str:
 
 def write_report(report: UnitReport, out_dir: str | Path, title: str = "Unit quality") -> Path:
     """Writes `report.json`, `report.md` and `usage.png` into `out_dir`; returns report.md."""
+    # lazy: matplotlib takes most of a second to import; only the figure needs it
     import matplotlib
 
     matplotlib.use("Agg")
+    # lazy: as above, once the backend is chosen
     import matplotlib.pyplot as plt
 
     out = Path(out_dir)

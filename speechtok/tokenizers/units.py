@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import sentencepiece as spm
 
 from speechtok import atomic
 from speechtok.errors import ConfigError, InputError, check_at_least
@@ -132,9 +133,6 @@ class UnitBPE:
     """sentencepiece BPE over unit sequences; ids are dense in [0, vocab_size)."""
 
     def __init__(self, model_proto: bytes, k: int, units_source: dict[str, object] | None = None) -> None:
-        # lazy: sentencepiece only for unit BPE
-        import sentencepiece as spm
-
         self.k = k
         self.model_proto = model_proto
         #: what the BPE was fitted on: {"group", "model_checksum" (of the k-means model), "k"}
@@ -154,8 +152,6 @@ class UnitBPE:
 
         `vocab_size` counts the K units, `<unk>` and the merges, so it must exceed k + 1.
         """
-        import sentencepiece as spm
-
         if not 2 <= k <= BPE_MAX_UNITS:
             raise ConfigError("k", k, f"must be in [2, {BPE_MAX_UNITS}] for unit BPE")
         if vocab_size <= k + 1:

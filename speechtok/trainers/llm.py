@@ -26,6 +26,7 @@ from torch import nn
 
 from speechtok import hub
 from speechtok.errors import ConfigError, InputError
+from speechtok.paths import whisper_tiny_en_dir
 
 MODES = ("full", "lora", "frozen")
 KINDS = ("llama", "whisper_decoder")
@@ -85,6 +86,7 @@ class LLMConfig:
 def build_char_tokenizer(texts: Iterable[str]) -> Any:
     """A character-level `PreTrainedTokenizerFast`: ids 0-3 are `<pad> <unk> <s> </s>`, then the
     sorted characters of `texts`. Decoding joins characters without spaces in between."""
+    # lazy: transformers takes seconds to import
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -101,6 +103,7 @@ def build_char_tokenizer(texts: Iterable[str]) -> Any:
 
 def tiny_llama(cfg: LLMConfig, vocab_size: int) -> nn.Module:
     """A randomly initialised `LlamaForCausalLM` with `vocab_size` embedding rows."""
+    # lazy: transformers takes seconds to import
     from transformers import LlamaConfig, LlamaForCausalLM
 
     # special ids: those of `build_char_tokenizer` (<pad> 0, <s> 2, </s> 3)
@@ -117,11 +120,13 @@ def load_tokenizer(cfg: LLMConfig, text_corpus: Iterable[str]) -> Any:
     """The text tokenizer: Whisper's (kind whisper_decoder), from `cfg.path`, or a character
     tokenizer over `text_corpus`."""
     if cfg.kind == "whisper_decoder":
+        # lazy: brings transformers, scipy, sklearn, librosa, pyarrow, which only this path needs
         from speechtok.models.whisper_lm import whisper_tokenizer
 
         return whisper_tokenizer(whisper_dir(cfg))
     if cfg.path is None:
         return build_char_tokenizer(text_corpus)
+    # lazy: transformers takes seconds to import
     from transformers import AutoTokenizer
 
     return hub.from_pretrained(AutoTokenizer, cfg.path)
@@ -138,6 +143,7 @@ def build_llm(cfg: LLMConfig, vocab_rows: int, *, train_embeddings: bool = True)
     cfg.validate()
     model: Any
     if cfg.kind == "whisper_decoder":
+        # lazy: brings transformers, scipy, sklearn, librosa, pyarrow, which only this path needs
         from speechtok.models.whisper_lm import whisper_decoder_lm
 
         model = whisper_decoder_lm(whisper_dir(cfg), no_audio_frames=cfg.no_audio_frames)
@@ -150,9 +156,11 @@ def build_llm(cfg: LLMConfig, vocab_rows: int, *, train_embeddings: bool = True)
     elif cfg.path is None:
         model = tiny_llama(cfg, vocab_rows)
     else:
+        # lazy: transformers takes seconds to import
         from transformers import AutoModelForCausalLM
 
-        import speechtok.models.whisper_lm  # noqa: F401  (registers WhisperDecoderLM with the Auto classes)
+        # lazy: brings transformers, scipy, sklearn, librosa, pyarrow; imported to register WhisperDecoderLM
+        import speechtok.models.whisper_lm  # noqa: F401  (with the Auto classes)
 
         model = hub.from_pretrained(AutoModelForCausalLM, cfg.path, torch_dtype=torch.float32)
         rows = model.get_input_embeddings().weight.shape[0]  # type: ignore[index,operator]
@@ -163,17 +171,17 @@ def build_llm(cfg: LLMConfig, vocab_rows: int, *, train_embeddings: bool = True)
 
 def whisper_dir(cfg: LLMConfig) -> Path:
     """The CTranslate2 Whisper directory of a whisper_decoder config: `cfg.path`, else Whisper tiny.en."""
-    from speechtok.paths import whisper_tiny_en_dir
-
     return Path(cfg.path) if cfg.path is not None else whisper_tiny_en_dir()
 
 
 def load_causal_lm(path: Path | str) -> Any:
     """A saved causal LM (`save_pretrained` directory) through `AutoModelForCausalLM`, local files only;
     speechtok's own classes (`WhisperDecoderLM`) are registered first."""
+    # lazy: transformers takes seconds to import
     from transformers import AutoModelForCausalLM
 
-    import speechtok.models.whisper_lm  # noqa: F401  (registers WhisperDecoderLM with the Auto classes)
+    # lazy: brings transformers, scipy, sklearn, librosa, pyarrow; imported to register WhisperDecoderLM
+    import speechtok.models.whisper_lm  # noqa: F401  (with the Auto classes)
 
     return hub.from_pretrained(AutoModelForCausalLM, str(path))
 
@@ -186,6 +194,7 @@ def apply_mode(model: nn.Module, cfg: LLMConfig, *, train_embeddings: bool) -> n
         for p in model.parameters():
             p.requires_grad_(False)
         return model
+    # lazy: peft (with transformers) takes seconds to import; only LoRA needs it
     from peft import LoraConfig, get_peft_model
 
     model_type = getattr(getattr(model, "config", None), "model_type", "")
@@ -228,14 +237,6 @@ def text_codec(tokenizer: Any) -> tuple[Callable[[str], list[int]], Callable[[li
         return str(tokenizer.decode([i for i in ids if 0 <= i < size], skip_special_tokens=True))
 
     return encode, decode
-
-
-def decode_text(tokenizer: Any, ids: list[int]) -> str:
-    """Text of `ids`, skipping special tokens (and any id the tokenizer does not know)."""
-    known = [i for i in ids if 0 <= i < len(tokenizer)]
-    if len(known) != len(ids):
-        raise InputError("ids", f"{len(ids) - len(known)} ids outside the tokenizer's {len(tokenizer)} tokens")
-    return str(tokenizer.decode(known, skip_special_tokens=True))
 
 
 def causal_lm_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from speechtok.errors import ConfigError, InputError
+from speechtok.models.nbest import Utterance
 from speechtok.shards.index import write_json_atomic
 from speechtok.shards.reader import ShardDataset
+from speechtok.trainers.cascade.data import read_kaldi_dir
 from speechtok.trainers.cascade.hyporadise import hp_record
 from speechtok.trainers.cascade.rescoring import RescoreConfig, chosen_system, rescore
 from speechtok.trainers.hyps import hyp_record, score_hyps, write_hyps
@@ -76,6 +78,7 @@ def _latent(run: Path, data: Path, split: str | None, device: str) -> list[dict[
 
 
 def _token(run: Path, data: Path, split: str | None, device: str) -> list[dict[str, Any]]:
+    # lazy: brings torch, faiss, which only this path needs (`speechtok --help` imports this module)
     from speechtok.trainers.token.decode import load_token_run, shard_utterances
 
     loaded = load_token_run(run, device=device)
@@ -89,9 +92,6 @@ def _token(run: Path, data: Path, split: str | None, device: str) -> list[dict[s
 def cascade_utterances(data: Path) -> list[Any]:
     """Cascade `Utterance`s of a Kaldi directory, or of a shard directory whose cuts are whole
     single-source recordings (the cascade's n-best decoder reads whole files)."""
-    from speechtok.models.nbest import Utterance
-    from speechtok.trainers.cascade.data import read_kaldi_dir
-
     if (data / "wav.scp").is_file():
         return read_kaldi_dir(data)
 
@@ -116,6 +116,7 @@ def cascade_utterances(data: Path) -> list[Any]:
 
 
 def _cascade(run: Path, data: Path, split: str | None, device: str) -> list[dict[str, Any]]:
+    # lazy: brings torch, lhotse, which only this path needs (`speechtok --help` imports this module)
     from speechtok.manifests.splits import split_of
     from speechtok.trainers.cascade.decode import decode_nbest
     from speechtok.trainers.cascade.recipe import read_run_recipe
@@ -131,12 +132,14 @@ def _cascade(run: Path, data: Path, split: str | None, device: str) -> list[dict
     lists, _ = decode_nbest(utts, recipe)
     k = recipe.nbest.num_hypotheses
     if best == "ger":
+        # lazy: brings torch, which only this path needs (`speechtok --help` imports this module)
         from speechtok.trainers.cascade.ger import GERModel
 
         recs = [hp_record(nb, num_hypotheses=k) for nb in lists]
         hyps = GERModel(run / "ger", prompt=recipe.ger.prompt, device=device).correct(
             recs, batch_size=recipe.ger.infer_batch_size, max_new_tokens=recipe.ger.max_new_tokens)
     else:
+        # lazy: brings torch, which only this path needs (`speechtok --help` imports this module)
         from speechtok.trainers.cascade.lm_scoring import HFCausalLMScorer, score_nbests
 
         lam = float(res["tuned_lambda"]["lm"])

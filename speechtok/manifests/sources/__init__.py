@@ -25,8 +25,8 @@ def detect_kind(source: Path) -> str:
     ``recordings*`` manifests (and no audio) is ``lhotse``; a ``save_to_disk`` directory
     (``state.json`` or ``dataset_dict.json``), a ``.parquet`` file or a directory whose files
     are all Parquet (at any depth) is ``hf``; another directory is ``dir``; a
-    JSON/JSONL file is ``nemo`` when its first object has an ``audio_filepath`` key, ``jsonl``
-    when it has an ``audio`` key, else ``lhotse``.
+    JSON/JSONL file is ``nemo`` when its first usable object has an ``audio_filepath`` key,
+    ``jsonl`` when it has an ``audio`` key, else ``lhotse``.
     """
     source = Path(source)
     if not source.exists():
@@ -67,9 +67,14 @@ def _all_parquet(root: Path) -> bool:
 
 
 def _is_nemo(path: Path) -> bool:
-    """True when the first line of `path` is a JSON object with an ``audio_filepath`` key."""
-    for _, obj, _ in iter_json_lines(path):
-        return obj is not None and "audio_filepath" in obj
+    """True when the first usable line of `path` (among its first 100) is a JSON object with an
+    ``audio_filepath`` key (lines that do not parse are skipped: they are quarantined as
+    ``bad_entry`` later; an eager JSON array has no such line)."""
+    for lineno, obj, _ in iter_json_lines(path):
+        if obj is not None:
+            return "audio_filepath" in obj
+        if lineno >= 100:
+            break
     return False
 
 

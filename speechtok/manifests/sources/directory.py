@@ -10,7 +10,8 @@ Labels, in increasing priority:
   (FSDD: ``(?P<text>\\d)_(?P<speaker>[a-z]+)_\\d+``);
 - a TSV (``id<TAB>text``, or a header row naming ``id``, ``text``, ``speaker``, ``language``;
   ``id`` may also be the file name with its extension);
-- a sidecar ``<stem>.txt`` next to the audio (its stripped content is the text).
+- a sidecar ``<stem>.txt`` (or ``.TXT``, any case) next to the audio (its stripped content is the
+  text).
 
 A sidecar `.txt` without audio is reported as ``no_audio_for_transcript``; so are TSV rows
 that match no file (reported after the walk).
@@ -28,6 +29,7 @@ from typing import Literal
 from speechtok.errors import ConfigError, InputError
 from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream
 from speechtok.manifests.quarantine import Problem
+from speechtok.manifests.text_lines import printable, read_text, utf8_error
 
 AUDIO_EXTENSIONS: frozenset[str] = frozenset(
     {".wav", ".flac", ".mp3", ".ogg", ".opus", ".sph", ".aif", ".aiff", ".au", ".w64", ".oga"}
@@ -56,7 +58,14 @@ def compile_label_regex(pattern: str | None) -> re.Pattern[str] | None:
 def read_text_tsv(path: Path) -> dict[str, dict[str, str]]:
     """Reads a transcript TSV into ``{id: {"text": ..., "speaker": ..., "language": ...}}``."""
     rows: dict[str, dict[str, str]] = {}
-    with Path(path).open(encoding="utf-8", newline="") as fh:
+    try:
+        return _read_tsv_rows(path, rows)
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), f"is not UTF-8 text ({exc}); convert it, e.g. with iconv") from exc
+
+
+def _read_tsv_rows(path: Path, rows: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    with Path(path).open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         header: list[str] | None = None
         for lineno, row in enumerate(reader, start=1):
@@ -118,7 +127,8 @@ def iter_directory(
     rx = compile_label_regex(label_regex)
     tsv = read_text_tsv(text_tsv) if text_tsv is not None else None
     for d, names in _walk(root):
-        name_set = set(names)
+        # stem -> its sidecar's name (`.txt` in any case: `A.TXT` is the transcript of `A.wav`)
+        sidecars = {os.path.splitext(n)[0]: n for n in names if os.path.splitext(n)[1].lower() == ".txt"}
         stems_with_audio = {os.path.splitext(n)[0] for n in names if os.path.splitext(n)[1].lower() in AUDIO_EXTENSIONS}
         rel_dir = d.relative_to(root).as_posix()
         prefix = "" if rel_dir == "." else rel_dir + "/"
@@ -138,6 +148,17 @@ def iter_directory(
                 continue
             if ext not in AUDIO_EXTENSIONS:
                 continue
+            bad_name = utf8_error(str(d / name))
+            if bad_name is not None:
+                yield Problem(
+                    reason="unreadable",
+                    id=printable(rel),
+                    path=printable(str(d / name)),
+                    origin=str(root),
+                    detail=f"the path holds {bad_name}, a byte that is not UTF-8; rename the file "
+                    "(e.g. `convmv -f latin1 -t utf8`)",
+                )
+                continue
             labels: dict[str, str | None] = {"text": None, "speaker": None, "language": language}
             rel_parts = rel.split("/")
             if speaker_from == "top_dir" and len(rel_parts) > 1:
@@ -154,15 +175,15 @@ def iter_directory(
                 row = tsv.pop(rel, None) or tsv.pop(name, None) or tsv.pop(stem, None)
                 if row:
                     labels.update({k: v for k, v in row.items() if v})
-            if stem + ".txt" in name_set:
+            if stem in sidecars:
                 try:
-                    labels["text"] = (d / (stem + ".txt")).read_text(encoding="utf-8").strip()
+                    labels["text"] = read_text(d / sidecars[stem]).strip()
                 except (OSError, UnicodeDecodeError) as exc:
                     yield Problem(
                         reason="bad_entry",
                         id=rel,
                         path=str(d / name),
-                        origin=str(d / (stem + ".txt")),
+                        origin=str(d / sidecars[stem]),
                         detail=f"sidecar transcript cannot be read as UTF-8 text: {exc}",
                     )
                     continue

@@ -7,7 +7,8 @@ an ``Audio`` struct ``{"bytes": binary, "path": str}`` or a plain path string:
   ``unreadable``, ``truncated``, ``empty``, ``silent``, ...) and then referenced *in place*:
   the recording is a lhotse ``command`` source, ``python -m speechtok.hf_rows FILE ROW COLUMN``,
   which memory-maps the data file and writes that row's bytes (nothing is copied at ingest);
-  or, with ``extract_dir`` (``--extract-flac``), written once to ``extract_dir/<id>.flac`` (FLAC
+  or, with ``extract_dir`` (``--extract-flac``), written once to ``extract_dir/<id>.flac`` (the
+  id made a safe file name by `extract_name`; FLAC
   input is copied byte for byte, other formats re-encoded losslessly: 16-bit PCM stays 16-bit,
   anything else becomes 24-bit) and referenced as a file;
 - a path (a string, or a struct without bytes) is resolved against the dataset folder like a
@@ -22,15 +23,17 @@ are kept in the supervision's ``custom`` fields.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
 
-from speechtok.errors import ConfigError
+from speechtok.errors import ConfigError, InputError
 from speechtok.hf_rows import dataset_files, file_schema, iter_batches
 from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, resolve_audio_path
 from speechtok.manifests.quarantine import Problem
@@ -107,24 +110,50 @@ def iter_hf(
             for j in range(batch.num_rows):
                 row = row0 + j
                 origin = f"{path}:{row}"
-                uid = str(cols[id_c][j].as_py()) if id_c else f"{path.stem}-{row:08d}"
+                raw_id = cols[id_c][j].as_py() if id_c else f"{path.stem}-{row:08d}"
+                uid = str(raw_id)
                 cell = cols[audio_column][j].as_py()
                 custom = {c: v for c in others if _scalar(v := cols[c][j].as_py())}
-                seg = SegmentSpec(
-                    id=uid,
-                    text=None if text_c is None else _str(cols[text_c][j].as_py()),
-                    speaker=None if spk_c is None else _str(cols[spk_c][j].as_py()),
-                    language=(None if lang_c is None else _str(cols[lang_c][j].as_py())) or language,
-                    custom=custom or None,
-                )
+                try:
+                    if raw_id is None or uid == "":
+                        raise InputError(str(id_c), f"is {raw_id!r} in this row; every row needs an id")
+                    seg = SegmentSpec(
+                        id=uid,
+                        text=None if text_c is None else _str(text_c, cols[text_c][j].as_py()),
+                        speaker=None if spk_c is None else _str(spk_c, cols[spk_c][j].as_py()),
+                        language=(None if lang_c is None else _str(lang_c, cols[lang_c][j].as_py())) or language,
+                        custom=custom or None,
+                    )
+                except InputError as exc:
+                    yield Problem(reason="bad_entry", id=None if raw_id is None else uid, origin=origin,
+                                  detail=f"column {exc}")
+                    continue
                 item = _item(cell, kind, uid, path, row, audio_column, origin, base, seg,
                              extract_dir, rebase)
                 yield item
             row0 += batch.num_rows
 
 
-def _str(v: Any) -> str | None:
+def _str(column: str, v: Any) -> str | None:
+    """A label cell as a string (None stays None).
+
+    Raises:
+        InputError: a list or struct cell (``str()`` would hide it, e.g. ``"['a', 'b']"``).
+    """
+    if isinstance(v, (list, dict)):
+        raise InputError(column, f"must hold a string or a number, but holds {v!r}")
     return None if v is None else str(v)
+
+
+def extract_name(uid: str) -> str:
+    """The file name (without ``.flac``) that `--extract-flac` gives the audio of id `uid`: the
+    id with ``/``, ``%``, spaces and other unsafe characters percent-encoded (so distinct ids
+    never share a file: ``a/b`` -> ``a%2Fb``, ``a_b`` stays), shortened with a hash of the id
+    when it would exceed 180 bytes (file names stop at 255)."""
+    safe = quote(uid, safe="-_.,=+@")
+    if len(safe.encode()) > 180 or safe.startswith("."):
+        safe = f"{safe[:100].lstrip('.')}-{hashlib.sha256(uid.encode()).hexdigest()[:16]}"
+    return safe
 
 
 def _item(cell: Any, kind: str, uid: str, path: Path, row: int, column: str, origin: str,
@@ -135,7 +164,7 @@ def _item(cell: Any, kind: str, uid: str, path: Path, row: int, column: str, ori
         suffix = Path(str(ref)).suffix if ref else ""
         display = Path(f"{path}#row={row}{suffix}")
         if extract_dir is not None:
-            dest = extract_dir / (uid.replace("/", "_") + ".flac")
+            dest = extract_dir / (extract_name(uid) + ".flac")
             return SourceItem(recording_id=uid, path=display, origin=origin, segments=(seg,),
                               data=bytes(data), extract_to=dest)
         return SourceItem(recording_id=uid, path=display, origin=origin, segments=(seg,),

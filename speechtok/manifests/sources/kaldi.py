@@ -10,35 +10,41 @@ Without `segments`, each `wav.scp` entry is one utterance; with it, one cut per 
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 
 from speechtok.errors import InputError
 from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, resolve_audio_path
 from speechtok.manifests.quarantine import Problem
+from speechtok.manifests.text_lines import iter_lines
 
 
 def _read_keyed(path: Path) -> dict[str, str]:
-    """`key rest-of-line` files (text, utt2spk, ...) -> dict; absent file -> {}."""
+    """`key rest-of-line` files (text, utt2spk, ...) -> dict; absent file -> {}.
+
+    Raises:
+        InputError: a line is not UTF-8 (naming the file, line and byte).
+    """
     out: dict[str, str] = {}
     if not path.exists():
         return out
-    try:
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                parts = line.strip().split(maxsplit=1)
-                if parts:
-                    out[parts[0]] = parts[1].strip() if len(parts) > 1 else ""
-    except UnicodeDecodeError as exc:
-        raise InputError(str(path), f"is not UTF-8 text ({exc}); convert it with iconv") from exc
+    for lineno, line, err in iter_lines(path):
+        if line is None:
+            raise InputError(f"{path}:{lineno}", err)
+        parts = line.strip().split(maxsplit=1)
+        if parts:
+            out[parts[0]] = parts[1].strip() if len(parts) > 1 else ""
     return out
 
 
 def _float_or_none(v: str | None) -> float | None:
+    """`v` as a finite float; None when absent, not a number, NaN or infinite."""
     try:
-        return float(v) if v is not None else None
+        f = float(v) if v is not None else None
     except ValueError:
         return None
+    return f if f is not None and math.isfinite(f) else None
 
 
 def _unsupported(raw: str) -> str | None:
@@ -67,24 +73,27 @@ def iter_kaldi(data_dir: Path, *, language: str | None = None, rebase: bool = Tr
     bad_segments: list[Problem] = []
     if seg_file.exists():
         segments = defaultdict(list)
-        with seg_file.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                parts = line.split()
-                if not parts:
-                    continue
-                start = _float_or_none(parts[2]) if len(parts) == 4 else None
-                end = _float_or_none(parts[3]) if len(parts) == 4 else None
-                if start is None or end is None:
-                    bad_segments.append(
-                        Problem(
-                            reason="bad_entry",
-                            id=parts[0],
-                            origin=f"{seg_file}:{lineno}",
-                            detail="expected `utt reco start end` with numeric times",
-                        )
+        for lineno, line, err in iter_lines(seg_file):
+            if line is None:
+                bad_segments.append(Problem(reason="bad_entry", origin=f"{seg_file}:{lineno}", detail=err))
+                continue
+            parts = line.split()
+            if not parts:
+                continue
+            start = _float_or_none(parts[2]) if len(parts) == 4 else None
+            end = _float_or_none(parts[3]) if len(parts) == 4 else None
+            if start is None or end is None:
+                text.pop(parts[0], None)  # reported here, not again as a transcript without audio
+                bad_segments.append(
+                    Problem(
+                        reason="bad_entry",
+                        id=parts[0],
+                        origin=f"{seg_file}:{lineno}",
+                        detail=f"expected `utt reco start end` with finite numeric times, found {line.strip()!r}",
                     )
-                    continue
-                segments[parts[1]].append((parts[0], start, end))
+                )
+                continue
+            segments[parts[1]].append((parts[0], start, end))
     yield from bad_segments
 
     def spec(utt: str, start: float = 0.0, duration: float | None = None) -> SegmentSpec:
@@ -105,37 +114,39 @@ def iter_kaldi(data_dir: Path, *, language: str | None = None, rebase: bool = Tr
         for utt, _, _ in (segments or {}).pop(reco, []):
             text.pop(utt, None)
 
-    with wav_scp.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            parts = line.strip().split(maxsplit=1)
-            if not parts:
-                continue
-            origin = f"{wav_scp}:{lineno}"
-            reco = parts[0]
-            if len(parts) < 2:
-                yield Problem(reason="bad_entry", id=reco, origin=origin, detail="no path after the id")
-                continue
-            raw = parts[1].strip()
-            why = _unsupported(raw)
-            if why is not None:
-                yield Problem(reason="unsupported_source", id=reco, origin=origin, detail=why)
-                drop(reco)
-                continue
-            path = resolve_audio_path(raw, data_dir, rebase=rebase)
-            if segments is None:
-                specs: tuple[SegmentSpec, ...] = (spec(reco),)
-            else:
-                segs = segments.pop(reco, [])
-                specs = tuple(spec(u, s, e - s) for u, s, e in segs)
-                if not specs:
-                    specs = (spec(reco),)
-            yield SourceItem(
-                recording_id=reco,
-                path=path,
-                origin=origin,
-                segments=specs,
-                declared_duration=_float_or_none(reco2dur.get(reco)),
-            )
+    for lineno, line, err in iter_lines(wav_scp):
+        if line is None:
+            yield Problem(reason="bad_entry", origin=f"{wav_scp}:{lineno}", detail=err)
+            continue
+        parts = line.strip().split(maxsplit=1)
+        if not parts:
+            continue
+        origin = f"{wav_scp}:{lineno}"
+        reco = parts[0]
+        if len(parts) < 2:
+            yield Problem(reason="bad_entry", id=reco, origin=origin, detail="no path after the id")
+            continue
+        raw = parts[1].strip()
+        why = _unsupported(raw)
+        if why is not None:
+            yield Problem(reason="unsupported_source", id=reco, origin=origin, detail=why)
+            drop(reco)
+            continue
+        path = resolve_audio_path(raw, data_dir, rebase=rebase)
+        if segments is None:
+            specs: tuple[SegmentSpec, ...] = (spec(reco),)
+        else:
+            segs = segments.pop(reco, [])
+            specs = tuple(spec(u, s, e - s) for u, s, e in segs)
+            if not specs:
+                specs = (spec(reco),)
+        yield SourceItem(
+            recording_id=reco,
+            path=path,
+            origin=origin,
+            segments=specs,
+            declared_duration=_float_or_none(reco2dur.get(reco)),
+        )
     for reco, segs in (segments or {}).items():
         for utt, _, _ in segs:
             text.pop(utt, None)

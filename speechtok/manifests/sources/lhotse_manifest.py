@@ -25,7 +25,8 @@ from typing import Any
 from speechtok.errors import InputError
 from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, resolve_audio_path
 from speechtok.manifests.quarantine import Problem
-from speechtok.manifests.sources.jsonl import iter_json_lines, open_text
+from speechtok.manifests.sources.jsonl import iter_json_lines
+from speechtok.manifests.text_lines import open_text, utf8_error
 
 #: File names of lhotse manifests (and JSON(L) lists).
 MANIFEST_SUFFIXES = (".jsonl.gz", ".jsonl", ".json.gz", ".json")
@@ -51,15 +52,21 @@ def iter_manifest_dicts(path: Path) -> Iterator[tuple[str, dict[str, Any] | None
         with open_text(path) as fh:
             try:
                 data = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise InputError(str(path), f"is not valid JSON: {exc}") from exc
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise InputError(str(path), f"is not valid UTF-8 JSON: {exc}") from exc
         if isinstance(data, dict):
             data = [data]
         if not isinstance(data, list):
             raise InputError(str(path), "must hold a JSON array of lhotse manifest objects")
         for i, obj in enumerate(data):
-            ok = isinstance(obj, dict)
-            yield f"{path}[{i}]", obj if ok else None, "" if ok else "not a JSON object"
+            if not isinstance(obj, dict):
+                yield f"{path}[{i}]", None, "not a JSON object"
+                continue
+            bad = utf8_error(json.dumps(obj, ensure_ascii=False))
+            if bad is not None:
+                yield f"{path}[{i}]", None, f"the escape {bad} is a lone surrogate, which UTF-8 cannot encode"
+                continue
+            yield f"{path}[{i}]", obj, ""
         return
     for lineno, obj, err in iter_json_lines(path):
         yield f"{path}:{lineno}", obj, err
@@ -179,12 +186,16 @@ def _iter_recordings(path: Path, sup_path: Path | None, rebase: bool) -> SourceS
             yield Problem(reason="bad_entry", origin=origin, detail=err or "recording without id")
             continue
         sups = by_rec.pop(str(rec["id"]), [])
-        try:
-            segs = tuple(_sup_segment(s) for s in sups) or (SegmentSpec(id=str(rec["id"])),)
-        except (KeyError, TypeError, ValueError) as exc:
-            yield Problem(reason="bad_entry", id=rec["id"], origin=origin, detail=f"bad supervision: {exc!r}")
+        segs: list[SegmentSpec] = []
+        for sup in sups:  # a malformed supervision loses itself only, not its recording's others
+            try:
+                segs.append(_sup_segment(sup))
+            except (KeyError, TypeError, ValueError) as exc:
+                yield Problem(reason="bad_entry", id=str(sup["id"]), origin=origin,
+                              detail=f"bad supervision of recording {rec['id']!r}: {exc!r}")
+        if sups and not segs:
             continue
-        yield _item(rec, segs, origin, path.parent, rebase)
+        yield _item(rec, tuple(segs) or (SegmentSpec(id=str(rec["id"])),), origin, path.parent, rebase)
     for rec_id, sups in by_rec.items():
         for sup in sups:
             yield Problem(
@@ -204,11 +215,13 @@ def iter_lhotse(path: Path, *, supervisions: Path | None = None, rebase: bool = 
         yield from _iter_cuts(main, rebase)
     elif kind == "recordings":
         yield from _iter_recordings(main, sups, rebase)
-    elif kind == "empty":
-        return
+    elif kind == "empty":  # no usable object: each line that is there is a bad entry
+        for origin, _, err in iter_manifest_dicts(main):
+            yield Problem(reason="bad_entry", origin=origin, detail=err)
     else:
         raise InputError(
             str(main),
             f"holds lhotse {kind}, not cuts or recordings; pass the recordings manifest "
-            "(with --supervisions) or a cuts manifest",
+            "(with --supervisions) or a cuts manifest (or --kind jsonl / --kind nemo for a list "
+            "of utterances whose first entry lacks its `audio` / `audio_filepath`)",
         )

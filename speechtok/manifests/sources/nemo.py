@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from speechtok.errors import InputError
 from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, resolve_audio_path
 from speechtok.manifests.quarantine import Problem
-from speechtok.manifests.sources.jsonl import iter_json_lines, opt_str
+from speechtok.manifests.sources.jsonl import iter_json_lines, opt_float, opt_str
 
 _SPEAKER_KEYS = ("speaker", "spk", "speaker_id")
 _KNOWN = frozenset({"audio_filepath", "duration", "offset", "text", "lang", *_SPEAKER_KEYS})
@@ -38,30 +39,29 @@ def iter_nemo(path: Path, *, language: str | None = None, rebase: bool = True) -
             continue
         stem = Path(audio).stem
         try:
-            duration = None if obj.get("duration") is None else float(obj["duration"])
-            offset = None if obj.get("offset") is None else float(obj["offset"])
-        except (TypeError, ValueError) as exc:
-            yield Problem(reason="bad_entry", id=stem, origin=origin, detail=f"bad number: {exc}")
+            duration = opt_float(obj, "duration")
+            offset = opt_float(obj, "offset")
+            segment = offset is not None and (offset > 0 or duration is not None)
+            if segment:
+                uid = f"{stem}-{round((offset or 0.0) * 1000):08d}-{round((duration or 0.0) * 1000):08d}"
+            else:
+                uid = stem
+            spec = SegmentSpec(
+                id=uid,
+                start=offset or 0.0,
+                duration=duration if segment else None,
+                text=opt_str(obj, "text"),
+                speaker=opt_str(obj, *_SPEAKER_KEYS),
+                language=opt_str(obj, "lang") or language,
+                custom={k: v for k, v in obj.items() if k not in _KNOWN} or None,
+            )
+        except InputError as exc:
+            yield Problem(reason="bad_entry", id=stem, origin=origin, detail=str(exc))
             continue
-        segment = offset is not None and (offset > 0 or duration is not None)
-        if segment:
-            uid = f"{stem}-{round((offset or 0.0) * 1000):08d}-{round((duration or 0.0) * 1000):08d}"
-        else:
-            uid = stem
         yield SourceItem(
             recording_id=uid,
             path=resolve_audio_path(audio, base, rebase=rebase),
             origin=origin,
-            segments=(
-                SegmentSpec(
-                    id=uid,
-                    start=offset or 0.0,
-                    duration=duration if segment else None,
-                    text=opt_str(obj, "text"),
-                    speaker=opt_str(obj, *_SPEAKER_KEYS),
-                    language=opt_str(obj, "lang") or language,
-                    custom={k: v for k, v in obj.items() if k not in _KNOWN} or None,
-                ),
-            ),
+            segments=(spec,),
             declared_duration=None if segment else duration,
         )

@@ -14,6 +14,8 @@ import os
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
+import torch
+
 from speechtok.pipeline.stage import StageResources
 
 #: MKL conditional numerical reproducibility: same bits whatever the buffer alignment.
@@ -37,8 +39,6 @@ def reproducible_env() -> dict[str, str]:
 
 def local_gpus() -> float:
     """CUDA devices visible to this process (0 without torch CUDA)."""
-    import torch  # heavy: only when an executor is asked for its GPUs
-
     return float(torch.cuda.device_count()) if torch.cuda.is_available() else 0.0
 
 

@@ -67,6 +67,7 @@ class RayExecutor:
     def __init__(self, *, workers: int, threads: int = 1, address: str | None = None,
                  max_inflight_bytes: int = MAX_INFLIGHT_BYTES) -> None:
         try:
+            # lazy: ray is optional: only the ray executor needs it
             import ray
         except ImportError as exc:  # pragma: no cover - ray is in the lock file
             raise SpeechtokError("`--executor ray` needs ray: pip install 'ray[data]'") from exc

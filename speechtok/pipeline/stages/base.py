@@ -77,8 +77,8 @@ def fill_feats(out: list[Result], slots: list[int], feats: list[Any], *, dtype: 
             continue
         stored = np.ascontiguousarray(np.asarray(f).astype(dtype))
         if stored.shape[0] == 0:
-            out[slot] = Quarantine(id=cid, reason="too_short", detail="0 frames (shorter than "
-                                   "the model's receptive field)")
+            out[slot] = Quarantine(id=cid, reason="too_short", detail="0 frames (the audio is shorter "
+                                   "than the stage's frame or the model's receptive field)")
         elif not np.isfinite(stored).all():
             out[slot] = Quarantine(id=cid, reason="nan_features",
                                    detail=f"non-finite values in the {stored.shape} output")

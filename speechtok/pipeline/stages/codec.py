@@ -113,14 +113,17 @@ class CodecStageConfig:
         common: dict[str, Any] = {"n_codebooks": self.n_codebooks, "device": self.device, "chunk_s": self.chunk_s,
                                   "context_s": self.context_s, "max_batch_size": self.max_batch_size}
         if family == "dac":
+            # lazy: brings torch, which only this path needs
             from speechtok.tokenizers.acoustic.dac_codec import DacConfig
 
             return DacConfig(model=variant, checkpoint=self.checkpoint, **common)  # type: ignore[arg-type]
         if family == "mimi":
+            # lazy: brings torch, which only this path needs
             from speechtok.tokenizers.acoustic.mimi_codec import MimiCodecConfig
 
             return MimiCodecConfig(model_dir=self.checkpoint, allow_download=self.allow_download, **common)
         if family == "xcodec":
+            # lazy: brings torch, which only this path needs
             from speechtok.tokenizers.acoustic.xcodec_codec import XcodecCodecConfig
 
             return XcodecCodecConfig(model_dir=self.checkpoint, allow_download=self.allow_download, **common)

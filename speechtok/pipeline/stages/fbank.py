@@ -2,8 +2,9 @@
 
 Audio is loaded with lhotse (``cut.load_audio()``, resampled to ``sampling_rate`` when the cut's
 rate differs); features come from `speechtok.features.fbank` (lhotse-compatible, batched). A cut
-whose audio cannot be decoded, holds NaN/inf, or gives non-finite features is quarantined with
-its reason and gets an empty row (0 frames), so the run goes on and rows stay aligned.
+whose audio cannot be decoded, holds NaN/inf, gives 0 frames (``too_short``: too few samples for
+one frame) or non-finite features is quarantined with its reason and gets an empty row
+(0 frames), so the run goes on and rows stay aligned.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from speechtok.errors import ConfigError
 from speechtok.features.fbank import FbankConfig, compute_fbank_batch
 from speechtok.pipeline.stage import CutItem, Quarantine, StageBase
 from speechtok.pipeline.stages.audio import load_waves
+from speechtok.pipeline.stages.base import fill_feats
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,13 +62,6 @@ class FbankStage(StageBase[FbankStageConfig]):
         out, slots, waves = load_waves(batch, cfg.sampling_rate)
         feats = compute_fbank_batch(waves, cfg.sampling_rate, cfg,
                                     device=cfg.device) if waves else []
-        for slot, f in zip(slots, feats, strict=True):
-            row = out[slot]
-            assert isinstance(row, dict)
-            stored = np.ascontiguousarray(f.astype(cfg.dtype))
-            if not np.isfinite(stored).all():
-                out[slot] = Quarantine(id=row["id"], reason="nan_features",
-                                       detail=f"non-finite features in {f.shape} output")
-                continue
-            row["feats"] = stored  # (T, D) float16/float32
+        # (T, D) per cut -> rows; 0 frames -> too_short, non-finite -> nan_features
+        fill_feats(out, slots, feats, dtype=cfg.dtype)
         return out

@@ -124,6 +124,7 @@ class DacTokenizer(CodecBase):
         self.device = resolve_device(cfg.device)
         path = cfg.checkpoint
         if path is None:
+            # lazy: dac (with torchaudio) takes seconds to import; only this codec needs it
             import dac
 
             if not hub.downloads_allowed():

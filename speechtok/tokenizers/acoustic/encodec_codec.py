@@ -167,6 +167,7 @@ def randomize_codebooks(model: Any, audio: torch.Tensor, generator: torch.Genera
 
 def _download(model: str) -> Path:
     """The released checkpoint in torch hub's cache, fetched once (needs a network)."""
+    # lazy: encodec (with torchaudio) takes seconds to import; only this codec needs it
     from encodec.model import ROOT_URL
     from encodec.utils import _get_checkpoint_url
 
@@ -308,6 +309,7 @@ class EncodecTokenizer(CodecBase):
     def _decode_48k(
         self, c: np.ndarray, num_samples: int | None, scales: np.ndarray | None
     ) -> np.ndarray:
+        # lazy: encodec (with torchaudio) takes seconds to import; only this codec needs it
         from encodec.utils import _linear_overlap_add
 
         hop = self._info.hop_length

@@ -40,6 +40,7 @@ def mimi_config(size: Size = "tiny") -> Any:
 
 def xcodec_config(size: Size = "tiny") -> Any:
     """An `XcodecConfig`: `tiny` (6 codebooks of 64, 2-layer HuBERT) or `released` (HuBERT base)."""
+    # lazy: transformers takes seconds to import
     from transformers import HubertConfig, XcodecConfig
 
     if size == "released":
@@ -60,6 +61,7 @@ def save_random_model(kind: Literal["mimi", "xcodec"], out_dir: str | Path, *,
     """Builds a random-weight `kind` model of `size`, draws its codebooks, saves it to `out_dir`
     with ``save_pretrained`` (config.json + model.safetensors) and returns `out_dir`, a directory of
     its own (replaced whole, atomically: `speechtok.atomic.atomic_dir`)."""
+    # lazy: torch takes seconds to import; transformers takes seconds to import
     import torch
     from transformers import MimiModel, XcodecModel
 

@@ -75,6 +75,7 @@ def stoi(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
     skip NaN and report how many cuts were scored.
     """
 
+    # lazy: pystoi brings scipy (a second to import); only this metric needs it
     from pystoi import stoi as _stoi
 
     r, e = _pair(ref, est)

@@ -109,6 +109,7 @@ class MimiTokenizer(CodecBase):
 
     def _encode(self, x: np.ndarray) -> list[np.ndarray]:
         # x: (B, 1, T * hop) float32 -> B x (T, Q) int64, streamed chunk by chunk
+        # lazy: transformers takes seconds to import
         from transformers import DynamicCache
 
         step = self._chunk_frames() * self._info.hop_length

@@ -102,6 +102,7 @@ class XcodecTokenizer(CodecBase):
     """X-Codec encode/decode with exact batching (see module docstring)."""
 
     def __init__(self, cfg: XcodecCodecConfig) -> None:
+        # lazy: transformers takes seconds to import
         from transformers import XcodecModel
 
         cfg.validate()

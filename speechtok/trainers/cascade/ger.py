@@ -131,6 +131,7 @@ class GERModel:
     """A fine-tuned GER model for batched greedy correction."""
 
     def __init__(self, model_dir: Path, *, prompt: str = "short", device: str = "cpu") -> None:
+        # lazy: transformers takes seconds to import
         from transformers import AutoTokenizer
 
         if prompt not in PROMPTS:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import pocketsphinx
+import torch
 
 from speechtok import hub
 from speechtok.errors import ConfigError
@@ -53,9 +55,7 @@ class HFCausalLMScorer:
     """
 
     def __init__(self, model_dir: Path, *, device: str = "cpu", batch_size: int = 32, normalize: bool = True) -> None:
-        # lazy: torch takes seconds to import
-        import torch
-        from transformers import AutoTokenizer
+        from transformers import AutoTokenizer  # lazy: transformers takes seconds to import
 
         if batch_size < 1:
             raise ConfigError("batch_size", batch_size, "must be >= 1")
@@ -99,9 +99,7 @@ class HFCausalLMScorer:
 
 def default_ngram_path() -> Path:
     """The en-us 3-gram LM bundled with the `pocketsphinx` wheel."""
-    from pocketsphinx import get_model_path
-
-    return Path(get_model_path()) / "en-us" / "en-us.lm.bin"
+    return Path(pocketsphinx.get_model_path()) / "en-us" / "en-us.lm.bin"
 
 
 class NGramScorer:
@@ -114,15 +112,13 @@ class NGramScorer:
     """
 
     def __init__(self, lm_path: Path | None = None, *, oov_logprob: float = -20.0, normalize: bool = True) -> None:
-        from pocketsphinx import Config, LogMath, NGramModel
-
         path = Path(lm_path) if lm_path is not None else default_ngram_path()
         if not path.exists():
             raise ConfigError("lm_path", str(path), "must be an existing ARPA or binary LM file")
         if oov_logprob >= 0:
             raise ConfigError("oov_logprob", oov_logprob, "must be < 0 (a natural-log probability)")
-        self.logmath = LogMath()
-        self.lm = NGramModel(Config(loglevel="ERROR"), self.logmath, os.fspath(path))
+        self.logmath = pocketsphinx.LogMath()
+        self.lm = pocketsphinx.NGramModel(pocketsphinx.Config(loglevel="ERROR"), self.logmath, os.fspath(path))
         self.order = 3
         self.oov_logprob = oov_logprob
         self.normalize = normalize

@@ -31,9 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from speechtok.config import apply_sets, build, expand
+from speechtok.config import build, expand, load_recipe_dict
 from speechtok.errors import ConfigError, InputError
 from speechtok.trainers.cascade.ger import GERConfig
 from speechtok.trainers.cascade.rescoring import NORMS
@@ -208,12 +206,11 @@ def read_run_recipe(path: Path) -> CascadeRecipe:
 
 
 def load_recipe(path: Path, sets: Mapping[str, Any] | None = None) -> tuple[CascadeRecipe, dict[str, Any]]:
-    """Reads a recipe YAML, applies `--set` values (`speechtok.config.parse_sets`); returns the
-    recipe and the resolved raw dict."""
-    if not Path(path).exists():
-        raise InputError(str(path), "does not exist; pass a recipe YAML")
-    raw = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(raw, dict):
-        raise InputError(str(path), "is not a YAML mapping of recipe sections")
-    raw = apply_sets(raw, sets or {}, CascadeRecipe)
-    return recipe_from_dict(raw), expand(raw)
+    """Reads a recipe YAML (`speechtok.config.load_recipe_dict`), applies `--set` values
+    (`speechtok.config.parse_sets`); returns the recipe and the resolved raw dict.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, not YAML or not a mapping; a bad setting.
+    """
+    raw = load_recipe_dict(path, sets or {}, CascadeRecipe, what="cascade recipe")
+    return recipe_from_dict(raw), raw

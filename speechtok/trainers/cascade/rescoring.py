@@ -152,6 +152,7 @@ def plot_wer_vs_lambda(path: Path, curves: dict[str, tuple[Sequence[float], Sequ
     import matplotlib
 
     matplotlib.use("Agg")
+    # lazy: as above, once the backend is chosen
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.0, 4.0), dpi=120)

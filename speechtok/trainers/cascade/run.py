@@ -30,16 +30,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from speechtok import atomic
 from speechtok.manifests.splits import SPLITS, split_of
 from speechtok.models.nbest import NBestList, Utterance, write_jsonl
+from speechtok.shards.writer import delete_group
 from speechtok.trainers.cascade.data import read_kaldi_dir, split_name_source
 from speechtok.trainers.cascade.decode import decode_nbest
+from speechtok.trainers.cascade.ger import GERModel, train_ger
 from speechtok.trainers.cascade.hyporadise import PROMPTS, hp_record, write_hyporadise
+from speechtok.trainers.cascade.lm_scoring import HFCausalLMScorer, NGramScorer, score_nbests
+from speechtok.trainers.cascade.nbest_shards import write_nbest_shards
 from speechtok.trainers.cascade.recipe import CascadeRecipe, load_recipe
 from speechtok.trainers.cascade.rescoring import RescoreConfig, grid_search, plot_wer_vs_lambda, rescore, wer_curve
+from speechtok.trainers.cascade.text_lm import save_whisper_text_lm, train_text_lm
 from speechtok.trainers.metrics import normalize_text, oracle_wer, wer
+from speechtok.trainers.transcribe import transcribe
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +68,6 @@ def _splits(utts: Sequence[Utterance], recipe: CascadeRecipe) -> dict[str, list[
 
 def _write_shards(out_dir: Path, lists: list[NBestList], recipe: CascadeRecipe) -> None:
     """Also stores the n-best lists as the shard group ``nbest.<decoder>`` of the run dir."""
-    try:
-        from speechtok.shards.writer import delete_group
-    except ImportError:  # the shard layer is optional for the cascade
-        log.warning("speechtok.shards.writer is not available; n-best shards not written")
-        return
-    from speechtok.trainers.cascade.nbest_shards import write_nbest_shards
-
     n = recipe.nbest
     delete_group(out_dir, f"nbest.{n.decoder}")
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(n).items() if k != "cache"}
@@ -103,8 +103,6 @@ def _table(results: dict[str, Any]) -> str:
 
 def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None = None) -> dict[str, Any]:
     """Runs the whole cascade (see the module docstring); returns the results dict."""
-    import torch
-
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
     torch.manual_seed(recipe.seed)
@@ -138,13 +136,9 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
         lm_dir = recipe.lm_model_dir
         lm_report: dict[str, Any] = {"pretrained": str(lm_dir)}
     elif recipe.text_lm.llm.kind == "whisper_decoder":
-        from speechtok.trainers.cascade.text_lm import save_whisper_text_lm
-
         lm_dir = out_dir / "text_lm"
         lm_report = save_whisper_text_lm(lm_dir, recipe.text_lm.llm)
     else:
-        from speechtok.trainers.cascade.text_lm import train_text_lm
-
         lm_dir = out_dir / "text_lm"
         tok_extra = [normalize_text(h.text) for nb in nb_split["train"] for h in nb.hyps]
         tok_extra += [p.format(best="", others="") for p in PROMPTS.values()]
@@ -153,8 +147,6 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
     timings["text_lm_wall_s"] = time.perf_counter() - t0
 
     # 4. rescoring: lambda tuned on dev, applied to test
-    from speechtok.trainers.cascade.lm_scoring import HFCausalLMScorer, NGramScorer, score_nbests
-
     r = recipe.rescoring
     steps = int(round(1.0 / r.lambda_step))
     lambdas = tuple(round(min(i * r.lambda_step, 1.0), 6) for i in range(steps + 1))
@@ -193,8 +185,6 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
         write_hyporadise(out_dir / "hyporadise" / f"{s}.json", nb_split[s], num_hypotheses=k)
     ger_report: dict[str, Any] = {}
     if recipe.ger.enabled:
-        from speechtok.trainers.cascade.ger import GERModel, train_ger
-
         g = recipe.ger
         t0 = time.perf_counter()
         train_records = [hp_record(nb, num_hypotheses=k) for nb in nb_split["train"]]
@@ -238,8 +228,6 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
 def score_test_set(out_dir: Path, test: Path, device: str) -> dict[str, Any]:
     """The finished run decodes the separate test set `test` (a Kaldi or shard directory) with its
     dev-chosen system (`speechtok.trainers.transcribe`); scored only -> ``RUN/test_hyps.jsonl``."""
-    from speechtok.trainers.transcribe import transcribe
-
     res = transcribe(out_dir, test, out_dir / "test_set", device=device)
     atomic.write_bytes(out_dir / "test_hyps.jsonl", (out_dir / "test_set" / "hyps.jsonl").read_bytes())
     return {k: res[k] for k in ("data", "wer", "cer", "utts", "decoded", "wall_s")}

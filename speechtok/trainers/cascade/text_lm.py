@@ -85,6 +85,7 @@ class TrainReport:
 def train_tokenizer(texts: Sequence[str], vocab_size: int) -> Any:
     """A byte-level BPE `PreTrainedTokenizerFast` trained on `texts` (pad ``<pad>`` = 0, bos ``<s>``
     = 1, eos ``</s>`` = 2)."""
+    # lazy: transformers takes seconds to import
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -158,6 +159,7 @@ def train_text_lm(texts: Sequence[str], out_dir: Path, config: TextLMConfig, *,
             ``train_report.json``, and the loop's ``metrics.jsonl`` and ``checkpoints/``.
         tokenizer_texts: extra text for the BPE merges only (e.g. GER prompts), not for the LM.
     """
+    # lazy: transformers takes seconds to import
     from transformers import AutoTokenizer
 
     config.validate()

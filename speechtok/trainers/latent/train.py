@@ -157,7 +157,7 @@ SCHEMA: dict[str, type] = {"data": LatentDataConfig, "encoder": EncoderConfig, "
 
 def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int:
     """Entry point of ``speechtok train latent`` (`sets`: `speechtok.config.parse_sets`)."""
-    raw = load_recipe_dict(recipe_path, sets, SCHEMA)
+    raw = load_recipe_dict(recipe_path, sets, SCHEMA, what="latent recipe")
     data_cfg = build(LatentDataConfig, raw.get("data"), "data")
     enc_cfg = build(EncoderConfig, raw.get("encoder"), "encoder")
     ad_cfg = build(AdapterConfig, raw.get("adapter"), "adapter")

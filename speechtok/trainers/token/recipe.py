@@ -74,6 +74,7 @@ class TokenDataConfig:
     sources: tuple[dict[str, Any], ...] = ()
 
     def validate(self) -> None:
+        # lazy: brings torch, which only this path needs (`speechtok --help` imports this module)
         from speechtok.trainers.mixing import parse_sources
 
         if not self.shards and not self.sources:

@@ -107,13 +107,6 @@ def tts_prompt(spec: VocabSpec, text_ids: Sequence[int] | np.ndarray) -> np.ndar
         [[s("<|tts|>"), s("<|text|>")], _text(spec, text_ids), [s("<|speech|>")]]).astype(np.int64)
 
 
-def tts_codes_sequence(spec: VocabSpec, codec: str, codes: np.ndarray,
-                       text_ids: Sequence[int] | np.ndarray) -> TokenSequence:
-    """Text -> flattened multi-codebook codes `(T, Q)`; the loss is on the codes and `<|eos|>`."""
-    return _seq([(tts_prompt(spec, text_ids), False), (flatten_codes(spec, codec, codes), True),
-                 ([spec.special_id("<|eos|>")], True)], "tts")
-
-
 # --------------------------------------------------------------------------- interleaving
 @dataclass(frozen=True)
 class Span:

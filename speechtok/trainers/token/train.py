@@ -55,7 +55,7 @@ SCHEMA: dict[str, type] = {"data": TokenDataConfig, "llm": LLMConfig, "batching"
 
 def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int:
     """Entry point of ``speechtok train token`` (`sets`: `speechtok.config.parse_sets`)."""
-    raw = load_recipe_dict(recipe_path, sets, SCHEMA)
+    raw = load_recipe_dict(recipe_path, sets, SCHEMA, what="token recipe")
     data_cfg = build(TokenDataConfig, raw.get("data"), "data")
     if data_cfg.sources and not data_cfg.shards:  # decode/transcribe read `shards`: the first source
         data_cfg = replace(data_cfg, shards=parse_sources(data_cfg.sources)[0].shards)
