@@ -2,8 +2,8 @@
 
 Arrow's cheap validation checks buffer sizes and the first/last offsets only: a shard whose
 *middle* string offset points past the data (checksums off, or the index rewritten to match)
-used to make `to_pylist` return bytes from beyond the column (here the padding), abort in C++
-(a negative length) or die with SIGBUS (an offset past the mapped file). `ShardFile` now fully
+used to abort the process in C++ (std::length_error: the next row's length is negative) or kill
+it with SIGBUS (an offset past the mapped file). `ShardFile` now fully
 validates each record batch before reading through it.
 """
 
@@ -44,10 +44,12 @@ def _corrupt_offset(out: Path, group: str, column: str, slot: int, value: int) -
     return p
 
 
-# Read in a child process: before the fix these reads returned padding bytes, aborted
-# (std::length_error on a negative length) or died of SIGBUS, which would take pytest with them.
+# Read in a child process: before the fix these reads aborted (std::length_error on a negative
+# length) or died of SIGBUS, which would take pytest with them.
 _CHILD = """
 import sys
+from speechtok.errors import InputError
+from speechtok.shards.reader import ShardDataset
 for d in sys.argv[1:]:
     try:
         texts = [str(r["text"]) for r in ShardDataset(d, ("cuts",), checksum=d.endswith("sum"))]
