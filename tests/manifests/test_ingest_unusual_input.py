@@ -268,3 +268,18 @@ def test_hf_ids_that_collide_as_file_names_or_are_too_long_or_null(tmp_path: Pat
         assert cuts[cid].load_audio().shape == (1, SR // 4)  # type: ignore[attr-defined]
         assert sf.read(str(cuts[cid].recording.sources[0].source))[0].size == SR // 4  # type: ignore[attr-defined]
         assert Path(str(cuts[cid].recording.sources[0].source)).read_bytes() == flac(seed)  # type: ignore[attr-defined]
+
+
+def test_channel_split_id_that_a_file_also_has_is_a_duplicate(tmp_path: Path) -> None:
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    t = np.arange(SR // 2) / SR
+    stereo = np.stack([np.sin(2 * np.pi * 200 * t), np.sin(2 * np.pi * 300 * t)], axis=1) * 0.3
+    sf.write(corpus / "x.wav", stereo.astype(np.float32), SR, subtype="PCM_16")
+    _tone(corpus / "x_ch1.wav")  # the name the split gives x.wav's channel 1
+    for stem in ("x", "x_ch1"):
+        (corpus / f"{stem}.txt").write_text(f"{stem}\n")
+    cuts, problems = _ingest(corpus, tmp_path / "out", channel_policy="split")
+    assert sorted(cuts) == ["x_ch0", "x_ch1"]  # the manifest held two cuts "x_ch1"
+    assert cuts["x_ch1"].recording.sources[0].source.endswith("x.wav")  # type: ignore[attr-defined]
+    assert problems == {"x_ch1": ["duplicate_id"]}
