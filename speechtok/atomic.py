@@ -27,6 +27,25 @@ from typing import IO, Any
 from speechtok.errors import BugError, InputError
 
 
+def check_dir_path(path: str | Path) -> None:
+    """Raises `InputError` when `path`, or a directory above it, exists but is not a directory
+    (``-o notes.txt`` or ``-o notes.txt/run``), so that it can never be created as one."""
+    p = Path(path).absolute()
+    for q in (p, *p.parents):
+        if q.exists():
+            if not q.is_dir():
+                where = "" if q == p else f" ({q} is a file)"
+                raise InputError(str(path), f"is not a directory and cannot be created as one{where}; "
+                                 "choose another destination")
+            return
+
+
+def make_dirs(path: str | Path) -> None:
+    """``mkdir -p path``; `InputError` (via `check_dir_path`) where a file is in the way."""
+    check_dir_path(path)
+    Path(path).mkdir(parents=True, exist_ok=True)
+
+
 def fsync_dir(path: str | Path) -> None:
     """fsyncs a directory (makes renames and creations inside it durable)."""
     fd = os.open(str(path), os.O_RDONLY)
@@ -58,7 +77,7 @@ def atomic_open(path: str | Path, mode: str = "wb", *, encoding: str | None = No
     if mode not in ("w", "wb", "wt"):
         raise BugError(f"`mode` must be 'w', 'wt' or 'wb', but is {mode!r} instead.")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     tmp = _tmp_name(path)
     if "b" not in mode and encoding is None:
         encoding = "utf-8"
@@ -131,7 +150,7 @@ def atomic_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
         raise InputError(str(dest), "exists and is not a directory; choose another destination")
     if is_nonempty_dir(dest) and not overwrite:
         raise InputError(str(dest), "is not empty; choose an empty or new directory, or pass --overwrite")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(dest.parent)
     tmp = _fresh_tmp_dir(dest, "")
     try:
         yield tmp
@@ -158,7 +177,7 @@ def atomic_files(dest: str | Path) -> Iterator[Path]:
     On an exception the temporary directory is removed and `dest` is untouched.
     """
     dest = Path(dest).absolute()
-    dest.mkdir(parents=True, exist_ok=True)
+    make_dirs(dest)
     tmp = _fresh_tmp_dir(dest, ".files")
     try:
         yield tmp

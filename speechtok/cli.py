@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from speechtok import __version__, hub
+from speechtok.atomic import check_dir_path
 from speechtok.commands import (
     compare,
     demo,
@@ -51,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     hub.configure_from_args(args)  # offline unless this command took --allow-download
     try:
+        if isinstance(getattr(args, "output", None), str):  # every -o of speechtok is a directory
+            check_dir_path(args.output)
         return int(args.func(args))
     except BugError:
         raise  # a broken invariant: the traceback is the report

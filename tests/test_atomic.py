@@ -82,3 +82,20 @@ def test_atomic_files_failure_leaves_destination(tmp_path: Path) -> None:
         raise RuntimeError("crash")
     assert list(dest.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_file_in_the_way_of_a_directory_is_an_input_error(tmp_path: Path) -> None:
+    f = tmp_path / "notes.txt"
+    f.write_text("x")
+    for dest in (f, f / "run", f / "run" / "deeper"):
+        with pytest.raises(InputError, match="is not a directory and cannot be created as one") as err:
+            atomic.check_dir_path(dest)
+        assert err.value.item == str(dest)
+    with pytest.raises(InputError, match="notes.txt is a file"):
+        atomic.write_json(f / "run" / "a.json", {})  # was FileExistsError from mkdir
+    with pytest.raises(InputError):
+        with atomic.atomic_dir(f / "sub"):
+            pass
+    atomic.check_dir_path(tmp_path / "new" / "dir")  # nothing in the way: fine
+    atomic.make_dirs(tmp_path / "new" / "dir")
+    assert (tmp_path / "new" / "dir").is_dir()

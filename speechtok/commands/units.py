@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from speechtok.errors import InputError
+from speechtok.errors import ConfigError, InputError, check_at_least
 from speechtok.shards.index import ShardIndex
 from speechtok.shards.reader import ShardDataset
 
@@ -34,10 +34,12 @@ def read_units(out_dir: Path, group: str | None) -> tuple[str, list[str], list[n
     from speechtok.tokenizers.units import expand
 
     if group is None:
-        groups = [g for g in ShardIndex.load(out_dir).groups() if g.startswith("units.")]
+        groups = [g for g in ShardIndex.load(out_dir).require_entries().groups() if g.startswith("units.")]
         if len(groups) != 1:
             raise InputError(str(out_dir), f"has units groups {groups}; pick one with --group")
         group = groups[0]
+    if not group.startswith("units."):
+        raise ConfigError("--group", group, "must be a units group like 'units.km100'")
     ds = ShardDataset(out_dir, groups=(group,))
     meta = ds.meta(group)
     ids, units = [], []
@@ -52,16 +54,31 @@ def read_units(out_dir: Path, group: str | None) -> tuple[str, list[str], list[n
 def read_labels(path: Path) -> dict[str, dict[str, Any]]:
     """Cut id -> its label record, from a JSON-lines file."""
     out: dict[str, dict[str, Any]] = {}
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                out[str(rec["id"])] = rec
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise InputError(f"{path}:{n}", f"not a JSON object with an 'id': {exc}") from exc
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), f"cannot be read as a UTF-8 labels file ({exc})") from exc
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            out[str(rec["id"])] = rec
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InputError(f"{path}:{n}", f"not a JSON object with an 'id': {exc}") from exc
     return out
+
+
+def probe_regex(pattern: str) -> re.Pattern[str]:
+    """The compiled `--probe-regex` (``fsdd``: the FSDD preset); `ConfigError` unless it is a valid
+    regular expression with the named groups ``label`` and ``group``."""
+    try:
+        rx = re.compile(FSDD_REGEX if pattern == "fsdd" else pattern)
+    except re.error as exc:
+        raise ConfigError("--probe-regex", pattern, f"must be a valid regular expression ({exc})") from exc
+    if not {"label", "group"} <= set(rx.groupindex):
+        raise ConfigError("--probe-regex", pattern, "must have the named groups (?P<label>...) and (?P<group>...)")
+    return rx
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -69,8 +86,10 @@ def _report(args: argparse.Namespace) -> int:
     from speechtok.tokenizers.unit_report import label_metrics, unit_report, write_report
 
 
+    check_at_least(2, **{"--k": args.k})
+    rx = probe_regex(args.probe_regex) if args.probe_regex else None
     group, ids, units, meta = read_units(Path(args.out), args.group)
-    k = int(args.k or meta.vocab_size or 0)
+    k = int(args.k if args.k is not None else meta.vocab_size or 0)
     if k < 2:
         raise InputError(group, "has no vocab_size in its metadata; pass --k")
     frame_labels = utt_labels = utt_groups = None
@@ -80,8 +99,7 @@ def _report(args: argparse.Namespace) -> int:
         frame_labels = [np.asarray(labels[ids[i]]["frame_labels"]) for i in keep]
         if len(keep) < len(ids):  # purity over labelled cuts only
             print(f"units report: {len(ids) - len(keep)} of {len(ids)} cuts have no frame labels")
-    if args.probe_regex:
-        rx = re.compile(FSDD_REGEX if args.probe_regex == "fsdd" else args.probe_regex)
+    if rx is not None:
         found = [rx.search(cid) for cid in ids]
         missing = [cid for cid, m in zip(ids, found, strict=True) if m is None]
         if missing:

@@ -90,11 +90,11 @@ def joined_tables(out_dir: Path, groups: Sequence[str]) -> Iterator[tuple[int, p
     ds = ShardDataset(out_dir, ("cuts", *groups), checksum=True)
     for s in ds.shards:
         files = ds.open_shard(s)
-        table = files["cuts"].reader.read_all()
+        table = files["cuts"].table()
         metas = {"cuts": files["cuts"].meta}
         for g in groups:
             metas[g] = files[g].meta
-            t = files[g].reader.read_all()
+            t = files[g].table()
             for key, col in row_keys(g, files[g].meta).items():
                 table = table.append_column(key, t.column(col))
         ds.close()

@@ -118,8 +118,8 @@ def load_items(out: Path, shard: int, inputs: tuple[str, ...]) -> list[CutItem]:
         ids: list[str] = []
         durations: list[float] = []
         jsons: list[str | None] = []
-        for b in range(cuts_file.reader.num_record_batches):
-            batch = cuts_file.reader.get_batch(b)
+        for b in range(len(cuts_file.batch_starts) - 1):
+            batch = cuts_file.batch(b)
             ids += batch.column("id").to_pylist()
             durations += batch.column("duration").to_pylist()
             jsons += batch.column("cut").to_pylist()

@@ -162,6 +162,17 @@ def _read_json(path: Path) -> Any:
         raise InputError(str(path), f"unreadable index JSON ({exc})") from exc
 
 
+def empty_output_reason(out_dir: str | os.PathLike[str]) -> str:
+    """Why `out_dir` has no index entries: it does not exist, is a file, or holds no index."""
+    out = Path(out_dir)
+    if not out.exists():
+        return "does not exist; pass the -o directory of `speechtok run`"
+    if not out.is_dir():
+        return "is a file, not an output directory; pass the -o directory of `speechtok run`"
+    return ("has no index entries (no index.json or index.d/): not a speechtok output directory, "
+            "or an empty one")
+
+
 class ShardIndex:
     """All entries of an output directory, merged from ``index.json`` and ``index.d/``."""
 
@@ -186,6 +197,12 @@ class ShardIndex:
                 if not p.name.startswith("."):
                     _add_entry(entries, problems, p)
         return cls(out, entries)
+
+    def require_entries(self) -> ShardIndex:
+        """Itself; raises `InputError` naming the directory when it has no entry at all."""
+        if not self._entries:
+            raise InputError(str(self.out_dir), empty_output_reason(self.out_dir))
+        return self
 
     def entries(self, group: str | None = None) -> list[ShardEntry]:
         """Entries sorted by (group, shard), optionally of one group."""

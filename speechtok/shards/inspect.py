@@ -27,7 +27,7 @@ def _top_k(counts: np.ndarray, k: int) -> list[list[int]]:
 def inspect_output(out_dir: str | os.PathLike[str], *, top_k: int = 10) -> dict[str, Any]:
     """A JSON-able summary of `out_dir` (see module docstring). Raises `InputError`."""
     out = Path(out_dir)
-    index = ShardIndex.load(out)
+    index = ShardIndex.load(out).require_entries()
     summary: dict[str, Any] = {"out_dir": str(out), "groups": {}}
     seconds = 0.0
     for g in index.groups():
@@ -49,7 +49,7 @@ def inspect_output(out_dir: str | os.PathLike[str], *, top_k: int = 10) -> dict[
                 info["provenance"] = meta
             kind = f.meta.kind
             if kind == "cuts":
-                tab = f.reader.read_all()
+                tab = f.table()
                 seconds += float(np.sum(tab.column("duration").to_numpy()))
             elif kind in ("units", "codes"):
                 col = "units" if kind == "units" else "codes"

@@ -92,7 +92,7 @@ class ShardDataset:
         self.groups = tuple(dict.fromkeys(groups))
         self.checksum = checksum
         self.max_open_shards = max_open_shards
-        self.index = ShardIndex.load(self.out_dir)
+        self.index = ShardIndex.load(self.out_dir).require_entries()
         known = self.index.groups()
         per_group: dict[str, list[int]] = {}
         for g in self.groups:
@@ -213,7 +213,7 @@ class ShardDataset:
         for s in self.shards:
             f = self._file(s, group, payload=False)
             if meta.kind == "cuts":
-                tab = f.reader.read_all().select(["duration", "sampling_rate"])
+                tab = f.table().select(["duration", "sampling_rate"])
                 dur = tab.column("duration").to_numpy()
                 sr = tab.column("sampling_rate").fill_null(0).to_numpy()
                 parts.append(np.rint(dur * sr).astype(np.int64))

@@ -174,3 +174,24 @@ def test_export_is_atomic_and_refuses_a_nonempty_destination(out: tuple[Path, di
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]  # no temporary left
     with pytest.raises(ConfigError, match="outside"):
         export_output(d, "memmap", d / "inside", groups=[UNITS.group])
+
+
+@pytest.mark.parametrize("what", ["missing", "file", "empty"])
+def test_inspect_verify_read_refuse_what_is_not_an_output(tmp_path: Path, what: str) -> None:
+    from speechtok.errors import InputError
+    from speechtok.shards.reader import ShardDataset
+
+    src = tmp_path / "src"
+    if what == "file":
+        src.write_text("x")
+    elif what == "empty":
+        src.mkdir()
+    reason = {"missing": "does not exist", "file": "is a file", "empty": "no index entries"}[what]
+    # inspect used to print "0.0000 h of audio" and exit 0; the reader said "has no group 'cuts'; it has []"
+    for call in (lambda: inspect_output(src), lambda: ShardDataset(src)):
+        with pytest.raises(InputError, match=reason) as err:
+            call()
+        assert err.value.item == str(src)
+    rep = verify_output(src)
+    assert not rep.ok and len(rep.problems) == 1 and rep.problems[0][0] == str(src)
+    assert reason in rep.problems[0][1]

@@ -54,3 +54,33 @@ def test_fsdd_probe_regex(cut_id: str, label: str, group: str) -> None:
 
     m = re.search(FSDD_REGEX, cut_id)
     assert m is not None and (m.group("label"), m.group("group")) == (label, group)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--probe-regex", "("], "`--probe-regex` must be a valid regular expression"),
+    (["--probe-regex", r"\d+"], "must have the named groups"),
+    (["--labels", "MISSING"], "cannot be read as a UTF-8 labels file"),
+    (["--k", "0"], "`--k` must be >= 2, but is 0"),
+    (["--k", "-3"], "`--k` must be >= 2, but is -3"),
+    (["--group", "feats.d8"], "`--group` must be a units group"),
+])
+def test_units_report_bad_arguments_are_named(tmp_path, capsys, extra: list[str], message: str) -> None:
+    # each of these used to end in a traceback (re.error, FileNotFoundError) or a wrong message
+    shard_testing.write_dummy_output(tmp_path / "out", num_cuts=4)
+    extra = [str(tmp_path / "missing.jsonl") if a == "MISSING" else a for a in extra]
+    rc = main(["units", "report", str(tmp_path / "out"), *extra, "-o", str(tmp_path / "rep")])
+    assert rc == 1 and message in capsys.readouterr().err
+    assert not (tmp_path / "rep").exists()
+
+
+@pytest.mark.parametrize("what", ["missing", "file", "empty"])
+def test_units_report_on_something_that_is_not_an_output(tmp_path, capsys, what: str) -> None:
+    src = tmp_path / "src"
+    if what == "file":
+        src.write_text("x")
+    elif what == "empty":
+        src.mkdir()
+    rc = main(["units", "report", str(src), "-o", str(tmp_path / "rep")])
+    err = capsys.readouterr().err
+    assert rc == 1 and str(src) in err
+    assert {"missing": "does not exist", "file": "is a file", "empty": "no index entries"}[what] in err

@@ -42,9 +42,9 @@ from speechtok.tokenizers.units import dedup
 @dataclass(frozen=True, kw_only=True)
 class KMeansUnitsConfig(KMeansConfig):
     """`KMeansConfig` as it is (all its fields: a recipe can set ``restarts``, ``metric``,
-    ``init``...), plus what only the stage has. Two defaults differ from the library's and are
-    kept on purpose, so that existing recipes give the same units: ``k`` 50 (the library has
-    none) and ``frame_budget`` 200,000 (the library's is 500,000).
+    ``init``...) with the library's defaults, plus what only the stage has. ``k`` alone has a
+    default here (50; the library has none), so that a recipe that applies a saved model
+    (``model:``, whose k is the model's) need not repeat it.
 
     Attributes:
         dedup: collapse repeated units into (units, durations).
@@ -56,7 +56,6 @@ class KMeansUnitsConfig(KMeansConfig):
     """
 
     k: int = 50
-    frame_budget: int = 200_000
     dedup: bool = False
     model: str | None = None
     features: dict[str, Any] | None = None

@@ -28,6 +28,7 @@ from speechtok.errors import ConfigError, InputError
 from speechtok.models.checkpoint import latest_checkpoint, load_model_tensors
 from speechtok.models.encoder import EncoderConfig, build_encoder, ctc_greedy, ctc_loss
 from speechtok.shards.reader import ShardDataset
+from speechtok.shards.schema import FLOAT_KINDS
 from speechtok.trainers.data import BatchingConfig, BatchLoader, ConcatItems, pad_2d, report_skipped
 from speechtok.trainers.hyps import score_hyps, test_set_report, write_hyps
 from speechtok.trainers.latent.adapters import AdapterConfig, build_adapter
@@ -77,6 +78,9 @@ class LatentDataConfig:
     def validate(self) -> None:
         if not self.shards and not self.sources:
             raise ConfigError("data.shards", self.shards, "must name a shard directory (or give data.sources)")
+        if self.feats.split(".", 1)[0] not in FLOAT_KINDS or "." not in self.feats:
+            raise ConfigError("data.feats", self.feats, "must be a float (T, D) group like 'feats.fbank' "
+                              f"(kinds {list(FLOAT_KINDS)}), not units, codes or cuts")
         parse_sources(self.sources)
 
 
