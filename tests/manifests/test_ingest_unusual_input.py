@@ -283,3 +283,18 @@ def test_channel_split_id_that_a_file_also_has_is_a_duplicate(tmp_path: Path) ->
     assert sorted(cuts) == ["x_ch0", "x_ch1"]  # the manifest held two cuts "x_ch1"
     assert cuts["x_ch1"].recording.sources[0].source.endswith("x.wav")  # type: ignore[attr-defined]
     assert problems == {"x_ch1": ["duplicate_id"]}
+
+
+def test_header_with_an_absurd_sampling_rate_is_quarantined(tmp_path: Path) -> None:
+    import struct
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    _tone(corpus / "low.wav", sr=1000)  # the lowest rate accepted by default
+    b = bytearray(_tone(tmp_path / "x.wav").read_bytes())
+    b[24:32] = struct.pack("<II", 1, 2)  # a corrupt header: 1 Hz (1 s of samples became 2.2 hours)
+    (corpus / "one_hz.wav").write_bytes(bytes(b))
+    cuts, problems = _ingest(corpus, tmp_path / "out")
+    assert list(cuts) == ["low"] and problems == {"one_hz": ["bad_sampling_rate"]}
+    cuts, problems = _ingest(corpus, tmp_path / "out2", check={"min_sampling_rate": 1})
+    assert sorted(cuts) == ["low", "one_hz"] and problems == {}
