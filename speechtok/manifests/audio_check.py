@@ -140,6 +140,8 @@ def check_audio(path: str | Path, cfg: AudioCheckConfig | None = None) -> AudioI
         return loader
     if os.path.isdir(spath):
         return Problem(reason="unreadable", path=spath, detail="is a directory, not an audio file")
+    if not os.path.isfile(spath):  # before opening it: reading a FIFO would block, /dev/zero never ends
+        return Problem(reason="unreadable", path=spath, detail="is not a regular file (a FIFO, socket or device)")
     size = os.path.getsize(spath)
     if size == 0:
         return Problem(reason="empty", path=spath, detail="file has 0 bytes")

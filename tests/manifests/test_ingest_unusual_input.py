@@ -298,3 +298,17 @@ def test_header_with_an_absurd_sampling_rate_is_quarantined(tmp_path: Path) -> N
     assert list(cuts) == ["low"] and problems == {"one_hz": ["bad_sampling_rate"]}
     cuts, problems = _ingest(corpus, tmp_path / "out2", check={"min_sampling_rate": 1})
     assert sorted(cuts) == ["low", "one_hz"] and problems == {}
+
+
+def test_fifo_and_device_named_like_audio_are_quarantined_not_skipped_or_read(tmp_path: Path) -> None:
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    _tone(corpus / "good.wav")
+    (corpus / "good.txt").write_text("fine\n")
+    os.mkfifo(corpus / "pipe.wav")  # was skipped silently by the walk
+    (corpus / "zero.wav").symlink_to("/dev/zero")  # was "empty: file has 0 bytes"
+    _tone(corpus / "side.wav")
+    os.mkfifo(corpus / "side.txt")  # a sidecar that must not be opened (reading a FIFO blocks)
+    cuts, problems = _ingest(corpus, tmp_path / "out")
+    assert list(cuts) == ["good"]
+    assert problems == {"pipe": ["unreadable"], "zero": ["unreadable"], "side": ["bad_entry"]}
