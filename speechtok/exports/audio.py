@@ -18,6 +18,7 @@ import numpy as np
 import soundfile as sf
 
 from speechtok.errors import InputError
+from speechtok.paths import file_stem_for_id
 
 
 def whole_file(row: dict[str, Any]) -> str | None:
@@ -71,7 +72,7 @@ def audio_file(row: dict[str, Any], audio_dir: Path, final_dir: Path, where: str
         return path
     wave, sr = cut_samples(row, where)
     audio_dir.mkdir(parents=True, exist_ok=True)
-    name = str(row["id"]).replace("/", "_") + ".flac"
+    name = file_stem_for_id(str(row["id"])) + ".flac"
     (audio_dir / name).write_bytes(flac_bytes(wave, sr))
     return str(final_dir / name)
 
@@ -82,4 +83,4 @@ def audio_cell(row: dict[str, Any], where: str) -> dict[str, Any]:
     if path is not None and Path(path).suffix.lower() in (".flac", ".wav", ".ogg", ".mp3", ".opus"):
         return {"bytes": Path(path).read_bytes(), "path": Path(path).name}
     wave, sr = cut_samples(row, where)
-    return {"bytes": flac_bytes(wave, sr), "path": str(row["id"]).replace("/", "_") + ".flac"}
+    return {"bytes": flac_bytes(wave, sr), "path": file_stem_for_id(str(row["id"])) + ".flac"}

@@ -57,6 +57,7 @@ from speechtok.exports.hf_audio import export_hf_audio
 from speechtok.exports.nemo import export_nemo
 from speechtok.exports.shar import field_name
 from speechtok.exports.slam import export_slam
+from speechtok.paths import file_stem_for_id
 from speechtok.shards.index import ShardIndex
 from speechtok.shards.reader import ShardDataset, row_keys
 from speechtok.shards.schema import GroupMeta
@@ -179,7 +180,7 @@ def export_lhotse(out_dir: Path, dest: Path, groups: Sequence[str], *, final: Pa
                     else:
                         shift = 1.0 / meta.frame_rate if meta.frame_rate else None
                         manifest = writer.store_array(
-                            f"{name}-{row['id']}".replace("/", "_"), np.ascontiguousarray(value),
+                            file_stem_for_id(f"{name}-{row['id']}"), np.ascontiguousarray(value),
                             frame_shift=shift, temporal_dim=0 if shift else None,
                             start=float(row["start"]))
                         manifest = _relocate(manifest, arrays_final, dataclasses.replace)

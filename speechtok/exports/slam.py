@@ -18,6 +18,7 @@ import soundfile as sf
 
 from speechtok.errors import InputError
 from speechtok.exports.jsonl import CutRow, cut_rows, write_jsonl
+from speechtok.paths import file_stem_for_id
 
 
 def export_slam(out_dir: Path, dest: Path, groups: Sequence[str], split: str, *, final: Path | None = None) -> int:
@@ -36,7 +37,7 @@ def export_slam(out_dir: Path, dest: Path, groups: Sequence[str], split: str, *,
             a, b = round(c.start * info.samplerate), round((c.start + c.duration) * info.samplerate)
             wave, sr = sf.read(c.audio, start=a, stop=b, dtype="float32", always_2d=False)
             (dest / "audio").mkdir(exist_ok=True)
-            name = c.key.replace("/", "_") + ".wav"
+            name = file_stem_for_id(c.key) + ".wav"
             sf.write(dest / "audio" / name, wave, sr, subtype="PCM_16")
             source = str(final_dir / "audio" / name)
         return {"key": c.key, "source": source, "target": str(c.row["text"]), **c.tokens}

@@ -4,7 +4,8 @@ Memory is bounded by `AudioCheckConfig.block_frames` whatever the file's length:
 only per-channel running minima, maxima and a finiteness flag, never the waveform.
 
 Reason codes (see `speechtok.manifests.quarantine.REASONS`): ``missing_file``, ``unreadable``,
-``empty``, ``truncated``, ``duration_mismatch``, ``nan_or_inf``, ``bad_channels``, and per used
+``empty``, ``truncated``, ``duration_mismatch``, ``nan_or_inf``, ``bad_channels``,
+``bad_sampling_rate``, and per used
 channel ``silent`` / ``constant`` (`channel_problem`).
 
 How truncation and header mismatches are told apart (libsndfile is the decoder):
@@ -45,15 +46,23 @@ class AudioCheckConfig:
         tolerance_s: allowed difference between a declared duration (header of a lossless file,
             or a manifest) and the decoded one.
         lossy_tolerance_s: the same for lossy formats, whose headers only estimate the length.
+        min_sampling_rate, max_sampling_rate: files whose header states a rate outside this
+            range (Hz) are quarantined as ``bad_sampling_rate`` (a corrupt header: a 1 Hz
+            "sampling rate" makes 1 s of samples 4.4 hours, and resampling it fills memory).
     """
 
     max_channels: int = 2
     block_frames: int = 1 << 16
     tolerance_s: float = 0.025
     lossy_tolerance_s: float = 0.1
+    min_sampling_rate: int = 1000
+    max_sampling_rate: int = 384000
 
     def validate(self) -> None:
-        check_at_least(1, max_channels=self.max_channels)
+        check_at_least(1, max_channels=self.max_channels, min_sampling_rate=self.min_sampling_rate)
+        if self.max_sampling_rate < self.min_sampling_rate:
+            raise ConfigError("max_sampling_rate", self.max_sampling_rate,
+                              f"must be >= min_sampling_rate ({self.min_sampling_rate})")
         if self.block_frames < 256:
             raise ConfigError("block_frames", self.block_frames, "must be >= 256")
         check_at_least(0, tolerance_s=self.tolerance_s, lossy_tolerance_s=self.lossy_tolerance_s)
@@ -131,6 +140,8 @@ def check_audio(path: str | Path, cfg: AudioCheckConfig | None = None) -> AudioI
         return loader
     if os.path.isdir(spath):
         return Problem(reason="unreadable", path=spath, detail="is a directory, not an audio file")
+    if not os.path.isfile(spath):  # before opening it: reading a FIFO would block, /dev/zero never ends
+        return Problem(reason="unreadable", path=spath, detail="is not a regular file (a FIFO, socket or device)")
     size = os.path.getsize(spath)
     if size == 0:
         return Problem(reason="empty", path=spath, detail="file has 0 bytes")
@@ -142,6 +153,13 @@ def check_audio(path: str | Path, cfg: AudioCheckConfig | None = None) -> AudioI
     with fh:
         sr, channels, header_frames = int(fh.samplerate), int(fh.channels), int(fh.frames)
         fmt, subtype = str(fh.format), str(fh.subtype)
+        if not cfg.min_sampling_rate <= sr <= cfg.max_sampling_rate:
+            return Problem(
+                reason="bad_sampling_rate",
+                path=spath,
+                detail=f"the header states {sr} Hz, outside [{cfg.min_sampling_rate}, {cfg.max_sampling_rate}] "
+                "Hz (a corrupt header, or raise check.max_sampling_rate / lower check.min_sampling_rate)",
+            )
         if channels > cfg.max_channels:
             return Problem(
                 reason="bad_channels",

@@ -233,6 +233,16 @@ def _dedup(stream: SourceStream, seen: set[str]) -> SourceStream:
             yield x if len(keep) == len(x.segments) else replace(x, segments=tuple(keep))
 
 
+def _duplicate_cut(cut: Any, problems: list[Problem]) -> list[Problem]:
+    """`problems` of the item with the ``duplicate_id`` of `cut`, whose id an earlier cut already
+    has (the first one is kept), in place of the cut's flags (it is not kept)."""
+    src = cut.recording.sources[0].source if cut.recording is not None else None
+    dup = Problem(reason="duplicate_id", id=cut.id, path=None if src is None else str(src),
+                  detail="cut id already used by an earlier cut (a --channels split names its cuts "
+                         "<id>_ch<c>); the first one is kept")
+    return [p for p in problems if not (p.kept and p.id == cut.id)] + [dup]
+
+
 def ingest(
     source: str | Path,
     out_dir: str | Path,
@@ -291,6 +301,7 @@ def ingest(
     qw = QuarantineWriter(q_path)
 
     seen: set[str] = set()
+    written: set[str] = set()  # cut ids (a channel split makes ids the source did not declare)
     speakers: set[str] = set()
     rates: Counter[int] = Counter()
     flags: Counter[str] = Counter()
@@ -303,11 +314,15 @@ def ingest(
     try:
         with CutSet.open_writer(partial_cuts) as writer, qw:
             for res in _ordered_results(stream, fn, executor, opts.window):
-                problems = [res] if isinstance(res, Problem) else res.problems
+                problems = [res] if isinstance(res, Problem) else list(res.problems)
                 if isinstance(res, ItemResult):
                     n_recs += 1
                     bar.update(1)
                     for cut in res.cuts:
+                        if cut.id in written:  # e.g. `x_ch1` of a --channels split and a file `x_ch1`
+                            problems = _duplicate_cut(cut, problems)
+                            continue
+                        written.add(cut.id)
                         writer.write(cut_to_dict(cut))
                         n_cuts += 1
                         seconds += cut.duration

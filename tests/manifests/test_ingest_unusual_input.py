@@ -268,3 +268,47 @@ def test_hf_ids_that_collide_as_file_names_or_are_too_long_or_null(tmp_path: Pat
         assert cuts[cid].load_audio().shape == (1, SR // 4)  # type: ignore[attr-defined]
         assert sf.read(str(cuts[cid].recording.sources[0].source))[0].size == SR // 4  # type: ignore[attr-defined]
         assert Path(str(cuts[cid].recording.sources[0].source)).read_bytes() == flac(seed)  # type: ignore[attr-defined]
+
+
+def test_channel_split_id_that_a_file_also_has_is_a_duplicate(tmp_path: Path) -> None:
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    t = np.arange(SR // 2) / SR
+    stereo = np.stack([np.sin(2 * np.pi * 200 * t), np.sin(2 * np.pi * 300 * t)], axis=1) * 0.3
+    sf.write(corpus / "x.wav", stereo.astype(np.float32), SR, subtype="PCM_16")
+    _tone(corpus / "x_ch1.wav")  # the name the split gives x.wav's channel 1
+    for stem in ("x", "x_ch1"):
+        (corpus / f"{stem}.txt").write_text(f"{stem}\n")
+    cuts, problems = _ingest(corpus, tmp_path / "out", channel_policy="split")
+    assert sorted(cuts) == ["x_ch0", "x_ch1"]  # the manifest held two cuts "x_ch1"
+    assert cuts["x_ch1"].recording.sources[0].source.endswith("x.wav")  # type: ignore[attr-defined]
+    assert problems == {"x_ch1": ["duplicate_id"]}
+
+
+def test_header_with_an_absurd_sampling_rate_is_quarantined(tmp_path: Path) -> None:
+    import struct
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    _tone(corpus / "low.wav", sr=1000)  # the lowest rate accepted by default
+    b = bytearray(_tone(tmp_path / "x.wav").read_bytes())
+    b[24:32] = struct.pack("<II", 1, 2)  # a corrupt header: 1 Hz (1 s of samples became 2.2 hours)
+    (corpus / "one_hz.wav").write_bytes(bytes(b))
+    cuts, problems = _ingest(corpus, tmp_path / "out")
+    assert list(cuts) == ["low"] and problems == {"one_hz": ["bad_sampling_rate"]}
+    cuts, problems = _ingest(corpus, tmp_path / "out2", check={"min_sampling_rate": 1})
+    assert sorted(cuts) == ["low", "one_hz"] and problems == {}
+
+
+def test_fifo_and_device_named_like_audio_are_quarantined_not_skipped_or_read(tmp_path: Path) -> None:
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    _tone(corpus / "good.wav")
+    (corpus / "good.txt").write_text("fine\n")
+    os.mkfifo(corpus / "pipe.wav")  # was skipped silently by the walk
+    (corpus / "zero.wav").symlink_to("/dev/zero")  # was "empty: file has 0 bytes"
+    _tone(corpus / "side.wav")
+    os.mkfifo(corpus / "side.txt")  # a sidecar that must not be opened (reading a FIFO blocks)
+    cuts, problems = _ingest(corpus, tmp_path / "out")
+    assert list(cuts) == ["good"]
+    assert problems == {"pipe": ["unreadable"], "zero": ["unreadable"], "side": ["bad_entry"]}

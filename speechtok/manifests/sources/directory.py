@@ -104,7 +104,7 @@ def _walk(root: Path) -> Iterator[tuple[Path, list[str]]]:
             for e in it:
                 if e.is_dir(follow_symlinks=True):
                     dirs.append(Path(e.path))
-                elif e.is_file(follow_symlinks=True) or e.is_symlink():
+                else:  # files, broken links, FIFOs, devices: an audio name is checked, never skipped
                     files.append(e.name)
         yield d, sorted(files)
         stack.extend(sorted(dirs, reverse=True))
@@ -176,17 +176,22 @@ def iter_directory(
                 if row:
                     labels.update({k: v for k, v in row.items() if v})
             if stem in sidecars:
-                try:
-                    labels["text"] = read_text(d / sidecars[stem]).strip()
+                sidecar = d / sidecars[stem]
+                try:  # never open a FIFO or device (reading would block or never end)
+                    text = read_text(sidecar).strip() if sidecar.is_file() else None
+                    why = "is not a regular file (a FIFO, socket or device)" if text is None else ""
                 except (OSError, UnicodeDecodeError) as exc:
+                    text, why = None, f"cannot be read as UTF-8 text: {exc}"
+                if text is None:
                     yield Problem(
                         reason="bad_entry",
                         id=rel,
                         path=str(d / name),
-                        origin=str(d / sidecars[stem]),
-                        detail=f"sidecar transcript cannot be read as UTF-8 text: {exc}",
+                        origin=str(sidecar),
+                        detail=f"sidecar transcript {why}",
                     )
                     continue
+                labels["text"] = text
             yield SourceItem(
                 recording_id=rel,
                 path=d / name,

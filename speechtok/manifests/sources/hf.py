@@ -8,7 +8,7 @@ an ``Audio`` struct ``{"bytes": binary, "path": str}`` or a plain path string:
   the recording is a lhotse ``command`` source, ``python -m speechtok.hf_rows FILE ROW COLUMN``,
   which memory-maps the data file and writes that row's bytes (nothing is copied at ingest);
   or, with ``extract_dir`` (``--extract-flac``), written once to ``extract_dir/<id>.flac`` (the
-  id made a safe file name by `extract_name`; FLAC
+  id made a safe file name by `speechtok.paths.file_stem_for_id`; FLAC
   input is copied byte for byte, other formats re-encoded losslessly: 16-bit PCM stays 16-bit,
   anything else becomes 24-bit) and referenced as a file;
 - a path (a string, or a struct without bytes) is resolved against the dataset folder like a
@@ -23,13 +23,11 @@ are kept in the supervision's ``custom`` fields.
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pyarrow as pa
 
@@ -37,6 +35,7 @@ from speechtok.errors import ConfigError, InputError
 from speechtok.hf_rows import dataset_files, file_schema, iter_batches
 from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, resolve_audio_path
 from speechtok.manifests.quarantine import Problem
+from speechtok.paths import file_stem_for_id
 
 ID_COLUMNS = ("id", "key", "utt_id", "segment_id", "audio_id")
 TEXT_COLUMNS = ("text", "sentence", "transcription", "transcript", "normalized_text")
@@ -145,17 +144,6 @@ def _str(column: str, v: Any) -> str | None:
     return None if v is None else str(v)
 
 
-def extract_name(uid: str) -> str:
-    """The file name (without ``.flac``) that `--extract-flac` gives the audio of id `uid`: the
-    id with ``/``, ``%``, spaces and other unsafe characters percent-encoded (so distinct ids
-    never share a file: ``a/b`` -> ``a%2Fb``, ``a_b`` stays), shortened with a hash of the id
-    when it would exceed 180 bytes (file names stop at 255)."""
-    safe = quote(uid, safe="-_.,=+@")
-    if len(safe.encode()) > 180 or safe.startswith("."):
-        safe = f"{safe[:100].lstrip('.')}-{hashlib.sha256(uid.encode()).hexdigest()[:16]}"
-    return safe
-
-
 def _item(cell: Any, kind: str, uid: str, path: Path, row: int, column: str, origin: str,
           base: Path, seg: SegmentSpec, extract_dir: Path | None, rebase: bool) -> SourceItem | Problem:
     data = cell.get("bytes") if kind == "struct" and cell else None
@@ -164,7 +152,7 @@ def _item(cell: Any, kind: str, uid: str, path: Path, row: int, column: str, ori
         suffix = Path(str(ref)).suffix if ref else ""
         display = Path(f"{path}#row={row}{suffix}")
         if extract_dir is not None:
-            dest = extract_dir / (extract_name(uid) + ".flac")
+            dest = extract_dir / (file_stem_for_id(uid) + ".flac")
             return SourceItem(recording_id=uid, path=display, origin=origin, segments=(seg,),
                               data=bytes(data), extract_to=dest)
         return SourceItem(recording_id=uid, path=display, origin=origin, segments=(seg,),
