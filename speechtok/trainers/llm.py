@@ -169,6 +169,17 @@ def build_llm(cfg: LLMConfig, vocab_rows: int, *, train_embeddings: bool = True)
     return apply_mode(model, cfg, train_embeddings=train_embeddings)
 
 
+def position_limit(model: Any) -> int | None:
+    """The longest sequence `model` can run: the size of its learned position table (Whisper's
+    decoder: 448, its config's ``max_position_embeddings``), or None for rotary positions (a Llama
+    runs past ``llm.max_positions``) or a model that names no limit."""
+    cfg = getattr(model, "config", None)
+    if cfg is None or hasattr(cfg, "rope_theta") or getattr(cfg, "rope_parameters", None):
+        return None
+    n = getattr(cfg, "max_position_embeddings", None)
+    return int(n) if n else None
+
+
 def whisper_dir(cfg: LLMConfig) -> Path:
     """The CTranslate2 Whisper directory of a whisper_decoder config: `cfg.path`, else Whisper tiny.en."""
     return Path(cfg.path) if cfg.path is not None else whisper_tiny_en_dir()

@@ -28,9 +28,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from speechtok.errors import ConfigError
+from speechtok.errors import ConfigError, InputError
 from speechtok.models.encoder import SpeechEncoder, ctc_loss
 from speechtok.trainers.latent.adapter_base import Adapter
+from speechtok.trainers.llm import position_limit
 
 
 @dataclass
@@ -72,6 +73,7 @@ class SpeechLLM(nn.Module):
         self.register_buffer("prefix", torch.tensor(prefix_ids, dtype=torch.int64), persistent=False)
         self.register_buffer("suffix", torch.tensor(suffix_ids, dtype=torch.int64), persistent=False)
         self.eos_id, self.ctc_weight, self.train_encoder = eos_id, ctc_weight, train_encoder
+        self.max_positions = position_limit(self._base_llm())  # None: no limit known
         if not train_encoder:
             for p in encoder.parameters():
                 p.requires_grad_(False)
@@ -130,6 +132,19 @@ class SpeechLLM(nn.Module):
             lab_t[b, : lb.shape[0]] = lb
         return emb, mask, lab_t
 
+    def _check_length(self, mask: torch.Tensor, texts: list[str]) -> None:
+        """`InputError` naming the first row of `mask` `(B, L)` longer than the LM's positions (an
+        IndexError inside Whisper's 448 learned positions before)."""
+        limit = self.max_positions
+        if limit is None or mask.shape[1] <= limit:
+            return
+        n = [int(v) for v in mask.sum(1).tolist()]
+        b = max(range(len(n)), key=n.__getitem__)
+        raise InputError(f"utterance {texts[b][:80]!r}" if b < len(texts) else "utterance",
+                         f"speech + prompt + target take {n[b]} positions, more than the LM's {limit} "
+                         "learned positions (Whisper's decoder); leave such long utterances out of the "
+                         "corpus or use a Llama (llm.kind: llama)")
+
     def _memory(self, y: torch.Tensor, yl: torch.Tensor) -> dict[str, Any]:
         """`encoder_outputs` for the LM call: the adapter output `(B, T', H)` in memory mode, else nothing."""
         if self.speech_into == "prefix":
@@ -141,6 +156,7 @@ class SpeechLLM(nn.Module):
         feats, lengths = batch.feats.to(device), batch.lengths.to(device)
         y, yl, h, hl = self.speech(feats, lengths)
         emb, mask, labels = self._splice(y, yl, batch.targets)
+        self._check_length(mask, batch.texts)
         loss: torch.Tensor = self.llm(inputs_embeds=emb, attention_mask=mask, labels=labels, **self._memory(y, yl)).loss
         if self.ctc_weight > 0 and self.train_encoder:
             loss = loss + self.ctc_weight * ctc_loss(self.encoder.ctc_head(h), hl, batch.ctc_targets)
@@ -157,10 +173,13 @@ class SpeechLLM(nn.Module):
         out = []
         for b in range(y.shape[0]):
             emb, mask, _ = self._splice(y[b : b + 1], yl[b : b + 1], None)
+            self._check_length(mask, [])
+            steps = max_new_tokens if self.max_positions is None else min(max_new_tokens,
+                                                                            self.max_positions - mask.shape[1])
             memory = {} if memory_all is None else {"encoder_outputs": (memory_all[0][b : b + 1],)}
             res = self.llm(inputs_embeds=emb, attention_mask=mask, use_cache=True, **memory)
             ids: list[int] = []
-            for _ in range(max_new_tokens):
+            for _ in range(steps):
                 logits = res.logits[0, -1]
                 if allowed is not None:
                     logits = logits[: allowed.shape[0]].masked_fill(~allowed.to(device), float("-inf"))

@@ -33,7 +33,15 @@ from speechtok.tokenizers.units import dedup
 from speechtok.tokenizers.vocab import VocabSpec
 from speechtok.trainers.data import BatchingConfig, BatchLoader
 from speechtok.trainers.hyps import score_hyps, test_set_report, write_hyps
-from speechtok.trainers.llm import LLMConfig, build_llm, causal_lm_loss, count_trainable, load_tokenizer, text_codec
+from speechtok.trainers.llm import (
+    LLMConfig,
+    build_llm,
+    causal_lm_loss,
+    count_trainable,
+    load_tokenizer,
+    position_limit,
+    text_codec,
+)
 from speechtok.trainers.loop import LoopConfig, train
 from speechtok.trainers.mixing import MixLoader, parse_sources
 from speechtok.trainers.run_data import check_run_data
@@ -98,7 +106,19 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     train_sets = [SequenceSet(tr, data_cfg.tasks, spec, data_cfg, encode, seed=loop_cfg.seed + 1000 * i)
                   for i, tr in enumerate(train_parts)]
     dev_set = SequenceSet(dev_utts, data_cfg.tasks, spec, data_cfg, encode, seed=loop_cfg.seed + 1)
+    torch.manual_seed(loop_cfg.seed)  # the initial weights are part of the run's seed
+    model = build_llm(llm_cfg, spec.embedding_rows)
+    # a sequence longer than the model's positions is left out, counted (Whisper's decoder has 448:
+    # a longer one ended in an IndexError inside the embedding)
+    limit = position_limit(model)
+    batching = replace(batching, max_length=min(batching.max_length or limit, limit)) if limit else batching
     dev_seqs = [dev_set[i] for i in range(len(dev_set))]
+    too_long = [sum(int((t.lengths() > limit).sum()) for t in train_sets),
+                sum(len(s) > limit for s in dev_seqs)] if limit else [0, 0]
+    if limit and any(too_long):
+        dev_seqs = [s for s in dev_seqs if len(s) <= limit]
+        print(f"speechtok train: left out {too_long[0]} training and {too_long[1]} dev sequences longer than "
+              f"the model's {limit} learned positions", flush=True)
     # -> items: TokenSequence per (utterance, task); one set per source when mixing
     loader: BatchLoader | MixLoader
     if data_cfg.sources:
@@ -107,8 +127,6 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
                            [m.weight for m in mix], [m.repeat for m in mix])
     else:
         loader = BatchLoader(train_sets[0], train_sets[0].lengths(), collate_sequences, batching)
-    torch.manual_seed(loop_cfg.seed)  # the initial weights are part of the run's seed
-    model = build_llm(llm_cfg, spec.embedding_rows)
 
     def eval_fn(m: Any) -> dict[str, float]:
         res = perplexity_by_kind(m, dev_seqs[:256], spec)
