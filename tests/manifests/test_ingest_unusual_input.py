@@ -312,3 +312,20 @@ def test_fifo_and_device_named_like_audio_are_quarantined_not_skipped_or_read(tm
     cuts, problems = _ingest(corpus, tmp_path / "out")
     assert list(cuts) == ["good"]
     assert problems == {"pipe": ["unreadable"], "zero": ["unreadable"], "side": ["bad_entry"]}
+
+
+def test_urls_in_manifests_are_unsupported_sources_not_missing_files(tmp_path: Path) -> None:
+    _tone(tmp_path / "a.wav")
+    (tmp_path / "list.jsonl").write_text('{"audio": "a.wav", "id": "local"}\n'
+                                         '{"audio": "https://example.org/b.wav", "id": "web"}\n'
+                                         '{"audio": "s3://bucket/c.flac", "id": "s3"}\n')
+    _, problems = _ingest(tmp_path / "list.jsonl", tmp_path / "out")
+    assert problems == {"web": ["unsupported_source"], "s3": ["unsupported_source"]}  # were missing_file
+    d = tmp_path / "kaldi"
+    d.mkdir()
+    (d / "wav.scp").write_text("r1 ../a.wav\nr2 https://example.org/b.wav\n")
+    _, problems = _ingest(d, tmp_path / "out2")
+    assert problems == {"r2": ["unsupported_source"]}
+    (tmp_path / "nemo.json").write_text('{"audio_filepath": "http://example.org/n.wav", "text": "x"}\n')
+    _, problems = _ingest(tmp_path / "nemo.json", tmp_path / "out3")
+    assert problems == {"n": ["unsupported_source"]}
