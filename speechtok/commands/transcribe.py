@@ -13,6 +13,10 @@ def _run(args: argparse.Namespace) -> int:
               if s["wer"] is not None else "no references: nothing scored")
     print(f"{s['family']} run {s['run']} decoded {s['decoded']} utterances of {s['data']} in {s['wall_s']:.1f} s; "
           f"{scored}; hypotheses in {args.output}/hyps.jsonl")
+    if s["left_out"]:
+        first = next(iter(s["left_out"].items()))
+        print(f"left out {len(s['left_out'])} utterances (first: {first[0]}: {first[1]}); all are listed under "
+              f"`left_out` in {args.output}/transcribe.json")
     return 0
 
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from speechtok.config import LEAF, OPAQUE, build, load_recipe_dict, typed
+from speechtok.config import LEAF, OPAQUE, build, load_recipe_dict, typed, unknown_setting
 from speechtok.errors import ConfigError
 
 FAMILIES: tuple[str, ...] = ("text", "latent", "latent_memory", "token")
@@ -143,6 +143,27 @@ def _backbones(value: Any) -> tuple[str, ...]:
     raise ConfigError("backbone", value, f"must be one or a list of {list(BACKBONES)}")
 
 
+def _check_families(families: Any) -> dict[str, Any]:
+    """`families:` of a recipe file, every name and key checked (the generic loader checks only the
+    top level, so ``tokn:`` or ``enabeld: false`` used to be ignored without a word)."""
+    if families is None:
+        return {}
+    if not isinstance(families, dict):
+        raise ConfigError("families", families, "must be a mapping of family name -> {recipe, enabled, set}")
+    for name, spec in families.items():
+        if name not in FAMILIES:
+            raise unknown_setting(f"families.{name}", spec, "families", str(name), FAMILIES)
+        if spec is None:
+            continue
+        if not isinstance(spec, dict):
+            raise ConfigError(f"families.{name}", spec, "must be a mapping with `recipe` (and `enabled`, `set`)")
+        keys = SCHEMA["families"][name]
+        for key, value in spec.items():
+            if key not in keys:
+                raise unknown_setting(f"families.{name}.{key}", value, f"families.{name}", str(key), keys)
+    return families
+
+
 def load_compare_recipe(path: Path, sets: Mapping[str, Any] | None = None) -> tuple[CompareRecipe, dict[str, Any]]:
     """Parses and validates the recipe at `path` with `--set` values `sets`
     (`speechtok.config.parse_sets`); returns it and the raw dict."""
@@ -152,9 +173,10 @@ def load_compare_recipe(path: Path, sets: Mapping[str, Any] | None = None) -> tu
         raise ConfigError("data.shards", None, "must name the shard directory of the corpus")
     d["shards_sets"] = {str(k): v for k, v in (d.get("shards_sets") or {}).items()}
     data = build(CompareData, d, "data")
+    families = _check_families(raw.get("families"))
     fams = []
     for name in FAMILIES:
-        f = dict((raw.get("families") or {}).get(name) or {})
+        f = dict(families.get(name) or {})
         if not f and name in OPTIONAL_FAMILIES:
             continue
         if "recipe" not in f:

@@ -188,19 +188,22 @@ class BatchLoader:
         return len(plan_batches(self.lengths, self.cfg, self.epoch))
 
 
-def report_skipped(shards: str, quarantined: int, no_speaker: int, no_text: int, kept: int) -> None:
-    """Prints how many rows a trainer leaves out and why (nothing is dropped silently).
+def report_skipped(shards: str, quarantined: int, no_speaker: int, no_text: int, kept: int, *,
+                   no_frames: int = 0) -> None:
+    """Prints how many rows a trainer leaves out and why (nothing is dropped silently);
+    `no_frames`: rows whose input has 0 frames (a clip shorter than one feature window).
 
     Raises:
         InputError: no row is left.
     """
-    if quarantined or no_speaker or no_text:
+    if quarantined or no_speaker or no_text or no_frames:
+        frames = f", {no_frames} with 0 input frames" if no_frames else ""
         print(f"speechtok train: {shards}: {kept} rows used; left out {quarantined} quarantined "
               f"(ShardDataset(include_quarantined=True) lists them), {no_speaker} without a speaker, "
-              f"{no_text} without a target text", flush=True)
+              f"{no_text} without a target text{frames}", flush=True)
     if not kept:
-        raise InputError(shards, "has no usable row (every row is quarantined or lacks a speaker or "
-                         "target text); check quarantine.jsonl and the corpus labels")
+        raise InputError(shards, "has no usable row (every row is quarantined or lacks a speaker, "
+                         "target text or input frames); check quarantine.jsonl and the corpus labels")
 
 
 def pad_1d(seqs: Sequence[np.ndarray], pad: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,7 +11,8 @@ token: ``model/`` + ``vocab_spec.json``; cascade: ``results.json`` + ``recipe.re
   the lower dev WER: LM rescoring at the tuned lambda, or GER) picks the hypothesis.
 
 Writes ``OUT/hyps.jsonl`` (`speechtok.trainers.hyps` records) and ``OUT/transcribe.json``
-(family, data, utterances, and WER/CER with the project's one normaliser where references exist).
+(family, data, utterances, and WER/CER with the project's one normaliser where references exist;
+``left_out``: id -> reason of each utterance not decoded, e.g. a cascade's missing or unreadable audio).
 ``split="dev"`` (or ``"train"``/``"test"``) keeps only the utterances of the run's own split of
 those speakers, so a run's dev WER can be reproduced from its own shards.
 """
@@ -22,6 +23,8 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+
+import soundfile as sf
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.models.nbest import Utterance
@@ -115,7 +118,25 @@ def cascade_utterances(data: Path) -> list[Any]:
     return out
 
 
-def _cascade(run: Path, data: Path, split: str | None, device: str) -> list[dict[str, Any]]:
+def readable_audio(utts: list[Any]) -> tuple[list[Any], dict[str, str]]:
+    """(the `utts` whose audio file opens, id -> reason for the others): a missing file or one
+    libsndfile does not recognise is left out and reported, not the end of the whole decode."""
+    ok, bad = [], {}
+    for u in utts:
+        if not Path(u.path).is_file():
+            bad[u.id] = f"{u.path}: missing (no such file)"
+            continue
+        try:
+            sf.info(str(u.path))
+        except (RuntimeError, OSError) as exc:  # sf.LibsndfileError is a RuntimeError
+            bad[u.id] = f"{u.path}: cannot be read ({exc})"
+            continue
+        ok.append(u)
+    return ok, bad
+
+
+def _cascade(run: Path, data: Path, split: str | None, device: str,
+             left_out: dict[str, str]) -> list[dict[str, Any]]:
     # lazy: brings torch, lhotse, which only this path needs (`speechtok --help` imports this module)
     from speechtok.manifests.splits import split_of
     from speechtok.trainers.cascade.decode import decode_nbest
@@ -129,6 +150,11 @@ def _cascade(run: Path, data: Path, split: str | None, device: str) -> list[dict
         if split not in ("train", "dev", "test"):
             raise ConfigError("split", split, "must be 'train', 'dev' or 'test' for a cascade run")
         utts = [u for u in utts if split_of(u.speaker, recipe.data.split_ratios, recipe.data.split_seed) == split]
+    utts, bad = readable_audio(utts)
+    left_out.update(bad)
+    if not utts:
+        raise InputError(str(data), f"no utterance has readable audio ({len(bad)} left out; first: "
+                         f"{next(iter(bad.values()), 'none')})")
     lists, _ = decode_nbest(utts, recipe)
     k = recipe.nbest.num_hypotheses
     if best == "ger":
@@ -160,12 +186,16 @@ def transcribe(run_dir: str | Path, data: str | Path, out_dir: str | Path, *, sp
     run, data_p, out = Path(run_dir), Path(data), Path(out_dir)
     family = run_family(run)
     t0 = time.perf_counter()
-    records = {"latent": _latent, "token": _token, "cascade": _cascade}[family](run, data_p, split, device)
+    left_out: dict[str, str] = {}  # id -> why it was not decoded (cascade: unreadable audio)
+    if family == "cascade":
+        records = _cascade(run, data_p, split, device, left_out)
+    else:
+        records = {"latent": _latent, "token": _token}[family](run, data_p, split, device)
     wall = time.perf_counter() - t0
     write_hyps(out / "hyps.jsonl", records)
     summary = {"run": str(run), "family": family, "data": str(data_p), "split": split,
                "normaliser": "speechtok.trainers.metrics.normalize_text", "wall_s": wall,
-               **score_hyps(records), "decoded": len(records)}
+               **score_hyps(records), "decoded": len(records), "left_out": left_out}
 
     write_json_atomic(out / "transcribe.json", summary)
     return summary

@@ -87,3 +87,25 @@ def test_missing_stage_and_feature_mismatch_are_named(shards: Path, tmp_path: Pa
         transcribe(run, other_dim, tmp_path / "o2")
     with pytest.raises(InputError, match="is not a finished"):
         transcribe(tmp_path, shards, tmp_path / "o3")
+
+
+def test_cascade_leaves_out_unreadable_audio_and_says_why(tmp_path: Path) -> None:
+    # one missing or non-audio file in a Kaldi dir used to stop the whole cascade decode with an InputError
+    import numpy as np
+    import soundfile as sf
+
+    from speechtok.models.nbest import Utterance
+    from speechtok.trainers.transcribe import readable_audio
+
+    good, garbage = tmp_path / "good.wav", tmp_path / "garbage.wav"
+    sf.write(good, np.zeros(1600, np.float32), 16000)
+    garbage.write_bytes(b"RIFF\x00\x00garbage")
+    stereo = tmp_path / "stereo.wav"
+    sf.write(stereo, np.zeros((1600, 2), np.float32), 16000)
+    utts = [Utterance(id=i, path=p, text="a", speaker="s") for i, p in
+            [("good", good), ("garbage", garbage), ("missing", tmp_path / "nope.wav"), ("stereo", stereo)]]
+    ok, bad = readable_audio(utts)
+    assert [u.id for u in ok] == ["good", "stereo"]
+    assert sorted(bad) == ["garbage", "missing"]
+    assert str(garbage) in bad["garbage"] and "cannot be read" in bad["garbage"]
+    assert "missing (no such file)" in bad["missing"]

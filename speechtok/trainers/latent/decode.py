@@ -138,17 +138,22 @@ def load_latent_run(run_dir: str | Path, in_dim: int, *, device: str = "cpu") ->
 def shard_rows(shards: str | Path, feats: str, target: str = "text", *,
                keep: Callable[[dict[str, Any]], bool] | None = None) -> list[DecodeRow]:
     """Rows of a shard directory (in shard order) with their `feats` group and `target` text;
-    `keep(cuts_row)` selects some (e.g. the run's dev speakers). Rows quarantined upstream (0 frames)
-    are skipped."""
+    `keep(cuts_row)` selects some (e.g. the run's dev speakers). Rows quarantined upstream are
+    skipped; so are rows with 0 frames (counted in a printed note)."""
 
     column = "cut" if target.startswith("custom.") else target
     ds = ShardDataset(shards, groups=("cuts", feats), columns=[feats, column, "speaker"])
     out = []
+    empty = 0
     for row in ds:
         if keep is not None and not keep(row):
             continue
         f = np.asarray(row[feats], dtype=np.float32)
         if len(f) == 0:
+            empty += 1
             continue
         out.append(DecodeRow(id=str(row["id"]), feats=f, reference=target_text(row, target) or None))
+    if empty:
+        print(f"speechtok: {shards}: left out {empty} rows with 0 frames of {feats} (nothing to decode; "
+              f"{len(out)} rows decoded)", flush=True)
     return out

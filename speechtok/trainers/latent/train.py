@@ -133,15 +133,17 @@ def _split(cfg: LatentDataConfig, split: SplitConfig) -> tuple[_Rows, _Rows, np.
     meta = ShardDataset(cfg.shards, groups=("cuts", cfg.feats), columns=["speaker", column])
     ds = ShardDataset(cfg.shards, groups=("cuts", cfg.feats), columns=[cfg.feats, column])
     lengths = np.asarray(ds.lengths(cfg.feats), dtype=np.int64)
-    usable, no_speaker, no_target = [], 0, 0
+    usable, no_speaker, no_target, no_frames = [], 0, 0, 0
     for i, r in enumerate(meta):
         if not r.get("speaker"):
             no_speaker += 1  # the speaker-disjoint split needs one; never invented
         elif target_text_or_none(r, cfg.target) is None:
             no_target += 1  # nothing to train on; never an invented ""
+        elif lengths[i] == 0:
+            no_frames += 1  # nothing to encode (the CTC loss of stage 1 refuses an empty input)
         else:
             usable.append((i, str(r["speaker"])))
-    report_skipped(cfg.shards, ds.num_quarantined, no_speaker, no_target, len(usable))
+    report_skipped(cfg.shards, ds.num_quarantined, no_speaker, no_target, len(usable), no_frames=no_frames)
     tr = [i for i, s in usable if split.is_train(s)]
     dv = [i for i, s in usable if not split.is_train(s)]
     if not tr or not dv:
