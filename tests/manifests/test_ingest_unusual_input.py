@@ -6,6 +6,7 @@ never a crash or a silent loss."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -194,10 +195,15 @@ def test_rerun_after_quarantine_gives_the_same_outputs(tmp_path: Path) -> None:
     (corpus / "bad.wav").write_text("not audio")
     (corpus / "orphan.txt").write_text("no audio\n")
     out = tmp_path / "out"
+
+    def contents() -> dict[str, bytes]:  # the gzip header holds the write time: compare the data
+        return {p.name: gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+                for p in sorted(out.iterdir())}
+
     first = ingest(corpus, out, progress=False)
-    before = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    before = contents()
     second = ingest(corpus, out, progress=False)
-    assert {p.name: p.read_bytes() for p in sorted(out.iterdir())} == before
+    assert contents() == before and sorted(before) == ["cuts.jsonl.gz", "ingest.json", "quarantine.jsonl"]
     assert first.reasons == second.reasons == {"no_audio_for_transcript": 1, "unreadable": 1}
 
 
