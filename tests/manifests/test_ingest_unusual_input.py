@@ -335,3 +335,14 @@ def test_urls_in_manifests_are_unsupported_sources_not_missing_files(tmp_path: P
     (tmp_path / "nemo.json").write_text('{"audio_filepath": "http://example.org/n.wav", "text": "x"}\n')
     _, problems = _ingest(tmp_path / "nemo.json", tmp_path / "out3")
     assert problems == {"n": ["unsupported_source"]}
+
+
+def test_auto_kind_is_not_fooled_by_a_first_entry_without_audio(tmp_path: Path) -> None:
+    _tone(tmp_path / "a.wav")
+    (tmp_path / "list.jsonl").write_text('{"id": "text_only", "text": "no audio here"}\n'
+                                         '{"audio": "a.wav", "text": "ok"}\n')
+    cuts, problems = _ingest(tmp_path / "list.jsonl", tmp_path / "out")  # was "holds lhotse unknown"
+    assert list(cuts) == ["a"] and problems == {"text_only": ["no_audio_for_transcript"]}
+    (tmp_path / "nemo.json").write_text('{bad line\n{"audio_filepath": "a.wav", "text": "ok"}\n')
+    cuts, problems = _ingest(tmp_path / "nemo.json", tmp_path / "out2")
+    assert list(cuts) == ["a"] and problems == {"nemo.json:1": ["bad_entry"]}
