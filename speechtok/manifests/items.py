@@ -8,6 +8,7 @@ audio, an unparsable line, a piped command) come out in order with the items.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,16 @@ class SourceItem:
 
 
 SourceStream = Iterator[SourceItem | Problem]
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def remote_source(raw: str) -> str | None:
+    """Why the audio reference `raw` is not read, when it is a URL (``https://``, ``s3://``,
+    ``file://``...): the detail of its ``unsupported_source`` problem; None for a path."""
+    if _URL.match(raw) is None:
+        return None
+    return f"URL {raw[:200]!r} is not fetched; download the audio and reference the local file"
 
 
 def resolve_audio_path(raw: str, base: Path, *, rebase: bool = True) -> Path:

@@ -6,6 +6,7 @@ never a crash or a silent loss."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -194,10 +195,15 @@ def test_rerun_after_quarantine_gives_the_same_outputs(tmp_path: Path) -> None:
     (corpus / "bad.wav").write_text("not audio")
     (corpus / "orphan.txt").write_text("no audio\n")
     out = tmp_path / "out"
+
+    def contents() -> dict[str, bytes]:  # the gzip header holds the write time: compare the data
+        return {p.name: gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+                for p in sorted(out.iterdir())}
+
     first = ingest(corpus, out, progress=False)
-    before = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    before = contents()
     second = ingest(corpus, out, progress=False)
-    assert {p.name: p.read_bytes() for p in sorted(out.iterdir())} == before
+    assert contents() == before and sorted(before) == ["cuts.jsonl.gz", "ingest.json", "quarantine.jsonl"]
     assert first.reasons == second.reasons == {"no_audio_for_transcript": 1, "unreadable": 1}
 
 
@@ -312,3 +318,31 @@ def test_fifo_and_device_named_like_audio_are_quarantined_not_skipped_or_read(tm
     cuts, problems = _ingest(corpus, tmp_path / "out")
     assert list(cuts) == ["good"]
     assert problems == {"pipe": ["unreadable"], "zero": ["unreadable"], "side": ["bad_entry"]}
+
+
+def test_urls_in_manifests_are_unsupported_sources_not_missing_files(tmp_path: Path) -> None:
+    _tone(tmp_path / "a.wav")
+    (tmp_path / "list.jsonl").write_text('{"audio": "a.wav", "id": "local"}\n'
+                                         '{"audio": "https://example.org/b.wav", "id": "web"}\n'
+                                         '{"audio": "s3://bucket/c.flac", "id": "s3"}\n')
+    _, problems = _ingest(tmp_path / "list.jsonl", tmp_path / "out")
+    assert problems == {"web": ["unsupported_source"], "s3": ["unsupported_source"]}  # were missing_file
+    d = tmp_path / "kaldi"
+    d.mkdir()
+    (d / "wav.scp").write_text("r1 ../a.wav\nr2 https://example.org/b.wav\n")
+    _, problems = _ingest(d, tmp_path / "out2")
+    assert problems == {"r2": ["unsupported_source"]}
+    (tmp_path / "nemo.json").write_text('{"audio_filepath": "http://example.org/n.wav", "text": "x"}\n')
+    _, problems = _ingest(tmp_path / "nemo.json", tmp_path / "out3")
+    assert problems == {"n": ["unsupported_source"]}
+
+
+def test_auto_kind_is_not_fooled_by_a_first_entry_without_audio(tmp_path: Path) -> None:
+    _tone(tmp_path / "a.wav")
+    (tmp_path / "list.jsonl").write_text('{"id": "text_only", "text": "no audio here"}\n'
+                                         '{"audio": "a.wav", "text": "ok"}\n')
+    cuts, problems = _ingest(tmp_path / "list.jsonl", tmp_path / "out")  # was "holds lhotse unknown"
+    assert list(cuts) == ["a"] and problems == {"text_only": ["no_audio_for_transcript"]}
+    (tmp_path / "nemo.json").write_text('{bad line\n{"audio_filepath": "a.wav", "text": "ok"}\n')
+    cuts, problems = _ingest(tmp_path / "nemo.json", tmp_path / "out2")
+    assert list(cuts) == ["a"] and problems == {"nemo.json:1": ["bad_entry"]}

@@ -25,8 +25,8 @@ def detect_kind(source: Path) -> str:
     ``recordings*`` manifests (and no audio) is ``lhotse``; a ``save_to_disk`` directory
     (``state.json`` or ``dataset_dict.json``), a ``.parquet`` file or a directory whose files
     are all Parquet (at any depth) is ``hf``; another directory is ``dir``; a
-    JSON/JSONL file is ``nemo`` when its first usable object has an ``audio_filepath`` key,
-    ``jsonl`` when it has an ``audio`` key, else ``lhotse``.
+    JSON/JSONL file is ``nemo`` when its first object that names its kind has an
+    ``audio_filepath`` key, ``jsonl`` when it has an ``audio`` key, else ``lhotse``.
     """
     source = Path(source)
     if not source.exists():
@@ -45,9 +45,10 @@ def detect_kind(source: Path) -> str:
             return "hf"
         return "dir"
     if source.name.endswith(MANIFEST_SUFFIXES):
-        if _is_nemo(source):  # NeMo manifests are JSONL, often named *.json
-            return "nemo"
-        first = first_manifest_object(source)
+        by_line = _line_kind(source)  # NeMo manifests are JSONL, often named *.json
+        if by_line is not None:
+            return by_line
+        first = first_manifest_object(source)  # an eager JSON array
         if first is not None and manifest_kind(first) == "utterances":
             return "jsonl"
         return "lhotse"
@@ -66,16 +67,23 @@ def _all_parquet(root: Path) -> bool:
     return bool(data) and all(p.suffix == ".parquet" for p in data)
 
 
-def _is_nemo(path: Path) -> bool:
-    """True when the first usable line of `path` (among its first 100) is a JSON object with an
-    ``audio_filepath`` key (lines that do not parse are skipped: they are quarantined as
-    ``bad_entry`` later; an eager JSON array has no such line)."""
+def _line_kind(path: Path) -> str | None:
+    """``nemo``, ``jsonl`` or ``lhotse`` from the first line of `path` (among its first 100) that
+    is an object saying which it is (``audio_filepath``; ``audio``; lhotse keys), else None.
+
+    Lines that do not parse, and objects that name none of these (a transcript-only entry), are
+    skipped: the reader quarantines them later, and one bad first line must not change the kind.
+    """
     for lineno, obj, _ in iter_json_lines(path):
         if obj is not None:
-            return "audio_filepath" in obj
+            if "audio_filepath" in obj:
+                return "nemo"
+            kind = manifest_kind(obj)
+            if kind != "unknown":
+                return "jsonl" if kind == "utterances" else "lhotse"
         if lineno >= 100:
             break
-    return False
+    return None
 
 
 def check_kind(kind: str) -> None:

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.hf_rows import dataset_files, file_schema, iter_batches
-from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, resolve_audio_path
+from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, remote_source, resolve_audio_path
 from speechtok.manifests.quarantine import Problem
 from speechtok.paths import file_stem_for_id
 
@@ -157,6 +157,8 @@ def _item(cell: Any, kind: str, uid: str, path: Path, row: int, column: str, ori
                               data=bytes(data), extract_to=dest)
         return SourceItem(recording_id=uid, path=display, origin=origin, segments=(seg,),
                           data=bytes(data), command=in_place_command(path, row, column))
+    if ref and (remote := remote_source(str(ref))) is not None:
+        return Problem(reason="unsupported_source", id=uid, origin=origin, detail=remote)
     if ref:
         return SourceItem(recording_id=uid, path=resolve_audio_path(str(ref), base, rebase=rebase),
                           origin=origin, segments=(seg,))

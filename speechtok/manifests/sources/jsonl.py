@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from speechtok.errors import InputError
-from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, resolve_audio_path
+from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, remote_source, resolve_audio_path
 from speechtok.manifests.quarantine import Problem
 from speechtok.manifests.text_lines import iter_lines, utf8_error
 
@@ -126,12 +126,16 @@ def iter_jsonl(path: Path, *, language: str | None = None, rebase: bool = True) 
                 detail="entry has no `audio` path",
             )
             continue
-        audio_path = resolve_audio_path(audio, base, rebase=rebase)
         try:
             uid = opt_str(obj, "id") or Path(audio).stem
         except InputError as exc:
             yield Problem(reason="bad_entry", origin=origin, detail=str(exc))
             continue
+        remote = remote_source(audio)
+        if remote is not None:
+            yield Problem(reason="unsupported_source", id=uid, origin=origin, detail=remote)
+            continue
+        audio_path = resolve_audio_path(audio, base, rebase=rebase)
         try:
             start = opt_float(obj, "start")
             spec = SegmentSpec(

@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from speechtok.errors import InputError
-from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, resolve_audio_path
+from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, remote_source, resolve_audio_path
 from speechtok.manifests.quarantine import Problem
 from speechtok.manifests.text_lines import iter_lines
 
@@ -52,6 +52,9 @@ def _unsupported(raw: str) -> str | None:
     if raw.endswith("|"):
         return (f"piped command {raw!r} is not run; write its output to an audio file and list "
                 "that file in wav.scp")
+    remote = remote_source(raw)
+    if remote is not None:
+        return remote
     if ".ark:" in raw or (raw.count(":") == 1 and raw.rsplit(":", 1)[1].isdigit()):
         return f"archive offset {raw!r} is not supported; extract the audio to files"
     return None

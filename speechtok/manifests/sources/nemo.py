@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from speechtok.errors import InputError
-from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, resolve_audio_path
+from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, remote_source, resolve_audio_path
 from speechtok.manifests.quarantine import Problem
 from speechtok.manifests.sources.jsonl import iter_json_lines, opt_float, opt_str
 
@@ -38,6 +38,10 @@ def iter_nemo(path: Path, *, language: str | None = None, rebase: bool = True) -
             yield Problem(reason=reason, origin=origin, detail="entry has no `audio_filepath`")
             continue
         stem = Path(audio).stem
+        remote = remote_source(audio)
+        if remote is not None:
+            yield Problem(reason="unsupported_source", id=stem, origin=origin, detail=remote)
+            continue
         try:
             duration = opt_float(obj, "duration")
             offset = opt_float(obj, "offset")
