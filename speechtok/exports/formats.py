@@ -42,6 +42,7 @@ import dataclasses
 import gzip
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -260,6 +261,10 @@ def export_memmap(out_dir: Path, dest: Path, group: str, split: str) -> int:
     return len(offsets) - 1
 
 
+#: A split name names exported files (``DEST/{split}.tsv``): no path separator, no leading dot.
+SPLIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
 def export_output(out_dir: str | os.PathLike[str], to: str, dest: str | os.PathLike[str], *,
                   groups: Sequence[str] | None = None, split: str = "train",
                   overwrite: bool = False, task: str | None = None) -> int:
@@ -274,6 +279,10 @@ def export_output(out_dir: str | os.PathLike[str], to: str, dest: str | os.PathL
     """
     if task is not None and to != "espnet":
         raise ConfigError("task", task, "only applies to --to espnet")
+    if not isinstance(split, str) or not SPLIT_RE.match(split):
+        # "../x" wrote DEST/../x.tsv, outside the destination; "a/b" ended in FileNotFoundError
+        raise ConfigError("split", split, "must be 1-64 characters of [A-Za-z0-9_.-] starting with a letter "
+                          "or digit (it names the exported files)")
     final = Path(dest)
     if final.resolve() == Path(out_dir).resolve() or Path(out_dir).resolve() in final.resolve().parents:
         raise ConfigError("output", str(final), "must be outside the output directory being exported")
@@ -286,7 +295,7 @@ def _export(out_dir: str | os.PathLike[str], to: str, d: Path, final: Path, *,
     if to not in FORMATS:
         raise ConfigError("to", to, f"must be one of {FORMATS}")
     out = Path(out_dir)
-    index = ShardIndex.load(out)
+    index = ShardIndex.load(out).require_entries()
     if "cuts" not in index.groups():
         raise InputError(str(out), "has no cuts group (not a speechtok output?)")
     if to in ("fairseq", "memmap"):

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from speechtok.errors import check_at_least
 from speechtok.shards.file import ShardFile
 from speechtok.shards.index import ShardIndex
 
@@ -26,6 +27,7 @@ def _top_k(counts: np.ndarray, k: int) -> list[list[int]]:
 
 def inspect_output(out_dir: str | os.PathLike[str], *, top_k: int = 10) -> dict[str, Any]:
     """A JSON-able summary of `out_dir` (see module docstring). Raises `InputError`."""
+    check_at_least(0, top_k=top_k)  # -1 listed all ids but the last (a numpy slice)
     out = Path(out_dir)
     index = ShardIndex.load(out).require_entries()
     summary: dict[str, Any] = {"out_dir": str(out), "groups": {}}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from speechtok.errors import InputError
+from speechtok.errors import InputError, check_at_least
 from speechtok.shards.file import ShardFile
 from speechtok.shards.index import ShardIndex, empty_output_reason, safe_shard_file
 from speechtok.shards.schema import payload_columns
@@ -68,6 +68,7 @@ def verify_output(out_dir: str | os.PathLike[str], *, checksum: bool = True,
             a quick look at a large output; the index-level checks (entries, fingerprints,
             missing shards) still cover every shard.
     """
+    check_at_least(1, sample=sample)  # 0 checked nothing and said OK; -1 was a ValueError
     out = Path(out_dir)
     rep = VerifyReport()
     try:

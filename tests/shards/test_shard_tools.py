@@ -195,3 +195,29 @@ def test_inspect_verify_read_refuse_what_is_not_an_output(tmp_path: Path, what: 
     rep = verify_output(src)
     assert not rep.ok and len(rep.problems) == 1 and rep.problems[0][0] == str(src)
     assert reason in rep.problems[0][1]
+
+
+def test_verify_sample_and_inspect_top_k_must_make_sense(out: tuple[Path, dict]) -> None:
+    d, _ = out
+    # --sample -1 was a ValueError traceback; 0 checked no file and reported OK
+    for n in (0, -1):
+        with pytest.raises(ConfigError, match=f"`sample` must be >= 1, but is {n}"):
+            verify_output(d, sample=n)
+    with pytest.raises(ConfigError, match="`top_k` must be >= 0, but is -1"):
+        inspect_output(d, top_k=-1)  # listed every id but the last (a numpy slice)
+    assert verify_output(d, sample=1).ok
+
+
+@pytest.mark.parametrize("split", ["../evil", "a/b", "", ".hidden", "x" * 65])
+def test_export_split_cannot_leave_the_destination(out: tuple[Path, dict], tmp_path: Path, split: str) -> None:
+    d, _ = out
+    dest = tmp_path / "exp" / "fs"
+    with pytest.raises(ConfigError, match="`split` must be 1-64 characters"):
+        export_output(d, "fairseq", dest, groups=[UNITS.group], split=split)
+    assert not (tmp_path / "exp").exists()  # "../evil" wrote exp/evil.tsv next to the destination
+
+
+def test_export_split_with_dots_and_dashes_is_fine(out: tuple[Path, dict], tmp_path: Path) -> None:
+    d, _ = out
+    export_output(d, "fairseq", tmp_path / "fs", groups=[UNITS.group], split="dev-clean.2")
+    assert (tmp_path / "fs" / "dev-clean.2.tsv").is_file()
