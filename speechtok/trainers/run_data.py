@@ -85,3 +85,20 @@ def check_run_data(data: str | Path, groups: Sequence[str], *, trained_on: str |
                                   f"`model: {train / 'models' / g.split('.', 1)[1]}`)")
             if want.vocab_size != got.vocab_size:
                 raise ConfigError(f"{g}.vocab_size", got.vocab_size, f"must equal {want.vocab_size}")
+
+
+def check_test_set(test: str | Path, groups: Sequence[str], *, trained_on: str | Path) -> None:
+    """`check_run_data` for a trainer's ``data.test``, plus at least one row to score, checked
+    before training: an empty test set used to surface only after training (an error, or a
+    ``test.wer`` of None that looked like a result).
+
+    Raises:
+        InputError: as `check_run_data`, or `test` has no row that is not quarantined.
+    """
+    check_run_data(test, groups, trained_on=trained_on)
+    ds = ShardDataset(test, groups=("cuts", *groups), columns=[])
+    n, quarantined = len(ds), ds.num_quarantined
+    ds.close()
+    if not n:
+        raise InputError(str(test), f"data.test has no row to score ({quarantined} quarantined); point it at a "
+                         "shard directory holding the test set")

@@ -47,7 +47,7 @@ from speechtok.trainers.llm import (
 from speechtok.trainers.loop import LoopConfig, train
 from speechtok.trainers.metrics import cer
 from speechtok.trainers.mixing import MixLoader, parse_sources
-from speechtok.trainers.run_data import check_run_data
+from speechtok.trainers.run_data import check_run_data, check_test_set
 from speechtok.trainers.token.recipe import SplitConfig, dump_json
 
 
@@ -175,6 +175,8 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
         "data": data_cfg, "encoder": enc_cfg, "adapter": ad_cfg, "llm": llm_cfg, "batching": batching,
         "latent": opts, "stage1": stage1, "train": stage2}.items()})
 
+    if data_cfg.test:
+        check_test_set(data_cfg.test, [data_cfg.feats], trained_on=data_cfg.shards)
     train_rows: _Rows | _ConcatRows
     dev_rows: _Rows | _ConcatRows
     if data_cfg.sources:

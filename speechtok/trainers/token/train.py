@@ -44,7 +44,7 @@ from speechtok.trainers.llm import (
 )
 from speechtok.trainers.loop import LoopConfig, train
 from speechtok.trainers.mixing import MixLoader, parse_sources
-from speechtok.trainers.run_data import check_run_data
+from speechtok.trainers.run_data import check_run_data, check_test_set
 from speechtok.trainers.token.dataset import (
     SequenceSet,
     collate_sequences,
@@ -77,6 +77,8 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     dump_json(out / "recipe.json", {"data": to_json(data_cfg), "llm": to_json(llm_cfg), "batching": to_json(batching),
                                     "train": to_json(loop_cfg), "eval": to_json(eval_cfg)})
 
+    if data_cfg.test:
+        check_test_set(data_cfg.test, [data_cfg.units], trained_on=data_cfg.shards)
     if data_cfg.sources:
         per_source, unit_vocab = load_source_utterances(data_cfg)
         parts = [([u for u in us if split.is_train(u.speaker)], [u for u in us if not split.is_train(u.speaker)])
