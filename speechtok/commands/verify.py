@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "verify", help="recompute checksums and check schemas of every shard",
         description="Check every shard file of OUT against its index entry (sha256, size, "
-        "schema, version, fingerprint, rows, ids aligned with cuts) and report files in flight "
+        "schema, version, fingerprint, rows, ids aligned with cuts, units/codes ids below the "
+        "vocab_size) and report files in flight "
         "or uncommitted. Exits 1 naming every bad shard.")
     parser.add_argument("out_dir", help="output directory")
     parser.add_argument("--no-checksum", action="store_true",

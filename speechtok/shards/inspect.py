@@ -76,6 +76,9 @@ def inspect_output(out_dir: str | os.PathLike[str], *, top_k: int = 10) -> dict[
         if g != "cuts" and entries:
             info["frames"] = frames
         if counts is not None:
+            vocab = info["provenance"].get("vocab_size") or 0
+            if vocab and counts.shape[1] > vocab:  # a payload flip the structure checks cannot see
+                info["out_of_vocab"] = int(counts[:, vocab:].sum())
             info["tokens"] = int(counts.sum())
             info["distinct_ids"] = [int((c > 0).sum()) for c in counts]
             info["top_ids"] = [_top_k(c, top_k) for c in counts]
@@ -115,4 +118,7 @@ def format_summary(summary: dict[str, Any]) -> str:
             for q, top in enumerate(info["top_ids"]):
                 name = "top ids" if len(info["top_ids"]) == 1 else f"codebook {q} top ids"
                 lines.append(f"  {name}: " + " ".join(f"{i}:{c}" for i, c in top))
+            if info.get("out_of_vocab"):
+                lines.append(f"  CORRUPT: {info['out_of_vocab']} ids >= vocab_size {prov.get('vocab_size')}; "
+                             "run `speechtok verify` and rerun the stage")
     return "\n".join(lines)

@@ -47,11 +47,16 @@ class VerifyReport:
 def _check_file(f: ShardFile, cuts: ShardFile | None) -> None:
     """Full structural checks beyond what opening does; raises `InputError`."""
     nb = len(f.batch_starts) - 1
+    vocab = f.meta.vocab_size if f.meta.kind in ("units", "codes") else None
     for b in range(nb):  # opening `f` fully validated each batch (`ShardFile.batch`)
         for col in payload_columns(f.meta):
             if col == "alignment" or not pa.types.is_list(f.schema.field(col).type):
                 continue
-            f.list_column(b, col)
+            lc = f.list_column(b, col)
+            ids = lc.values[lc.offsets[0] : lc.offsets[-1]] if len(lc.offsets) else lc.values[:0]
+            if vocab and col == f.meta.kind and ids.size and int(ids.max()) >= vocab:
+                raise InputError(f.item, f"column {col!r} holds id {int(ids.max())} >= vocab_size "
+                                 f"{vocab} (a corrupt payload); rerun the stage")
     if cuts is not None:
         if cuts.num_rows != f.num_rows:
             raise InputError(f.item, f"has {f.num_rows} rows but {cuts.item} has {cuts.num_rows}")

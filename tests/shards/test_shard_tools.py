@@ -221,3 +221,34 @@ def test_export_split_with_dots_and_dashes_is_fine(out: tuple[Path, dict], tmp_p
     d, _ = out
     export_output(d, "fairseq", tmp_path / "fs", groups=[UNITS.group], split="dev-clean.2")
     assert (tmp_path / "fs" / "dev-clean.2.tsv").is_file()
+
+
+def test_out_of_vocab_ids_are_reported_by_verify_and_inspect(out: tuple[Path, dict], tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # a payload flip that keeps the structure valid (the index rewritten to match) used to pass
+    # `verify` and show up in `inspect` only as an odd id in the histogram
+    import pyarrow as pa
+
+    from speechtok.features.checksum import file_sha256
+    from speechtok.shards.index import entry_path
+
+    src, _ = out
+    d = tmp_path / "o"
+    shutil.copytree(src, d)
+    p = d / "shards" / f"00000.{UNITS.group}.arrow"
+    table = pa.ipc.open_file(pa.BufferReader(p.read_bytes())).read_all()
+    units = [list(u) for u in table.column("units").to_pylist()]
+    units[1][0] = 999  # vocab_size is 50
+    table = table.set_column(1, table.schema.field(1), pa.array(units, type=table.schema.field(1).type))
+    with pa.ipc.new_file(str(p), table.schema) as w:
+        w.write_table(table)
+    e = entry_path(d, UNITS.group, 0)
+    entry = json.loads(e.read_text())
+    entry.update(bytes=p.stat().st_size, sha256=file_sha256(p))
+    e.write_text(json.dumps(entry))
+    rep = verify_output(d)
+    assert not rep.ok and any("holds id 999 >= vocab_size 50" in why for _, why in rep.problems)
+    assert inspect_output(d)["groups"][UNITS.group]["out_of_vocab"] > 0
+    assert main(["inspect", str(d)]) == 1
+    assert "CORRUPT:" in capsys.readouterr().out
+    assert "out_of_vocab" not in inspect_output(src)["groups"][UNITS.group]
