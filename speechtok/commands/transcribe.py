@@ -33,5 +33,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", choices=("train", "dev", "test"), default=None,
                         help="only the utterances of the run's own speaker split (e.g. dev: reproduces "
                              "the run's dev WER on its own shards)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (CUDA when there is one)")
     parser.set_defaults(func=_run)

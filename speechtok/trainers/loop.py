@@ -73,8 +73,11 @@ class LoopConfig:
             raise ConfigError("max_steps", self.max_steps, "must be greater than or equal to 1")
         if self.grad_accum < 1:
             raise ConfigError("grad_accum", self.grad_accum, "must be >= 1")
+        if not self.lr > 0:  # also NaN
+            raise ConfigError("lr", self.lr, "must be > 0")
         if not 0 <= self.min_lr <= self.lr:
             raise ConfigError("min_lr", self.min_lr, f"must be in [0, lr={self.lr}]")
+        resolve_device(self.device, check_available=False)
         if self.amp not in ("auto", "bf16", "off"):
             raise ConfigError("amp", self.amp, "must be one of auto, bf16, off")
         for name in ("warmup_steps", "log_every", "eval_every", "checkpoint_every"):
@@ -82,9 +85,23 @@ class LoopConfig:
                 raise ConfigError(name, getattr(self, name), "must be >= 0")
 
     def torch_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        return resolve_device(self.device)
+
+
+def resolve_device(name: str, *, field: str = "device", check_available: bool = True) -> torch.device:
+    """``torch.device(name)``; `ConfigError` naming `field` for a name torch does not know ("tpu"
+    was a RuntimeError at the first ``.to``) or, with `check_available`, CUDA on a machine without
+    it (a "Found no NVIDIA driver" traceback). ``"auto"``: CUDA when it is there, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(field, name, "must be 'auto', 'cpu', 'cuda' or 'cuda:N'") from exc
+    if check_available and device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(field, name, "must be a device this machine has (no usable CUDA device here; "
+                          "use 'cpu' or 'auto')")
+    return device
 
 
 def lr_at(step: int, cfg: LoopConfig) -> float:

@@ -185,6 +185,9 @@ def transcribe(run_dir: str | Path, data: str | Path, out_dir: str | Path, *, sp
     to ``OUT/transcribe.json`` (``family``, ``utts``, ``wer``, ``cer``, ``wall_s``...)."""
     run, data_p, out = Path(run_dir), Path(data), Path(out_dir)
     family = run_family(run)
+    from speechtok.trainers.loop import resolve_device  # lazy: brings torch (`speechtok --help` imports this)
+
+    device = str(resolve_device(device, field="--device"))
     t0 = time.perf_counter()
     left_out: dict[str, str] = {}  # id -> why it was not decoded (cascade: unreadable audio)
     if family == "cascade":

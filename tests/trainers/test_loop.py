@@ -78,3 +78,29 @@ def test_lr_schedule() -> None:
     assert lr_at(10, cfg) == pytest.approx(1.0) and lr_at(100, cfg) == pytest.approx(0.1)
     values = [lr_at(s, cfg) for s in range(10, 101)]
     assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"lr": -1.0}, "`lr` must be > 0, but is -1.0"),  # was "`min_lr` must be in [0, lr=-1]"
+    ({"lr": float("nan")}, "`lr` must be > 0"),
+    ({"device": "tpu"}, "`device` must be 'auto', 'cpu', 'cuda' or 'cuda:N', but is 'tpu'"),  # a torch RuntimeError
+])
+def test_loop_config_names_a_bad_lr_or_device(changes: dict[str, Any], message: str) -> None:
+    from speechtok.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        LoopConfig(max_steps=2, **changes).validate()
+    assert str(err.value).startswith(message)
+
+
+def test_cuda_without_cuda_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from speechtok.errors import ConfigError
+    from speechtok.trainers.loop import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    LoopConfig(max_steps=2, device="cuda:1").validate()  # a valid name: checked against the machine when used
+    with pytest.raises(ConfigError, match="no usable CUDA device here"):
+        LoopConfig(max_steps=2, device="cuda").torch_device()  # was "Found no NVIDIA driver" from deep in torch
+    with pytest.raises(ConfigError, match="`--device`"):
+        resolve_device("cuda", field="--device")
+    assert resolve_device("auto") == torch.device("cpu") == LoopConfig(max_steps=2, device="auto").torch_device()
