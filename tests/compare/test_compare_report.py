@@ -10,7 +10,7 @@ import pytest
 from speechtok.compare.families import LATENT, TEXT, TOKEN
 from speechtok.compare.recipe import load_compare_recipe
 from speechtok.compare.report import CHARTS, markdown, write_report
-from speechtok.errors import ConfigError, InputError
+from speechtok.errors import ConfigError
 from speechtok.paths import ROOT
 
 
@@ -109,9 +109,10 @@ def test_bad_settings_are_config_errors(key: str, value: str) -> None:
         load_compare_recipe(ROOT / "recipes/compare_speechocean.yaml", {key: value})
 
 
-def test_missing_recipe_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError):
+def test_missing_recipe_is_a_config_error_naming_the_path(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
         load_compare_recipe(tmp_path / "nope.yaml", {})
+    assert str(tmp_path / "nope.yaml") in str(e.value)
 
 
 def test_read_text_scores_dev_plus_test_with_the_dev_chosen_system(tmp_path: Path) -> None:
