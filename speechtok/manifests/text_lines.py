@@ -34,23 +34,35 @@ def read_text(path: Path) -> str:
     return Path(path).read_text(encoding="utf-8-sig")
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
-    """Yields ``(line number, line, "")`` for each line of `path` (``*.gz`` gunzipped), without
-    its line end (LF or CRLF) and without a leading BOM; ``(line number, None, error)`` for a
-    line that is not UTF-8, the error naming the byte and its column."""
+def iter_raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Yields ``(line number, bytes)`` for each line of `path` (``*.gz`` gunzipped), without its
+    line end (LF or CRLF) and without a leading BOM; not decoded (see `decode_line`)."""
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if lineno == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM):]
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                bad = raw[exc.start : exc.start + 1]
-                yield lineno, None, (f"line is not UTF-8 (byte 0x{bad.hex()} at column {exc.start + 1}); "
-                                     "convert the file to UTF-8, e.g. with iconv")
-                continue
-            yield lineno, line.rstrip("\r\n"), ""
+            yield lineno, raw.rstrip(b"\r\n")
+
+
+def decode_line(raw: bytes) -> tuple[str | None, str]:
+    """``(line, "")`` for a UTF-8 line, ``(None, error)`` for one that is not, the error naming
+    the byte and its column."""
+    try:
+        return raw.decode("utf-8"), ""
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 1]
+        return None, (f"line is not UTF-8 (byte 0x{bad.hex()} at column {exc.start + 1}); "
+                      "convert the file to UTF-8, e.g. with iconv")
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
+    """Yields ``(line number, line, "")`` for each line of `path` (``*.gz`` gunzipped), without
+    its line end (LF or CRLF) and without a leading BOM; ``(line number, None, error)`` for a
+    line that is not UTF-8, the error naming the byte and its column."""
+    for lineno, raw in iter_raw_lines(path):
+        line, err = decode_line(raw)
+        yield lineno, line, err
 
 
 def utf8_error(text: str) -> str | None:

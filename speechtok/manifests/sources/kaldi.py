@@ -6,35 +6,72 @@
 `resolve_audio_path`). Piped commands (``sox in.wav -t wav - |``) and archive offsets
 (``foo.ark:123``) are not run: they are reported as ``unsupported_source`` with the fix.
 Without `segments`, each `wav.scp` entry is one utterance; with it, one cut per segment.
+
+A line that cannot be used is quarantined as ``bad_entry`` with what it takes down: a `wav.scp`
+line (its recording), a `segments` line (its utterance), a `text`/`utt2spk`/`utt2lang` line that
+is not UTF-8 (its utterance), a `reco2dur` line that is not UTF-8 or whose value is not a finite
+number (its recording, whose duration could not be checked). A `spk2gender` line that is not
+UTF-8 stops the ingest (`InputError` naming file and line): it belongs to a speaker, not an item.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 from speechtok.errors import InputError
 from speechtok.manifests.items import SegmentSpec, SourceItem, SourceStream, remote_source, resolve_audio_path
 from speechtok.manifests.quarantine import Problem
-from speechtok.manifests.text_lines import iter_lines
+from speechtok.manifests.text_lines import decode_line, iter_lines, iter_raw_lines
 
 
-def _read_keyed(path: Path) -> dict[str, str]:
-    """`key rest-of-line` files (text, utt2spk, ...) -> dict; absent file -> {}.
+def _keyed_lines(path: Path, bad: dict[str, Problem] | None = None) -> Iterator[tuple[int, str, str]]:
+    """``(line number, key, rest of line)`` of a `key rest-of-line` file (text, utt2spk, ...);
+    nothing for an absent file.
+
+    `bad`: where a line that is not UTF-8 goes, as a ``bad_entry`` `Problem` keyed by the line's
+    key (the first word, when that much decodes; else ``"<file>:<line>"``, a key no id has), so
+    that only its item is quarantined. Without `bad` such a line is an `InputError`.
 
     Raises:
-        InputError: a line is not UTF-8 (naming the file, line and byte).
+        InputError: a line is not UTF-8 and `bad` is None (naming the file, line and byte).
     """
-    out: dict[str, str] = {}
     if not path.exists():
-        return out
-    for lineno, line, err in iter_lines(path):
+        return
+    for lineno, raw in iter_raw_lines(path):
+        line, err = decode_line(raw)
         if line is None:
-            raise InputError(f"{path}:{lineno}", err)
+            if bad is None:
+                raise InputError(f"{path}:{lineno}", err)
+            key, _ = decode_line(raw.split(maxsplit=1)[0])
+            origin = f"{path}:{lineno}"
+            bad.setdefault(key or origin, Problem(reason="bad_entry", id=key, origin=origin,
+                                                  detail=f"{path.name}: {err}"))
+            continue
         parts = line.strip().split(maxsplit=1)
         if parts:
-            out[parts[0]] = parts[1].strip() if len(parts) > 1 else ""
+            yield lineno, parts[0], parts[1].strip() if len(parts) > 1 else ""
+
+
+def _read_keyed(path: Path, bad: dict[str, Problem] | None = None) -> dict[str, str]:
+    """`key rest-of-line` files -> dict (the last line of a key wins); see `_keyed_lines`."""
+    return {key: value for _, key, value in _keyed_lines(path, bad)}
+
+
+def _read_reco2dur(path: Path, bad: dict[str, Problem]) -> dict[str, float]:
+    """``reco seconds`` lines -> {reco: seconds}; a line that is not UTF-8, or whose value is not
+    a finite number, goes to `bad` (keyed by its recording) instead."""
+    out: dict[str, float] = {}
+    for lineno, reco, value in _keyed_lines(path, bad):
+        seconds = _float_or_none(value)
+        if seconds is None:
+            bad[reco] = Problem(reason="bad_entry", id=reco, origin=f"{path}:{lineno}",
+                                detail=f"reco2dur: expected `reco seconds` with a finite number, found {value!r}; "
+                                "the recording's duration cannot be checked (fix or delete the line)")
+        else:
+            out[reco] = seconds
     return out
 
 
@@ -66,11 +103,13 @@ def iter_kaldi(data_dir: Path, *, language: str | None = None, rebase: bool = Tr
     wav_scp = data_dir / "wav.scp"
     if not wav_scp.exists():
         raise InputError(str(data_dir), "is not a Kaldi data dir: it has no wav.scp")
-    text = _read_keyed(data_dir / "text")
-    utt2spk = _read_keyed(data_dir / "utt2spk")
-    spk2gender = _read_keyed(data_dir / "spk2gender")
-    utt2lang = _read_keyed(data_dir / "utt2lang")
-    reco2dur = _read_keyed(data_dir / "reco2dur")
+    bad_utt: dict[str, Problem] = {}  # utterance -> its text/utt2spk/utt2lang line that is not UTF-8
+    text = _read_keyed(data_dir / "text", bad_utt)
+    utt2spk = _read_keyed(data_dir / "utt2spk", bad_utt)
+    utt2lang = _read_keyed(data_dir / "utt2lang", bad_utt)
+    spk2gender = _read_keyed(data_dir / "spk2gender")  # keyed by speaker: a bad line stays an InputError
+    bad_reco: dict[str, Problem] = {}  # recording -> its unusable reco2dur line
+    reco2dur = _read_reco2dur(data_dir / "reco2dur", bad_reco)
     segments: dict[str, list[tuple[str, float, float]]] | None = None
     seg_file = data_dir / "segments"
     bad_segments: list[Problem] = []
@@ -135,20 +174,29 @@ def iter_kaldi(data_dir: Path, *, language: str | None = None, rebase: bool = Tr
             yield Problem(reason="unsupported_source", id=reco, origin=origin, detail=why)
             drop(reco)
             continue
+        if reco in bad_reco:
+            yield bad_reco.pop(reco)
+            drop(reco)
+            continue
         path = resolve_audio_path(raw, data_dir, rebase=rebase)
-        if segments is None:
-            specs: tuple[SegmentSpec, ...] = (spec(reco),)
-        else:
-            segs = segments.pop(reco, [])
-            specs = tuple(spec(u, s, e - s) for u, s, e in segs)
-            if not specs:
-                specs = (spec(reco),)
+        utts: list[tuple[str, float, float | None]] = [(reco, 0.0, None)]
+        if segments is not None and reco in segments:
+            utts = [(u, s, e - s) for u, s, e in segments.pop(reco)]
+        specs = []
+        for utt, start, duration in utts:
+            if utt in bad_utt:  # only this utterance is lost
+                text.pop(utt, None)
+                yield bad_utt.pop(utt)
+            else:
+                specs.append(spec(utt, start, duration))
+        if not specs:
+            continue
         yield SourceItem(
             recording_id=reco,
             path=path,
             origin=origin,
-            segments=specs,
-            declared_duration=_float_or_none(reco2dur.get(reco)),
+            segments=tuple(specs),
+            declared_duration=reco2dur.get(reco),
         )
     for reco, segs in (segments or {}).items():
         for utt, _, _ in segs:
@@ -166,3 +214,5 @@ def iter_kaldi(data_dir: Path, *, language: str | None = None, rebase: bool = Tr
             origin=str(data_dir / "text"),
             detail="utterance has a transcript but no wav.scp (or segments) entry",
         )
+    yield from bad_utt.values()  # lines of utterances no wav.scp/segments entry has: still reported
+    yield from bad_reco.values()
