@@ -122,6 +122,25 @@ def loader_problem(path: str | Path) -> Problem | None:
     return None
 
 
+def sampling_rate_problem(rate: object, cfg: AudioCheckConfig, source: str) -> Problem | None:
+    """A ``bad_sampling_rate`` problem when `rate` is not a whole number of Hz in
+    ``[cfg.min_sampling_rate, cfg.max_sampling_rate]``, else None.
+
+    `rate`: what a header or manifest states (any JSON value: a string, bool or 16000.5 is not a
+    rate); `source`: who states it, for the detail (``"the header states"``).
+    """
+    whole = (isinstance(rate, int) and not isinstance(rate, bool)) or (
+        isinstance(rate, float) and rate.is_integer())
+    if whole and cfg.min_sampling_rate <= rate <= cfg.max_sampling_rate:  # type: ignore[operator]
+        return None
+    if not whole:
+        return Problem(reason="bad_sampling_rate", detail=f"{source} a sampling rate of {rate!r}, not a whole "
+                       "number of Hz")
+    return Problem(reason="bad_sampling_rate", detail=f"{source} {rate} Hz, outside [{cfg.min_sampling_rate}, "
+                   f"{cfg.max_sampling_rate}] Hz (a corrupt {source.split()[-2]}, or raise check.max_sampling_rate "
+                   "/ lower check.min_sampling_rate)")
+
+
 def check_audio(path: str | Path, cfg: AudioCheckConfig | None = None) -> AudioInfo | Problem:
     """Decodes `path` block by block and returns its `AudioInfo`, or the `Problem` found.
 
@@ -153,13 +172,9 @@ def check_audio(path: str | Path, cfg: AudioCheckConfig | None = None) -> AudioI
     with fh:
         sr, channels, header_frames = int(fh.samplerate), int(fh.channels), int(fh.frames)
         fmt, subtype = str(fh.format), str(fh.subtype)
-        if not cfg.min_sampling_rate <= sr <= cfg.max_sampling_rate:
-            return Problem(
-                reason="bad_sampling_rate",
-                path=spath,
-                detail=f"the header states {sr} Hz, outside [{cfg.min_sampling_rate}, {cfg.max_sampling_rate}] "
-                "Hz (a corrupt header, or raise check.max_sampling_rate / lower check.min_sampling_rate)",
-            )
+        bad_rate = sampling_rate_problem(sr, cfg, "the header states")
+        if bad_rate is not None:
+            return Problem(reason=bad_rate.reason, path=spath, detail=bad_rate.detail)
         if channels > cfg.max_channels:
             return Problem(
                 reason="bad_channels",

@@ -25,6 +25,7 @@ from speechtok.manifests.audio_check import (
     AudioInfo,
     channel_problem,
     check_audio,
+    sampling_rate_problem,
 )
 from speechtok.manifests.items import SegmentSpec, SourceItem
 from speechtok.manifests.quarantine import Problem
@@ -192,6 +193,10 @@ def process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
 
 def _process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
     path = str(item.path)
+    if item.declared_sampling_rate is not None:  # a manifest's rate, range-checked like a header's
+        bad_rate = sampling_rate_problem(item.declared_sampling_rate, cfg.check, "the manifest declares")
+        if bad_rate is not None:
+            return _whole_item(item, bad_rate)
     found = check_audio(item.path, cfg.check) if item.data is None else check_audio_bytes(item, cfg.check)
     if isinstance(found, Problem):
         return _whole_item(item, found)

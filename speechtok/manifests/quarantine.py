@@ -34,7 +34,8 @@ REASONS: dict[str, str] = {
         "or a segment ends after its recording"
     ),
     "bad_channels": "unsupported channel layout (more channels than `max_channels`, or a missing channel)",
-    "bad_sampling_rate": "the header states a sampling rate outside the checked range (a corrupt header)",
+    "bad_sampling_rate": "the header or manifest states a sampling rate outside the checked range (corrupt), "
+    "or a manifest's rate is not a whole number of Hz",
     "bad_segment": "a segment with a negative, NaN or infinite start, or a duration that is not positive "
     "and finite or shorter than one sample",
     "unsupported_source": "not a plain audio file (piped command, URL, in-memory, multi-source, mixed cut)",
