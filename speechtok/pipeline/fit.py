@@ -12,13 +12,18 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from speechtok import atomic
+from speechtok.errors import InputError
 from speechtok.faults import maybe_fault
 from speechtok.pipeline.job import set_worker_threads
 from speechtok.pipeline.report import StageStats
 from speechtok.pipeline.stage import FitContext, StageBase
+from speechtok.shards.reader import ShardDataset
 
 
 def fit_into(stage: StageBase, fit_fp: str, out: Path, model_dir: Path, *,
@@ -59,3 +64,26 @@ def fit_into(stage: StageBase, fit_fp: str, out: Path, model_dir: Path, *,
     stats.fitted = True
     maybe_fault("after_fit")
     return stats
+
+
+def frameless_input(out: Path, groups: Sequence[str]) -> tuple[str, int] | None:
+    """``(group, rows)`` for the first of `groups` (committed in `out`) whose every row has 0
+    frames (all its cuts quarantined or empty upstream), else None. Reads list offsets only."""
+    for g in groups:
+        lengths = ShardDataset(out, groups=(g,), include_quarantined=True).lengths(g)  # int64 (rows,)
+        if not int(lengths.sum()):
+            return g, int(lengths.size)
+    return None
+
+
+def frameless_error(stage: str, group: str, rows: int, quarantine: Sequence[dict[str, Any]],
+                    quarantine_path: Path) -> InputError:
+    """The error of a fit whose input `group` has no frame: says that all `rows` cuts of it were
+    quarantined or empty, counts the stages' quarantine records by stage and reason, and names
+    `quarantine_path` (written before)."""
+    counts = Counter((str(q.get("stage")), str(q.get("reason"))) for q in quarantine if q.get("stage") != "ingest")
+    why = ", ".join(f"{st} {r} x{n}" for (st, r), n in sorted(counts.items())) or "none quarantined"
+    return InputError(
+        group, f"has no frames to fit stage {stage!r} on: all {rows} cuts of it were quarantined or empty "
+        f"upstream ({why}); see {quarantine_path} for each cut's reason, and fix the corpus")
+

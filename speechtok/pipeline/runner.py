@@ -55,7 +55,7 @@ from speechtok.errors import BugError, ConfigError, InputError, SpeechtokError
 from speechtok.failures import BUG, DISK_FULL_ERRNOS, RetryPolicy
 from speechtok.faults import maybe_fault
 from speechtok.pipeline.executors import ShardExecutor, make_executor
-from speechtok.pipeline.fit import fit_into
+from speechtok.pipeline.fit import fit_into, frameless_error, frameless_input
 from speechtok.pipeline.input import (
     ingest_step,
     iter_shards,
@@ -310,6 +310,10 @@ class _Run:
         if have is not None and not (self.cascade or stage.name in self.overwrite or refit):
             raise _refusal(self.out, stage.name, stage.group(), have,
                            f"a new fit with inputs {fit_fp}")
+        empty = frameless_input(self.out, stage.inputs())
+        if empty is not None:  # k-means would stop at "frame source: has no frames", saying not why
+            self.merge_quarantine()
+            raise frameless_error(stage.name, *empty, self.report.quarantine or [], self.out / "quarantine.jsonl")
         stats = fit_into(stage, fit_fp, self.out, model_dir, fit_threads=self.opts.fit_threads)
         self._fit_stats[stage.name] = stats
         return model_dir
