@@ -17,6 +17,7 @@ order (0 = its 1-best).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,8 @@ import soundfile as sf
 
 from speechtok.atomic import atomic_open
 from speechtok.errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +49,9 @@ def load_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
         wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise InputError(str(path), f"cannot be read by soundfile: {exc}") from exc
+    bad = int((~np.isfinite(wave)).sum())
+    if bad:  # a float file's corrupt body: NaN/inf samples would reach the decoder as garbage
+        raise InputError(str(path), f"has {bad} non-finite samples (NaN or inf) of {wave.size}: a corrupt body")
     mono = wave.mean(axis=1).astype(np.float32)
     if sr != sample_rate:
         # lazy: lhotse (and torch with it) takes seconds to import
@@ -53,6 +59,20 @@ def load_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
 
         mono = Resample(source_sampling_rate=sr, target_sampling_rate=sample_rate)(mono[None])[0]
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def load_audio_or_leave_out(utt: Utterance, sample_rate: int, left_out: dict[str, str] | None) -> np.ndarray | None:
+    """`load_audio` of `utt`, or None when its audio cannot be decoded (a header that opens over a
+    corrupt body: truncated FLAC frames, garbage after the header, NaN samples): the reason is
+    recorded as ``left_out[utt.id]`` and logged. With `left_out` None the `InputError` is raised."""
+    try:
+        return load_audio(utt.path, sample_rate)
+    except InputError as exc:
+        if left_out is None:
+            raise
+        left_out[utt.id] = str(exc)
+        log.warning("%s left out: %s", utt.id, exc)
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,7 +26,14 @@ import numpy as np
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.features.checksum import file_sha256
-from speechtok.models.nbest import Hypothesis, NBestList, Utterance, load_audio, read_jsonl, write_jsonl
+from speechtok.models.nbest import (
+    Hypothesis,
+    NBestList,
+    Utterance,
+    load_audio_or_leave_out,
+    read_jsonl,
+    write_jsonl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +169,8 @@ class WhisperNBest:
         return out
 
     def decode_utterances(self, utts: Iterable[Utterance], *, cache: Path | None = None,
-                          skipped: list[str] | None = None) -> Iterator[NBestList]:
+                          skipped: list[str] | None = None,
+                          left_out: dict[str, str] | None = None) -> Iterator[NBestList]:
         """Decodes utterances in batches of `config.batch_size`, in input order.
 
         Args:
@@ -171,6 +179,9 @@ class WhisperNBest:
                 it are read back instead of decoded, new ones are appended as they finish, so an
                 interrupted run resumes where it stopped.
             skipped: if given, ids of utterances longer than 30 s are appended to it.
+            left_out: if given, an utterance whose audio cannot be decoded (a header that opens
+                over a corrupt body) is left out, its id -> reason recorded here, and the rest
+                decoded; without it such audio raises `InputError`.
 
         Yields:
             One `NBestList` per decoded utterance (source ``"whisper"``).
@@ -196,7 +207,9 @@ class WhisperNBest:
                     yield from flush()
                 yield done[u.id]
                 continue
-            wave = load_audio(u.path, SAMPLE_RATE)
+            wave = load_audio_or_leave_out(u, SAMPLE_RATE, left_out)
+            if wave is None:
+                continue
             if len(wave) > WINDOW_S * SAMPLE_RATE:
                 log.warning("%s is %.1f s long; skipped (one 30 s window per n-best)", u.id, len(wave) / SAMPLE_RATE)
                 if skipped is not None:

@@ -155,7 +155,7 @@ def _cascade(run: Path, data: Path, split: str | None, device: str,
     if not utts:
         raise InputError(str(data), f"no utterance has readable audio ({len(bad)} left out; first: "
                          f"{next(iter(bad.values()), 'none')})")
-    lists, _ = decode_nbest(utts, recipe)
+    lists, _ = decode_nbest(utts, recipe, left_out)  # a header that opens over a corrupt body
     k = recipe.nbest.num_hypotheses
     if best == "ger":
         # lazy: brings torch, which only this path needs (`speechtok --help` imports this module)

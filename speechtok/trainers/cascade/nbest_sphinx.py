@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from speechtok.errors import ConfigError
-from speechtok.models.nbest import Hypothesis, NBestList, Utterance, load_audio
+from speechtok.models.nbest import Hypothesis, NBestList, Utterance, load_audio_or_leave_out
 
 _FILLER = re.compile(r"^(<s>|</s>|<sil>|<unk>|\[[^\]]*\]|\+\+[^+]*\+\+)$", re.IGNORECASE)
 _VARIANT = re.compile(r"\(\d+\)$")
@@ -114,9 +114,13 @@ class SphinxNBest:
         return [Hypothesis(text=t, rank=r, am_score=s, am_score_norm=s / max(len(t.split()), 1),
                            num_tokens=len(t.split())) for r, (t, s) in enumerate(merged)]
 
-    def decode_utterances(self, utts: Sequence[Utterance] | Iterable[Utterance]) -> Iterator[NBestList]:
-        """One `NBestList` (source ``"sphinx"``) per utterance, in order."""
+    def decode_utterances(self, utts: Sequence[Utterance] | Iterable[Utterance], *,
+                          left_out: dict[str, str] | None = None) -> Iterator[NBestList]:
+        """One `NBestList` (source ``"sphinx"``) per utterance, in order; `left_out` as in
+        `speechtok.models.whisper_nbest.WhisperNBest.decode_utterances`."""
         for u in utts:
-            wave = load_audio(u.path, self.sample_rate)
+            wave = load_audio_or_leave_out(u, self.sample_rate, left_out)
+            if wave is None:
+                continue
             yield NBestList(id=u.id, source="sphinx", hyps=tuple(self.decode(wave)), reference=u.text,
                             speaker=u.speaker, duration=round(len(wave) / self.sample_rate, 4))

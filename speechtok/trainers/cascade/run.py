@@ -101,6 +101,15 @@ def _table(results: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _left_out_note(per_split: Mapping[str, int]) -> str:
+    """The line under the WER table saying how many utterances of each split it does not cover."""
+    if not any(per_split.values()):
+        return ""
+    counts = ", ".join(f"{s} {n}" for s, n in per_split.items())
+    return (f"\nLeft out (audio that cannot be decoded; not in these WERs, reasons in results.json "
+            f"`left_out`): {counts}\n")
+
+
 def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None = None) -> dict[str, Any]:
     """Runs the whole cascade (see the module docstring); returns the results dict."""
     if recipe.threads:
@@ -123,8 +132,12 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
     if recipe.data.max_train_utts:
         splits["train"] = splits["train"][: recipe.data.max_train_utts]
     all_utts = [u for s in SPLITS for u in splits[s]]
-    lists, t = decode_nbest(all_utts, recipe)
+    left_out: dict[str, str] = {}  # id -> why it has no n-best list (audio that opens over a corrupt body)
+    lists, t = decode_nbest(all_utts, recipe, left_out)
     timings.update(t)
+    if left_out:
+        print(f"speechtok: left out {len(left_out)} utterances whose audio cannot be decoded (e.g. "
+              f"{next(iter(left_out.items()))}); {len(lists)} decoded", flush=True)
     write_jsonl(out_dir / "nbest.jsonl", lists)
     _write_shards(out_dir, lists, recipe)
     by_id = {nb.id: nb for nb in lists}
@@ -207,6 +220,8 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
         "results": results,
         "tuned_lambda": {n: rescoring[n]["best_lambda"] for n in scorers},
         "utterances": {s: len(nb_split[s]) for s in SPLITS},
+        "left_out": left_out,
+        "left_out_per_split": {s: sum(u.id in left_out for u in splits[s]) for s in SPLITS},
         "nbest": {"decoder": recipe.nbest.decoder, "num_hypotheses": k,
                   "mean_distinct_normalised": float(np.mean([len({normalize_text(t) for t in nb.texts()})
                                                               for nb in lists])) if lists else 0.0},
@@ -217,7 +232,8 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
     }
     _write_json(out_dir / "results.json", summary)
     atomic.write_text(out_dir / "results.md", f"# cascade results ({recipe.nbest.decoder} {k}-best)\n\n"
-                      + _table(results) + f"\nTuned lambda (dev): {summary['tuned_lambda']}\n")
+                      + _table(results) + f"\nTuned lambda (dev): {summary['tuned_lambda']}\n"
+                      + _left_out_note(summary["left_out_per_split"]))
     log.info("results:\n%s", _table(results))
     if recipe.data.test is not None:
         summary["test_set"] = score_test_set(out_dir, recipe.data.test, recipe.device)
@@ -238,6 +254,6 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     recipe, raw = load_recipe(recipe_path, sets)
     summary = run_cascade(recipe, out_dir, raw)
-    print(_table(summary["results"]))
+    print(_table(summary["results"]) + _left_out_note(summary["left_out_per_split"]))
     print(f"tuned lambda: {summary['tuned_lambda']}; outputs in {out_dir}")
     return 0
