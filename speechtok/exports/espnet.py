@@ -35,8 +35,9 @@ at its ends) are written once to ``DEST/audio/<id>.flac``. All files share one
 id order. ``data.json`` also carries ``"speechtok"``: the token group, its provenance and layout.
 
 ESPnet loader limits the export refuses (`InputError`, see `speechtok.exports.lines`): ids and
-speakers that are empty or hold whitespace, and ids whose first character is in ``task + "_"``: ``ESPnetMultiTaskDataset.__getitem__`` removes the
-task prefix with ``str.lstrip(task + "_")``, a character-set strip that eats such a character too.
+speakers that are empty or hold whitespace, and ids whose first character is in ``task + "_"``:
+``ESPnetMultiTaskDataset.__getitem__`` removes the task prefix with ``str.lstrip(task + "_")``, a
+character-set strip that eats such a character too.
 
 Not covered: ESPnet's newer SpeechLM (``espnet2/speechlm/dataloader``, PyPI espnet 202511) reads
 another ``data.json`` (``data_entry`` name/path/reader triplets with ``audio1``/``text1`` names,
