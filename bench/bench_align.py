@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import SHARED, record, set_threads, timed
-from speechtok.paths import ROOT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def sphinx_words(wave: np.ndarray, text: str, decoder: object) -> list[tuple[str, float, float]] | None:

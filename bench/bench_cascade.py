@@ -23,7 +23,8 @@ import json
 from pathlib import Path
 
 from bench.common import SHARED, peak_rss_mb, record, set_threads, timed
-from speechtok.paths import ROOT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def throughput(n_utts: int, batch: int) -> dict[str, float]:

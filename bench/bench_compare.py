@@ -31,7 +31,8 @@ import shutil
 from pathlib import Path
 
 from bench.common import peak_rss_mb, record, set_threads, timed
-from speechtok.paths import ROOT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

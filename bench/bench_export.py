@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import SHARED, record, set_threads
-from speechtok.paths import ROOT
 
 FORMATS = ("parquet", "hf-audio", "lhotse", "fairseq", "memmap", "slam", "nemo", "espnet")
 SIZES = {"1x": 300, "10x": 3000}
@@ -98,7 +97,7 @@ def _size(path: Path) -> int:
 def _run(src: Path, fmt: str, dest: Path) -> dict[str, float]:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(src), fmt, str(dest)], capture_output=True,
-                          text=True, env=env, check=True, cwd=ROOT)
+                          text=True, env=env, check=True, cwd=Path(__file__).resolve().parents[1])
     res: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
     res["bytes"] = float(_size(dest))
     return res

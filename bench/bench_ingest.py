@@ -30,7 +30,6 @@ import tempfile
 from pathlib import Path
 
 from bench.common import SHARED, record, set_threads
-from speechtok.paths import ROOT
 
 FSDD_RX = r"(?P<text>\d)_(?P<speaker>[a-z]+)_\d+"
 
@@ -80,7 +79,7 @@ def _run(mode: str, src: Path, out: Path) -> dict[str, float]:
         text=True,
         env=env,
         check=True,
-        cwd=ROOT,
+        cwd=Path(__file__).resolve().parents[1],
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

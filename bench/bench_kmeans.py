@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import Fig, Timing, best_of, peak_rss_mb, record, set_threads, timed
-from speechtok.paths import ROOT
 
 QUICK = os.environ.get("BENCH_KMEANS_QUICK") == "1"
 K = 100
@@ -121,7 +120,7 @@ def rss_ratio(tmp: Path) -> tuple[float, float, float]:
     def run(paths: list[str]) -> float:
         cmd = [sys.executable, "-m", "bench.bench_kmeans", "--rss-child", str(RSS_BUDGET), *paths]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True,
-                             cwd=ROOT)
+                             cwd=Path(__file__).resolve().parents[1])
         doc = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"  rss child over {len(paths)} file(s): {doc}")
         return float(doc["peak_rss_mb"])

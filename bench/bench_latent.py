@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 
 from bench.common import SHARED, record, set_threads, timed
-from speechtok.paths import ROOT
 
+ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {
     "stack": {"adapter.kind": "stack", "adapter.k": 2, "adapter.post": "linear"},
     "stack_tf": {"adapter.kind": "stack", "adapter.k": 2, "adapter.post": "transformer"},

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from bench.common import Fig, record, set_threads, timed
 from bench.floors import fsync_write_mb_s, mem_bandwidth_gb_s, sgemm_gflops
-from speechtok.paths import ROOT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

@@ -52,7 +52,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import SHARED, record, set_threads
-from speechtok.paths import ROOT
 
 MULT = int(os.environ.get("BENCH_RUNNER_MULT", "10"))
 #: The model-stage speedup runs on the first MODEL_CUTS cuts of the corpus.
@@ -130,7 +129,7 @@ def _spawn(manifest: Path, out: Path, executor: str, workers: int,
            kind: str = "fbank") -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-m", "bench.bench_runner", "--one", str(manifest), str(out), executor,
-         str(workers), kind], capture_output=True, text=True, cwd=ROOT,
+         str(workers), kind], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{executor} x{workers} failed:\n{proc.stderr[-3000:]}")
@@ -193,7 +192,7 @@ def plan_10kh(work: Path) -> None:
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "speechtok", "run", str(recipe), "-o",
                              str(work / "plan-out"), "--plan"], stdout=subprocess.PIPE,
-                            text=True, cwd=ROOT)
+                            text=True, cwd=Path(__file__).resolve().parents[1])
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0

@@ -42,7 +42,6 @@ from typing import Any
 import numpy as np
 
 from bench.common import Fig, Timing, best_of, peak_rss_mb, record, set_threads, timed
-from speechtok.paths import ROOT
 
 TOK_LEN = 500
 DIM = 256  # float16 values per frame: 512 bytes
@@ -269,7 +268,7 @@ def main() -> None:
         rss_child(int(sys.argv[2]), sys.argv[3])
         return
     set_threads(1)
-    out = ROOT / "runs"
+    out = Path(__file__).resolve().parents[1] / "runs"
     out.mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="bench_shards_", dir=out))  # the output disk
     try:

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import SHARED, record, set_threads, timed
-from speechtok.paths import ROOT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _shards(tmp: Path) -> Path:

@@ -36,9 +36,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from speechtok.paths import ROOT
-
 BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results" / "latest.json"
 LOCK = BENCH_DIR / "results" / ".latest.lock"
 FORMAT = 2

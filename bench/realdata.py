@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import SHARED
-from speechtok.paths import ROOT
 
 CORPUS = SHARED / "data" / "speechocean762-train80"
-CACHE = ROOT / "runs" / "bench-cache"
+CACHE = Path(__file__).resolve().parents[1] / "runs" / "bench-cache"
 
 
 def have_corpus() -> bool:
