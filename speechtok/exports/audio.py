@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +65,13 @@ def flac_bytes(wave: np.ndarray, sr: int) -> bytes:
     return buf.getvalue()
 
 
-def audio_file(row: dict[str, Any], audio_dir: Path, final_dir: Path, where: str) -> str:
-    """A file holding exactly the row's audio: the original one, or ``audio_dir/<id>.flac``
-    (written; the returned path is under `final_dir`, where `audio_dir` will be renamed to)."""
+def audio_file(row: dict[str, Any], audio_dir: Path, final_dir: Path, where: str, *,
+               usable: Callable[[str], bool] | None = None) -> str:
+    """A file holding exactly the row's audio: the original one (when `usable` accepts its path,
+    e.g. a Kaldi line can hold it), or ``audio_dir/<id>.flac`` (written; the returned path is
+    under `final_dir`, where `audio_dir` will be renamed to)."""
     path = whole_file(row)
-    if path is not None:
+    if path is not None and (usable is None or usable(path)):
         return path
     wave, sr = cut_samples(row, where)
     audio_dir.mkdir(parents=True, exist_ok=True)

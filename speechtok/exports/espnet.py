@@ -30,12 +30,14 @@ What ESPnet reads (checked against its code, not its docs alone):
 ``DEST`` layout: ``data.json``, ``wav.scp`` + ``wav.ark`` (the speech tokens), ``text``,
 ``utt2spk``, ``token_lists/``, and ``raw/`` (``wav.scp`` with audio paths, ``text``, ``utt2spk``:
 the Kaldi data directory ESPnet's stage 1 takes, for users who tokenize with ESPnet instead);
-segments and non-file audio are written once to ``DEST/audio/<id>.flac``. All files share one
+segments, non-file audio and files whose path a Kaldi line cannot hold (a line break, whitespace
+at its ends) are written once to ``DEST/audio/<id>.flac``. All files share one
 id order. ``data.json`` also carries ``"speechtok"``: the token group, its provenance and layout.
 
-ESPnet loader limits the export refuses up front (`InputError`): ids with whitespace, and ids
-whose first character is in ``task + "_"``: ``ESPnetMultiTaskDataset.__getitem__`` removes the
-task prefix with ``str.lstrip(task + "_")``, a character-set strip that eats such a character too.
+ESPnet loader limits the export refuses (`InputError`, see `speechtok.exports.lines`): ids and
+speakers that are empty or hold whitespace, and ids whose first character is in ``task + "_"``:
+``ESPnetMultiTaskDataset.__getitem__`` removes the task prefix with ``str.lstrip(task + "_")``, a
+character-set strip that eats such a character too.
 
 Not covered: ESPnet's newer SpeechLM (``espnet2/speechlm/dataloader``, PyPI espnet 202511) reads
 another ``data.json`` (``data_entry`` name/path/reader triplets with ``audio1``/``text1`` names,
@@ -56,6 +58,7 @@ import numpy as np
 
 from speechtok.errors import ConfigError, InputError
 from speechtok.exports.audio import audio_file
+from speechtok.exports.lines import kaldi_token, kaldi_value, line_break, unwritable
 from speechtok.shards.reader import ShardDataset
 
 Entry = tuple[str, str, str]  # (file name, modality, loader type)
@@ -137,12 +140,27 @@ def _token_list(dest: Path, kind: str, vocab_size: int, num_codebooks: int) -> P
 
 def check_id(key: str, task: str, where: str) -> None:
     """Refuses (`InputError`) an id ESPnet-SpeechLM cannot look up for `task` (module docstring)."""
-    if not key or any(c.isspace() for c in key):
-        raise InputError(where, "has whitespace in its id (or none); Kaldi-style files cannot hold it")
+    if not kaldi_token(key):
+        raise unwritable("espnet", where, f"cut id {key!r}", "is empty or has whitespace, and the Kaldi-style "
+                         "`<id> <value>` files (wav.scp, text, utt2spk) are split on whitespace")
     if key[0] in set(task + "_"):
-        raise InputError(where, f"starts with {key[0]!r}, a character of {task + '_'!r}: ESPnet's "
+        raise InputError(where, f"cut id {key!r} starts with {key[0]!r}, a character of {task + '_'!r}: ESPnet's "
                          "ESPnetMultiTaskDataset strips the task prefix with str.lstrip and would lose it; "
                          "give the cuts ids that start otherwise (e.g. a corpus prefix)")
+
+
+def speaker_line(key: str, speaker: object, where: str) -> str:
+    """The ``utt2spk`` line of cut `key`: ``<id> <speaker>`` (the id itself without a speaker).
+
+    Raises:
+        InputError: a speaker with whitespace (Kaldi's ``utt2spk_to_spk2utt.pl`` and
+            ``validate_data_dir.sh``, run on ``raw/``, split the line on it).
+    """
+    spk = str(speaker) if speaker else key
+    if not kaldi_token(spk):
+        raise unwritable("espnet", where, f"speaker {spk!r} of cut {key!r}", "has whitespace, and utt2spk "
+                         "lines are `<id> <speaker>` split on whitespace")
+    return f"{key} {spk}\n"
 
 
 def export_espnet(out_dir: Path, dest: Path, groups: Sequence[str], *, task: str = "asr",
@@ -157,6 +175,8 @@ def export_espnet(out_dir: Path, dest: Path, groups: Sequence[str], *, task: str
     final_dir = Path(final or dest).absolute()
     if "," in str(final_dir):
         raise ConfigError("output", str(final_dir), "must not contain ',' (ESPnet splits data.json triplets on it)")
+    if line_break(str(final_dir)):
+        raise ConfigError("output", str(final_dir), "must not contain a line break (wav.scp lines hold its path)")
     ds = ShardDataset(out_dir, ("cuts", *([group] if group else [])),
                       ["cut", "text", "speaker", "start", "duration", *([group] if group else [])])
     kind = group.split(".", 1)[0] if group else ""
@@ -173,14 +193,15 @@ def export_espnet(out_dir: Path, dest: Path, groups: Sequence[str], *, task: str
         ark = stack.enter_context(open(dest / "wav.ark", "wb")) if group else None
         for row in ds:
             key = str(row["id"])
-            check_id(key, task, f"{out_dir}:{key}")
+            check_id(key, task, str(out_dir))
             text = row.get("text")
             if "text" in names and not str(text or "").split():
                 raise InputError(f"{out_dir}:{key}", f"has no transcript (or an empty one); ESPnet task {task!r} "
                                  "needs one (its `<id> <content>` readers fail on a line with no content)")
             text_line = f"{key} {' '.join(str(text).split())}\n" if str(text or "").split() else ""
-            spk_line = f"{key} {row.get('speaker') or key}\n"
-            fh["raw/wav.scp"].write(f"{key} {audio_file(row, dest / 'audio', final_dir / 'audio', str(out_dir))}\n")
+            spk_line = speaker_line(key, row.get("speaker"), str(out_dir))
+            audio = audio_file(row, dest / "audio", final_dir / "audio", str(out_dir), usable=kaldi_value)
+            fh["raw/wav.scp"].write(f"{key} {audio}\n")
             for n, line in (("text", text_line), ("utt2spk", spk_line)):
                 fh[n].write(line)
                 fh["raw/" + n].write(line)

@@ -12,10 +12,13 @@
   (``cut.load_custom("codes_q4")`` -> (T, Q)).
 - ``fairseq``: ``{split}.tsv`` (first line the audio root, then ``relpath<TAB>num_samples``;
   cut ids when the cuts carry no audio path), ``{split}.km`` (space-separated units per line)
-  and ``dict.km.txt`` (``"<unit> <count>"`` for every unit id 0..V-1, never empty).
+  and ``dict.km.txt`` (``"<unit> <count>"`` for every unit id 0..V-1, never empty). A path or id
+  that a ``.tsv`` line cannot hold (a tab, a line break, whitespace at its ends) is refused
+  (`InputError`, see `speechtok.exports.lines`).
 - ``memmap``: nanoGPT style ``{split}.bin`` (flat uint16 tokens, rows back to back; codes
   frame-major: t0q0 t0q1 .. t1q0 ..), ``{split}.offsets.npy`` (int64 (N+1,)),
-  ``{split}.ids.txt`` and ``{split}.json`` (group, vocab, codebooks, provenance).
+  ``{split}.ids.txt`` (one id per line; an id with a line break is refused) and ``{split}.json``
+  (group, vocab, codebooks, provenance).
 - ``slam``: SLAM-LLM ``{split}.jsonl`` (``key``, ``source``, ``target``; segments cut to files;
   token groups named with ``--group`` as extra columns), see `speechtok.exports.slam`.
 - ``nemo``: NeMo ``{split}_manifest.json`` (``audio_filepath``, ``duration``, ``offset`` for
@@ -55,6 +58,7 @@ from speechtok.atomic import atomic_dir
 from speechtok.errors import ConfigError, InputError
 from speechtok.exports.espnet import export_espnet
 from speechtok.exports.hf_audio import export_hf_audio
+from speechtok.exports.lines import line_break, tsv_field, unwritable
 from speechtok.exports.nemo import export_nemo
 from speechtok.exports.shar import field_name
 from speechtok.exports.slam import export_slam
@@ -208,6 +212,10 @@ def _audio_path(row: dict[str, Any]) -> str | None:
     return None
 
 
+_TSV_WHY = ("is empty or holds a tab, a line break or whitespace at its ends, and fairseq reads each .tsv "
+            "line as line.strip().split('\\t')")
+
+
 def export_fairseq(out_dir: Path, dest: Path, group: str, split: str) -> int:
     """``{split}.tsv``, ``{split}.km``, ``dict.km.txt``; returns rows written."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -227,10 +235,15 @@ def export_fairseq(out_dir: Path, dest: Path, group: str, split: str) -> int:
             rows.append((_audio_path(row), int(n_samples), row["id"]))
     paths = [p for p, _, _ in rows if p is not None]
     root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths]) if paths else "."
+    if not tsv_field(root):
+        raise unwritable("fairseq", str(out_dir), f"the audio root {root!r}", _TSV_WHY)
     with open(dest / f"{split}.tsv", "w", encoding="utf-8") as tsv:
         tsv.write(root + "\n")
         for path, n_samples, cid in rows:
             rel = os.path.relpath(os.path.abspath(path), root) if path else cid
+            if not tsv_field(rel):
+                what = f"the audio path {rel!r} of cut {cid!r}" if path else f"cut id {cid!r} (it has no audio path)"
+                raise unwritable("fairseq", str(out_dir), what, _TSV_WHY)
             tsv.write(f"{rel}\t{n_samples}\n")
     with open(dest / "dict.km.txt", "w", encoding="utf-8") as d:
         for unit, c in enumerate(counts.tolist()):
@@ -250,6 +263,9 @@ def export_memmap(out_dir: Path, dest: Path, group: str, split: str) -> int:
             tokens = np.ascontiguousarray(row[group]).reshape(-1)
             fbin.write(tokens.tobytes())
             offsets.append(offsets[-1] + int(tokens.size))
+            if line_break(str(row["id"])):
+                raise unwritable("memmap", str(out_dir), f"cut id {row['id']!r}",
+                                 f"holds a line break, and {split}.ids.txt has one id per line")
             fids.write(row["id"] + "\n")
     np.save(dest / f"{split}.offsets.npy", np.asarray(offsets, dtype=np.int64))
     info = {"group": group, "dtype": "uint16", "num_rows": len(offsets) - 1,

@@ -87,3 +87,12 @@ def test_spk2gender_not_utf8_still_names_file_and_line(tmp_path: Path) -> None:
     d = _kaldi(tmp_path, {"utt2spk": b"r1 s1\n", "spk2gender": b"s1 m\ns2 \xe9\n"}, n=1)
     with pytest.raises(InputError, match=r"spk2gender:2: line is not UTF-8 \(byte 0xe9 at column 4\)"):
         ingest(d, tmp_path / "out", progress=False)
+
+
+def test_one_utterance_bad_in_two_side_files_is_one_problem_naming_both(tmp_path: Path) -> None:
+    d = _kaldi(tmp_path, {"text": b"r1 ok\nr2 caf\xe9\n", "utt2spk": b"r1 s1\nr2 s\xe92\n"}, n=2)
+    cuts, problems = _ingest(d, tmp_path / "out")
+    assert cuts == ["r1"] and list(problems) == ["r2"] and problems["r2"][1] == "text:2"
+    assert problems["r2"][2].startswith("text: line is not UTF-8") and f"utt2spk: line is not UTF-8 (byte 0xe9 at " \
+        f"column 5); convert the file to UTF-8, e.g. with iconv ({d / 'utt2spk'}:2)" in problems["r2"][2]
+

@@ -47,8 +47,10 @@ def _keyed_lines(path: Path, bad: dict[str, Problem] | None = None) -> Iterator[
                 raise InputError(f"{path}:{lineno}", err)
             key, _ = decode_line(raw.split(maxsplit=1)[0])
             origin = f"{path}:{lineno}"
-            bad.setdefault(key or origin, Problem(reason="bad_entry", id=key, origin=origin,
-                                                  detail=f"{path.name}: {err}"))
+            detail = f"{path.name}: {err}"
+            earlier = bad.get(key or origin)  # the same item's line in another file: one problem, both named
+            bad[key or origin] = Problem(reason="bad_entry", id=key, origin=earlier.origin if earlier else origin,
+                                         detail=f"{earlier.detail}; {detail} ({origin})" if earlier else detail)
             continue
         parts = line.strip().split(maxsplit=1)
         if parts:
