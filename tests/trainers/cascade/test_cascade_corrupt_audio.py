@@ -39,7 +39,7 @@ def _corrupt_files() -> dict[str, Path]:
 
 
 def test_load_audio_refuses_each_corrupt_body() -> None:
-    for kind, path in _corrupt_files().items():
+    for path in _corrupt_files().values():
         with pytest.raises(InputError, match=str(path)):
             load_audio(path)  # nan: was a wave of NaN samples handed to the decoder
 
