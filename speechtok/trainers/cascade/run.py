@@ -216,12 +216,13 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
                     f.write(json.dumps({"id": nb.id, "reference": rec["output"], "best": rec["input1"],
                                         "ger": p}, ensure_ascii=False) + "\n")
 
+    per_split_out = {s: sum(u.id in left_out for u in splits[s]) for s in SPLITS}
     summary = {
         "results": results,
         "tuned_lambda": {n: rescoring[n]["best_lambda"] for n in scorers},
         "utterances": {s: len(nb_split[s]) for s in SPLITS},
         "left_out": left_out,
-        "left_out_per_split": {s: sum(u.id in left_out for u in splits[s]) for s in SPLITS},
+        "left_out_per_split": per_split_out,
         "nbest": {"decoder": recipe.nbest.decoder, "num_hypotheses": k,
                   "mean_distinct_normalised": float(np.mean([len({normalize_text(t) for t in nb.texts()})
                                                               for nb in lists])) if lists else 0.0},
@@ -233,7 +234,7 @@ def run_cascade(recipe: CascadeRecipe, out_dir: Path, raw: dict[str, Any] | None
     _write_json(out_dir / "results.json", summary)
     atomic.write_text(out_dir / "results.md", f"# cascade results ({recipe.nbest.decoder} {k}-best)\n\n"
                       + _table(results) + f"\nTuned lambda (dev): {summary['tuned_lambda']}\n"
-                      + _left_out_note(summary["left_out_per_split"]))
+                      + _left_out_note(per_split_out))
     log.info("results:\n%s", _table(results))
     if recipe.data.test is not None:
         summary["test_set"] = score_test_set(out_dir, recipe.data.test, recipe.device)
@@ -254,6 +255,6 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     recipe, raw = load_recipe(recipe_path, sets)
     summary = run_cascade(recipe, out_dir, raw)
-    print(_table(summary["results"]) + _left_out_note(summary["left_out_per_split"]))
+    print(_table(summary["results"]) + _left_out_note(dict(summary["left_out_per_split"])))
     print(f"tuned lambda: {summary['tuned_lambda']}; outputs in {out_dir}")
     return 0
