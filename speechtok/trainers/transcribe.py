@@ -12,7 +12,8 @@ token: ``model/`` + ``vocab_spec.json``; cascade: ``results.json`` + ``recipe.re
 
 Writes ``OUT/hyps.jsonl`` (`speechtok.trainers.hyps` records) and ``OUT/transcribe.json``
 (family, data, utterances, and WER/CER with the project's one normaliser where references exist;
-``left_out``: id -> reason of each utterance not decoded, e.g. a cascade's missing or unreadable audio).
+``left_out``: id -> reason of each utterance not decoded, e.g. a cascade's missing or unreadable audio, a latent
+row past the LM's learned positions).
 ``split="dev"`` (or ``"train"``/``"test"``) keeps only the utterances of the run's own split of
 those speakers, so a run's dev WER can be reproduced from its own shards.
 """
@@ -63,7 +64,8 @@ def _speaker_split(recipe_split: dict[str, Any] | None, split: str | None) -> An
     return lambda speaker: cfg.is_train(str(speaker)) == want_train
 
 
-def _latent(run: Path, data: Path, split: str | None, device: str) -> list[dict[str, Any]]:
+def _latent(run: Path, data: Path, split: str | None, device: str,
+            left_out: dict[str, str]) -> list[dict[str, Any]]:
     # lazy: brings torch, which only this path needs
     from speechtok.trainers.latent.decode import load_latent_run, shard_rows
 
@@ -77,7 +79,7 @@ def _latent(run: Path, data: Path, split: str | None, device: str) -> list[dict[
     dim = ShardDataset(data, groups=(feats,)).meta(feats).dim
     if dim is None:
         raise InputError(f"{data}:{feats}", "records no feature dim in its metadata")
-    return load_latent_run(run, int(dim), device=device).decode_rows(rows)
+    return load_latent_run(run, int(dim), device=device).decode_rows(rows, left_out)  # past the LM's positions
 
 
 def _token(run: Path, data: Path, split: str | None, device: str) -> list[dict[str, Any]]:
@@ -189,11 +191,13 @@ def transcribe(run_dir: str | Path, data: str | Path, out_dir: str | Path, *, sp
 
     device = str(resolve_device(device, field="--device"))
     t0 = time.perf_counter()
-    left_out: dict[str, str] = {}  # id -> why it was not decoded (cascade: unreadable audio)
+    left_out: dict[str, str] = {}  # id -> why it was not decoded (cascade: unreadable audio; latent: too long)
     if family == "cascade":
         records = _cascade(run, data_p, split, device, left_out)
+    elif family == "latent":
+        records = _latent(run, data_p, split, device, left_out)
     else:
-        records = {"latent": _latent, "token": _token}[family](run, data_p, split, device)
+        records = _token(run, data_p, split, device)
     wall = time.perf_counter() - t0
     write_hyps(out / "hyps.jsonl", records)
     summary = {"run": str(run), "family": family, "data": str(data_p), "split": split,

@@ -45,25 +45,37 @@ class DecodeRow:
 
 @torch.no_grad()
 def decode_records(model: Any, rows: Sequence[DecodeRow], decode: Callable[[list[int]], str], *,
-                   max_new_tokens: int, allowed: torch.Tensor | None,
-                   batch_size: int = DECODE_BATCH) -> list[dict[str, Any]]:
+                   max_new_tokens: int, allowed: torch.Tensor | None, batch_size: int = DECODE_BATCH,
+                   left_out: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Hypothesis records (`speechtok.trainers.hyps`) of `rows`, in order.
 
     Scores: ``logprob`` (sum of log p of the hypothesis tokens and eos, teacher-forced, under
-    the unrestricted softmax), ``tokens`` (hypothesis length), ``speech_tokens`` (adapter
-    outputs the LLM read).
+    the unrestricted softmax; without eos when the hypothesis ran to the end of the LM's learned
+    positions), ``tokens`` (hypothesis length), ``speech_tokens`` (adapter outputs the LLM read).
+
+    `left_out`: a row whose speech + prompt leaves no position of the LM's learned ones (Whisper's
+    decoder: 448; the adapter's output length decides) gets no record; its id -> reason is recorded
+    here. With `left_out` None such a row is an `InputError`.
     """
     model.eval()
     out: list[dict[str, Any]] = []
     device = model.prefix.device
+    limit = model.max_positions
     for s in range(0, len(rows), batch_size):
         chunk = rows[s : s + batch_size]
         feats, lengths = pad_2d([r.feats for r in chunk])  # (B, T, D) float32, (B,) int64
-        ids = model.generate(feats, lengths, max_new_tokens=max_new_tokens, allowed=allowed)
+        long_rows: list[int] | None = None if left_out is None else []
+        ids = model.generate(feats, lengths, max_new_tokens=max_new_tokens, allowed=allowed, left_out=long_rows)
         y, yl, _, _ = model.speech(feats.to(device), lengths.to(device))  # (B, T', H), (B,)
         for b, (row, seq) in enumerate(zip(chunk, ids, strict=True)):
+            if long_rows and b in long_rows and left_out is not None:
+                left_out[row.id] = (f"{int(yl[b])} speech positions + prompt leave no room in the LM's {limit} "
+                                    "learned positions")
+                continue
             tgt = torch.tensor(seq, dtype=torch.int64)
             emb, mask, labels = model._splice(y[b : b + 1], yl[b : b + 1], [tgt])  # (1, L, H)
+            if limit is not None:  # a hypothesis that filled the table: its eos has no position
+                emb, mask, labels = emb[:, :limit], mask[:, :limit], labels[:, :limit]
             memory = model._memory(y[b : b + 1], yl[b : b + 1])
             logits = model.llm(inputs_embeds=emb, attention_mask=mask, **memory).logits[0, :-1].float()  # (L-1, V)
             lab = labels[0, 1:]
@@ -92,9 +104,10 @@ class LatentRun:
     def shards(self) -> str:
         return str(self.recipe["data"]["shards"])
 
-    def decode_rows(self, rows: Sequence[DecodeRow]) -> list[dict[str, Any]]:
-        return decode_records(self.model, rows, self.decode,
-                              max_new_tokens=int(self.recipe["latent"]["max_new_tokens"]), allowed=self.allowed)
+    def decode_rows(self, rows: Sequence[DecodeRow], left_out: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """`decode_records` of `rows` with the run's options (`left_out` as there)."""
+        return decode_records(self.model, rows, self.decode, allowed=self.allowed, left_out=left_out,
+                              max_new_tokens=int(self.recipe["latent"]["max_new_tokens"]))
 
 
 def load_latent_run(run_dir: str | Path, in_dim: int, *, device: str = "cpu") -> LatentRun:

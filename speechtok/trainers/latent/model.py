@@ -132,18 +132,22 @@ class SpeechLLM(nn.Module):
             lab_t[b, : lb.shape[0]] = lb
         return emb, mask, lab_t
 
-    def _check_length(self, mask: torch.Tensor, texts: list[str]) -> None:
-        """`InputError` naming the first row of `mask` `(B, L)` longer than the LM's positions (an
-        IndexError inside Whisper's 448 learned positions before)."""
+    def too_long(self, mask: torch.Tensor, *, room: int = 0) -> torch.Tensor:
+        """`(B,)` bool: the rows of `mask` `(B, L)` whose sequence (+ `room` positions more) does not
+        fit the LM's learned positions (Whisper's decoder: 448); all False without such a limit.
+        Their length depends on the adapter's output length, known only after the adapter ran."""
         limit = self.max_positions
-        if limit is None or mask.shape[1] <= limit:
-            return
+        n = mask.sum(1)
+        return n + room > limit if limit is not None else torch.zeros_like(n, dtype=torch.bool)
+
+    def _too_long_error(self, mask: torch.Tensor, texts: list[str]) -> InputError:
+        """The `InputError` naming the longest row of `mask` `(B, L)` (strict callers: no `left_out`)."""
         n = [int(v) for v in mask.sum(1).tolist()]
         b = max(range(len(n)), key=n.__getitem__)
-        raise InputError(f"utterance {texts[b][:80]!r}" if b < len(texts) else "utterance",
-                         f"speech + prompt + target take {n[b]} positions, more than the LM's {limit} "
-                         "learned positions (Whisper's decoder); leave such long utterances out of the "
-                         "corpus or use a Llama (llm.kind: llama)")
+        return InputError(f"utterance {texts[b][:80]!r}" if b < len(texts) else "utterance",
+                          f"speech + prompt + target take {n[b]} positions, more than the LM's {self.max_positions} "
+                          "learned positions (Whisper's decoder); leave such long utterances out of the "
+                          "corpus or use a Llama (llm.kind: llama)")
 
     def _memory(self, y: torch.Tensor, yl: torch.Tensor) -> dict[str, Any]:
         """`encoder_outputs` for the LM call: the adapter output `(B, T', H)` in memory mode, else nothing."""
@@ -151,29 +155,56 @@ class SpeechLLM(nn.Module):
             return {}
         return {"encoder_outputs": (self._base_llm().memory(y.shape[0], y, yl),)}
 
-    def loss(self, batch: SpeechBatch) -> torch.Tensor:
+    def loss(self, batch: SpeechBatch, left_out: list[str] | None = None) -> torch.Tensor:
+        """Mean next-token loss of the targets (+ `ctc_weight` x the encoder's CTC loss).
+
+        A row whose sequence is longer than the LM's learned positions (`too_long`) is dropped from
+        the batch and its text appended to `left_out`; a batch left with no row gives a zero loss
+        that reaches no parameter (the step changes nothing). With `left_out` None such a row is
+        an `InputError` naming it."""
         device = self.prefix.device
         feats, lengths = batch.feats.to(device), batch.lengths.to(device)
         y, yl, h, hl = self.speech(feats, lengths)
         emb, mask, labels = self._splice(y, yl, batch.targets)
-        self._check_length(mask, batch.texts)
+        drop = self.too_long(mask)
+        ctc_targets = batch.ctc_targets
+        if bool(drop.any()):
+            if left_out is None:
+                raise self._too_long_error(mask, batch.texts)
+            left_out.extend(t for t, d in zip(batch.texts, drop.tolist(), strict=True) if d)
+            keep = ~drop
+            if not bool(keep.any()):
+                return torch.zeros((), device=device, requires_grad=True)
+            n = int(mask[keep].sum(1).max())
+            emb, mask, labels = emb[keep, :n], mask[keep, :n], labels[keep, :n]  # (B', L', H), (B', L')
+            y, yl, h, hl = y[keep], yl[keep], h[keep], hl[keep]
+            ctc_targets = [t for t, k in zip(ctc_targets, keep.tolist(), strict=True) if k]
         loss: torch.Tensor = self.llm(inputs_embeds=emb, attention_mask=mask, labels=labels, **self._memory(y, yl)).loss
         if self.ctc_weight > 0 and self.train_encoder:
-            loss = loss + self.ctc_weight * ctc_loss(self.encoder.ctc_head(h), hl, batch.ctc_targets)
+            loss = loss + self.ctc_weight * ctc_loss(self.encoder.ctc_head(h), hl, ctc_targets)
         return loss
 
     @torch.no_grad()
     def generate(self, feats: torch.Tensor, lengths: torch.Tensor, *, max_new_tokens: int,
-                 allowed: torch.Tensor | None = None) -> list[list[int]]:
-        """Greedy decoding, one row at a time (no padding inside the prompt); ids without eos."""
+                 allowed: torch.Tensor | None = None, left_out: list[int] | None = None) -> list[list[int]]:
+        """Greedy decoding, one row at a time (no padding inside the prompt); ids without eos.
+
+        A row whose prompt (speech + prompt ids) leaves no position of the LM's learned ones for a
+        token is not decoded: its index is appended to `left_out` and its ids are ``[]``; with
+        `left_out` None it is an `InputError`."""
         device = self.prefix.device
         y, yl, _, _ = self.speech(feats.to(device), lengths.to(device))
         # memory mode: rows padded with no-audio frames to the batch's longest, as in training
         memory_all = self._memory(y, yl).get("encoder_outputs")
-        out = []
+        out: list[list[int]] = []
         for b in range(y.shape[0]):
             emb, mask, _ = self._splice(y[b : b + 1], yl[b : b + 1], None)
-            self._check_length(mask, [])
+            if bool(self.too_long(mask, room=1)[0]):
+                if left_out is None:
+                    raise self._too_long_error(mask, [])
+                left_out.append(b)
+                out.append([])
+                continue
             steps = max_new_tokens if self.max_positions is None else min(max_new_tokens,
                                                                             self.max_positions - mask.shape[1])
             memory = {} if memory_all is None else {"encoder_outputs": (memory_all[0][b : b + 1],)}

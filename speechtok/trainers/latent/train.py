@@ -9,6 +9,10 @@ Two stages on one shared loop (`speechtok.trainers.loop.train`):
 `RUN/eval.json`: CER/WER of greedy decoding on the speaker-disjoint dev split (per utterance in
 `RUN/dev_hyps.jsonl`), adapter output tokens per second of audio, trainable parameters, training
 wall time, and the stage-1 CTC CER; with `data.test`, the test set's `test.wer` (`RUN/test_hyps.jsonl`).
+`too_long` counts what did not fit the LM's learned positions (Whisper's decoder: 448; speech +
+prompt + target, the speech length set by the adapter): ``train_rows`` (rows dropped from their
+batch, once per draw), ``train_batches_skipped`` (batches left with no row: no update),
+``dev``/``test`` (utterances not decoded); ``limit`` None: a Llama, nothing left out.
 """
 
 from __future__ import annotations
@@ -271,14 +275,23 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
 
     def eval_fn(m: Any) -> dict[str, float]:
         n = min(len(dev_batch.texts), 32)
+        long_rows: list[int] = []  # past the LM's learned positions: not scored
         ids = m.generate(dev_batch.feats[:n], dev_batch.lengths[:n], max_new_tokens=opts.max_new_tokens,
-                         allowed=allowed)
-        return {"cer": cer(dev_batch.texts[:n], [decode(i) for i in ids]).rate}
+                         allowed=allowed, left_out=long_rows)
+        kept = [b for b in range(n) if b not in long_rows]
+        return {"cer": cer([dev_batch.texts[b] for b in kept], [decode(ids[b]) for b in kept]).rate}
 
     loader = make_loader(collate)
     t0 = time.perf_counter()
+    # rows past the LM's learned positions (Whisper's decoder: 448; the adapter's output length
+    # decides, so only a batch's forward pass knows) are dropped from their batch and counted
+    too_long_rows: list[str] = []
+    skipped_batches = [0]
+
     def step(m: Any, batch: SpeechBatch) -> torch.Tensor:
-        loss: torch.Tensor = m.loss(batch)
+        before = len(too_long_rows)
+        loss: torch.Tensor = m.loss(batch, too_long_rows)
+        skipped_batches[0] += len(too_long_rows) - before == len(batch.texts)
         return loss
 
     train(model, step, loader, stage2, out / "stage2", eval_fn=eval_fn)
@@ -286,16 +299,27 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
     report["trainable_params"] = count_trainable(model)
     report["adapter_params"] = sum(p.numel() for n, p in adapter.named_parameters() if not n.startswith("ctc_head"))
     n_eval = min(len(dev_rows), opts.eval_utts)
-    dev_records = decode_records(model, [dev_rows.decode_row(i) for i in range(n_eval)], decode,
-                                 max_new_tokens=opts.max_new_tokens, allowed=allowed)
+    dev_decode = [dev_rows.decode_row(i) for i in range(n_eval)]
+    dev_left_out: dict[str, str] = {}
+    dev_records = decode_records(model, dev_decode, decode, max_new_tokens=opts.max_new_tokens, allowed=allowed,
+                                 left_out=dev_left_out)
     write_hyps(out / "dev_hyps.jsonl", dev_records)  # what `speechtok transcribe` writes, per utterance
     scored = score_hyps(dev_records)
     report["cer"], report["wer"], report["dev_eval_utts"] = scored["cer"], scored["wer"], n_eval
-    seconds = float(dev_batch.lengths.sum()) / data_cfg.frame_rate
-    report["adapter_tokens_per_s"] = float(sum(r["scores"]["speech_tokens"] for r in dev_records)) / seconds
+    seconds = sum(len(r.feats) for r in dev_decode if r.id not in dev_left_out) / data_cfg.frame_rate
+    speech_tokens = float(sum(r["scores"]["speech_tokens"] for r in dev_records))
+    report["adapter_tokens_per_s"] = speech_tokens / seconds if seconds else None
     report["examples"] = [{"ref": r["reference"], "hyp": r["hypothesis"]} for r in dev_records[:8]]
+    report["too_long"] = {"limit": model.max_positions, "train_rows": len(too_long_rows),
+                          "train_batches_skipped": skipped_batches[0], "dev": len(dev_left_out)}
     if data_cfg.test:
         report.update(score_test_set(model, data_cfg, decode, out, opts.max_new_tokens, allowed))
+        report["too_long"]["test"] = report.pop("test.too_long")
+    tl = report["too_long"]
+    if tl["train_rows"] or tl["dev"] or tl.get("test"):
+        print(f"speechtok train latent: left out {tl['train_rows']} training row draws ({tl['train_batches_skipped']} "
+              f"batches left empty, skipped), {tl['dev']} dev and {tl.get('test', 0)} test utterances longer than "
+              f"the LM's {tl['limit']} learned positions (eval.json too_long)", flush=True)
     dump_json(out / "eval.json", report)
     return 0
 
@@ -303,10 +327,12 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
 def score_test_set(model: Any, data_cfg: LatentDataConfig, decode: Any, out: Path, max_new_tokens: int,
                    allowed: torch.Tensor) -> dict[str, Any]:
     """Decodes every row of the separate test set `data_cfg.test` (scored only, never tuned on)
-    -> ``RUN/test_hyps.jsonl`` and ``test.wer``/``test.cer``/``test.utts`` for eval.json."""
+    -> ``RUN/test_hyps.jsonl`` and ``test.wer``/``test.cer``/``test.utts``/``test.too_long`` (rows
+    past the LM's learned positions, not decoded) for eval.json."""
 
     test = str(data_cfg.test)
     check_run_data(test, [data_cfg.feats], trained_on=data_cfg.shards)
     rows = shard_rows(test, data_cfg.feats, data_cfg.target)
-    records = decode_records(model, rows, decode, max_new_tokens=max_new_tokens, allowed=allowed)
-    return test_set_report(out / "test_hyps.jsonl", records, test)
+    left_out: dict[str, str] = {}  # rows past the LM's learned positions
+    records = decode_records(model, rows, decode, max_new_tokens=max_new_tokens, allowed=allowed, left_out=left_out)
+    return {**test_set_report(out / "test_hyps.jsonl", records, test), "test.too_long": len(left_out)}
