@@ -279,7 +279,10 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
         ids = m.generate(dev_batch.feats[:n], dev_batch.lengths[:n], max_new_tokens=opts.max_new_tokens,
                          allowed=allowed, left_out=long_rows)
         kept = [b for b in range(n) if b not in long_rows]
-        return {"cer": cer([dev_batch.texts[b] for b in kept], [decode(ids[b]) for b in kept]).rate}
+        if not long_rows:
+            return {"cer": cer(dev_batch.texts[:n], [decode(i) for i in ids]).rate}
+        scored = {"cer": cer([dev_batch.texts[b] for b in kept], [decode(ids[b]) for b in kept]).rate} if kept else {}
+        return {**scored, "too_long": float(len(long_rows))}  # no cer when no row fits (0/0, not 0.0)
 
     loader = make_loader(collate)
     t0 = time.perf_counter()
