@@ -151,6 +151,6 @@ def test_whisper_decoder_run_leaves_out_long_utterances_and_counts_them(
     assert tl["dev"] >= 1 and all(frames[i] == 10 for i in dev_ids)  # each dev speaker has one long cut
     assert tl["train_rows"] >= 1 and tl["train_batches_skipped"] == tl["train_rows"]  # one row per batch
     assert "learned positions (eval.json too_long)" in capsys.readouterr().out
-    evals = [json.loads(line)["eval"] for line in (tmp_path / "run" / "stage2" / "metrics.jsonl").read_text().splitlines()
-             if '"eval"' in line]
+    log = (tmp_path / "run" / "stage2" / "metrics.jsonl").read_text().splitlines()
+    evals = [json.loads(line)["eval"] for line in log if '"eval"' in line]
     assert evals[-1]["too_long"] == tl["dev"]  # the in-training eval scores only the rows that fit
