@@ -197,6 +197,11 @@ def _process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
         bad_rate = sampling_rate_problem(item.declared_sampling_rate, cfg.check, "the manifest declares")
         if bad_rate is not None:
             return _whole_item(item, bad_rate)
+    n: object = item.declared_num_samples  # any JSON value a manifest holds
+    if n is not None and not ((isinstance(n, int) and not isinstance(n, bool) and n >= 0)
+                              or (isinstance(n, float) and n.is_integer() and n >= 0)):
+        return _whole_item(item, Problem(reason="bad_entry", detail=f"the manifest declares num_samples {n!r}, "
+                                         "not a whole number of samples >= 0"))
     found = check_audio(item.path, cfg.check) if item.data is None else check_audio_bytes(item, cfg.check)
     if isinstance(found, Problem):
         return _whole_item(item, found)

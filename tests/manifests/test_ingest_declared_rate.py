@@ -52,3 +52,20 @@ def test_declared_rate_uses_the_configured_range(tmp_path: Path) -> None:
     assert not res.cuts and [p.reason for p in res.problems] == ["bad_sampling_rate"]
     assert "the manifest declares 16000 Hz, outside [1000, 8000] Hz" in res.problems[0].detail
     assert [c.id for c in process_item(item, BuildConfig()).cuts] == ["a"]
+
+
+def test_lhotse_declared_num_samples_must_be_a_whole_number(tmp_path: Path) -> None:
+    """A ``num_samples`` of 16000.7 was truncated, ``true`` read as 1 and ``"abc"`` a raw ValueError."""
+    wav = _wav(tmp_path / "a.wav")
+    counts: list[object] = [SR, float(SR), SR + 0.7, True, "abc", -SR]
+    manifest = tmp_path / "recordings.jsonl"
+    manifest.write_text("".join(json.dumps(
+        {"id": f"r{i}", "sources": [{"type": "file", "channels": [0], "source": str(wav)}], "sampling_rate": SR,
+         "num_samples": n, "duration": 1.0, "channel_ids": [0]}) + "\n" for i, n in enumerate(counts)))
+    ingest(manifest, tmp_path / "out", kind="lhotse", progress=False)
+    kept = sorted(c.id for c in CutSet.from_file(tmp_path / "out" / "cuts.jsonl.gz"))
+    quarantined = {str(r["id"]): (str(r["reason"]), str(r["detail"]))
+                   for r in read_quarantine(tmp_path / "out" / "quarantine.jsonl") if not r["kept"]}
+    assert kept == ["r0", "r1"]
+    assert {k: v[0] for k, v in quarantined.items()} == {f"r{i}": "bad_entry" for i in range(2, 6)}
+    assert quarantined["r4"][1].startswith("the manifest declares num_samples 'abc', not a whole number")
