@@ -26,17 +26,25 @@ def _wav(path: Path) -> Path:
     return path
 
 
-def test_lhotse_declared_rate_outside_range_or_not_whole_is_bad_sampling_rate(tmp_path: Path) -> None:
+def _ingest_recordings(tmp_path: Path, field: str,
+                       values: list[object]) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """Ingests one lhotse recording per value of `field` (the others valid); kept ids and quarantined reasons."""
     wav = _wav(tmp_path / "a.wav")
-    rates: list[object] = [16000, 16000.0, 1, 0, -16000, 1e12, 16000.7, "16000", "abc", True]
+    rows = [{"id": f"r{i}", "sources": [{"type": "file", "channels": [0], "source": str(wav)}],
+             "sampling_rate": SR, "num_samples": SR, "duration": 1.0, "channel_ids": [0], field: v}
+            for i, v in enumerate(values)]
     manifest = tmp_path / "recordings.jsonl"
-    manifest.write_text("".join(json.dumps(
-        {"id": f"r{i}", "sources": [{"type": "file", "channels": [0], "source": str(wav)}], "sampling_rate": r,
-         "num_samples": SR, "duration": 1.0, "channel_ids": [0]}) + "\n" for i, r in enumerate(rates)))
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     ingest(manifest, tmp_path / "out", kind="lhotse", progress=False)
     kept = sorted(c.id for c in CutSet.from_file(tmp_path / "out" / "cuts.jsonl.gz"))
     quarantined = {str(r["id"]): (str(r["reason"]), str(r["detail"]))
                    for r in read_quarantine(tmp_path / "out" / "quarantine.jsonl") if not r["kept"]}
+    return kept, quarantined
+
+
+def test_lhotse_declared_rate_outside_range_or_not_whole_is_bad_sampling_rate(tmp_path: Path) -> None:
+    rates: list[object] = [16000, 16000.0, 1, 0, -16000, 1e12, 16000.7, "16000", "abc", True]
+    kept, quarantined = _ingest_recordings(tmp_path, "sampling_rate", rates)
     assert kept == ["r0", "r1"]
     assert {k: v[0] for k, v in quarantined.items()} == {f"r{i}": "bad_sampling_rate" for i in range(2, 10)}
     assert quarantined["r2"][1].startswith("the manifest declares 1 Hz, outside [1000, 384000] Hz")
@@ -56,16 +64,7 @@ def test_declared_rate_uses_the_configured_range(tmp_path: Path) -> None:
 
 def test_lhotse_declared_num_samples_must_be_a_whole_number(tmp_path: Path) -> None:
     """A ``num_samples`` of 16000.7 was truncated, ``true`` read as 1 and ``"abc"`` a raw ValueError."""
-    wav = _wav(tmp_path / "a.wav")
-    counts: list[object] = [SR, float(SR), SR + 0.7, True, "abc", -SR]
-    manifest = tmp_path / "recordings.jsonl"
-    manifest.write_text("".join(json.dumps(
-        {"id": f"r{i}", "sources": [{"type": "file", "channels": [0], "source": str(wav)}], "sampling_rate": SR,
-         "num_samples": n, "duration": 1.0, "channel_ids": [0]}) + "\n" for i, n in enumerate(counts)))
-    ingest(manifest, tmp_path / "out", kind="lhotse", progress=False)
-    kept = sorted(c.id for c in CutSet.from_file(tmp_path / "out" / "cuts.jsonl.gz"))
-    quarantined = {str(r["id"]): (str(r["reason"]), str(r["detail"]))
-                   for r in read_quarantine(tmp_path / "out" / "quarantine.jsonl") if not r["kept"]}
+    kept, quarantined = _ingest_recordings(tmp_path, "num_samples", [SR, float(SR), SR + 0.7, True, "abc", -SR])
     assert kept == ["r0", "r1"]
     assert {k: v[0] for k, v in quarantined.items()} == {f"r{i}": "bad_entry" for i in range(2, 6)}
     assert quarantined["r4"][1].startswith("the manifest declares num_samples 'abc', not a whole number")
