@@ -149,7 +149,7 @@ class ShardFile:
                              f"group {group!r} needs {expected.remove_metadata()}")
         self.schema = expected
         self._batches: dict[int, pa.RecordBatch] = {}
-        counts = [self._batch(b).num_rows for b in range(self.reader.num_record_batches)]
+        counts = [self.batch(b).num_rows for b in range(self.reader.num_record_batches)]
         self.batch_starts = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=self.batch_starts[1:])
         self.num_rows = int(self.batch_starts[-1])
@@ -160,10 +160,10 @@ class ShardFile:
         self._ids: dict[int, pa.Array] = {}
         self._id_lists: dict[int, list[str]] = {}
 
-    def _batch(self, b: int) -> pa.RecordBatch:
+    def batch(self, b: int) -> pa.RecordBatch:
+        """Record batch `b`, fully validated (offsets bounded) and cached; `InputError` if corrupt."""
         batch = self._batches.get(b)
         if batch is None:
-            batch = None
             try:
                 batch = self.reader.get_batch(b)
                 # Full validation: every offset of every string, list and nested column is
@@ -179,13 +179,9 @@ class ShardFile:
             self._batches[b] = batch
         return batch
 
-    def batch(self, b: int) -> pa.RecordBatch:
-        """Record batch `b`, fully validated (offsets bounded) and cached; `InputError` if corrupt."""
-        return self._batch(b)
-
     def table(self) -> pa.Table:
         """The whole file as a table of its validated record batches (zero-copy)."""
-        return pa.Table.from_batches([self._batch(b) for b in range(len(self.batch_starts) - 1)],
+        return pa.Table.from_batches([self.batch(b) for b in range(len(self.batch_starts) - 1)],
                                      schema=self.reader.schema)
 
     def locate(self, row: int) -> tuple[int, int]:
@@ -199,14 +195,14 @@ class ShardFile:
         key = (b, name)
         col = self._lists.get(key)
         if col is None:
-            col = _list_column(self._batch(b).column(name), f"{self.item} column {name!r}")
+            col = _list_column(self.batch(b).column(name), f"{self.item} column {name!r}")
             self._lists[key] = col
         return col
 
     def ids(self, b: int) -> pa.Array:
         """The ``id`` column of batch `b`."""
         if b not in self._ids:
-            ids = self._batch(b).column("id")
+            ids = self.batch(b).column("id")
             if ids.null_count:
                 raise InputError(self.item, "null ids")
             self._ids[b] = ids
@@ -227,7 +223,7 @@ class ShardFile:
     def scalar(self, b: int, j: int, name: str) -> object:
         """A Python value of a non-list column (cuts metadata)."""
         try:
-            return self._batch(b).column(name)[j].as_py()
+            return self.batch(b).column(name)[j].as_py()
         except (pa.ArrowInvalid, pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
             raise InputError(self.item, f"column {name!r} row {j} is corrupt ({exc})") from exc
 
@@ -236,7 +232,7 @@ class ShardFile:
         parts = []
         for b in range(len(self.batch_starts) - 1):
             try:
-                off = self._batch(b).column(name).offsets.to_numpy(zero_copy_only=True)
+                off = self.batch(b).column(name).offsets.to_numpy(zero_copy_only=True)
             except (pa.ArrowInvalid, ValueError) as exc:
                 raise InputError(self.item, f"column {name!r} offsets unreadable ({exc})") from exc
             d = np.diff(off.astype(np.int64))
