@@ -279,10 +279,9 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
         ids = m.generate(dev_batch.feats[:n], dev_batch.lengths[:n], max_new_tokens=opts.max_new_tokens,
                          allowed=allowed, left_out=long_rows)
         kept = [b for b in range(n) if b not in long_rows]
-        if not long_rows:
-            return {"cer": cer(dev_batch.texts[:n], [decode(i) for i in ids]).rate}
-        scored = {"cer": cer([dev_batch.texts[b] for b in kept], [decode(ids[b]) for b in kept]).rate} if kept else {}
-        return {**scored, "too_long": float(len(long_rows))}  # no cer when no row fits (0/0, not 0.0)
+        # no cer when no row fits (0/0, not 0.0)
+        out = {"cer": cer([dev_batch.texts[b] for b in kept], [decode(ids[b]) for b in kept]).rate} if kept else {}
+        return {**out, "too_long": float(len(long_rows))} if long_rows else out
 
     loader = make_loader(collate)
     t0 = time.perf_counter()
@@ -333,8 +332,7 @@ def score_test_set(model: Any, data_cfg: LatentDataConfig, decode: Any, out: Pat
     -> ``RUN/test_hyps.jsonl`` and ``test.wer``/``test.cer``/``test.utts``/``test.too_long`` (rows
     past the LM's learned positions, not decoded) for eval.json."""
 
-    test = str(data_cfg.test)
-    check_run_data(test, [data_cfg.feats], trained_on=data_cfg.shards)
+    test = str(data_cfg.test)  # checked before training (`check_test_set`)
     rows = shard_rows(test, data_cfg.feats, data_cfg.target)
     left_out: dict[str, str] = {}  # rows past the LM's learned positions
     records = decode_records(model, rows, decode, max_new_tokens=max_new_tokens, allowed=allowed, left_out=left_out)

@@ -44,7 +44,7 @@ from speechtok.trainers.llm import (
 )
 from speechtok.trainers.loop import LoopConfig, train
 from speechtok.trainers.mixing import MixLoader, parse_sources
-from speechtok.trainers.run_data import check_run_data, check_test_set
+from speechtok.trainers.run_data import check_test_set
 from speechtok.trainers.token.dataset import (
     SequenceSet,
     collate_sequences,
@@ -163,7 +163,6 @@ def run_recipe(recipe_path: Path, out_dir: Path, sets: Mapping[str, Any]) -> int
         report["asr.cer"], report["asr.wer"], report["asr.utts"] = scored["cer"], scored["wer"], len(records)
         report["asr.examples"] = [{"ref": r["reference"], "hyp": r["hypothesis"]} for r in records[:10]]
         if data_cfg.test:
-            check_run_data(data_cfg.test, [data_cfg.units], trained_on=data_cfg.shards)
             test_utts = shard_utterances(data_cfg.test, data_cfg.units)
             test_records = asr_records(model, spec, name, test_utts, decode, dedup=data_cfg.dedup,
                                        max_new_tokens=eval_cfg.max_new_tokens)
