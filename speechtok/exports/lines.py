@@ -44,7 +44,7 @@ def kaldi_value(value: str) -> bool:
 
 def tsv_field(value: str) -> bool:
     """True when `value` can be a field of a fairseq ``.tsv`` line (read back unchanged)."""
-    return bool(value) and "\t" not in value and not line_break(value) and value == value.strip()
+    return kaldi_value(value) and "\t" not in value
 
 
 def unwritable(fmt: str, where: str, what: str, why: str) -> InputError:

@@ -24,6 +24,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 import soundfile as sf
@@ -122,6 +123,12 @@ def loader_problem(path: str | Path) -> Problem | None:
     return None
 
 
+def whole_number(v: object) -> TypeGuard[int | float]:
+    """True for an int, or a float with no fractional part (not a bool, a string or None): what a
+    manifest may state as a count of samples or Hz."""
+    return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+
+
 def sampling_rate_problem(rate: object, cfg: AudioCheckConfig, source: str) -> Problem | None:
     """A ``bad_sampling_rate`` problem when `rate` is not a whole number of Hz in
     ``[cfg.min_sampling_rate, cfg.max_sampling_rate]``, else None.
@@ -129,8 +136,7 @@ def sampling_rate_problem(rate: object, cfg: AudioCheckConfig, source: str) -> P
     `rate`: what a header or manifest states (any JSON value: a string, bool or 16000.5 is not a
     rate); `source`: who states it, for the detail (``"the header states"``).
     """
-    whole = (isinstance(rate, int) and not isinstance(rate, bool)) or (
-        isinstance(rate, float) and rate.is_integer())
+    whole = whole_number(rate)
     if whole and cfg.min_sampling_rate <= rate <= cfg.max_sampling_rate:  # type: ignore[operator]
         return None
     if not whole:

@@ -26,6 +26,7 @@ from speechtok.manifests.audio_check import (
     channel_problem,
     check_audio,
     sampling_rate_problem,
+    whole_number,
 )
 from speechtok.manifests.items import SegmentSpec, SourceItem
 from speechtok.manifests.quarantine import Problem
@@ -198,8 +199,7 @@ def _process_item(item: SourceItem, cfg: BuildConfig) -> ItemResult:
         if bad_rate is not None:
             return _whole_item(item, bad_rate)
     n: object = item.declared_num_samples  # any JSON value a manifest holds
-    if n is not None and not ((isinstance(n, int) and not isinstance(n, bool) and n >= 0)
-                              or (isinstance(n, float) and n.is_integer() and n >= 0)):
+    if n is not None and not (whole_number(n) and n >= 0):
         return _whole_item(item, Problem(reason="bad_entry", detail=f"the manifest declares num_samples {n!r}, "
                                          "not a whole number of samples >= 0"))
     found = check_audio(item.path, cfg.check) if item.data is None else check_audio_bytes(item, cfg.check)

@@ -57,14 +57,14 @@ def compile_label_regex(pattern: str | None) -> re.Pattern[str] | None:
 
 def read_text_tsv(path: Path) -> dict[str, dict[str, str]]:
     """Reads a transcript TSV into ``{id: {"text": ..., "speaker": ..., "language": ...}}``."""
-    rows: dict[str, dict[str, str]] = {}
     try:
-        return _read_tsv_rows(path, rows)
+        return _read_tsv_rows(path)
     except UnicodeDecodeError as exc:
         raise InputError(str(path), f"is not UTF-8 text ({exc}); convert it, e.g. with iconv") from exc
 
 
-def _read_tsv_rows(path: Path, rows: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+def _read_tsv_rows(path: Path) -> dict[str, dict[str, str]]:
+    rows: dict[str, dict[str, str]] = {}
     with Path(path).open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         header: list[str] | None = None
